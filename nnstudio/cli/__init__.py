@@ -1,0 +1,83 @@
+"""The ``nnstudio`` command: the GUI launcher and the headless verbs (check, train, export, ...).
+
+Each verb lives in its own module here with ``add_arguments(parser)`` and ``run(args) -> int``, and is
+imported only when used, so ``nnstudio examples`` stays instant and the GUI starts before torch loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from nnstudio import __version__
+from nnstudio.core.errors import NnstudioError
+
+#: verb -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "examples": ("nnstudio.cli.examples", "list the bundled example projects"),
+    "check": ("nnstudio.cli.check", "check a project: shapes, parameters, FLOPs, lints and errors"),
+    "train": ("nnstudio.cli.train", "train a project headless and write model.pth, model.py, metrics.csv"),
+    "export": ("nnstudio.cli.export", "export a project as model.py, weights, safetensors, pt2 or ONNX"),
+    "autograd": ("nnstudio.cli.autograd", "draw the autograd graph of a project or any PyTorch model"),
+}
+
+
+class UsageError(NnstudioError):
+    """Wrong command-line usage (exit status 2)."""
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    verbs = "\n".join(f"  {name:<10} {help}" for name, (_, help) in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog="nnstudio",
+        description="Design, train and understand PyTorch networks with the mouse.",
+        epilog=f"commands (nnstudio COMMAND --help for details):\n{verbs}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("path", nargs="?", help="a project file (.nns) to open")
+    parser.add_argument("--example", metavar="NAME", help="open a bundled example (see 'nnstudio examples')")
+    parser.add_argument("--screenshot", metavar="FILE.png",
+                        help="open the window, save a picture of it to FILE.png and exit")
+    parser.add_argument("--version", action="version", version=f"nnstudio {__version__}")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in COMMANDS:
+        verb = args.pop(0)
+        module_name, help = COMMANDS[verb]
+        module = importlib.import_module(module_name)
+        parser = argparse.ArgumentParser(prog=f"nnstudio {verb}", description=help)
+        module.add_arguments(parser)
+        options = parser.parse_args(args)
+        return _run(module.run, options, parser)
+    parser = _gui_parser()
+    options = parser.parse_args(args)
+    if options.path and options.example:
+        parser.error("give a project file or --example, not both")
+    from nnstudio.ui.app import run_gui  # imported late: Qt only loads for the GUI
+
+    return _run(lambda o: run_gui(path=o.path, example=o.example, screenshot=o.screenshot), options, parser)
+
+
+def _run(function, options: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    try:
+        return int(function(options) or 0)
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except NnstudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def gui_main() -> int:
+    """Entry point of the windowed launcher (no console on Windows)."""
+    return main()

@@ -1,0 +1,449 @@
+"""The layer catalog: every layer nnstudio knows, described as plain data.
+
+A :class:`LayerSpec` says what a layer is (ports, typed parameters with defaults, ranges and help,
+and the PyTorch target it compiles to). The inspector builds its forms from these descriptions, the
+compiler builds modules from them and the project loader checks files against them, so adding a
+layer means adding one entry here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from nnstudio.core.errors import DuplicateLayerError, ParamError, UnknownLayerError
+
+
+class ParamKind(str, Enum):
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    CHOICE = "choice"
+    INT_TUPLE = "int_tuple"
+
+
+class LayerKind(str, Enum):
+    """How the compiler turns a node into fx graph nodes."""
+
+    INPUT = "input"  # a placeholder
+    OUTPUT = "output"  # the graph's return value
+    MODULE = "module"  # a submodule call, ``target`` is an nn.Module class path
+    MERGE = "merge"  # a function over several inputs (add, cat, mul)
+    RESHAPE = "reshape"  # a tensor method keeping the batch dimension
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One typed parameter of a layer; ``name`` is the torch constructor's argument name."""
+
+    name: str
+    kind: ParamKind
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    #: INT_TUPLE only: the number of entries a tuple must have (``None``: any, at least one).
+    length: int | None = None
+    #: INT_TUPLE only: a single int is also accepted (``kernel_size=3`` for ``(3, 3)``).
+    scalar_ok: bool = False
+    #: ``None`` is accepted (for example ``MaxPool2d.stride``: ``None`` means "same as kernel").
+    optional: bool = False
+    #: The value is implied by the input shape when left as ``None`` (``Linear.in_features``).
+    inferred: bool = False
+    #: Passed to the torch constructor; ``False`` for nnstudio's own settings (LSTM output choice).
+    constructor: bool = True
+    #: Entries of an INT_TUPLE may be -1 (a reshape's "whatever is left").
+    allow_minus_one: bool = False
+
+    @property
+    def nullable(self) -> bool:
+        return self.optional or self.inferred
+
+    def validate(self, value: Any) -> Any:
+        """Return ``value`` normalised to this parameter's type, or raise :class:`ParamError`."""
+        if value is None:
+            if self.nullable:
+                return None
+            raise ParamError(self.name, "a value is required")
+        kind = self.kind
+        if kind is ParamKind.BOOL:
+            if isinstance(value, bool):
+                return value
+            raise ParamError(self.name, f"expected true or false, got {value!r}")
+        if kind is ParamKind.INT:
+            return self._check_range(self._as_int(value))
+        if kind is ParamKind.FLOAT:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ParamError(self.name, f"expected a number, got {value!r}")
+            number = float(value)
+            if not math.isfinite(number):
+                raise ParamError(self.name, f"expected a finite number, got {value!r}")
+            return self._check_range(number)
+        if kind is ParamKind.CHOICE:
+            if value in self.choices:
+                return value
+            raise ParamError(self.name, f"{value!r} is not one of {', '.join(map(repr, self.choices))}")
+        if kind is ParamKind.INT_TUPLE:
+            return self._validate_tuple(value)
+        raise AssertionError(kind)  # pragma: no cover - every kind is handled above
+
+    def _as_int(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise ParamError(self.name, f"expected a whole number, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ParamError(self.name, f"expected a whole number, got {value!r}")
+
+    def _check_range(self, number: float) -> Any:
+        if self.minimum is not None and number < self.minimum:
+            raise ParamError(self.name, f"{number:g} is below the minimum {self.minimum:g}")
+        if self.maximum is not None and number > self.maximum:
+            raise ParamError(self.name, f"{number:g} is above the maximum {self.maximum:g}")
+        return number
+
+    def _validate_tuple(self, value: Any) -> int | tuple[int, ...]:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not self.scalar_ok:
+                raise ParamError(self.name, f"expected a list of whole numbers, got {value!r}")
+            return self._check_entry(self._as_int(value))
+        if not isinstance(value, (list, tuple)):
+            raise ParamError(self.name, f"expected a list of whole numbers, got {value!r}")
+        entries = tuple(self._check_entry(self._as_int(v)) for v in value)
+        if not entries:
+            raise ParamError(self.name, "expected at least one number")
+        if self.length is not None and len(entries) != self.length:
+            raise ParamError(self.name, f"expected {self.length} numbers, got {len(entries)}")
+        if self.allow_minus_one and entries.count(-1) > 1:
+            raise ParamError(self.name, "only one entry may be -1")
+        return entries
+
+    def _check_entry(self, number: int) -> int:
+        if self.allow_minus_one and number == -1:
+            return number
+        self._check_range(number)
+        return number
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    """An input port; ``variadic`` ports (Add, Concat, Multiply) take two or more edges."""
+
+    name: str
+    variadic: bool = False
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    type_id: str
+    title: str
+    category: str
+    help: str
+    kind: LayerKind
+    #: ``torch.nn.Linear`` for modules, ``torch.add`` for merges; empty for Input/Output.
+    target: str = ""
+    inputs: tuple[PortSpec, ...] = (PortSpec("in"),)
+    has_output: bool = True
+    params: tuple[ParamSpec, ...] = ()
+    #: The short prefix used for new node names (``conv`` -> ``conv1``, ``conv2``...).
+    name_prefix: str = ""
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"layer {self.type_id!r} declares a parameter twice")
+
+    @property
+    def prefix(self) -> str:
+        return self.name_prefix or self.type_id
+
+    def param(self, name: str) -> ParamSpec:
+        for spec in self.params:
+            if spec.name == name:
+                return spec
+        raise ParamError(name, f"layer {self.title} has no parameter {name!r}")
+
+    def port(self, name: str) -> PortSpec:
+        for port in self.inputs:
+            if port.name == name:
+                return port
+        raise ValueError(f"layer {self.title} has no input port {name!r}")
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def validate_params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Return a full, normalised parameter dict (defaults filled in), or raise ParamError."""
+        unknown = set(values) - {p.name for p in self.params}
+        if unknown:
+            name = sorted(unknown)[0]
+            raise ParamError(name, f"layer {self.title} has no parameter {name!r}")
+        return {p.name: p.validate(values.get(p.name, p.default)) for p in self.params}
+
+
+@dataclass
+class Catalog:
+    """A registry of layer specs, usable as ``catalog.register(spec)``; duplicates are refused."""
+
+    _layers: dict[str, LayerSpec] = field(default_factory=dict)
+
+    def register(self, spec: LayerSpec) -> LayerSpec:
+        if spec.type_id in self._layers:
+            raise DuplicateLayerError(spec.type_id)
+        self._layers[spec.type_id] = spec
+        return spec
+
+    def get(self, type_id: str) -> LayerSpec:
+        try:
+            return self._layers[type_id]
+        except KeyError:
+            raise UnknownLayerError(type_id) from None
+
+    def __contains__(self, type_id: object) -> bool:
+        return type_id in self._layers
+
+    def __iter__(self) -> Iterator[LayerSpec]:
+        return iter(self._layers.values())
+
+    def __len__(self) -> int:
+        return len(self._layers)
+
+    def categories(self) -> dict[str, list[LayerSpec]]:
+        """Layers grouped by category, in registration order."""
+        groups: dict[str, list[LayerSpec]] = {}
+        for spec in self._layers.values():
+            groups.setdefault(spec.category, []).append(spec)
+        return groups
+
+
+# --- parameter helpers ---------------------------------------------------------------------------
+
+I, F, B, C, T = ParamKind.INT, ParamKind.FLOAT, ParamKind.BOOL, ParamKind.CHOICE, ParamKind.INT_TUPLE
+MAX_FEATURES = 1_000_000
+
+
+def _inferred(name: str, what: str) -> ParamSpec:
+    return ParamSpec(name, I, None, f"{what}; inferred from the input unless you pin a value",
+                     minimum=1, maximum=MAX_FEATURES, inferred=True)
+
+
+def _count(name: str, default: int, help: str) -> ParamSpec:
+    return ParamSpec(name, I, default, help, minimum=1, maximum=MAX_FEATURES)
+
+
+def _window(name: str, default: Any, help: str, *, dims: int, minimum: int = 1, optional: bool = False
+            ) -> ParamSpec:
+    return ParamSpec(name, T, default, help, minimum=minimum, maximum=4096, length=dims, scalar_ok=True,
+                     optional=optional)
+
+
+def _bias() -> ParamSpec:
+    return ParamSpec("bias", B, True, "learn an additive bias")
+
+
+def _conv_params(dims: int, default_out: int, transpose: bool = False) -> tuple[ParamSpec, ...]:
+    params = [
+        _inferred("in_channels", "number of input channels"),
+        _count("out_channels", default_out, "number of output channels (filters)"),
+        _window("kernel_size", 3, "size of the convolution kernel", dims=dims),
+        _window("stride", 1, "step between kernel applications", dims=dims),
+        _window("padding", 0, "zeros added to each side of the input", dims=dims, minimum=0),
+    ]
+    if transpose:
+        params.append(_window("output_padding", 0, "extra size added to one side of the output",
+                              dims=dims, minimum=0))
+    params += [
+        _window("dilation", 1, "spacing between kernel elements", dims=dims),
+        _count("groups", 1, "blocked connections from input to output channels"),
+        _bias(),
+    ]
+    if not transpose:
+        params.append(ParamSpec("padding_mode", C, "zeros", "how padding values are made",
+                                choices=("zeros", "reflect", "replicate", "circular")))
+    return tuple(params)
+
+
+def _norm_params(what: str) -> tuple[ParamSpec, ...]:
+    return (
+        _inferred("num_features", what),
+        ParamSpec("eps", F, 1e-5, "added to the variance for numerical stability", minimum=0.0, maximum=1.0),
+        ParamSpec("momentum", F, 0.1, "weight of the newest batch in the running statistics",
+                  minimum=0.0, maximum=1.0),
+        ParamSpec("affine", B, True, "learn a per-channel scale and shift"),
+        ParamSpec("track_running_stats", B, True, "keep running mean/variance for evaluation"),
+    )
+
+
+def _recurrent_params() -> tuple[ParamSpec, ...]:
+    return (
+        _inferred("input_size", "features per time step"),
+        _count("hidden_size", 64, "features of the hidden state"),
+        ParamSpec("num_layers", I, 1, "stacked recurrent layers", minimum=1, maximum=64),
+        _bias(),
+        ParamSpec("batch_first", B, True, "input is [batch, time, features] (nnstudio's convention)"),
+        ParamSpec("dropout", F, 0.0, "dropout between stacked layers", minimum=0.0, maximum=1.0),
+        ParamSpec("bidirectional", B, False, "also run the sequence backwards"),
+        ParamSpec("output", C, "last", "what the layer passes on: every time step, the last time step, "
+                  "or the final hidden state of the top layer",
+                  choices=("sequence", "last", "hidden"), constructor=False),
+    )
+
+
+def _dim(default: int, help: str) -> ParamSpec:
+    return ParamSpec("dim", I, default, help, minimum=-8, maximum=8)
+
+
+IO, LIN, CONV, POOL, NORM, REG, SHAPE, REC, ATT, ACT, MERGE = (
+    "Input / Output", "Linear", "Convolution", "Pooling", "Normalization", "Regularization",
+    "Shape", "Recurrent", "Attention", "Activation", "Merge",
+)
+
+
+def _module(type_id: str, title: str, category: str, target: str, help: str, *params: ParamSpec,
+            prefix: str = "") -> LayerSpec:
+    return LayerSpec(type_id, title, category, help, LayerKind.MODULE, target=target, params=params,
+                     name_prefix=prefix)
+
+
+def _activation(type_id: str, title: str, target: str, help: str, *params: ParamSpec) -> LayerSpec:
+    return _module(type_id, title, ACT, target, help, *params)
+
+
+def _merge(type_id: str, title: str, target: str, help: str, *params: ParamSpec) -> LayerSpec:
+    return LayerSpec(type_id, title, MERGE, help, LayerKind.MERGE, target=target,
+                     inputs=(PortSpec("in", variadic=True),), params=params)
+
+
+def _builtin_layers() -> list[LayerSpec]:
+    return [
+        LayerSpec("input", "Input", IO, "The network's input: one sample's shape, without the batch dimension",
+                  LayerKind.INPUT, inputs=(), params=(
+                      ParamSpec("shape", T, (1, 8, 8), "shape of one sample, e.g. 1, 28, 28 for a grey image",
+                                minimum=1, maximum=MAX_FEATURES),
+                      ParamSpec("dtype", C, "float32", "element type: float32 for images and features, "
+                                "int64 for token ids fed to an Embedding", choices=("float32", "int64")),
+                  )),
+        LayerSpec("output", "Output", IO, "The network's output, compared with the target by the loss",
+                  LayerKind.OUTPUT, has_output=False),
+        _module("linear", "Linear", LIN, "torch.nn.Linear", "Fully connected layer: y = x Wᵀ + b",
+                _inferred("in_features", "size of each input sample"),
+                _count("out_features", 10, "size of each output sample"), _bias(), prefix="fc"),
+        _module("conv1d", "Conv1d", CONV, "torch.nn.Conv1d", "1-D convolution over [N, C, L] signals",
+                *_conv_params(1, 16), prefix="conv"),
+        _module("conv2d", "Conv2d", CONV, "torch.nn.Conv2d", "2-D convolution over [N, C, H, W] images",
+                *_conv_params(2, 32), prefix="conv"),
+        _module("conv_transpose2d", "ConvTranspose2d", CONV, "torch.nn.ConvTranspose2d",
+                "Transposed 2-D convolution (learned upsampling)", *_conv_params(2, 32, transpose=True),
+                prefix="deconv"),
+        _module("max_pool2d", "MaxPool2d", POOL, "torch.nn.MaxPool2d", "Maximum over each 2-D window",
+                _window("kernel_size", 2, "size of the pooling window", dims=2),
+                _window("stride", None, "step between windows (empty: same as the kernel)", dims=2,
+                        optional=True),
+                _window("padding", 0, "implicit padding on each side", dims=2, minimum=0),
+                _window("dilation", 1, "spacing between window elements", dims=2),
+                ParamSpec("ceil_mode", B, False, "round the output size up instead of down"),
+                prefix="pool"),
+        _module("avg_pool2d", "AvgPool2d", POOL, "torch.nn.AvgPool2d", "Average over each 2-D window",
+                _window("kernel_size", 2, "size of the pooling window", dims=2),
+                _window("stride", None, "step between windows (empty: same as the kernel)", dims=2,
+                        optional=True),
+                _window("padding", 0, "implicit zero padding on each side", dims=2, minimum=0),
+                ParamSpec("ceil_mode", B, False, "round the output size up instead of down"),
+                ParamSpec("count_include_pad", B, True, "count padding zeros in the average"),
+                prefix="pool"),
+        _module("adaptive_avg_pool2d", "AdaptiveAvgPool2d", POOL, "torch.nn.AdaptiveAvgPool2d",
+                "Average pooling to a fixed output size, whatever the input size",
+                _window("output_size", (1, 1), "height and width of the output", dims=2), prefix="gap"),
+        _module("batch_norm1d", "BatchNorm1d", NORM, "torch.nn.BatchNorm1d",
+                "Batch normalization over [N, C] or [N, C, L]", *_norm_params("number of features (C)"),
+                prefix="bn"),
+        _module("batch_norm2d", "BatchNorm2d", NORM, "torch.nn.BatchNorm2d",
+                "Batch normalization over [N, C, H, W] images", *_norm_params("number of channels (C)"),
+                prefix="bn"),
+        _module("layer_norm", "LayerNorm", NORM, "torch.nn.LayerNorm",
+                "Normalizes over the trailing dimensions of each sample",
+                ParamSpec("normalized_shape", T, None, "trailing shape to normalise over; inferred from "
+                          "the input's last dimension unless you pin a value", minimum=1,
+                          maximum=MAX_FEATURES, scalar_ok=True, inferred=True),
+                ParamSpec("eps", F, 1e-5, "added to the variance for numerical stability", minimum=0.0,
+                          maximum=1.0),
+                ParamSpec("elementwise_affine", B, True, "learn a per-element scale and shift"),
+                _bias(), prefix="ln"),
+        _module("dropout", "Dropout", REG, "torch.nn.Dropout",
+                "Zeroes random elements while training, scaling the rest",
+                ParamSpec("p", F, 0.5, "probability of zeroing an element", minimum=0.0, maximum=1.0),
+                prefix="drop"),
+        _module("flatten", "Flatten", SHAPE, "torch.nn.Flatten", "Flattens dimensions into one",
+                ParamSpec("start_dim", I, 1, "first dimension to flatten", minimum=-8, maximum=8),
+                ParamSpec("end_dim", I, -1, "last dimension to flatten", minimum=-8, maximum=8)),
+        LayerSpec("reshape", "Reshape", SHAPE, "Gives each sample a new shape (the batch dimension is kept)",
+                  LayerKind.RESHAPE, params=(
+                      ParamSpec("shape", T, (-1,), "new shape of one sample; one entry may be -1",
+                                minimum=1, maximum=MAX_FEATURES, allow_minus_one=True),
+                  )),
+        _module("embedding", "Embedding", LIN, "torch.nn.Embedding",
+                "Looks up a learned vector for each integer token id",
+                _count("num_embeddings", 1000, "size of the vocabulary"),
+                _count("embedding_dim", 64, "size of each embedding vector"),
+                ParamSpec("padding_idx", I, None, "token id whose vector stays zero (empty: none)",
+                          minimum=0, maximum=MAX_FEATURES, optional=True), prefix="embed"),
+        _module("lstm", "LSTM", REC, "torch.nn.LSTM", "Long short-term memory over [N, T, F] sequences",
+                *_recurrent_params()),
+        _module("gru", "GRU", REC, "torch.nn.GRU", "Gated recurrent unit over [N, T, F] sequences",
+                *_recurrent_params()),
+        _module("multihead_attention", "MultiheadAttention", ATT, "torch.nn.MultiheadAttention",
+                "Self-attention over [N, T, E] sequences (query, key and value are the input)",
+                _inferred("embed_dim", "features per token (E)"),
+                ParamSpec("num_heads", I, 4, "parallel attention heads; must divide embed_dim",
+                          minimum=1, maximum=1024),
+                ParamSpec("dropout", F, 0.0, "dropout on attention weights", minimum=0.0, maximum=1.0),
+                _bias(),
+                ParamSpec("batch_first", B, True, "input is [batch, time, features] (nnstudio's convention)"),
+                prefix="attn"),
+        _module("transformer_encoder_layer", "TransformerEncoderLayer", ATT,
+                "torch.nn.TransformerEncoderLayer",
+                "Self-attention plus feed-forward block over [N, T, E] sequences",
+                _inferred("d_model", "features per token (E)"),
+                ParamSpec("nhead", I, 4, "parallel attention heads; must divide d_model", minimum=1,
+                          maximum=1024),
+                _count("dim_feedforward", 256, "width of the feed-forward layer"),
+                ParamSpec("dropout", F, 0.1, "dropout probability", minimum=0.0, maximum=1.0),
+                ParamSpec("activation", C, "relu", "feed-forward activation", choices=("relu", "gelu")),
+                ParamSpec("batch_first", B, True, "input is [batch, time, features] (nnstudio's convention)"),
+                ParamSpec("norm_first", B, False, "apply LayerNorm before attention (pre-norm)"),
+                prefix="encoder"),
+        _activation("relu", "ReLU", "torch.nn.ReLU", "max(0, x)"),
+        _activation("leaky_relu", "LeakyReLU", "torch.nn.LeakyReLU", "x for x > 0, slope·x otherwise",
+                    ParamSpec("negative_slope", F, 0.01, "slope for negative inputs", minimum=0.0,
+                              maximum=1.0)),
+        _activation("gelu", "GELU", "torch.nn.GELU", "Gaussian error linear unit",
+                    ParamSpec("approximate", C, "none", "exact or tanh approximation",
+                              choices=("none", "tanh"))),
+        _activation("silu", "SiLU", "torch.nn.SiLU", "x · sigmoid(x) (swish)"),
+        _activation("sigmoid", "Sigmoid", "torch.nn.Sigmoid", "1 / (1 + e⁻ˣ), squashes to (0, 1)"),
+        _activation("tanh", "Tanh", "torch.nn.Tanh", "hyperbolic tangent, squashes to (-1, 1)"),
+        _activation("softmax", "Softmax", "torch.nn.Softmax", "turns scores into probabilities along dim",
+                    _dim(1, "dimension that sums to 1")),
+        _activation("log_softmax", "LogSoftmax", "torch.nn.LogSoftmax", "log of softmax along dim (pair "
+                    "with NLLLoss)", _dim(1, "dimension to normalise")),
+        _merge("add", "Add", "torch.add", "Element-wise sum of its inputs (residual connections)"),
+        _merge("concat", "Concat", "torch.cat", "Joins its inputs along a dimension",
+               _dim(1, "dimension to join along (1: channels or features)")),
+        _merge("multiply", "Multiply", "torch.mul", "Element-wise product of its inputs (gating)"),
+    ]
+
+
+def _default_catalog() -> Catalog:
+    catalog = Catalog()
+    for spec in _builtin_layers():
+        catalog.register(spec)
+    return catalog
+
+
+#: The catalog every part of nnstudio uses.
+CATALOG: Catalog = _default_catalog()

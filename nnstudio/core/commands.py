@@ -1,0 +1,322 @@
+"""Undoable edits of a graph, and the Qt-free undo stack that runs them.
+
+Every change a person makes is one command pushed on an :class:`UndoStack`. Multi-step edits (delete
+a node and its wires, paste, auto-layout) are one :class:`Macro`, so one Undo takes them back whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from psygnal import Signal
+
+from nnstudio.core.errors import GraphError, ParamError
+from nnstudio.core.graph import Edge, Graph, Node
+
+
+class Command:
+    """One undoable edit. ``redo`` applies it (also the first time), ``undo`` reverts it exactly."""
+
+    text = "Edit"
+
+    def redo(self) -> None:
+        raise NotImplementedError
+
+    def undo(self) -> None:
+        raise NotImplementedError
+
+    def merge(self, newer: Command) -> bool:
+        """Absorb ``newer`` (pushed right after this one) and return True, or return False."""
+        return False
+
+
+class AddNode(Command):
+    def __init__(self, graph: Graph, type_id: str, position: tuple[float, float] = (0.0, 0.0),
+                 params: Mapping[str, Any] | None = None, node_id: str | None = None) -> None:
+        spec = graph.catalog.get(type_id)
+        self.graph = graph
+        self.node_id = node_id or graph.new_node_id(spec.prefix)
+        self.type_id = type_id
+        self.position = (float(position[0]), float(position[1]))
+        # Validate now, so a bad parameter is refused before anything changes.
+        self.params = spec.validate_params(dict(params or {}))
+        self.text = f"Add {spec.title}"
+
+    def redo(self) -> None:
+        self.graph._add_node(Node(self.node_id, self.type_id, dict(self.params), self.position))
+
+    def undo(self) -> None:
+        self.graph._remove_node(self.node_id)
+
+
+class Connect(Command):
+    def __init__(self, graph: Graph, source: str, target: str, port: str = "in") -> None:
+        problem = graph.connection_problem(source, target, port)
+        if problem:
+            raise GraphError(problem, target if target in graph else None)
+        self.graph = graph
+        self.edge = Edge(source, target, port, graph.next_index(target, port))
+        self.text = f"Connect {source} to {target}"
+
+    def redo(self) -> None:
+        self.graph._add_edge(self.edge)
+
+    def undo(self) -> None:
+        self.graph._remove_edge(self.edge)
+
+
+class Disconnect(Command):
+    def __init__(self, graph: Graph, edge: Edge) -> None:
+        self.graph = graph
+        self.edge = edge
+        self.text = f"Disconnect {edge.source} from {edge.target}"
+
+    def redo(self) -> None:
+        self.graph._remove_edge(self.edge)
+
+    def undo(self) -> None:
+        self.graph._add_edge(self.edge)
+
+
+class RemoveNodes(Command):
+    """Remove nodes together with every wire touching them."""
+
+    def __init__(self, graph: Graph, node_ids: Iterable[str]) -> None:
+        self.graph = graph
+        ids = list(dict.fromkeys(node_ids))
+        for node_id in ids:
+            graph.node(node_id)
+        self.nodes: list[Node] = []
+        edges = {e for n in ids for e in graph.in_edges(n) + graph.out_edges(n)}
+        self.edges = sorted(edges)
+        self.node_ids = ids
+        self.text = f"Delete {ids[0]}" if len(ids) == 1 else f"Delete {len(ids)} layers"
+
+    def redo(self) -> None:
+        for edge in self.edges:
+            self.graph._remove_edge(edge)
+        self.nodes = [self.graph._remove_node(n) for n in self.node_ids]
+
+    def undo(self) -> None:
+        for node in self.nodes:
+            self.graph._add_node(node.copy())
+        for edge in self.edges:
+            self.graph._add_edge(edge)
+
+
+class SetParam(Command):
+    """Change one parameter; consecutive changes of the same field merge into one undo step."""
+
+    def __init__(self, graph: Graph, node_id: str, name: str, value: Any) -> None:
+        node = graph.node(node_id)
+        try:
+            self.new = node.spec.param(name).validate(value)
+        except ParamError as exc:
+            raise exc.on_node(node_id) from None
+        self.graph = graph
+        self.node_id = node_id
+        self.name = name
+        self.old = node.params[name]
+        self.text = f"Set {node_id}.{name}"
+
+    def redo(self) -> None:
+        self.graph._set_param(self.node_id, self.name, self.new)
+
+    def undo(self) -> None:
+        self.graph._set_param(self.node_id, self.name, self.old)
+
+    def merge(self, newer: Command) -> bool:
+        if isinstance(newer, SetParam) and (newer.graph, newer.node_id, newer.name) == (
+                self.graph, self.node_id, self.name):
+            self.new = newer.new
+            return True
+        return False
+
+
+class MoveNodes(Command):
+    """Move one or more nodes; a whole drag is one command."""
+
+    def __init__(self, graph: Graph, positions: Mapping[str, tuple[float, float]],
+                 old_positions: Mapping[str, tuple[float, float]] | None = None) -> None:
+        self.graph = graph
+        self.new = {k: (float(v[0]), float(v[1])) for k, v in positions.items()}
+        self.old = dict(old_positions) if old_positions else {k: graph.node(k).position for k in positions}
+        self.text = "Move layer" if len(positions) == 1 else f"Move {len(positions)} layers"
+
+    def redo(self) -> None:
+        for node_id, pos in self.new.items():
+            self.graph._move(node_id, pos)
+
+    def undo(self) -> None:
+        for node_id, pos in self.old.items():
+            self.graph._move(node_id, pos)
+
+
+class Macro(Command):
+    """Several commands done and undone as one; children run in order, undone in reverse."""
+
+    def __init__(self, text: str, children: Iterable[Command] = ()) -> None:
+        self.text = text
+        self.children = list(children)
+
+    def redo(self) -> None:
+        done: list[Command] = []
+        try:
+            for child in self.children:
+                child.redo()
+                done.append(child)
+        except Exception:
+            for child in reversed(done):
+                child.undo()
+            raise
+
+    def undo(self) -> None:
+        for child in reversed(self.children):
+            child.undo()
+
+
+class CallbackCommand(Command):
+    """An edit of something outside the graph (e.g. training settings), given as two callables."""
+
+    def __init__(self, text: str, redo: Callable[[], None], undo: Callable[[], None],
+                 merge_key: Any = None) -> None:
+        self.text = text
+        self._redo, self._undo = redo, undo
+        self.merge_key = merge_key
+
+    def redo(self) -> None:
+        self._redo()
+
+    def undo(self) -> None:
+        self._undo()
+
+    def merge(self, newer: Command) -> bool:
+        if self.merge_key is not None and isinstance(newer, CallbackCommand) and newer.merge_key == self.merge_key:
+            self._redo = newer._redo
+            return True
+        return False
+
+
+def paste_fragment(graph: Graph, nodes: list[Mapping[str, Any]], edges: list[Mapping[str, Any]],
+                   offset: tuple[float, float] = (40.0, 40.0)) -> tuple[Macro, dict[str, str]]:
+    """A macro that adds copies of ``nodes`` (records as in project files) and the wires among them.
+
+    Returns the macro (not yet run) and the mapping from the records' ids to the new node ids.
+    """
+    renamed: dict[str, str] = {}
+    children: list[Command] = []
+    for record in nodes:
+        spec = graph.catalog.get(record["type"])
+        new_id = graph.new_node_id(spec.prefix, taken=renamed.values())
+        renamed[record["id"]] = new_id
+        x, y = record.get("position", (0.0, 0.0))
+        children.append(AddNode(graph, record["type"], (x + offset[0], y + offset[1]),
+                                record.get("params", {}), node_id=new_id))
+    for record in edges:
+        if record["source"] in renamed and record["target"] in renamed:
+            children.append(_DeferredConnect(graph, renamed[record["source"]], renamed[record["target"]],
+                                             record.get("port", "in")))
+    text = "Paste" if len(nodes) != 1 else f"Paste {nodes[0]['type']}"
+    return Macro(text, children), renamed
+
+
+class _DeferredConnect(Command):
+    """A Connect whose endpoints do not exist yet when the macro is built (paste)."""
+
+    def __init__(self, graph: Graph, source: str, target: str, port: str) -> None:
+        self.graph, self.source, self.target, self.port = graph, source, target, port
+        self.edge: Edge | None = None
+        self.text = f"Connect {source} to {target}"
+
+    def redo(self) -> None:
+        if self.edge is None:
+            self.edge = Edge(self.source, self.target, self.port,
+                             self.graph.next_index(self.target, self.port))
+        self.graph._add_edge(self.edge)
+
+    def undo(self) -> None:
+        assert self.edge is not None
+        self.graph._remove_edge(self.edge)
+
+
+class UndoStack:
+    """A linear undo history with a clean (saved) mark; no Qt.
+
+    ``push`` runs the command; a command that raises is not recorded, so a refused edit leaves both
+    the graph and the history unchanged.
+    """
+
+    changed = Signal()
+
+    def __init__(self, limit: int = 1000) -> None:
+        self._done: list[Command] = []
+        self._undone: list[Command] = []
+        self._clean_depth: int | None = 0
+        self._limit = limit
+        self._merge_open = True
+
+    def push(self, command: Command, *, merge: bool = True) -> None:
+        command.redo()
+        if self._clean_depth is not None and self._clean_depth > len(self._done):
+            self._clean_depth = None  # the saved state was undone and is now unreachable
+        self._undone.clear()
+        if (merge and self._merge_open and self._done and len(self._done) != self._clean_depth
+                and self._done[-1].merge(command)):
+            self.changed.emit()
+            return
+        self._done.append(command)
+        self._merge_open = True
+        if len(self._done) > self._limit:
+            self._done.pop(0)
+            if self._clean_depth is not None:
+                self._clean_depth -= 1
+                if self._clean_depth < 0:
+                    self._clean_depth = None
+        self.changed.emit()
+
+    def seal(self) -> None:
+        """The next push starts a new undo step even if it could merge (e.g. after focus leaves a field)."""
+        self._merge_open = False
+
+    def undo(self) -> None:
+        if self._done:
+            command = self._done.pop()
+            command.undo()
+            self._undone.append(command)
+            self._merge_open = False
+            self.changed.emit()
+
+    def redo(self) -> None:
+        if self._undone:
+            command = self._undone.pop()
+            command.redo()
+            self._done.append(command)
+            self._merge_open = False
+            self.changed.emit()
+
+    def can_undo(self) -> bool:
+        return bool(self._done)
+
+    def can_redo(self) -> bool:
+        return bool(self._undone)
+
+    def undo_text(self) -> str:
+        return self._done[-1].text if self._done else ""
+
+    def redo_text(self) -> str:
+        return self._undone[-1].text if self._undone else ""
+
+    def set_clean(self) -> None:
+        self._clean_depth = len(self._done)
+        self._merge_open = False
+        self.changed.emit()
+
+    def is_clean(self) -> bool:
+        return self._clean_depth == len(self._done)
+
+    def clear(self) -> None:
+        self._done.clear()
+        self._undone.clear()
+        self._clean_depth = 0
+        self.changed.emit()

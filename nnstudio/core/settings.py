@@ -1,0 +1,70 @@
+"""Training settings stored with a project: dataset, loss, optimizer, schedule and run options."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DatasetKind = Literal[
+    "digits", "moons", "spirals", "blobs", "linear", "sine",
+    "mnist", "fashion_mnist", "cifar10", "image_folder", "csv",
+]
+LossName = Literal["cross_entropy", "nll", "mse", "l1", "smooth_l1", "bce", "bce_with_logits"]
+OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
+SchedulerName = Literal["none", "step", "cosine", "onecycle", "plateau"]
+DeviceName = Literal["auto", "cpu", "cuda", "mps"]
+
+#: Losses whose targets are class indices (the rest regress or take float targets).
+CLASSIFICATION_LOSSES = frozenset({"cross_entropy", "nll"})
+#: Losses whose targets are 0/1 floats of the same shape as the output.
+BINARY_LOSSES = frozenset({"bce", "bce_with_logits"})
+
+LOSS_TITLES = {
+    "cross_entropy": "CrossEntropyLoss", "nll": "NLLLoss", "mse": "MSELoss", "l1": "L1Loss",
+    "smooth_l1": "SmoothL1Loss", "bce": "BCELoss", "bce_with_logits": "BCEWithLogitsLoss",
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DatasetSettings(_Strict):
+    """Which data to train on; ``options`` depend on the kind (size, noise, path, target column...)."""
+
+    kind: DatasetKind = "digits"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TrainingSettings(_Strict):
+    dataset: DatasetSettings = Field(default_factory=DatasetSettings)
+    loss: LossName = "cross_entropy"
+    optimizer: OptimizerName = "adam"
+    lr: float = Field(1e-3, gt=0, le=100)
+    momentum: float = Field(0.0, ge=0, lt=1)
+    nesterov: bool = False
+    weight_decay: float = Field(0.0, ge=0, le=1)
+    batch_size: int = Field(64, ge=1, le=1_000_000)
+    epochs: int = Field(10, ge=1, le=100_000)
+    scheduler: SchedulerName = "none"
+    #: StepLR: epochs between decays; ReduceLROnPlateau: patience.
+    step_size: int = Field(10, ge=1, le=100_000)
+    #: StepLR / ReduceLROnPlateau decay factor.
+    gamma: float = Field(0.1, gt=0, le=1)
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    device: DeviceName = "auto"
+    #: Clip the global gradient norm to this value (None: no clipping).
+    grad_clip: float | None = Field(None, gt=0)
+    #: Stop when validation loss has not improved for this many epochs (None: never).
+    early_stopping: int | None = Field(None, ge=1)
+    #: Mixed precision on CUDA.
+    amp: Literal["off", "bf16", "fp16"] = "off"
+    #: Try ``torch.compile`` (falls back to eager when it fails).
+    compile: bool = False
+    #: Fraction of the data held out for validation (datasets without their own split).
+    val_fraction: float = Field(0.2, gt=0, lt=1)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.loss in CLASSIFICATION_LOSSES

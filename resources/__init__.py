@@ -1,0 +1,1 @@
+"""Data files shipped with nnstudio (examples, datasets, icons); installed as ``nnstudio.resources``."""
