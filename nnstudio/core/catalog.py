@@ -223,7 +223,7 @@ class Catalog:
 
 # --- parameter helpers ---------------------------------------------------------------------------
 
-I, F, B, C, T = ParamKind.INT, ParamKind.FLOAT, ParamKind.BOOL, ParamKind.CHOICE, ParamKind.INT_TUPLE
+I, F, B, C, T = ParamKind.INT, ParamKind.FLOAT, ParamKind.BOOL, ParamKind.CHOICE, ParamKind.INT_TUPLE  # noqa: E741 - short names keep the table below readable
 MAX_FEATURES = 1_000_000
 
 

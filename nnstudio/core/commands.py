@@ -88,6 +88,7 @@ class RemoveNodes(Command):
         for node_id in ids:
             graph.node(node_id)
         self.nodes: list[Node] = []
+        self.orders = [graph.order_of(n) for n in ids]
         edges = {e for n in ids for e in graph.in_edges(n) + graph.out_edges(n)}
         self.edges = sorted(edges)
         self.node_ids = ids
@@ -99,8 +100,8 @@ class RemoveNodes(Command):
         self.nodes = [self.graph._remove_node(n) for n in self.node_ids]
 
     def undo(self) -> None:
-        for node in self.nodes:
-            self.graph._add_node(node.copy())
+        for node, order in zip(self.nodes, self.orders):
+            self.graph._add_node(node.copy(), order)
         for edge in self.edges:
             self.graph._add_edge(edge)
 

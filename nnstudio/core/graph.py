@@ -79,6 +79,9 @@ class Graph:
         self.catalog = catalog
         self._g: nx.MultiDiGraph = nx.MultiDiGraph()
         self.events = GraphEvents()
+        # Creation order of nodes; kept across remove + undo so files and layouts stay stable.
+        self._order: dict[str, int] = {}
+        self._next_order = 0
         #: Increases on every change that matters to analysis; caches compare it.
         self.revision = 0
 
@@ -102,11 +105,15 @@ class Graph:
             raise GraphError(f"there is no node named {node_id!r}") from None
 
     def nodes(self) -> list[Node]:
-        """All nodes, in insertion order."""
-        return [data["node"] for _, data in self._g.nodes(data=True)]
+        """All nodes, in creation order."""
+        return [self._g.nodes[n]["node"] for n in self.node_ids()]
 
     def node_ids(self) -> list[str]:
-        return list(self._g.nodes)
+        return sorted(self._g.nodes, key=self._order.__getitem__)
+
+    def order_of(self, node_id: str) -> int:
+        """The node's creation rank (stable across delete + undo)."""
+        return self._order[node_id]
 
     def edges(self) -> list[Edge]:
         return [data["edge"] for _, _, data in self._g.edges(data=True)]
@@ -136,9 +143,8 @@ class Graph:
 
     def topological_order(self) -> list[str]:
         """Node ids with every node after its inputs; ties broken by insertion order (deterministic)."""
-        position = {n: i for i, n in enumerate(self._g.nodes)}
         try:
-            return list(nx.lexicographical_topological_sort(self._g, key=position.__getitem__))
+            return list(nx.lexicographical_topological_sort(self._g, key=self._order.__getitem__))
         except nx.NetworkXUnfeasible:
             raise GraphError("the graph has a cycle") from None
 
@@ -192,7 +198,7 @@ class Graph:
         self.revision += 1
         self.events.structure_changed.emit()
 
-    def _add_node(self, node: Node) -> None:
+    def _add_node(self, node: Node, order: int | None = None) -> None:
         if node.id in self._g:
             raise GraphError(f"a node named {node.id!r} already exists", node.id)
         if not is_valid_node_id(node.id):
@@ -203,6 +209,10 @@ class Graph:
             node.params = node.spec.validate_params(node.params)
         except ParamError as exc:
             raise exc.on_node(node.id) from None
+        if order is None:
+            order = self._next_order
+        self._next_order = max(self._next_order, order + 1)
+        self._order[node.id] = order
         self._g.add_node(node.id, node=node)
         self.events.node_added.emit(node.id)
         self._touch()
@@ -212,6 +222,7 @@ class Graph:
         if self._g.degree(node_id):
             raise GraphError("remove the node's wires first", node_id)
         self._g.remove_node(node_id)
+        del self._order[node_id]
         self.events.node_removed.emit(node_id)
         self._touch()
         return node
@@ -255,6 +266,8 @@ class Graph:
         for node in self.nodes():
             copy = node.copy()
             other._g.add_node(copy.id, node=copy)
+        other._order = dict(self._order)
+        other._next_order = self._next_order
         for edge in self.edges():
             other._g.add_edge(edge.source, edge.target, key=edge.key, edge=edge)
         other.revision = self.revision
