@@ -1,0 +1,537 @@
+"""``TrainingRun``: trains any ``nn.Module`` on a :class:`DatasetBundle` and reports through events.
+
+Usage (the GUI runs ``run()`` in a worker thread; the CLI in the main thread)::
+
+    run = TrainingRun(model, bundle, settings)          # device from settings.device ("auto": best)
+    run.events.epoch_end.connect(lambda m: print(m.epoch, m.val_acc))
+    result = run.run()                                 # blocks; returns a RunResult
+    run.stop(); run.pause(); run.resume()              # thread-safe, honoured between steps
+
+Events (psygnal signals, payloads are plain numbers or frozen dataclasses of plain numbers):
+
+- ``batch_end(epoch, step, steps_per_epoch, loss, lr, samples_per_s)``: after every step. ``loss`` is
+  a float on the steps where it was read from the device -- every step on the CPU, at most ~30 times a
+  second (and at the last step of an epoch) on a GPU, where reading it forces a host sync -- else None.
+- ``epoch_end(EpochMetrics)``; ``note(str)`` (e.g. torch.compile fell back to eager);
+- exactly one of ``finished(RunResult)``, ``stopped(RunResult)``, ``failed(TrainingFailure)`` per run().
+
+Faults never escape ``run()``: a NaN/Inf loss, out of memory, or an exception in a layer end the run
+with a :class:`TrainingFailure` (the layer's node id when known), and the model is put back to the
+weights of the last good epoch. The run object stays usable: ``run()`` again continues after that epoch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import torch
+from psygnal import Signal, SignalGroup
+from torch import nn
+
+from nnstudio.core.errors import NnstudioError
+from nnstudio.core.settings import TrainingSettings
+from nnstudio.train.data import DatasetBundle, TensorData
+from nnstudio.train.devices import pick_device
+from nnstudio.train.faults import (
+    TrainingFailure,
+    blame_layer,
+    first_nonfinite_layer,
+    is_out_of_memory,
+    release_memory,
+)
+from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
+
+#: On accelerators the running loss is read (a host sync) at most this often.
+READS_PER_SECOND = 30
+CHECKPOINT_FORMAT = "nnstudio-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One epoch's numbers; accuracies are None for regression, MAEs None for classification."""
+
+    epoch: int
+    train_loss: float
+    train_acc: float | None
+    val_loss: float
+    val_acc: float | None
+    lr: float
+    epoch_time_s: float
+    samples_per_s: float
+    train_mae: float | None = None
+    val_mae: float | None = None
+    #: Classification: confusion[true][predicted] counts on the validation set.
+    confusion: list[list[int]] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunResult:
+    """How ``run()`` ended and every epoch's metrics so far."""
+
+    status: Literal["finished", "stopped", "failed"]
+    history: list[EpochMetrics]
+    failure: TrainingFailure | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def last(self) -> EpochMetrics | None:
+        return self.history[-1] if self.history else None
+
+
+class TrainingEvents(SignalGroup):
+    batch_end = Signal(int, int, int, object, float, float)
+    epoch_end = Signal(object)
+    note = Signal(str)
+    finished = Signal(object)
+    stopped = Signal(object)
+    failed = Signal(object)
+
+
+class CheckpointError(NnstudioError):
+    """A checkpoint does not fit this run (another network, another format); ``field`` names the part."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"checkpoint {field}: {message}" if field else f"checkpoint: {message}")
+
+
+class _NonFiniteLoss(Exception):
+    def __init__(self, value: float, inputs: torch.Tensor | None) -> None:
+        self.value = value
+        self.inputs = inputs
+
+
+class _StopRequested(Exception):
+    pass
+
+
+class TrainingRun:
+    """Trains ``model`` on ``data`` as ``settings`` say; see the module docstring for the protocol."""
+
+    def __init__(self, model: nn.Module, data: DatasetBundle, settings: TrainingSettings, *,
+                 device: torch.device | str | None = None, num_workers: int | None = None) -> None:
+        self.settings = settings
+        self.data = data
+        self.device = device if isinstance(device, torch.device) else pick_device(device or settings.device)
+        self.events = TrainingEvents()
+        self.history: list[EpochMetrics] = []
+        self.notes: list[str] = []
+        self.failure: TrainingFailure | None = None
+        self.failure_details = ""
+        self._stop = threading.Event()
+        self._resumed = threading.Event()
+        self._resumed.set()
+        self._running = threading.Lock()
+        self._num_workers = num_workers
+        # Seeding before anything random (dropout masks, permutations) makes CPU runs repeatable.
+        torch.manual_seed(settings.seed)
+        self._order = torch.Generator().manual_seed(settings.seed)
+        self.model = model.to(self.device)
+        self._forward = self.model
+        self.loss_fn = make_loss(settings)
+        self._train_data, self._val_data = self._place(data)
+        self.steps_per_epoch = self._count_steps()
+        self.optimizer = make_optimizer(settings, self.model.parameters(), self.device)
+        self.schedule = Schedule(settings, self.optimizer, self.steps_per_epoch)
+        self._autocast, self._scaler = self._mixed_precision()
+        self._compile_pending = settings.compile
+        self._best_val = math.inf
+        self._bad_epochs = 0
+        self._snapshot = self._take_snapshot()
+
+    # --- control (any thread) ------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the run to stop after the current step (also ends a pause)."""
+        self._stop.set()
+        self._resumed.set()
+
+    def pause(self) -> None:
+        """Hold the run before its next step until ``resume()`` or ``stop()``."""
+        self._resumed.clear()
+
+    def resume(self) -> None:
+        """Continue a paused run."""
+        self._resumed.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._resumed.is_set()
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.history)
+
+    # --- setup ---------------------------------------------------------------------------------
+    def _place(self, data: DatasetBundle) -> tuple[Any, Any]:
+        """Return the splits ready to batch: tensors moved to the device once, or DataLoaders."""
+        if data.in_memory:
+            return data.train.to(self.device), data.val.to(self.device)  # type: ignore[union-attr]
+        from torch.utils.data import DataLoader
+
+        workers = self._num_workers
+        if workers is None:
+            import os
+            workers = 0 if len(data.train) < 2048 else min(4, max(1, (os.cpu_count() or 2) - 1))
+        common = {"batch_size": self.settings.batch_size, "num_workers": workers,
+                  "pin_memory": self.device.type == "cuda", "persistent_workers": workers > 0}
+        train = DataLoader(data.train, shuffle=True, generator=self._order, **common)
+        val = DataLoader(data.val, shuffle=False, **common)
+        return train, val
+
+    def _count_steps(self) -> int:
+        if isinstance(self._train_data, TensorData):
+            return max(1, math.ceil(len(self._train_data) / self.settings.batch_size))
+        return max(1, len(self._train_data))
+
+    def _mixed_precision(self) -> tuple[Any, Any]:
+        amp = self.settings.amp
+        if amp == "off":
+            return None, None
+        if self.device.type != "cuda":
+            self._note(f"mixed precision ({amp}) runs only on CUDA; training in float32 on {self.device.type}")
+            return None, None
+        dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+        scaler = torch.amp.GradScaler("cuda") if amp == "fp16" else None
+        return dtype, scaler
+
+    def _note(self, text: str) -> None:
+        self.notes.append(text)
+        self.events.note.emit(text)
+
+    # --- snapshots and checkpoints ------------------------------------------------------------
+    def _take_snapshot(self) -> dict[str, Any]:
+        """Return a copy of the weights, optimizer and schedule (taken after every good epoch)."""
+        return {
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "scheduler": copy.deepcopy(self.schedule.state_dict()),
+            "rng": torch.get_rng_state(),
+            "order": self._order.get_state(),
+        }
+
+    def _restore_snapshot(self) -> None:
+        snap = self._snapshot
+        self.model.load_state_dict(snap["model"])
+        self.optimizer.load_state_dict(copy.deepcopy(snap["optimizer"]))
+        self.schedule.load_state_dict(copy.deepcopy(snap["scheduler"]))
+        torch.set_rng_state(snap["rng"])
+        self._order.set_state(snap["order"])
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        """Return the state dict of the last good epoch, on the CPU."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self._snapshot["model"].items()}
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Return everything needed to resume after the last good epoch (plain tensors, lists, dicts)."""
+        snap = self._snapshot
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "epoch": self.epochs_done,
+            "model": self.weights(),
+            "optimizer": _to_cpu(snap["optimizer"]),
+            "scheduler": _to_cpu(snap["scheduler"]),
+            "history": [m.as_dict() for m in self.history],
+            "settings": self.settings.model_dump(mode="json"),
+            "rng": {"torch": snap["rng"], "order": snap["order"]},
+            "early_stopping": {"best_val": self._best_val, "bad_epochs": self._bad_epochs},
+        }
+
+    def load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Continue from ``checkpoint`` (made by ``checkpoint()``): weights, optimizer, epoch, history."""
+        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"not an nnstudio checkpoint (format {checkpoint.get('format')!r})", "format")
+        if int(checkpoint.get("version", 0)) > CHECKPOINT_VERSION:
+            raise CheckpointError(f"written by a newer nnstudio (version {checkpoint['version']})", "version")
+        try:
+            self.model.load_state_dict(checkpoint["model"])
+        except (RuntimeError, KeyError) as exc:
+            raise CheckpointError(f"the weights do not fit this network: {exc}", "model") from None
+        try:
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        except (ValueError, KeyError) as exc:
+            raise CheckpointError(f"the optimizer state does not fit ({exc}); was the optimizer changed?",
+                                  "optimizer") from None
+        self.schedule.load_state_dict(checkpoint.get("scheduler", {}))
+        self.history = [EpochMetrics(**row) for row in checkpoint.get("history", [])]
+        rng = checkpoint.get("rng", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "order" in rng:
+            self._order.set_state(rng["order"])
+        early = checkpoint.get("early_stopping", {})
+        self._best_val = float(early.get("best_val", math.inf))
+        self._bad_epochs = int(early.get("bad_epochs", 0))
+        self._snapshot = self._take_snapshot()
+
+    # --- the loop ------------------------------------------------------------------------------
+    def run(self) -> RunResult:
+        """Train until ``settings.epochs`` are done, a stop, early stopping or a fault; return the result."""
+        if not self._running.acquire(blocking=False):
+            raise NnstudioError("this training run is already running")
+        self._stop.clear()
+        self.failure = None
+        try:
+            return self._run_epochs()
+        finally:
+            self._running.release()
+
+    def _run_epochs(self) -> RunResult:
+        epoch = self.epochs_done
+        try:
+            while epoch < self.settings.epochs:
+                epoch += 1
+                metrics = self._epoch(epoch)
+                self.history.append(metrics)
+                self._snapshot = self._take_snapshot()
+                self.events.epoch_end.emit(metrics)
+                if self._early_stop(metrics):
+                    break
+        except _StopRequested:
+            self._restore_snapshot()
+            result = RunResult("stopped", list(self.history), notes=list(self.notes))
+            self.events.stopped.emit(result)
+            return result
+        except _NonFiniteLoss as fault:
+            node = first_nonfinite_layer(self.model, fault.inputs) if fault.inputs is not None else None
+            where = f"; the first non-finite values come from layer {node}" if node else ""
+            good = f"epoch {self.epochs_done}" if self.epochs_done else "the start"
+            return self._fail(TrainingFailure(
+                f"the loss became {fault.value} in epoch {epoch}{where}. The weights were put back to those "
+                f"of {good}. Try a lower learning rate, gradient clipping, or check the data.",
+                "nan", node, epoch))
+        except Exception as exc:  # noqa: BLE001 - every fault ends the run cleanly, never the process
+            self.failure_details = "".join(traceback.format_exception(exc))
+            return self._fail(self._diagnose(exc, epoch))
+        result = RunResult("finished", list(self.history), notes=list(self.notes))
+        self.events.finished.emit(result)
+        return result
+
+    def _diagnose(self, exc: BaseException, epoch: int) -> TrainingFailure:
+        if is_out_of_memory(exc):
+            release_memory(self.device)
+            smaller = max(1, self.settings.batch_size // 2)
+            return TrainingFailure(
+                f"out of memory on {self.device.type} in epoch {epoch} with batch size "
+                f"{self.settings.batch_size}; try a smaller batch (e.g. {smaller}) or a smaller network.",
+                "oom", None, epoch)
+        node = blame_layer(self.model, exc)
+        if node is not None:
+            return TrainingFailure(f"layer {node} failed in epoch {epoch}: {type(exc).__name__}: {exc}",
+                                   "layer_error", node, epoch)
+        return TrainingFailure(f"training failed in epoch {epoch}: {type(exc).__name__}: {exc}",
+                               "error", None, epoch)
+
+    def _fail(self, failure: TrainingFailure) -> RunResult:
+        self.failure = failure
+        with contextlib.suppress(Exception):  # the snapshot is on the device; never mask the failure
+            self._restore_snapshot()
+        result = RunResult("failed", list(self.history), failure, list(self.notes))
+        self.events.failed.emit(failure)
+        return result
+
+    def _early_stop(self, metrics: EpochMetrics) -> bool:
+        patience = self.settings.early_stopping
+        if metrics.val_loss < self._best_val:
+            self._best_val, self._bad_epochs = metrics.val_loss, 0
+            return False
+        self._bad_epochs += 1
+        if patience is not None and self._bad_epochs >= patience:
+            self._note(f"early stopping: validation loss has not improved for {patience} epoch(s)")
+            return True
+        return False
+
+    def _batches(self) -> Any:
+        """Yield (inputs, targets) of one training epoch on the device."""
+        data = self._train_data
+        if isinstance(data, TensorData):
+            n, size = len(data), self.settings.batch_size
+            order = torch.randperm(n, generator=self._order).to(self.device, non_blocking=True)
+            for start in range(0, n, size):
+                yield data.batch(order[start:start + size])
+        else:
+            for x, y in data:
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+    def _epoch(self, epoch: int) -> EpochMetrics:
+        self.model.train()
+        sync_each_step = self.device.type == "cpu"
+        score = _Score(self.data.task, self.settings.loss, self.device)
+        steps = self.steps_per_epoch
+        lr = self.schedule.lr()
+        seen = 0
+        loss_sum = 0.0 if sync_each_step else torch.zeros((), device=self.device)
+        started = time.perf_counter()
+        next_read = started
+        for step, (x, y) in enumerate(self._batches(), start=1):
+            if self._stop.is_set():
+                raise _StopRequested
+            if not self._resumed.is_set():
+                paused_at = time.perf_counter()
+                self._resumed.wait()
+                started += time.perf_counter() - paused_at  # a pause is not training time
+                if self._stop.is_set():
+                    raise _StopRequested
+            output, loss = self._step(x, y)
+            batch = x.shape[0]
+            seen += batch
+            score.add(output, y)
+            if sync_each_step:
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise _NonFiniteLoss(value, x)
+                loss_sum += value * batch
+                shown: float | None = value
+            else:
+                loss_sum += loss.detach() * batch
+                shown = None
+                now = time.perf_counter()
+                if now >= next_read or step == steps:
+                    next_read = now + 1.0 / READS_PER_SECOND
+                    shown = loss.item()
+                    if not math.isfinite(shown) or not math.isfinite(float(loss_sum)):
+                        raise _NonFiniteLoss(shown, x)
+            if self.schedule.per_step:
+                self.schedule.after_step()
+                lr = self.schedule.lr()
+            self.events.batch_end.emit(epoch, step, steps, shown, lr,
+                                       seen / max(time.perf_counter() - started, 1e-9))
+        train_loss = float(loss_sum) / max(seen, 1)
+        epoch_time = time.perf_counter() - started
+        if not math.isfinite(train_loss):
+            raise _NonFiniteLoss(train_loss, None)
+        train_acc, train_mae, _ = score.result(seen)
+        val_loss, val_acc, val_mae, confusion = self._validate()
+        if not math.isfinite(val_loss):
+            raise _NonFiniteLoss(val_loss, None)
+        metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, lr, epoch_time,
+                               seen / max(epoch_time, 1e-9), train_mae, val_mae, confusion)
+        self.schedule.after_epoch(val_loss)
+        return metrics
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run one optimisation step; return the (detached) output and the loss."""
+        if self._compile_pending:
+            return self._first_compiled_step(x, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self._autocast is not None:
+            with torch.autocast(self.device.type, dtype=self._autocast):
+                output = self._forward(x)
+                loss = self.loss_fn(output.float(), y)
+        else:
+            output = self._forward(x)
+            loss = self.loss_fn(output, y)
+        if self._scaler is not None:
+            self._scaler.scale(loss).backward()
+            if self.settings.grad_clip is not None:
+                self._scaler.unscale_(self.optimizer)
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+            self._scaler.step(self.optimizer)
+            self._scaler.update()
+        else:
+            loss.backward()
+            if self.settings.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+            self.optimizer.step()
+        return output.detach(), loss
+
+    def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Compile the model on its first step; when compiling fails, note it and train eagerly."""
+        self._compile_pending = False
+        try:
+            self._forward = torch.compile(self.model)
+            return self._step(x, y)
+        except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
+            if is_out_of_memory(exc):
+                raise
+            self._forward = self.model
+            self._note(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                       "training without it")
+            return self._step(x, y)
+
+    @torch.no_grad()
+    def _validate(self) -> tuple[float, float | None, float | None, list[list[int]] | None]:
+        """Return validation loss, accuracy, MAE and confusion matrix."""
+        self.model.eval()
+        score = _Score(self.data.task, self.settings.loss, self.device, self.data.num_classes)
+        loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
+        seen = 0
+        data = self._val_data
+        if isinstance(data, TensorData):
+            size = max(self.settings.batch_size, 1024)
+            everything = torch.arange(len(data), device=self.device)
+            batches: Any = (data.batch(everything[s:s + size]) for s in range(0, len(data), size))
+        else:
+            batches = ((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in data)
+        for x, y in batches:
+            if self._autocast is not None:
+                with torch.autocast(self.device.type, dtype=self._autocast):
+                    output = self.model(x).float()
+            else:
+                output = self.model(x)
+            loss_sum += self.loss_fn(output, y).double() * x.shape[0]
+            score.add(output, y)
+            seen += x.shape[0]
+        accuracy, mae, confusion = score.result(seen)
+        return float(loss_sum) / max(seen, 1), accuracy, mae, confusion
+
+
+class _Score:
+    """Accumulates accuracy / MAE (and a confusion matrix) on the device, read once per epoch."""
+
+    def __init__(self, task: str, loss: str, device: torch.device, confusion_classes: int | None = None) -> None:
+        self.task = task
+        # BCELoss takes probabilities (decide at 0.5); BCEWithLogitsLoss takes logits (decide at 0).
+        self.threshold = 0.0 if loss == "bce_with_logits" else 0.5
+        self.total = torch.zeros((), device=device, dtype=torch.float64)
+        self.classes = (2 if task == "binary" else confusion_classes) if confusion_classes else None
+        self.confusion = (torch.zeros(self.classes * self.classes, device=device, dtype=torch.long)
+                          if self.classes and task != "regression" else None)
+
+    def add(self, output: torch.Tensor, target: torch.Tensor) -> None:
+        output = output.detach()
+        if self.task == "regression":
+            self.total += (output - target).abs().sum(dtype=torch.float64) / max(1, output[0].numel())
+            return
+        if self.task == "binary":
+            predicted = (output > self.threshold).long().reshape(-1)
+            truth = (target > 0.5).long().reshape(-1)
+        else:
+            predicted = output.argmax(1)
+            truth = target
+        self.total += (predicted == truth).sum()
+        if self.confusion is not None:
+            self.confusion += torch.bincount(truth * self.classes + predicted,
+                                             minlength=self.classes * self.classes)
+
+    def result(self, seen: int) -> tuple[float | None, float | None, list[list[int]] | None]:
+        """Return (accuracy, mae, confusion) over ``seen`` samples."""
+        mean = float(self.total) / max(seen, 1)
+        if self.task == "regression":
+            return None, mean, None
+        confusion = None
+        if self.confusion is not None:
+            confusion = self.confusion.view(self.classes, self.classes).tolist()
+        return mean, None, confusion
+
+
+def _to_cpu(value: Any) -> Any:
+    """Return ``value`` with every tensor inside moved to the CPU (for files readable anywhere)."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu")
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
