@@ -1,0 +1,15 @@
+"""Start nnstudio from a frozen build: the script PyInstaller turns into the ``nnstudio`` executable.
+
+PyInstaller needs a script rather than the ``nnstudio.cli:main`` entry point that pip installs.
+"""
+
+import multiprocessing
+import sys
+
+from nnstudio.cli import main
+
+if __name__ == "__main__":
+    # DataLoader workers start new processes by spawning (Windows, macOS); in a frozen app each one
+    # re-runs this executable, and freeze_support turns it into the worker instead of a second window.
+    multiprocessing.freeze_support()
+    sys.exit(main())
