@@ -1,0 +1,235 @@
+"""The canvas scene: mirrors a core Graph as cards and wires, following the graph's events.
+
+"Views watch, commands change": the scene subscribes to ``graph.events`` and adds, removes or
+refreshes items when the model announces a change. It never edits the graph itself.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Signal
+from PySide6.QtGui import QPainter, QPen
+from PySide6.QtWidgets import QApplication, QGraphicsItem, QGraphicsScene
+
+from nnstudio.core.graph import Edge, Graph
+from nnstudio.ui.canvas_items import CardFonts, EdgeItem, NodeItem
+from nnstudio.ui.canvas_style import (
+    GRID_MAJOR,
+    GRID_STEP,
+    NODE_HEIGHT,
+    NODE_WIDTH,
+    CanvasColours,
+    format_count,
+    format_shape,
+)
+
+#: Empty room kept around the network so there is always space to pan into and drop on.
+SCENE_MARGIN = 1500.0
+
+
+class CanvasScene(QGraphicsScene):
+    """Cards and wires for one graph, kept in step with it through its events."""
+
+    #: Emitted after the items changed because the graph changed (for the view's bookkeeping).
+    items_changed = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.graph: Graph | None = None
+        self.node_items: dict[str, NodeItem] = {}
+        self.edge_items: dict[Edge, EdgeItem] = {}
+        self._analysis: Any = None
+        self._colours = CanvasColours.from_palette(QApplication.palette())
+        self._fonts = CardFonts(QApplication.font())
+        # A static scene: a BSP index makes itemAt and the view's exposed-area queries fast.
+        self.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.BspTreeIndex)
+        self.setSceneRect(QRectF(-SCENE_MARGIN, -SCENE_MARGIN, 2 * SCENE_MARGIN, 2 * SCENE_MARGIN))
+
+    # --- binding to a graph ----------------------------------------------------------------------
+
+    def bind(self, graph: Graph) -> None:
+        """Show ``graph`` (replacing whatever was shown) and follow its events from now on."""
+        self.unbind()
+        self.graph = graph
+        self._analysis = None
+        for node in graph.nodes():
+            self._on_node_added(node.id)
+        for edge in graph.edges():
+            self._on_edge_added(edge)
+        events = graph.events
+        events.node_added.connect(self._on_node_added)
+        events.node_removed.connect(self._on_node_removed)
+        events.edge_added.connect(self._on_edge_added)
+        events.edge_removed.connect(self._on_edge_removed)
+        events.param_changed.connect(self._on_param_changed)
+        events.node_moved.connect(self._on_node_moved)
+        self.fit_scene_rect()
+        self.items_changed.emit()
+
+    def unbind(self) -> None:
+        """Stop following the current graph and remove every item."""
+        if self.graph is not None:
+            events = self.graph.events
+            for signal, slot in ((events.node_added, self._on_node_added),
+                                 (events.node_removed, self._on_node_removed),
+                                 (events.edge_added, self._on_edge_added),
+                                 (events.edge_removed, self._on_edge_removed),
+                                 (events.param_changed, self._on_param_changed),
+                                 (events.node_moved, self._on_node_moved)):
+                signal.disconnect(slot)
+        self.graph = None
+        self.clearSelection()
+        self.clear()
+        self.node_items.clear()
+        self.edge_items.clear()
+
+    # --- analysis --------------------------------------------------------------------------------
+
+    def set_analysis(self, analysis: Any) -> None:
+        """Annotate cards and wires from an ``nnstudio.compile`` Analysis (or clear them with None)."""
+        self._analysis = analysis
+        for node_id, item in self.node_items.items():
+            self._annotate_node(node_id, item)
+        for edge, item in self.edge_items.items():
+            self._annotate_edge(edge, item)
+
+    def _annotate_node(self, node_id: str, item: NodeItem) -> None:
+        analysis = self._analysis
+        if analysis is None:
+            item.annotate("", "", ())
+            return
+        result = analysis.nodes.get(node_id)
+        problems = [p for p in analysis.problems if p.node_id == node_id]
+        if result is None:
+            item.annotate("", "", problems)
+            return
+        item.annotate(format_shape(result.output_shape), format_count(result.params), problems)
+
+    def _annotate_edge(self, edge: Edge, item: EdgeItem) -> None:
+        shape = self._analysis.edge_shapes.get(edge) if self._analysis is not None else None
+        item.set_label(format_shape(shape))
+
+    # --- looks -----------------------------------------------------------------------------------
+
+    @property
+    def colours(self) -> CanvasColours:
+        return self._colours
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.FontChange):
+            self.refresh_looks()
+        return super().event(event)
+
+    def refresh_looks(self) -> None:
+        """Re-derive colours and fonts from the application (after a light/dark switch)."""
+        self._colours = CanvasColours.from_palette(self.palette())
+        self._fonts = CardFonts(self.font())
+        for item in self.node_items.values():
+            item._fonts = self._fonts
+            item.update()
+        for edge_item in self.edge_items.values():
+            edge_item._fonts = self._fonts
+            edge_item.update_path()
+        self.update()
+
+    def drawBackground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt override
+        colours = self._colours
+        painter.fillRect(rect, colours.background)
+        zoom = painter.worldTransform().m11()
+        # Fine lines would blur into a grey wash when zoomed out; show only what stays legible.
+        step = GRID_STEP * 2 if zoom >= 0.6 else GRID_MAJOR
+        left = math.floor(rect.left() / step) * step
+        top = math.floor(rect.top() / step) * step
+        minor, major = [], []
+        x = left
+        while x <= rect.right():
+            (major if x % GRID_MAJOR == 0 else minor).append((QPointF(x, rect.top()), QPointF(x, rect.bottom())))
+            x += step
+        y = top
+        while y <= rect.bottom():
+            (major if y % GRID_MAJOR == 0 else minor).append((QPointF(rect.left(), y), QPointF(rect.right(), y)))
+            y += step
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        for lines, colour in ((minor, colours.grid_minor), (major, colours.grid_major)):
+            if lines:
+                painter.setPen(QPen(colour, 0))  # cosmetic: one device pixel at every zoom
+                for a, b in lines:
+                    painter.drawLine(a, b)
+
+    def fit_scene_rect(self) -> None:
+        """Grow (never shrink while editing) the scene so every card has room around it."""
+        if not self.node_items:
+            return
+        xs = [item.pos().x() for item in self.node_items.values()]
+        ys = [item.pos().y() for item in self.node_items.values()]
+        content = QRectF(min(xs), min(ys), max(xs) - min(xs) + NODE_WIDTH, max(ys) - min(ys) + NODE_HEIGHT)
+        wanted = content.adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)
+        if not self.sceneRect().contains(wanted):
+            self.setSceneRect(self.sceneRect().united(wanted))
+
+    def content_rect(self) -> QRectF:
+        """The rectangle around every card (empty when there is none)."""
+        rect = QRectF()
+        for item in self.node_items.values():
+            rect = rect.united(item.sceneBoundingRect())
+        return rect
+
+    # --- graph events ----------------------------------------------------------------------------
+
+    def _on_node_added(self, node_id: str) -> None:
+        assert self.graph is not None
+        item = NodeItem(self.graph.node(node_id), lambda: self._colours, self._fonts)
+        self.node_items[node_id] = item
+        self.addItem(item)
+        if self._analysis is not None:
+            self._annotate_node(node_id, item)
+        self._grow_around(item)
+        self.items_changed.emit()
+
+    def _on_node_removed(self, node_id: str) -> None:
+        item = self.node_items.pop(node_id, None)
+        if item is not None:
+            self.removeItem(item)
+            self.items_changed.emit()
+
+    def _on_edge_added(self, edge: Edge) -> None:
+        source, target = self.node_items[edge.source], self.node_items[edge.target]
+        item = EdgeItem(edge, source, target, lambda: self._colours, self._fonts)
+        self.edge_items[edge] = item
+        self.addItem(item)
+        # Siblings on a variadic port fan out again around the newcomer.
+        for other in target.edges:
+            if other is not item and other.edge.port == edge.port and other.target is target:
+                other.update_path()
+        if self._analysis is not None:
+            self._annotate_edge(edge, item)
+        self.items_changed.emit()
+
+    def _on_edge_removed(self, edge: Edge) -> None:
+        item = self.edge_items.pop(edge, None)
+        if item is not None:
+            item.detach()
+            self.removeItem(item)
+            for other in item.target.edges:
+                other.update_path()
+            self.items_changed.emit()
+
+    def _on_param_changed(self, node_id: str, name: str) -> None:
+        assert self.graph is not None
+        item = self.node_items.get(node_id)
+        if item is not None:
+            item.refresh_params(self.graph.node(node_id))
+
+    def _on_node_moved(self, node_id: str) -> None:
+        assert self.graph is not None
+        item = self.node_items.get(node_id)
+        if item is not None:
+            item.follow_model_position(self.graph.node(node_id).position)
+            self._grow_around(item)
+
+    def _grow_around(self, item: QGraphicsItem) -> None:
+        wanted = item.sceneBoundingRect().adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)
+        if not self.sceneRect().contains(wanted):
+            self.setSceneRect(self.sceneRect().united(wanted))

@@ -1,0 +1,145 @@
+"""How the canvas looks: card geometry, category colours, palette-derived colours, text formats.
+
+Geometry is fixed and shared (tests locate ports with :func:`input_port_offset` /
+:func:`output_port_offset`); colours come from the application palette so light and dark schemes both
+work, except the category accents, which are chosen to read well on either.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtGui import QColor, QPalette
+
+from nnstudio.core.catalog import LayerSpec
+
+NODE_WIDTH = 150.0
+NODE_HEIGHT = 62.0
+CORNER_RADIUS = 7.0
+STRIP_WIDTH = 5.0
+PORT_RADIUS = 5.0
+#: How far from a port's centre a press or drop still counts as hitting it (scene px).
+PORT_HIT_RADIUS = 11.0
+GRID_STEP = 10.0
+GRID_MAJOR = 100.0
+
+CATEGORY_COLOURS: dict[str, str] = {
+    "Input / Output": "#7c8594",
+    "Linear": "#3b82f6",
+    "Convolution": "#8b5cf6",
+    "Pooling": "#06b6d4",
+    "Normalization": "#14b8a6",
+    "Regularization": "#a3a33a",
+    "Shape": "#64748b",
+    "Recurrent": "#ec4899",
+    "Attention": "#f43f5e",
+    "Activation": "#f59e0b",
+    "Merge": "#22c55e",
+}
+ERROR_COLOUR = QColor("#e5484d")
+WARNING_COLOUR = QColor("#f5a524")
+ACCEPT_COLOUR = QColor("#2fb36d")
+
+
+def category_colour(category: str) -> QColor:
+    """The accent colour of a layer category (grey for a category this table does not know)."""
+    return QColor(CATEGORY_COLOURS.get(category, "#8a8f98"))
+
+
+def input_port_offset(spec: LayerSpec, port: str) -> tuple[float, float]:
+    """Where input ``port`` sits relative to the card's top-left corner: spread along the top edge."""
+    names = [p.name for p in spec.inputs]
+    slot = names.index(port)
+    return (NODE_WIDTH * (slot + 1) / (len(names) + 1), 0.0)
+
+
+def output_port_offset() -> tuple[float, float]:
+    """Where the output port sits relative to the card's top-left corner: bottom centre."""
+    return (NODE_WIDTH / 2, NODE_HEIGHT)
+
+
+def snap(value: float, step: float = GRID_STEP) -> float:
+    return round(value / step) * step
+
+
+@dataclass(frozen=True)
+class CanvasColours:
+    """Colours for one palette; rebuilt when the application palette changes."""
+
+    background: QColor
+    grid_minor: QColor
+    grid_major: QColor
+    card: QColor
+    card_border: QColor
+    text: QColor
+    muted_text: QColor
+    selection: QColor
+    wire: QColor
+    label_background: QColor
+    dark: bool
+
+    @classmethod
+    def from_palette(cls, palette: QPalette) -> CanvasColours:
+        window = palette.color(QPalette.ColorRole.Window)
+        text = palette.color(QPalette.ColorRole.WindowText)
+        dark = window.lightness() < 128
+        if dark:
+            background = window.darker(118)
+            card = window.lighter(125)
+        else:
+            background = window.lighter(103) if window.lightness() < 250 else QColor("#f3f4f6")
+            card = palette.color(QPalette.ColorRole.Base)
+        muted = QColor(text)
+        muted.setAlphaF(0.62)
+        minor = QColor(text)
+        minor.setAlphaF(0.05)
+        major = QColor(text)
+        major.setAlphaF(0.10)
+        border = QColor(text)
+        border.setAlphaF(0.20)
+        wire = QColor(text)
+        wire.setAlphaF(0.55)
+        label_bg = QColor(background)
+        label_bg.setAlphaF(0.85)
+        return cls(background, minor, major, card, border, text, muted,
+                    palette.color(QPalette.ColorRole.Highlight), wire, label_bg, dark)
+
+
+def format_shape(shape: Sequence[object] | None) -> str:
+    """``[N, 32, 8, 8]`` for a shape tuple; an empty string when the shape is unknown."""
+    if shape is None:
+        return ""
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def format_count(count: int | None) -> str:
+    """A compact parameter count: ``320``, ``18.5k``, ``1.2M``; empty for unknown or zero."""
+    if not count:
+        return ""
+    if count < 1000:
+        return str(count)
+    if count < 1_000_000:
+        return f"{count / 1000:.1f}k".replace(".0k", "k")
+    return f"{count / 1_000_000:.1f}M".replace(".0M", "M")
+
+
+#: Parameters worth a glance on the card, most telling first.
+_SUMMARY_PARAMS = ("out_features", "out_channels", "kernel_size", "num_embeddings", "embedding_dim",
+                   "hidden_size", "embed_dim", "num_heads", "d_model", "output_size", "p", "shape",
+                   "dim", "start_dim", "negative_slope")
+
+
+def parameter_summary(spec: LayerSpec, params: dict[str, object]) -> str:
+    """A short text of the layer's key settings, e.g. ``Conv2d · 32 · k3``."""
+    parts = [spec.title]
+    for name in _SUMMARY_PARAMS:
+        if name in params and params[name] is not None and len(parts) < 3:
+            value = params[name]
+            if isinstance(value, (tuple, list)):
+                text = "×".join(str(v) for v in value)
+            else:
+                text = str(value)
+            parts.append(f"k{text}" if name == "kernel_size" else
+                         f"p={text}" if name == "p" else text)
+    return " · ".join(parts)
