@@ -36,6 +36,7 @@ from psygnal import Signal, SignalGroup
 from torch import nn
 
 from nnstudio.core.errors import NnstudioError
+from nnstudio.core.project import Project
 from nnstudio.core.settings import TrainingSettings
 from nnstudio.train.data import DatasetBundle, TensorData
 from nnstudio.train.devices import pick_device
@@ -120,7 +121,10 @@ class TrainingRun:
     """Trains ``model`` on ``data`` as ``settings`` say; see the module docstring for the protocol."""
 
     def __init__(self, model: nn.Module, data: DatasetBundle, settings: TrainingSettings, *,
-                 device: torch.device | str | None = None, num_workers: int | None = None) -> None:
+                 device: torch.device | str | None = None, num_workers: int | None = None,
+                 project: Project | None = None) -> None:
+        #: The project trained (graph + settings), when the run was built from one; outputs need it.
+        self.project = project
         self.settings = settings
         self.data = data
         self.device = device if isinstance(device, torch.device) else pick_device(device or settings.device)
