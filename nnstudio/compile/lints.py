@@ -1,13 +1,235 @@
-"""Lints: warnings about networks that work but are probably not what the person meant."""
+"""Lints: the tutorials' classic mistakes, as warnings with a one-click fix where one exists.
+
+Each lint reads the graph, the analysis (shapes) and, when given, the training settings; it never
+changes anything. A fix is a :class:`~nnstudio.core.problems.Fix` whose ``make_command(project)``
+returns the undoable command that repairs the project.
+"""
 
 from __future__ import annotations
 
-from nnstudio.compile.results import Analysis
-from nnstudio.core.graph import Graph
-from nnstudio.core.problems import Problem
-from nnstudio.core.settings import TrainingSettings
+from collections.abc import Callable, Iterator
+
+from nnstudio.compile.fixes import BypassNode, InsertOnEdge, set_loss
+from nnstudio.compile.results import Analysis, format_shape
+from nnstudio.core.catalog import LayerKind
+from nnstudio.core.commands import Macro, SetParam
+from nnstudio.core.graph import Edge, Graph, Node
+from nnstudio.core.problems import Fix, Problem
+from nnstudio.core.project import Project
+from nnstudio.core.settings import (
+    BINARY_LOSSES,
+    CLASSIFICATION_LOSSES,
+    LOSS_TITLES,
+    TrainingSettings,
+)
+
+#: Layers that pass values through without mixing them nonlinearly (for the Linear -> Linear lint).
+_LINEAR_PASSTHROUGH = frozenset({"dropout", "flatten", "reshape"})
+#: Layers that leave the width of the last dimension alone (for finding the layer that sets it).
+_WIDTH_KEEPING = frozenset({"dropout", "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softmax",
+                            "log_softmax", "batch_norm1d", "layer_norm"})
+#: Datasets with a fixed number of classes; "classes" options give the count for synthetic ones.
+_FIXED_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
+_DEFAULT_CLASSES = {"moons": 2, "spirals": 3, "blobs": 3}
+REGRESSION_DATASETS = frozenset({"linear", "sine"})
+REGRESSION_LOSSES = frozenset({"mse", "l1", "smooth_l1"})
+
+Lint = Callable[[Graph, Analysis, "TrainingSettings | None"], Iterator[Problem]]
 
 
 def run_lints(graph: Graph, analysis: Analysis, settings: TrainingSettings | None = None) -> list[Problem]:
-    """Return the warnings for ``graph``."""
-    return []
+    """Return the lint problems of ``graph`` (warnings, and an error for too few class scores)."""
+    found: list[Problem] = []
+    for lint in LINTS:
+        found.extend(lint(graph, analysis, settings))
+    return found
+
+
+def dataset_classes(settings: TrainingSettings) -> int | None:
+    """Return how many classes the settings' dataset has, or None when unknown or not a classifier."""
+    kind = settings.dataset.kind
+    if kind in _FIXED_CLASSES:
+        return _FIXED_CLASSES[kind]
+    if kind in _DEFAULT_CLASSES:
+        options = settings.dataset.options
+        value = options.get("classes", options.get("n_classes", _DEFAULT_CLASSES[kind]))
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return None
+
+
+def _final_layers(graph: Graph) -> Iterator[tuple[Node, Edge]]:
+    """Yield each layer that feeds an Output, with the wire into the Output."""
+    for node in graph.nodes():
+        if node.spec.kind is LayerKind.OUTPUT:
+            for edge in graph.in_edges(node.id):
+                yield graph.node(edge.source), edge
+
+
+def _bypass_fix(description: str, node_id: str) -> Fix:
+    return Fix(description, lambda project: BypassNode(project.graph, node_id))
+
+
+# --- the lints -----------------------------------------------------------------------------------
+
+def softmax_before_cross_entropy(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+                                 ) -> Iterator[Problem]:
+    if settings is None or settings.loss != "cross_entropy":
+        return
+    for node, _ in _final_layers(graph):
+        if node.type_id == "softmax":
+            yield Problem("warning", "softmax-before-cross-entropy",
+                          "CrossEntropyLoss already applies log-softmax; a Softmax before it squashes the "
+                          "scores twice and slows learning. Remove it (predictions keep the same order).",
+                          node.id, fix=_bypass_fix(f"Remove {node.id} and wire its input to the Output",
+                                                   node.id))
+
+
+def sigmoid_before_bce(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+                       ) -> Iterator[Problem]:
+    if settings is None or settings.loss != "bce":
+        return
+    for node, _ in _final_layers(graph):
+        if node.type_id != "sigmoid":
+            continue
+        node_id = node.id
+
+        def make(project: Project, node_id: str = node_id) -> Macro:
+            return Macro("Use BCEWithLogitsLoss", [BypassNode(project.graph, node_id),
+                                                   set_loss(project, "bce_with_logits")])
+
+        yield Problem("warning", "sigmoid-before-bce",
+                      "Sigmoid followed by BCELoss is numerically unstable for confident predictions; "
+                      "BCEWithLogitsLoss does both in one stable step.", node_id,
+                      fix=Fix(f"Remove {node_id} and switch the loss to BCEWithLogitsLoss", make))
+
+
+def log_softmax_before_nll(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+                           ) -> Iterator[Problem]:
+    if settings is None or settings.loss != "nll":
+        return
+    for node, edge in _final_layers(graph):
+        if node.type_id == "log_softmax":
+            continue
+        yield Problem("warning", "nll-without-log-softmax",
+                      "NLLLoss expects log-probabilities, but the network's last layer is "
+                      f"{node.spec.title}; add a LogSoftmax (dim 1) before the Output, or use "
+                      "CrossEntropyLoss.", node.id,
+                      fix=Fix("Insert a LogSoftmax before the Output",
+                              lambda project, edge=edge: InsertOnEdge(project.graph, edge, "log_softmax")))
+
+
+def linear_after_linear(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+                        ) -> Iterator[Problem]:
+    for node in graph.nodes_of_type("linear"):
+        edges = graph.in_edges(node.id)
+        if len(edges) != 1:
+            continue
+        entry = edges[0]
+        current = graph.node(entry.source)
+        seen = {node.id}
+        while current.type_id in _LINEAR_PASSTHROUGH and current.id not in seen:
+            seen.add(current.id)
+            upstream = graph.in_edges(current.id)
+            if len(upstream) != 1:
+                break
+            current = graph.node(upstream[0].source)
+        if current.type_id != "linear":
+            continue
+        yield Problem("warning", "linear-after-linear",
+                      f"{node.id} follows {current.id} with no activation between them; two Linear layers "
+                      "in a row equal a single linear map. Add a nonlinearity such as ReLU.", node.id,
+                      fix=Fix(f"Insert a ReLU before {node.id}",
+                              lambda project, edge=entry: InsertOnEdge(project.graph, edge, "relu")))
+
+
+def output_matches_classes(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+                           ) -> Iterator[Problem]:
+    if settings is None:
+        return
+    classes = dataset_classes(settings)
+    loss = settings.loss
+    if classes is None or (loss not in CLASSIFICATION_LOSSES and loss not in BINARY_LOSSES):
+        return
+    dataset = settings.dataset.kind
+    for node, _ in _final_layers(graph):
+        shape = analysis.shape_of(node.id)
+        if shape is None:
+            continue
+        title = LOSS_TITLES[loss]
+        if loss in BINARY_LOSSES:
+            if classes != 2:
+                yield Problem("warning", "binary-loss-many-classes",
+                              f"{title} is for two classes, but {dataset} has {classes}; use CrossEntropyLoss "
+                              f"with {classes} outputs", node.id,
+                              fix=Fix("Switch the loss to CrossEntropyLoss",
+                                      lambda project: set_loss(project, "cross_entropy")))
+            elif tuple(shape[1:]) != (1,):
+                yield Problem("warning", "binary-output-width",
+                              f"{title} compares one score per sample with the 0/1 label, but the network "
+                              f"returns {format_shape(shape)}; end with a Linear of out_features 1", node.id,
+                              fix=_width_fix(graph, node, 1))
+            continue
+        if len(shape) != 2:
+            yield Problem("warning", "classifier-output-rank",
+                          f"{title} expects class scores shaped [N, {classes}], but the network returns "
+                          f"{format_shape(shape)}; add a Flatten and a Linear with {classes} outputs",
+                          node.id)
+            continue
+        width = shape[1]
+        if width == classes:
+            continue
+        if isinstance(width, int) and width < classes:
+            # Training would fail on the first label >= width: block it here, with the fix.
+            yield Problem("error", "too-few-class-scores",
+                          f"the network returns {width} scores per sample but {dataset} has {classes} classes; "
+                          f"labels {width} to {classes - 1} would crash the loss", node.id,
+                          fix=_width_fix(graph, node, classes))
+        else:
+            yield Problem("warning", "class-count-mismatch",
+                          f"the network returns {width} scores per sample but {dataset} has {classes} "
+                          f"classes; the extra {width - classes} outputs are never the right answer",
+                          node.id, fix=_width_fix(graph, node, classes))
+
+
+def _width_fix(graph: Graph, last: Node, width: int) -> Fix | None:
+    """A fix setting the out_features of the Linear that decides the output width, if there is one."""
+    current = last
+    while current.type_id in _WIDTH_KEEPING:
+        edges = graph.in_edges(current.id)
+        if len(edges) != 1:
+            return None
+        current = graph.node(edges[0].source)
+    if current.type_id != "linear":
+        return None
+    node_id = current.id
+    return Fix(f"Set {node_id}.out_features to {width}",
+               lambda project: SetParam(project.graph, node_id, "out_features", width))
+
+
+def loss_matches_targets(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+                         ) -> Iterator[Problem]:
+    """Regression losses on class labels, and classification losses on real-valued targets."""
+    if settings is None:
+        return
+    loss, dataset = settings.loss, settings.dataset.kind
+    title = LOSS_TITLES[loss]
+    if loss in REGRESSION_LOSSES and dataset_classes(settings) is not None:
+        yield Problem("warning", "regression-loss-on-classes",
+                      f"{title} treats {dataset}'s class labels as numbers to approach (class 9 'near' 8); "
+                      "use CrossEntropyLoss for classification",
+                      fix=Fix("Switch the loss to CrossEntropyLoss",
+                              lambda project: set_loss(project, "cross_entropy")))
+    elif (loss in CLASSIFICATION_LOSSES or loss in BINARY_LOSSES) and dataset in REGRESSION_DATASETS:
+        yield Problem("warning", "classification-loss-on-values",
+                      f"{dataset} has real-valued targets, but {title} expects class labels; use MSELoss",
+                      fix=Fix("Switch the loss to MSELoss", lambda project: set_loss(project, "mse")))
+
+
+LINTS: tuple[Lint, ...] = (
+    softmax_before_cross_entropy,
+    sigmoid_before_bce,
+    log_softmax_before_nll,
+    linear_after_linear,
+    output_matches_classes,
+    loss_matches_targets,
+)

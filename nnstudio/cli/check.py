@@ -1,0 +1,159 @@
+"""``nnstudio check PATH|--example NAME``: shapes, parameters, FLOPs, lints and errors of a project.
+
+Exit status 0 when the network can be trained (warnings allowed), 1 when it has errors or the file
+cannot be read, 2 for wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+from nnstudio.cli import UsageError
+from nnstudio.core.examples import load_example
+from nnstudio.core.project import Project, load_project
+
+if TYPE_CHECKING:
+    from nnstudio.compile.results import Analysis
+
+_COLUMNS = ("node", "type", "output shape", "params", "FLOPs")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", help="a project file (.nns)")
+    parser.add_argument("--example", metavar="NAME", help="check a bundled example (see 'nnstudio examples')")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON (for scripts)")
+
+
+def run(args: argparse.Namespace) -> int:
+    project = _load(args)
+    from nnstudio.compile.analysis import analyze  # torch loads only when a check really runs
+
+    analysis = analyze(project.graph, project.settings)
+    if args.json:
+        print(json.dumps(report_dict(project, analysis), indent=2))
+    elif sys.stdout.isatty():
+        _print_rich(project, analysis)
+    else:
+        print(format_report(project, analysis))
+    if analysis.ok:
+        return 0
+    count = len(analysis.errors)
+    print(f"error: {count} problem{'s' if count != 1 else ''} must be fixed before {project.name} can train",
+          file=sys.stderr)
+    return 1
+
+
+def _load(args: argparse.Namespace) -> Project:
+    if bool(args.path) == bool(args.example):
+        raise UsageError("give a project file or --example NAME (one of the two)")
+    return load_example(args.example) if args.example else load_project(args.path)
+
+
+def _rows(project: Project, analysis: Analysis) -> list[tuple[str, str, str, str, str]]:
+    from nnstudio.compile.results import format_shape
+
+    rows = []
+    for node_id in _display_order(project):
+        node = project.graph.node(node_id)
+        result = analysis.nodes[node_id]
+        rows.append((node_id, node.spec.title, format_shape(result.output_shape), f"{result.params:,}",
+                     human_count(result.flops)))
+    return rows
+
+
+def _display_order(project: Project) -> list[str]:
+    graph = project.graph
+    return graph.node_ids() if graph.has_cycle() else graph.topological_order()
+
+
+def human_count(value: int) -> str:
+    """Return ``value`` with an SI suffix: 694784 -> ``694.8 K``."""
+    for factor, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
+        if value >= factor:
+            return f"{value / factor:.1f} {suffix}"
+    return str(value)
+
+
+def _problem_lines(analysis: Analysis) -> list[str]:
+    ordered = sorted(analysis.problems, key=lambda p: not p.is_error)
+    lines = []
+    for problem in ordered:
+        lines.append(str(problem))
+        if problem.fix is not None:
+            lines.append(f"    fix: {problem.fix.description}")
+    return lines
+
+
+def _summary(project: Project, analysis: Analysis) -> str:
+    shape = analysis.output_shape
+    from nnstudio.compile.results import format_shape
+
+    returns = f", returns {format_shape(shape)}" if shape is not None else ""
+    return (f"{project.name}: {len(project.graph)} layers, {analysis.total_params:,} trainable parameters, "
+            f"{human_count(analysis.total_flops)} FLOPs per sample{returns}")
+
+
+def format_report(project: Project, analysis: Analysis) -> str:
+    """Return the plain-text report: an aligned table, the totals, then problems."""
+    rows = [_COLUMNS, *_rows(project, analysis)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(_COLUMNS))]
+    numeric = {3, 4}
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = [cell.rjust(widths[i]) if i in numeric else cell.ljust(widths[i]) for i, cell in enumerate(row)]
+        return "  ".join(cells).rstrip()
+
+    out = [line(rows[0]), "  ".join("-" * w for w in widths)]
+    out += [line(row) for row in rows[1:]]
+    out += ["", _summary(project, analysis)]
+    problems = _problem_lines(analysis)
+    out += ["", *problems] if problems else ["", "no problems found"]
+    return "\n".join(out)
+
+
+def _print_rich(project: Project, analysis: Analysis) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=project.name, title_justify="left")
+    for i, column in enumerate(_COLUMNS):
+        table.add_column(column, justify="right" if i >= 3 else "left", no_wrap=True)
+    failed = {p.node_id for p in analysis.errors}
+    for row in _rows(project, analysis):
+        table.add_row(*row, style="red" if row[0] in failed else None)
+    console.print(table)
+    console.print(_summary(project, analysis), highlight=False)
+    for problem in sorted(analysis.problems, key=lambda p: not p.is_error):
+        colour = "red" if problem.is_error else "yellow"
+        console.print(f"[{colour}]{problem.severity}[/]: ", end="", highlight=False)
+        console.print(str(problem).split(": ", 1)[1], markup=False, highlight=False)
+        if problem.fix is not None:
+            console.print(f"    fix: {problem.fix.description}", markup=False, highlight=False, style="dim")
+    if not analysis.problems:
+        console.print("[green]no problems found[/]")
+
+
+def report_dict(project: Project, analysis: Analysis) -> dict[str, Any]:
+    """Return the report as plain data (what ``--json`` prints)."""
+    return {
+        "name": project.name,
+        "ok": analysis.ok,
+        "total_params": analysis.total_params,
+        "total_flops": analysis.total_flops,
+        "output_shape": list(analysis.output_shape) if analysis.output_shape is not None else None,
+        "nodes": [
+            {"id": node_id, "type": project.graph.node(node_id).type_id,
+             "output_shape": list(r.output_shape) if r.output_shape is not None else None,
+             "params": r.params, "flops": r.flops}
+            for node_id in _display_order(project) for r in [analysis.nodes[node_id]]
+        ],
+        "problems": [
+            {"severity": p.severity, "code": p.code, "message": p.message, "node": p.node_id, "field": p.field,
+             "fix": p.fix.description if p.fix else None}
+            for p in analysis.problems
+        ],
+    }
