@@ -1,0 +1,131 @@
+"""Returns the exit status of the desktop application: ``run_gui`` is what ``nnstudio`` runs.
+
+Start-up is kept short: only Qt and nnstudio's pure-Python core load before the window is on screen;
+torch is imported afterwards, in the analysis worker. ``nnstudio --screenshot FILE`` shows the
+window (the offscreen platform works), waits until the first analysis reached every view, saves a
+picture of the window and exits.
+
+Setting ``NNSTUDIO_STARTUP_PROBE=1`` makes the window print ``nnstudio-shown <unix time>
+torch=<loaded?>`` at its first show and quit at once; ``benchmarks/bench_startup.py`` uses it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from nnstudio.core.examples import DEFAULT_EXAMPLE, example_path
+from nnstudio.core.project import load_project
+from nnstudio.ui.icons import app_icon
+from nnstudio.ui.main_window import MainWindow
+from nnstudio.ui.theme import apply_application_style
+
+STARTUP_PROBE_ENV = "NNSTUDIO_STARTUP_PROBE"
+#: How long ``--screenshot`` waits for the first analysis before giving up.
+SCREENSHOT_TIMEOUT_S = 120
+
+
+def application() -> QApplication:
+    """Returns the running QApplication, creating and styling it on first use."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("nnstudio")
+        app.setOrganizationName("nnstudio")
+        app.setDesktopFileName("nnstudio")
+        app.setWindowIcon(app_icon())
+        apply_application_style(app)
+    return app  # type: ignore[return-value]
+
+
+def run_gui(path: str | None = None, example: str | None = None, screenshot: str | None = None) -> int:
+    """Runs the window until it closes and returns the exit status.
+
+    ``path`` opens a project file, ``example`` a bundled example, neither the default example.
+    ``screenshot`` saves a PNG of the loaded window there and exits (status 1 if analysis failed).
+    Raises NnstudioError (the CLI prints it) for an unknown example, and with ``screenshot`` for a
+    project file that cannot be read, since no one is there to read a dialog.
+    """
+    if example is not None:
+        example_path(example)  # an unknown name fails here, with the list of known ones
+    if screenshot is not None and path is not None:
+        load_project(path)
+    app = application()
+    window = MainWindow()
+    if os.environ.get(STARTUP_PROBE_ENV) == "1":
+        return _probe_startup(app, window)
+    if screenshot is not None:
+        _open(window, path, (example or DEFAULT_EXAMPLE) if path is None else None)
+        return _take_screenshot(app, window, Path(screenshot))
+    window.show()
+    if not window.offer_recovery():
+        _open(window, path, example or (DEFAULT_EXAMPLE if path is None else None))
+    return app.exec()
+
+
+def _open(window: MainWindow, path: str | None, example: str | None) -> None:
+    if path is not None:
+        window.open_path(path)
+    elif example is not None:
+        window.open_example(example)
+
+
+def _probe_startup(app: QApplication, window: MainWindow) -> int:
+    window.open_example(DEFAULT_EXAMPLE)
+    window.show()
+
+    def report() -> None:
+        print(f"nnstudio-shown {time.time():.6f} torch={'torch' in sys.modules}", flush=True)
+        window.shutdown()
+        window.close()
+        app.quit()
+    QTimer.singleShot(0, report)
+    return app.exec()
+
+
+def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int:
+    status = {"code": 1}
+    deadline = QTimer(window)
+    deadline.setSingleShot(True)
+
+    def grab() -> None:
+        deadline.stop()
+        window.canvas.fit_to_view()
+        app.processEvents()
+        picture = window.grab()
+        if picture.save(str(target)):
+            status["code"] = 0 if status.get("analysed") else 1
+        else:
+            print(f"error: could not write the screenshot to {target}", file=sys.stderr)
+            status["code"] = 1
+        window.shutdown()
+        window.close()
+        app.quit()
+
+    def on_analysis(_analysis: object) -> None:
+        if window.document.analysis_is_current and "analysed" not in status:
+            status["analysed"] = True
+            QTimer.singleShot(100, grab)  # let the views repaint with the new shapes first
+
+    def on_failure(message: str) -> None:
+        print(f"error: shape analysis failed: {message}", file=sys.stderr)
+        QTimer.singleShot(100, grab)
+
+    def on_timeout() -> None:
+        if "analysed" not in status:
+            print(f"error: no analysis after {SCREENSHOT_TIMEOUT_S} s", file=sys.stderr)
+            grab()
+
+    window.analysis_applied.connect(on_analysis)
+    window.document.analysis_failed.connect(on_failure)
+    window.show()
+    deadline.timeout.connect(on_timeout)
+    deadline.start(SCREENSHOT_TIMEOUT_S * 1000)
+    app.exec()
+    return status["code"]
+

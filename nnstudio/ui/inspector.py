@@ -1,0 +1,398 @@
+"""Returns the inspector: the selected layer's facts and a parameter form built from the catalog.
+
+The form has one row per :class:`~nnstudio.core.catalog.ParamSpec`, its editor made by
+:func:`nnstudio.ui.param_editors.make_editor`. A value is checked with ``ParamSpec.validate``; a
+refused one gets a red frame and the reason under the field, and nothing reaches the graph. Accepted
+values go through ``SetParam`` on the undo stack (consecutive edits of one field merge; leaving the
+field seals the step). Parameters implied by the input (``in_features``) show the inferred value in
+grey with a pin button that turns it into a fixed value.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QStackedWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from nnstudio.core.catalog import ParamSpec
+from nnstudio.core.commands import SetParam
+from nnstudio.core.errors import ParamError
+from nnstudio.ui.document import Document
+from nnstudio.ui.icons import category_icon
+from nnstudio.ui.param_editors import IntTupleEditor, ParamEditor, ParseError, make_editor
+from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
+
+
+def format_count(value: float | int | None) -> str:
+    """Returns a count for people: ``1234567`` -> ``"1.23 M"``; None -> ``"–"``."""
+    if value is None:
+        return "–"
+    value = float(value)
+    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g} {suffix}"
+    return f"{value:.0f}"
+
+
+def format_shape(shape: Any) -> str:
+    """Returns a tensor shape as ``[N, 32, 8, 8]``; None (unknown) -> ``"?"``."""
+    if shape is None:
+        return "?"
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+def format_value(value: Any) -> str:
+    """Returns a parameter value as the inspector shows it (tuples as ``3, 3``)."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:.10g}"
+    return "none" if value is None else str(value)
+
+
+class ParamRow(QWidget):
+    """One parameter: its editor, the inferred value with a pin toggle, and the refusal message."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.spec = spec
+        self.editor: ParamEditor = make_editor(spec, self)
+        self.editor.setObjectName(f"param_{spec.name}")
+        self.inferred_label = QLabel(self)
+        self.inferred_label.setObjectName(f"inferred_{spec.name}")
+        self.inferred_label.setToolTip("Taken from the input's shape. Pin it to fix the value.")
+        color = muted_text_color(self).name()
+        self.inferred_label.setStyleSheet(f"color: {color}; font-style: italic;")
+        self.pin = QToolButton(self)
+        self.pin.setObjectName(f"pin_{spec.name}")
+        self.pin.setCheckable(True)
+        self.pin.setText("Pin")
+        self.pin.setAccessibleName(f"Pin {spec.name}")
+        self.pin.setToolTip("Pinned: use this value even if the input changes.\n"
+                            "Unpinned: follow the input's shape.")
+        self.pin.setAutoRaise(True)
+        self.error_label = QLabel(self)
+        self.error_label.setObjectName(f"error_{spec.name}")
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet(f"color: {ERROR_COLOR};")
+        self.error_label.hide()
+
+        line = QHBoxLayout()
+        line.setContentsMargins(0, 0, 0, 0)
+        line.addWidget(self.editor, 1)
+        line.addWidget(self.inferred_label, 1)
+        line.addWidget(self.pin)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addLayout(line)
+        layout.addWidget(self.error_label)
+        self.pin.setVisible(spec.inferred)
+        self.inferred_label.hide()
+
+    @property
+    def error(self) -> str:
+        """Returns the refusal shown under the field ("" when the value is accepted)."""
+        return self.error_label.text() if not self.error_label.isHidden() else ""
+
+    def show_value(self, value: Any, inferred_value: Any = None) -> None:
+        """Shows the stored value; for an unpinned inferred parameter, the value the analysis found."""
+        unpinned = self.spec.inferred and value is None
+        self.pin.blockSignals(True)
+        self.pin.setChecked(not unpinned)
+        self.pin.blockSignals(False)
+        self.editor.setVisible(not unpinned)
+        self.inferred_label.setVisible(unpinned)
+        if unpinned:
+            known = inferred_value is not None
+            self.inferred_label.setText(f"{format_value(inferred_value)}  (inferred)" if known
+                                        else "(inferred when the input is connected)")
+        else:
+            self.editor.set_value(value)
+
+    def show_error(self, message: str) -> None:
+        self.error_label.setText(message)
+        self.error_label.show()
+        self.editor.input_widget.setStyleSheet(f"border: 1.5px solid {ERROR_COLOR}; border-radius: 3px;")
+
+    def clear_error(self) -> None:
+        if not self.error_label.isHidden():
+            self.error_label.hide()
+            self.error_label.clear()
+            self.editor.input_widget.setStyleSheet("")
+
+
+def _caption(text: str, parent: QWidget) -> QLabel:
+    label = QLabel(text, parent)
+    label.setStyleSheet(f"color: {muted_text_color(parent).name()};")
+    return label
+
+
+class Inspector(QScrollArea):
+    """The right-hand panel: the selected layer's parameters, or a summary of the network."""
+
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("inspector")
+        self.setAccessibleName("Inspector")
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.document = document
+        self.node_ids: list[str] = []
+        self.rows: dict[str, ParamRow] = {}
+        self._pushing: str | None = None
+        self._graph = None
+
+        self._pages = QStackedWidget(self)
+        self.setWidget(self._pages)
+        self._summary = QLabel(self._pages)
+        self._summary.setObjectName("inspectorSummary")
+        self._summary.setWordWrap(True)
+        self._summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self._summary.setTextFormat(Qt.TextFormat.RichText)
+        self._summary.setContentsMargins(10, 10, 10, 10)
+        self._pages.addWidget(self._summary)
+        self._node_page: QWidget | None = None
+
+        document.replaced.connect(self._on_document_replaced)
+        document.analysis_ready.connect(self._on_analysis)
+        self._on_document_replaced()
+
+    # --- public ----------------------------------------------------------------------------------
+
+    def show_nodes(self, node_ids: list[str]) -> None:
+        """Shows the form of the one selected layer, or a summary for none or several."""
+        self.node_ids = [n for n in node_ids if n in self.document.graph]
+        if len(self.node_ids) == 1:
+            self._build_node_page(self.node_ids[0])
+        else:
+            self._show_summary()
+
+    def row(self, name: str) -> ParamRow:
+        """Returns the form row of parameter ``name`` of the shown layer (KeyError if none)."""
+        return self.rows[name]
+
+    # --- pages -----------------------------------------------------------------------------------
+
+    def _show_summary(self) -> None:
+        self._drop_node_page()
+        self._summary.setText(self._summary_html())
+        self._pages.setCurrentWidget(self._summary)
+
+    def _summary_html(self) -> str:
+        project, analysis = self.document.project, self.document.analysis
+        muted = muted_text_color(self).name()
+        if len(self.node_ids) > 1:
+            title = f"{len(self.node_ids)} layers selected"
+            params = (sum(analysis.nodes[n].params or 0 for n in self.node_ids if n in analysis.nodes)
+                      if analysis is not None else None)
+            rows = [("Parameters", format_count(params))]
+            description = ", ".join(html.escape(n) for n in self.node_ids)
+        else:
+            title = html.escape(project.name)
+            description = html.escape(project.description) or "No description."
+            rows = [("Layers", str(len(self.document.graph)))]
+            if analysis is not None:
+                status = (f"<span style='color:{OK_COLOR}'>ready to train</span>" if analysis.ok else
+                          f"<span style='color:{ERROR_COLOR}'>{len(analysis.errors)} error(s)</span>")
+                rows += [("Parameters", format_count(analysis.total_params)),
+                         ("FLOPs per sample", format_count(analysis.total_flops)),
+                         ("Warnings", str(len(analysis.warnings))), ("Status", status)]
+            else:
+                rows.append(("Status", "analysing…"))
+        table = "".join(f"<tr><td style='color:{muted}; padding-right:12px'>{k}</td><td>{v}</td></tr>"
+                        for k, v in rows)
+        hint = ("" if self.node_ids else
+                f"<p style='color:{muted}'>Select a layer to edit its parameters.</p>")
+        return (f"<h3 style='margin-bottom:2px'>{title}</h3><p style='color:{muted}'>{description}</p>"
+                f"<table cellspacing=3>{table}</table>{hint}")
+
+    def _drop_node_page(self) -> None:
+        if self._node_page is not None:
+            self._pages.removeWidget(self._node_page)
+            self._node_page.deleteLater()
+            self._node_page = None
+        self.rows = {}
+
+    def _build_node_page(self, node_id: str) -> None:
+        self._drop_node_page()
+        node = self.document.graph.node(node_id)
+        spec = node.spec
+        page = QWidget(self._pages)
+        layout = QVBoxLayout(page)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(6)
+
+        header = QHBoxLayout()
+        icon = QLabel(page)
+        icon.setPixmap(category_icon(spec.category).pixmap(32, 32))
+        header.addWidget(icon)
+        titles = QVBoxLayout()
+        titles.setSpacing(0)
+        name = QLabel(f"<b style='font-size:13pt'>{html.escape(node_id)}</b>", page)
+        name.setObjectName("inspectorNodeName")
+        titles.addWidget(name)
+        titles.addWidget(_caption(f"{spec.title} · {spec.category}", page))
+        header.addLayout(titles, 1)
+        layout.addLayout(header)
+
+        help_label = _caption(spec.help + (f"\n{spec.target}" if spec.target else ""), page)
+        help_label.setWordWrap(True)
+        layout.addWidget(help_label)
+
+        facts = QFormLayout()
+        facts.setContentsMargins(0, 4, 0, 4)
+        self._shape_label = QLabel(page)
+        self._shape_label.setObjectName("inspectorOutputShape")
+        self._shape_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._params_label = QLabel(page)
+        self._params_label.setObjectName("inspectorParams")
+        self._flops_label = QLabel(page)
+        self._flops_label.setObjectName("inspectorFlops")
+        facts.addRow(_caption("Output", page), self._shape_label)
+        facts.addRow(_caption("Parameters", page), self._params_label)
+        facts.addRow(_caption("FLOPs", page), self._flops_label)
+        layout.addLayout(facts)
+        self._problems_label = QLabel(page)
+        self._problems_label.setObjectName("inspectorProblems")
+        self._problems_label.setWordWrap(True)
+        self._problems_label.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(self._problems_label)
+
+        if spec.params:
+            separator = QFrame(page)
+            separator.setFrameShape(QFrame.Shape.HLine)
+            separator.setFrameShadow(QFrame.Shadow.Sunken)
+            layout.addWidget(separator)
+            form = QFormLayout()
+            form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            for param in spec.params:
+                row = ParamRow(param, page)
+                row.editor.edited.connect(lambda value, n=param.name: self._on_edited(n, value))
+                row.editor.finished.connect(self.document.undo_stack.seal)
+                row.editor.finished.connect(lambda n=param.name: self._on_finished(n))
+                row.pin.toggled.connect(lambda pinned, n=param.name: self._on_pin(n, pinned))
+                label = QLabel(param.name.replace("_", " "), page)
+                label.setToolTip(param.help)
+                label.setBuddy(row.editor.input_widget)
+                form.addRow(label, row)
+                self.rows[param.name] = row
+            layout.addLayout(form)
+        else:
+            layout.addWidget(_caption("This layer has no parameters.", page))
+        layout.addStretch(1)
+        self._node_page = page
+        self._pages.addWidget(page)
+        self._pages.setCurrentWidget(page)
+        self._refresh_node_page()
+
+    def _refresh_node_page(self) -> None:
+        if len(self.node_ids) != 1 or self._node_page is None:
+            return
+        node_id = self.node_ids[0]
+        node = self.document.graph.node(node_id)
+        analysis = self.document.analysis
+        result = analysis.nodes.get(node_id) if analysis is not None else None
+        for name, row in self.rows.items():
+            if name == self._pushing or row.error:
+                continue  # never overwrite what the person is typing
+            inferred = result.resolved.get(name) if result is not None else None
+            row.show_value(node.params[name], inferred)
+        if result is None:
+            text = "analysing…" if analysis is None else "?"
+            self._shape_label.setText(text)
+            self._params_label.setText(text)
+            self._flops_label.setText(text)
+        else:
+            self._shape_label.setText(format_shape(result.output_shape) if node.spec.has_output else "–")
+            self._params_label.setText(format_count(result.params))
+            self._flops_label.setText(format_count(result.flops))
+        problems = [p for p in analysis.problems if p.node_id == node_id] if analysis is not None else []
+        self._problems_label.setText("<br>".join(
+            f"<span style='color:{ERROR_COLOR if p.is_error else WARNING_COLOR}'>"
+            f"{'✖' if p.is_error else '⚠'} {html.escape(p.message)}</span>" for p in problems))
+        self._problems_label.setVisible(bool(problems))
+
+    # --- editing ---------------------------------------------------------------------------------
+
+    def _on_edited(self, name: str, value: Any) -> None:
+        row = self.rows[name]
+        if isinstance(value, ParseError):
+            row.show_error(str(value))
+            return
+        node_id = self.node_ids[0]
+        graph = self.document.graph
+        try:
+            command = SetParam(graph, node_id, name, value)
+        except ParamError as exc:
+            row.show_error(exc.reason)
+            return
+        row.clear_error()
+        if graph.node(node_id).params[name] == command.new:
+            return
+        self._pushing = name
+        try:
+            self.document.push(command)
+        finally:
+            self._pushing = None
+
+    def _on_finished(self, name: str) -> None:
+        # A tuple field typed as "3" is shown back in its normalised form once the person leaves it.
+        row = self.rows.get(name)
+        if row is not None and not row.error and isinstance(row.editor, IntTupleEditor) and self.node_ids:
+            row.editor.set_value(self.document.graph.node(self.node_ids[0]).params[name])
+
+    def _on_pin(self, name: str, pinned: bool) -> None:
+        node_id = self.node_ids[0]
+        if pinned:
+            result = self.document.analysis.nodes.get(node_id) if self.document.analysis else None
+            value = result.resolved.get(name) if result is not None else None
+            spec = self.rows[name].spec
+            if value is None:  # nothing inferred yet: start from the smallest allowed value
+                value = int(spec.minimum or 1)
+        else:
+            value = None
+        self.document.undo_stack.seal()
+        self.document.push(SetParam(self.document.graph, node_id, name, value))
+        self.document.undo_stack.seal()
+        if pinned:
+            self.rows[name].editor.input_widget.setFocus()
+
+    # --- following the model ---------------------------------------------------------------------
+
+    def _on_document_replaced(self) -> None:
+        if self._graph is not None:
+            self._graph.events.param_changed.disconnect(self._on_param_changed)
+            self._graph.events.node_removed.disconnect(self._on_node_removed)
+        self._graph = self.document.graph
+        self._graph.events.param_changed.connect(self._on_param_changed)
+        self._graph.events.node_removed.connect(self._on_node_removed)
+        self.show_nodes([])
+
+    def _on_param_changed(self, node_id: str, name: str) -> None:
+        if self.node_ids == [node_id] and name != self._pushing and name in self.rows:
+            self.rows[name].clear_error()
+            self._refresh_node_page()
+
+    def _on_node_removed(self, node_id: str) -> None:
+        if node_id in self.node_ids:
+            self.show_nodes([n for n in self.node_ids if n != node_id])
+
+    def _on_analysis(self, _analysis: Any) -> None:
+        if len(self.node_ids) == 1:
+            self._refresh_node_page()
+        else:
+            self._show_summary()
