@@ -1,0 +1,200 @@
+"""``nnstudio train PATH|--example NAME``: train headless and write the run's output folder.
+
+On a terminal a progress bar shows loss, accuracy, samples/s and the time left; otherwise one line is
+printed per epoch. Ctrl+C stops after the current step and still writes the outputs of the last good
+epoch (exit status 130); a second Ctrl+C aborts at once. Exit status 1 when training fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nnstudio.cli import UsageError
+from nnstudio.core.examples import load_example
+from nnstudio.core.project import Project, load_project
+
+if TYPE_CHECKING:
+    from nnstudio.train.trainer import EpochMetrics, TrainingRun
+
+EXIT_INTERRUPTED = 130
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", help="a project file (.nns)")
+    parser.add_argument("--example", metavar="NAME", help="train a bundled example (see 'nnstudio examples')")
+    parser.add_argument("--epochs", type=int, metavar="N", help="number of epochs (default: the project's)")
+    parser.add_argument("--batch-size", type=int, metavar="B", help="samples per step")
+    parser.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
+                        help="where to train (default: the project's, usually auto = CUDA, MPS, then CPU)")
+    parser.add_argument("--seed", type=int, metavar="S", help="random seed (same seed, same run on the CPU)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="output folder (default: a new folder beside the project, or ./runs/ for examples)")
+    parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pth of an earlier run")
+
+
+def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
+    """Return the project with the command-line overrides applied, and its default output folder."""
+    if bool(args.path) == bool(args.example):
+        raise UsageError("give a project file or --example NAME (one of the two)")
+    project = load_example(args.example) if args.example else load_project(args.path)
+    from pydantic import ValidationError
+
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "device": args.device,
+                 "seed": args.seed}
+    for field, value in overrides.items():
+        if value is None:
+            continue
+        try:
+            setattr(project.settings, field, value)
+        except ValidationError as exc:
+            reason = exc.errors()[0]["msg"]
+            raise UsageError(f"--{field.replace('_', '-')} {value}: {reason}") from None
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    if args.example:
+        default_out = Path.cwd() / "runs" / f"{args.example}-{stamp}"
+    else:
+        source = Path(args.path)
+        default_out = source.parent / f"{source.stem}-run-{stamp}"
+    return project, default_out
+
+
+def run(args: argparse.Namespace) -> int:
+    project, default_out = load_for_training(args)
+    out_dir = Path(args.out) if args.out else default_out
+    from nnstudio.train.outputs import load_weights_file, write_outputs
+    from nnstudio.train.project_run import build_training_run
+
+    checkpoint = load_weights_file(args.resume) if args.resume else None
+    training = build_training_run(project)
+    if checkpoint is not None:
+        training.load_checkpoint(checkpoint)
+        if training.epochs_done >= project.settings.epochs:
+            raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
+                             f"pass --epochs with more than {training.epochs_done} to continue")
+    print(f"training {project.name} on {training.device.type}: {training.data.description}", file=sys.stderr)
+    reporter = RichReporter(training) if sys.stdout.isatty() else LineReporter(training)
+    with reporter, stop_on_interrupt(training) as interrupted:
+        result = training.run()
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.history or checkpoint is not None:
+        write_outputs(training, out_dir, project)
+        print(f"wrote {out_dir}")
+    if result.status == "failed":
+        assert result.failure is not None
+        print(f"error: {result.failure.message}", file=sys.stderr)
+        return 1
+    last = result.last
+    if last is not None:
+        print(f"final: {_metrics_text(last)}")
+    if interrupted():
+        print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+@contextmanager
+def stop_on_interrupt(training: TrainingRun) -> Iterator[Any]:
+    """Turn the first Ctrl+C into ``training.stop()``; a second one raises KeyboardInterrupt."""
+    hits: list[int] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        hits.append(signum)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+        training.stop()
+
+    try:
+        previous = signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread: no signal handling, the caller stops the run
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(hits)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _metrics_text(m: EpochMetrics) -> str:
+    if m.train_acc is None:
+        quality = f"train_mae {m.train_mae:.4g}  val_mae {m.val_mae:.4g}"
+    else:
+        quality = f"train_acc {_percent(m.train_acc)}  val_acc {_percent(m.val_acc)}"
+    return (f"train_loss {m.train_loss:.4f}  val_loss {m.val_loss:.4f}  {quality}  lr {m.lr:.3g}  "
+            f"{m.epoch_time_s:.2f}s  {m.samples_per_s:,.0f} samples/s")
+
+
+class LineReporter:
+    """One line per epoch on stdout (for logs and pipes)."""
+
+    def __init__(self, training: TrainingRun) -> None:
+        self.training = training
+        self.width = len(str(training.settings.epochs))
+
+    def __enter__(self) -> LineReporter:
+        self.training.events.epoch_end.connect(self.on_epoch)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.training.events.epoch_end.disconnect(self.on_epoch)
+
+    def on_epoch(self, m: EpochMetrics) -> None:
+        total = self.training.settings.epochs
+        print(f"epoch {m.epoch:>{self.width}}/{total}  {_metrics_text(m)}", flush=True)
+
+
+class RichReporter:
+    """A live progress bar: epoch, loss, accuracy, samples/s and the time left."""
+
+    def __init__(self, training: TrainingRun) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.training = training
+        self.progress = Progress(
+            TextColumn("[bold]epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("acc {task.fields[acc]}"),
+            TextColumn("{task.fields[speed]} samples/s"), TimeRemainingColumn(), transient=False)
+        steps = training.steps_per_epoch
+        done = training.epochs_done
+        self.task = self.progress.add_task(
+            "train", total=steps * training.settings.epochs, completed=steps * done, epoch=done + 1,
+            epochs=training.settings.epochs, loss="-", acc="-", speed="-")
+        self.last_update = 0.0
+
+    def __enter__(self) -> RichReporter:
+        self.progress.start()
+        self.training.events.batch_end.connect(self.on_batch)
+        self.training.events.epoch_end.connect(self.on_epoch)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.training.events.batch_end.disconnect(self.on_batch)
+        self.training.events.epoch_end.disconnect(self.on_epoch)
+        self.progress.stop()
+
+    def on_batch(self, epoch: int, step: int, steps: int, loss: float | None, lr: float, speed: float) -> None:
+        now = time.perf_counter()
+        if now - self.last_update < 0.1 and step != steps:
+            return  # rich redraws ~10 times a second anyway; skip the bookkeeping in between
+        self.last_update = now
+        fields: dict[str, Any] = {"epoch": epoch, "speed": f"{speed:,.0f}"}
+        if loss is not None:
+            fields["loss"] = f"{loss:.4f}"
+        self.progress.update(self.task, completed=(epoch - 1) * steps + step, **fields)
+
+    def on_epoch(self, m: EpochMetrics) -> None:
+        acc = _percent(m.val_acc) if m.val_acc is not None else f"mae {m.val_mae:.3g}"
+        self.progress.update(self.task, acc=acc, loss=f"{m.val_loss:.4f}")
+        self.progress.console.print(f"epoch {m.epoch}  {_metrics_text(m)}")

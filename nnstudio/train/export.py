@@ -1,0 +1,140 @@
+"""Exports of a project's network: model.py, a state dict, safetensors, pt2 (torch.export) and ONNX.
+
+``export_model(project, fmt, path, weights=None)`` writes one file. Without ``weights`` the network is
+exported with fresh (seeded) initial weights. The ONNX export is checked with ``onnx.checker`` and,
+when onnxruntime is installed, run and compared with PyTorch's own outputs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from nnstudio.core.catalog import LayerKind
+from nnstudio.core.errors import NnstudioError
+from nnstudio.core.project import Project, write_text_atomic
+
+ExportFormat = Literal["py", "pth", "safetensors", "pt2", "onnx"]
+EXPORT_FORMATS: tuple[str, ...] = ("py", "pth", "safetensors", "pt2", "onnx")
+#: ONNX Runtime may differ from PyTorch by float rounding, not by more.
+ONNX_TOLERANCE = {"rtol": 1e-3, "atol": 1e-4}
+
+
+class ExportError(NnstudioError):
+    """An export failed; ``format`` names the format."""
+
+    def __init__(self, fmt: str, message: str) -> None:
+        self.format = fmt
+        super().__init__(f"{fmt} export: {message}")
+
+
+def build_model(project: Project, weights: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    """Return the project's compiled network in eval mode, with ``weights`` loaded when given."""
+    from nnstudio.compile import compile_graph
+
+    torch.manual_seed(project.settings.seed)
+    model = compile_graph(project.graph)
+    if weights is not None:
+        try:
+            model.load_state_dict(weights)
+        except RuntimeError as exc:
+            raise NnstudioError(f"the weights do not fit this network: {exc}") from None
+    return model.eval()
+
+
+def example_input(project: Project, batch: int = 2) -> torch.Tensor:
+    """Return a seeded sample batch shaped like the network's Input (for tracing and comparing)."""
+    inputs = [n for n in project.graph.nodes() if n.spec.kind is LayerKind.INPUT]
+    if len(inputs) != 1:
+        raise NnstudioError(f"exports need exactly one Input layer (the network has {len(inputs)})")
+    node = inputs[0]
+    shape = (batch, *tuple(node.params.get("shape", ())))
+    generator = torch.Generator().manual_seed(0)
+    if node.params.get("dtype") == "int64":
+        return torch.zeros(shape, dtype=torch.long)
+    return torch.randn(shape, generator=generator)
+
+
+def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
+                 weights: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write the network in ``fmt`` to ``path``; return the path."""
+    path = Path(path)
+    if fmt not in EXPORT_FORMATS:
+        raise ExportError(fmt, f"unknown format; choose one of {', '.join(EXPORT_FORMATS)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "py":
+        from nnstudio.compile import generate_source
+
+        write_text_atomic(path, generate_source(project.graph))
+        return path
+    model = build_model(project, weights)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if fmt == "pth":
+        torch.save(state, path)
+    elif fmt == "safetensors":
+        from safetensors.torch import save_file
+
+        save_file({k: v.clone() for k, v in state.items()}, str(path), metadata={"format": "pt"})
+    elif fmt == "pt2":
+        _export_pt2(project, model, path)
+    else:
+        _export_onnx(project, model, path)
+    return path
+
+
+def _export_pt2(project: Project, model: nn.Module, path: Path) -> None:
+    sample = example_input(project)
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        program = torch.export.export(model, (sample,), dynamic_shapes=({0: batch},))
+    except Exception:  # noqa: BLE001 - some layers pin the batch size; a static export still works
+        try:
+            program = torch.export.export(model, (sample,))
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError("pt2", f"torch.export could not capture the network: {exc}") from None
+    torch.export.save(program, str(path))
+
+
+def _export_onnx(project: Project, model: nn.Module, path: Path) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise ExportError("onnx", "needs the optional packages: pip install 'nnstudio[onnx]'") from None
+    sample = example_input(project)
+    input_name = next(n.id for n in project.graph.nodes() if n.spec.kind is LayerKind.INPUT)
+    names = {"input_names": [input_name], "output_names": ["output"]}
+    try:
+        # The torch.export-based exporter first (torch's default); the TorchScript one as a fall back.
+        torch.onnx.export(model, (sample,), str(path), dynamic_shapes=({0: torch.export.Dim("batch")},),
+                          dynamo=True, verbose=False, **names)
+    except Exception:  # noqa: BLE001 - the exporters raise many types
+        try:
+            torch.onnx.export(model, (sample,), str(path), dynamo=False,
+                              dynamic_axes={input_name: {0: "batch"}, "output": {0: "batch"}}, **names)
+        except Exception as exc:  # noqa: BLE001 - name the failure for the person
+            raise ExportError("onnx", f"{type(exc).__name__}: {exc}") from None
+    try:
+        onnx.checker.check_model(str(path))
+    except Exception as exc:  # noqa: BLE001
+        raise ExportError("onnx", f"the written model fails onnx.checker: {exc}") from None
+    compare_with_onnxruntime(model, sample, path, input_name)
+
+
+def compare_with_onnxruntime(model: nn.Module, sample: torch.Tensor, path: Path, input_name: str) -> bool:
+    """Return True when onnxruntime's outputs match PyTorch's (False: onnxruntime not installed)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        return False
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(None, {input_name: sample.numpy()})[0]
+    with torch.no_grad():
+        expected = model(sample)
+    if not torch.allclose(torch.from_numpy(got), expected, **ONNX_TOLERANCE):
+        worst = float((torch.from_numpy(got) - expected).abs().max())
+        raise ExportError("onnx", f"onnxruntime's outputs differ from PyTorch's by up to {worst:.3g}")
+    return True
