@@ -18,7 +18,6 @@ the same graph with the same ids.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -99,15 +98,16 @@ class _LayerRecorder(TorchFunctionMode):
     def __init__(self) -> None:
         super().__init__()
         self.active: list[str] = []
-        self.layer_of: dict[Any, str] = {}
+        self.layer_of: dict[Any, str | None] = {}
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         result = func(*args, **(kwargs or {}))
-        if self.active:
-            self._note(result, self.active[-1])
+        # calls outside every layer are noted too (as None), so only the hidden inner nodes of
+        # composite ops fall back to their consumer's layer
+        self._note(result, self.active[-1] if self.active else None)
         return result
 
-    def _note(self, result: Any, layer: str) -> None:
+    def _note(self, result: Any, layer: str | None) -> None:
         if isinstance(result, torch.Tensor):
             grad_fn = result.grad_fn
             if grad_fn is not None:
@@ -206,7 +206,7 @@ def _plain(value: Any) -> Any:
 
 
 def walk_grad_fn(root: Any, *, param_names: Mapping[int, str] | None = None,
-                 layer_of: Mapping[Any, str] | None = None,
+                 layer_of: Mapping[Any, str | None] | None = None,
                  root_layer: str | None = None) -> tuple[nx.DiGraph, str]:
     """Returns the DiGraph of everything ``root`` (a ``grad_fn``) depends on, and the root's node id.
 
@@ -366,14 +366,3 @@ def parameter_gradient_norms(module: nn.Module) -> dict[str, float]:
     with torch.no_grad():
         return {name: float(p.grad.detach().norm()) for name, p in module.named_parameters()
                 if p.grad is not None}
-
-
-def layer_gradient_norms(graph: nx.DiGraph, norms: Mapping[str, float]) -> dict[str, float]:
-    """Returns, per layer, the root of the summed squares of its parameters' gradient norms."""
-    squares: dict[str, float] = {}
-    for name, norm in norms.items():
-        node = graph.nodes.get(f"param:{name}")
-        if node is None or node["layer"] is None:
-            continue
-        squares[node["layer"]] = squares.get(node["layer"], 0.0) + norm * norm
-    return {layer: math.sqrt(total) for layer, total in squares.items()}

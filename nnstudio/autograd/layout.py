@@ -1,0 +1,408 @@
+"""Layered (Sugiyama-style) layout of a directed graph: plain coordinates, no drawing.
+
+``layered_layout(graph, size_of)`` returns a :class:`Layout` with a box per node and a polyline per
+edge, drawn top to bottom, in four classic steps:
+
+1. *cycles*: a depth-first search reverses back edges (autograd graphs have none; collapsed layer
+   graphs may, when a module is reused);
+2. *ranks*: longest path from the sources, then nodes with more outgoing than incoming edges
+   (parameters, above all) sink to just above their first consumer, so edges stay short;
+   edges longer than one rank get a chain of dummy nodes;
+3. *order*: a depth-first initial order, then median sweeps down and up with adjacent transpositions,
+   keeping the order with the fewest crossings seen;
+4. *coordinates*: each rank is placed by weighted isotonic regression (pool adjacent violators):
+   the x that best matches the median of each node's neighbours while keeping boxes apart, in
+   alternating sweeps. Dummy nodes weigh most, so long edges come out straight.
+
+Everything is deterministic: the same graph (same node insertion order) gives the same layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import networkx as nx
+
+from nnstudio.autograd.crossings import count_inversions
+
+SizeOf = Callable[[Hashable], tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class LayoutOptions:
+    """Spacing (in pixels) and effort of the layered layout."""
+
+    rank_gap: float = 34.0
+    node_gap: float = 16.0
+    dummy_width: float = 4.0
+    margin: float = 20.0
+    order_sweeps: int = 16
+    coordinate_passes: int = 8
+
+
+@dataclass(frozen=True)
+class PlacedNode:
+    """A node's box: centre ``(x, y)``, size, rank (row) and order (column index in its rank)."""
+
+    id: Hashable
+    x: float
+    y: float
+    width: float
+    height: float
+    rank: int
+    order: int
+
+
+@dataclass(frozen=True)
+class RoutedEdge:
+    """An edge's route from the bottom of ``source`` through its dummy points to the top of ``target``."""
+
+    source: Hashable
+    target: Hashable
+    points: tuple[tuple[float, float], ...]
+
+
+@dataclass
+class Layout:
+    """The laid-out graph: node boxes, edge routes, drawing size and the number of edge crossings."""
+
+    nodes: dict[Hashable, PlacedNode]
+    edges: list[RoutedEdge]
+    width: float
+    height: float
+    crossings: int
+    rank_ys: list[float]
+
+
+def layered_layout(graph: nx.DiGraph, size_of: SizeOf | None = None,
+                   options: LayoutOptions = LayoutOptions()) -> Layout:
+    """Returns the layered layout of ``graph``; ``size_of(node)`` gives each box's (width, height)."""
+    return _Layering(graph, size_of or (lambda _n: (80.0, 30.0)), options).run()
+
+
+class _Layering:
+    """The working state of one layout; nodes are integers, dummies numbered after the real nodes."""
+
+    def __init__(self, graph: nx.DiGraph, size_of: SizeOf, options: LayoutOptions) -> None:
+        self.options = options
+        self.names = list(graph.nodes)
+        index = {name: i for i, name in enumerate(self.names)}
+        self.real_count = len(self.names)
+        sizes = [size_of(name) for name in self.names]
+        self.width = [float(w) for w, _ in sizes]
+        self.height = [float(h) for _, h in sizes]
+        self.edges: list[tuple[int, int, bool]] = []  # (from, to, reversed) after cycle breaking
+        self._break_cycles([(index[u], index[v]) for u, v in graph.edges() if u != v])
+
+    # ------------------------------------------------------------------ steps
+
+    def run(self) -> Layout:
+        if not self.names:
+            return Layout({}, [], 0.0, 0.0, 0, [])
+        self._assign_ranks()
+        self._add_dummies()
+        self._initial_order()
+        crossings = self._reduce_crossings()
+        xs = self._assign_x()
+        return self._result(xs, crossings)
+
+    def _break_cycles(self, edges: list[tuple[int, int]]) -> None:
+        out: list[list[int]] = [[] for _ in range(self.real_count)]
+        for u, v in edges:
+            out[u].append(v)
+        state = [0] * self.real_count  # 0 new, 1 on the stack, 2 done
+        back: set[tuple[int, int]] = set()
+        for start in range(self.real_count):
+            if state[start]:
+                continue
+            state[start] = 1
+            stack = [(start, iter(out[start]))]
+            while stack:
+                node, children = stack[-1]
+                for child in children:
+                    if state[child] == 1:
+                        back.add((node, child))
+                    elif state[child] == 0:
+                        state[child] = 1
+                        stack.append((child, iter(out[child])))
+                        break
+                else:
+                    state[node] = 2
+                    stack.pop()
+        seen: set[tuple[int, int]] = set()
+        for u, v in edges:
+            flipped = (u, v) in back
+            a, b = (v, u) if flipped else (u, v)
+            if (a, b) not in seen:
+                seen.add((a, b))
+                self.edges.append((a, b, flipped))
+
+    def _assign_ranks(self) -> None:
+        n = self.real_count
+        preds: list[list[int]] = [[] for _ in range(n)]
+        succs: list[list[int]] = [[] for _ in range(n)]
+        for u, v, _ in self.edges:
+            succs[u].append(v)
+            preds[v].append(u)
+        indegree = [len(p) for p in preds]
+        order = [v for v in range(n) if indegree[v] == 0]
+        for v in order:  # Kahn's algorithm; the list grows while we walk it
+            for w in succs[v]:
+                indegree[w] -= 1
+                if indegree[w] == 0:
+                    order.append(w)
+        # as late as possible: leaves (parameters) and their little chains sit right above their
+        # consumer instead of all crowding the top row
+        rank = [0] * n
+        for v in reversed(order):
+            for w in succs[v]:
+                rank[v] = min(rank[v], rank[w] - 1)
+        # raising a node with more inputs than outputs shortens more edges than it stretches
+        for v in order:
+            if preds[v] and len(preds[v]) > len(succs[v]):
+                rank[v] = max(rank[u] for u in preds[v]) + 1
+        used = sorted(set(rank))
+        compact = {r: i for i, r in enumerate(used)}
+        self.rank = [compact[r] for r in rank]
+        self.rank_count = len(used)
+
+    def _add_dummies(self) -> None:
+        self.up: list[list[int]] = [[] for _ in range(self.real_count)]
+        self.down: list[list[int]] = [[] for _ in range(self.real_count)]
+        self.chains: list[list[int]] = []
+        for u, v, _ in self.edges:
+            chain = [u]
+            for r in range(self.rank[u] + 1, self.rank[v]):
+                dummy = len(self.rank)
+                self.rank.append(r)
+                self.width.append(self.options.dummy_width)
+                self.height.append(0.0)
+                self.up.append([])
+                self.down.append([])
+                chain.append(dummy)
+            chain.append(v)
+            for a, b in zip(chain, chain[1:]):
+                self.down[a].append(b)
+                self.up[b].append(a)
+            self.chains.append(chain)
+
+    def _initial_order(self) -> None:
+        """Orders each rank by a depth-first visit from the top, which keeps related nodes close."""
+        total = len(self.rank)
+        self.layers: list[list[int]] = [[] for _ in range(self.rank_count)]
+        visited = [False] * total
+        starts = sorted(range(total), key=lambda v: (self.rank[v], v))
+        for start in starts:
+            if visited[start]:
+                continue
+            visited[start] = True
+            stack = [start]
+            while stack:
+                v = stack.pop()
+                self.layers[self.rank[v]].append(v)
+                for w in reversed(self.down[v]):
+                    if not visited[w]:
+                        visited[w] = True
+                        stack.append(w)
+        self.pos = [0] * total
+        self._renumber()
+
+    def _renumber(self) -> None:
+        for layer in self.layers:
+            for i, v in enumerate(layer):
+                self.pos[v] = i
+
+    # ------------------------------------------------------------------ crossing reduction
+
+    def _crossings(self) -> int:
+        total = 0
+        pos = self.pos
+        for layer in self.layers[:-1]:
+            total += count_inversions((pos[v], pos[w]) for v in layer for w in self.down[v])
+        return total
+
+    def _reduce_crossings(self) -> int:
+        best = self._crossings()
+        best_layers = [list(layer) for layer in self.layers]
+        stale = 0
+        for sweep in range(self.options.order_sweeps):
+            if best == 0:
+                break
+            downward = sweep % 2 == 0
+            ranks = range(1, self.rank_count) if downward else range(self.rank_count - 2, -1, -1)
+            for r in ranks:
+                self._order_by_median(r, self.up if downward else self.down)
+            self._transpose()
+            crossings = self._crossings()
+            if crossings < best:
+                best, best_layers, stale = crossings, [list(layer) for layer in self.layers], 0
+            else:
+                stale += 1
+                if stale >= 4:
+                    break
+        self.layers = best_layers
+        self._renumber()
+        return best
+
+    def _order_by_median(self, r: int, neighbours: list[list[int]]) -> None:
+        pos = self.pos
+        keys: dict[int, float] = {}
+        for v in self.layers[r]:
+            places = sorted(pos[w] for w in neighbours[v])
+            if not places:
+                keys[v] = pos[v]  # nothing to follow: stay where it is
+                continue
+            mid = len(places) // 2
+            keys[v] = places[mid] if len(places) % 2 else (places[mid - 1] + places[mid]) / 2
+        self.layers[r].sort(key=lambda v: (keys[v], pos[v]))
+        for i, v in enumerate(self.layers[r]):
+            pos[v] = i
+
+    def _pair_crossings(self, v: int, w: int) -> tuple[int, int]:
+        """Returns the crossings among v's and w's edges with v left of w, and with them swapped."""
+        pos = self.pos
+        kept = swapped = 0
+        for side in (self.up, self.down):
+            for a in side[v]:
+                pa = pos[a]
+                for b in side[w]:
+                    pb = pos[b]
+                    if pa > pb:
+                        kept += 1
+                    elif pa < pb:
+                        swapped += 1
+        return kept, swapped
+
+    def _transpose(self) -> None:
+        """Swaps neighbours in a rank while that removes crossings (Gansner et al.'s transpose)."""
+        improved = True
+        rounds = 0
+        while improved and rounds < 4:
+            improved = False
+            rounds += 1
+            for layer in self.layers:
+                for i in range(len(layer) - 1):
+                    v, w = layer[i], layer[i + 1]
+                    kept, swapped = self._pair_crossings(v, w)
+                    if swapped < kept:
+                        layer[i], layer[i + 1] = w, v
+                        self.pos[v], self.pos[w] = i + 1, i
+                        improved = True
+
+    # ------------------------------------------------------------------ coordinates
+
+    def _separation(self, a: int, b: int) -> float:
+        gap = self.options.node_gap
+        if a >= self.real_count and b >= self.real_count:
+            gap /= 2  # parallel long edges may run closer than boxes
+        return (self.width[a] + self.width[b]) / 2 + gap
+
+    def _assign_x(self) -> list[float]:
+        xs = [0.0] * len(self.rank)
+        for layer in self.layers:
+            self._place(layer, xs, [0.0] * len(layer), [1.0] * len(layer))
+        for p in range(self.options.coordinate_passes):
+            downward = p % 2 == 0
+            ranks = range(1, self.rank_count) if downward else range(self.rank_count - 2, -1, -1)
+            for r in ranks:
+                self._align(r, xs, [self.up if downward else self.down])
+        for r in range(self.rank_count):
+            self._align(r, xs, [self.up, self.down])
+        return xs
+
+    def _align(self, r: int, xs: list[float], sides: list[list[list[int]]]) -> None:
+        layer = self.layers[r]
+        desired, weights = [], []
+        for v in layer:
+            neighbours = [w for side in sides for w in side[v]]
+            # leaves (parameters) follow the op they feed, never the other way round: the data
+            # path stays straight and the leaves gather at its sides
+            main = [w for w in neighbours if self.up[w] or w >= self.real_count]
+            targets = [xs[w] for w in (main or neighbours)]
+            if not targets:
+                desired.append(xs[v])
+                weights.append(0.05)  # free node: stay, but let others push it
+                continue
+            targets.sort()
+            mid = len(targets) // 2
+            desired.append(targets[mid] if len(targets) % 2 else (targets[mid - 1] + targets[mid]) / 2)
+            weights.append(8.0 if v >= self.real_count else 1.0)
+        self._place(layer, xs, desired, weights)
+
+    def _place(self, layer: list[int], xs: list[float], desired: list[float], weights: list[float]) -> None:
+        """Sets the xs of ``layer`` closest to ``desired`` (weighted least squares) with boxes apart.
+
+        With offsets o_i (the least distance from the first box), y_i = x_i - o_i must not decrease:
+        an isotonic regression of (desired_i - o_i), solved exactly by pooling adjacent violators.
+        """
+        offsets = [0.0]
+        for a, b in zip(layer, layer[1:]):
+            offsets.append(offsets[-1] + self._separation(a, b))
+        blocks: list[list[float]] = []  # [weight, weighted sum, count]
+        for target, offset, weight in zip(desired, offsets, weights):
+            blocks.append([weight, weight * (target - offset), 1])
+            while len(blocks) > 1 and blocks[-2][1] / blocks[-2][0] > blocks[-1][1] / blocks[-1][0]:
+                w, s, c = blocks.pop()
+                blocks[-1][0] += w
+                blocks[-1][1] += s
+                blocks[-1][2] += c
+        i = 0
+        for weight, total, count in blocks:
+            value = total / weight
+            for _ in range(int(count)):
+                xs[layer[i]] = value + offsets[i]
+                i += 1
+
+    # ------------------------------------------------------------------ result
+
+    def _ports(self, xs: list[float]) -> tuple[list[float], list[float]]:
+        """Returns where each edge leaves its source and enters its target along the box edge.
+
+        Edges meeting one box are spread along its side in the order of their other ends, so
+        arrowheads do not pile up on one point and the spread itself adds no crossing.
+        """
+        starts = [xs[chain[0]] for chain in self.chains]
+        ends = [xs[chain[-1]] for chain in self.chains]
+        leaving: dict[int, list[int]] = {}
+        entering: dict[int, list[int]] = {}
+        for k, chain in enumerate(self.chains):
+            leaving.setdefault(chain[0], []).append(k)
+            entering.setdefault(chain[-1], []).append(k)
+        for table, result, far in ((leaving, starts, 1), (entering, ends, -2)):
+            for v, ks in table.items():
+                if len(ks) < 2:
+                    continue
+                ks.sort(key=lambda k: (xs[self.chains[k][far]], k))
+                step = min(10.0, 0.6 * self.width[v] / (len(ks) - 1))
+                for i, k in enumerate(ks):
+                    result[k] = xs[v] + (i - (len(ks) - 1) / 2) * step
+        return starts, ends
+
+    def _result(self, xs: list[float], crossings: int) -> Layout:
+        o = self.options
+        left = min(xs[v] - self.width[v] / 2 for v in range(len(xs)))
+        shift = o.margin - left
+        band = [0.0] * self.rank_count
+        for v in range(self.real_count):
+            band[self.rank[v]] = max(band[self.rank[v]], self.height[v])
+        rank_ys, y = [], o.margin
+        for height in band:
+            rank_ys.append(y + height / 2)
+            y += height + o.rank_gap
+        nodes = {}
+        for v in range(self.real_count):
+            nodes[self.names[v]] = PlacedNode(self.names[v], xs[v] + shift, rank_ys[self.rank[v]],
+                                              self.width[v], self.height[v], self.rank[v], self.pos[v])
+        starts, ends = self._ports(xs)
+        edges = []
+        for k, ((u, v, flipped), chain) in enumerate(zip(self.edges, self.chains)):
+            points = [(xs[c] + shift, rank_ys[self.rank[c]]) for c in chain]
+            points[0] = (starts[k] + shift, points[0][1] + self.height[u] / 2)
+            points[-1] = (ends[k] + shift, points[-1][1] - self.height[v] / 2)
+            if flipped:
+                edges.append(RoutedEdge(self.names[v], self.names[u], tuple(reversed(points))))
+            else:
+                edges.append(RoutedEdge(self.names[u], self.names[v], tuple(points)))
+        right = max(xs[v] + self.width[v] / 2 for v in range(len(xs))) + shift
+        return Layout(nodes, edges, right + o.margin, y - o.rank_gap + o.margin, crossings, rank_ys)
