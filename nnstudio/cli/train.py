@@ -197,4 +197,4 @@ class RichReporter:
     def on_epoch(self, m: EpochMetrics) -> None:
         acc = _percent(m.val_acc) if m.val_acc is not None else f"mae {m.val_mae:.3g}"
         self.progress.update(self.task, acc=acc, loss=f"{m.val_loss:.4f}")
-        self.progress.console.print(f"epoch {m.epoch}  {_metrics_text(m)}")
+        self.progress.console.print(f"epoch {m.epoch}  {_metrics_text(m)}", highlight=False)
