@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import fx
 
-from nnstudio.compile.compiler import HELPER, build_fx_graph
+from nnstudio.compile.compiler import COMMENT, HELPER, build_fx_graph
 from nnstudio.compile.layers import constructor_call_parts
 from nnstudio.compile.results import Analysis, format_shape
 from nnstudio.core.catalog import LayerKind
@@ -102,14 +102,14 @@ def _forward(fx_graph: fx.Graph) -> list[str]:
         return _literal(value)
 
     def render(node: fx.Node) -> str:
+        if node.target is operator.getitem:
+            return f"{expr(node.args[0])}[{_index(node.args[1])}]"
         args = [expr(a) for a in node.args]
         kwargs = [f"{k}={expr(v)}" for k, v in node.kwargs.items()]
         if node.op == "call_module":
             return f"self.{node.target}({', '.join(args + kwargs)})"
         if node.op == "call_method":
             return f"{args[0]}.{node.target}({', '.join(args[1:] + kwargs)})"
-        if node.target is operator.getitem:
-            return f"{args[0]}[{_index(node.args[1])}]"
         name = _FUNCTION_NAMES.get(node.target)  # type: ignore[call-overload]
         if name is None:
             raise TypeError(f"the code generator does not know the function {node.target!r}")
@@ -121,7 +121,8 @@ def _forward(fx_graph: fx.Graph) -> list[str]:
         if node.op == "output":
             lines.append(f"{_INDENT * 2}return {expr(node.args[0])}")
         else:
-            lines.append(f"{_INDENT * 2}{node.name} = {render(node)}")
+            comment = node.meta.get(COMMENT)
+            lines.append(f"{_INDENT * 2}{node.name} = {render(node)}" + (f"  # {comment}" if comment else ""))
     return lines
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import fx, nn
 
 from nnstudio.compile.analysis import analyze
-from nnstudio.compile.layers import build_module, call_arguments, result_selection
+from nnstudio.compile.layers import build_module, call_arguments, result_selection, selection_comment
 from nnstudio.compile.results import Analysis
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import GraphError
@@ -24,6 +24,8 @@ from nnstudio.core.graph import Graph
 HELPER = "nnstudio_helper"
 #: ``node.meta`` key holding the editor node id an fx node belongs to.
 NODE_ID = "nnstudio_node"
+#: ``node.meta`` key with a note for the generated code (what a selection keeps).
+COMMENT = "nnstudio_comment"
 
 
 class CompileError(GraphError):
@@ -134,6 +136,7 @@ def _module_call(fx_graph: fx.Graph, node_id: str, spec, resolved, x: fx.Node) -
             _helper(value, node_id)
     if selection:
         _helper(call, node_id)  # the raw (output, state) pair is a step; the selection is the value
+        value.meta[COMMENT] = selection_comment(spec, resolved)
     return value
 
 

@@ -98,6 +98,16 @@ def result_selection(spec: LayerSpec, params: Mapping[str, Any]) -> Selection:
     return ()
 
 
+def selection_comment(spec: LayerSpec, params: Mapping[str, Any]) -> str:
+    """Return a short note saying what :func:`result_selection` keeps (for the generated code)."""
+    if spec.type_id == "multihead_attention":
+        return "attention output (the weights are not needed)"
+    if spec.type_id in ("lstm", "gru"):
+        return {"sequence": "output at every time step", "last": "output at the last time step",
+                "hidden": "final hidden state of the top layer"}[params["output"]]
+    return ""
+
+
 def call_arguments(spec: LayerSpec) -> tuple[int, dict[str, Any]]:
     """Return how many times the input is passed to the module, and extra keyword arguments."""
     if spec.type_id == "multihead_attention":
