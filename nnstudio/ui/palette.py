@@ -39,6 +39,18 @@ def _matches(spec: LayerSpec, words: list[str]) -> bool:
     return all(word in haystack for word in words)
 
 
+class _SearchField(QLineEdit):
+    """The search box; Down moves into the list of matches, as in a launcher."""
+
+    down_pressed = Signal()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        if event.key() == Qt.Key.Key_Down:
+            self.down_pressed.emit()
+            return
+        super().keyPressEvent(event)
+
+
 class _LayerTree(QTreeWidget):
     """The tree of layers; a drag carries the layer's type id as :data:`MIME_LAYER`."""
 
@@ -64,14 +76,14 @@ class LayerPalette(QWidget):
         super().__init__(parent)
         self.setObjectName("palette")
         self.setAccessibleName("Layer palette")
-        self.search = QLineEdit(self)
+        self.search = _SearchField(self)
         self.search.setObjectName("paletteSearch")
         self.search.setAccessibleName("Search layers")
         self.search.setPlaceholderText("Search layers…")
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.set_filter)
         self.search.returnPressed.connect(self._activate_first_match)
-        self.search.installEventFilter(self)
+        self.search.down_pressed.connect(self._focus_list)
 
         self.tree = _LayerTree(self)
         self.tree.setObjectName("paletteTree")
@@ -164,10 +176,7 @@ class LayerPalette(QWidget):
         elif matches := self.visible_type_ids():
             self.layer_activated.emit(matches[0])
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt override
-        # Down-arrow in the search box moves into the list, as in a launcher.
-        if watched is self.search and isinstance(event, QKeyEvent) and event.type() == QKeyEvent.Type.KeyPress \
-                and event.key() == Qt.Key.Key_Down:
-            self.tree.setFocus()
-            return True
-        return super().eventFilter(watched, event)
+    def _focus_list(self) -> None:
+        self.tree.setFocus()
+        if self.tree.currentItem() is None and (matches := self.visible_type_ids()):
+            self.tree.setCurrentItem(self.item_for(matches[0]))

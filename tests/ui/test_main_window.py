@@ -1,0 +1,195 @@
+"""The main window as a person meets it: panels, actions, live analysis, problems and undo/redo."""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDockWidget, QGraphicsView, QPushButton
+
+from nnstudio.core.catalog import CATALOG
+from nnstudio.core.commands import AddNode, Connect, MoveNodes
+from nnstudio.core.examples import list_examples
+from nnstudio.core.graph import Graph
+from nnstudio.core.project import Project, save_project
+from nnstudio.ui.inspector import format_count, format_shape
+
+ACTION_NAMES = ["actionNew", "actionOpen", "actionSave", "actionSaveAs", "actionUndo", "actionRedo",
+                "actionExport", "actionCut", "actionCopy", "actionPaste", "actionDuplicate", "actionDelete",
+                "actionSelectAll", "actionZoomIn", "actionZoomOut", "actionFitView", "actionAutoLayout"]
+
+
+def _action(window, name):
+    from PySide6.QtGui import QAction
+
+    action = window.findChild(QAction, name)
+    assert action is not None, name
+    return action
+
+
+def test_panels_and_actions_carry_object_and_accessible_names(window):
+    for name in ("palette", "inspector", "problems"):
+        widget = window.findChild(object, name)
+        assert widget is not None and widget.accessibleName(), name
+    canvas = window.findChild(QGraphicsView, "canvas")
+    assert canvas is window.canvas and canvas.accessibleName()
+    for name in ACTION_NAMES:
+        assert _action(window, name).text()
+    for name in ("actionNew", "actionOpen", "actionSave", "actionUndo", "actionRedo", "actionExport"):
+        button = window.toolbar.widgetForAction(_action(window, name))
+        assert button.accessibleName(), name
+    docks = {d.objectName(): d for d in window.findChildren(QDockWidget)}
+    assert window.dockWidgetArea(docks["paletteDock"]) == Qt.DockWidgetArea.LeftDockWidgetArea
+    assert window.dockWidgetArea(docks["inspectorDock"]) == Qt.DockWidgetArea.RightDockWidgetArea
+    assert window.dockWidgetArea(docks["problemsDock"]) == Qt.DockWidgetArea.BottomDockWidgetArea
+
+
+def test_standard_shortcuts_are_bound(window):
+    from PySide6.QtGui import QKeySequence
+
+    assert _action(window, "actionUndo").shortcuts() == QKeySequence.keyBindings(QKeySequence.StandardKey.Undo)
+    assert _action(window, "actionSave").shortcuts() == QKeySequence.keyBindings(QKeySequence.StandardKey.Save)
+
+
+def test_examples_menu_lists_every_bundled_example(window):
+    names = [a.text() for a in window.examples_menu.actions()]
+    assert names == [info.name for info in list_examples()]
+
+
+@pytest.mark.parametrize("name", [info.name for info in list_examples()])
+def test_every_example_opens_and_its_analysis_reaches_every_view(window, wait_analysis, name):
+    assert window.open_example(name)
+    analysis = wait_analysis(window)
+    assert set(analysis.nodes) == set(window.document.graph.node_ids())
+    assert window.params_label.text() == f"Parameters: {format_count(analysis.total_params)}"
+    assert window.problems.problems == sorted(analysis.problems, key=lambda p: not p.is_error)
+    assert ("error" in window.validity_label.text()) == (not analysis.ok)
+    assert name in window.windowTitle()
+
+
+def test_status_bar_says_ready_and_names_the_device(example_window, qtbot):
+    assert "Ready to train" in example_window.validity_label.text()
+    qtbot.waitUntil(lambda: example_window.device_label.text() != "Device: …", timeout=30_000)
+    assert "CPU" in example_window.device_label.text() or "CUDA" in example_window.device_label.text()
+
+
+def test_editing_a_parameter_in_the_inspector_updates_downstream_shapes(example_window, wait_analysis):
+    window = example_window
+    window.canvas.select_nodes(["conv1"])
+    assert window.inspector.node_ids == ["conv1"]
+    spin = window.inspector.row("out_channels").editor.spin
+    spin.setValue(16)
+    analysis = wait_analysis(window)
+    assert analysis.nodes["conv1"].output_shape == ("N", 16, 8, 8)
+    # conv2 reads conv1's channels: its inferred in_channels follows the edit
+    assert analysis.nodes["conv2"].resolved["in_channels"] == 16
+    assert window.inspector._shape_label.text() == format_shape(("N", 16, 8, 8))
+    window.canvas.select_nodes(["conv2"])
+    assert window.inspector.row("in_channels").inferred_label.text().startswith("16")
+
+
+def test_a_lint_fix_is_applied_from_the_problems_list_as_one_undo_step(make_window, wait_analysis, tmp_path):
+    graph = Graph()
+    for command in (AddNode(graph, "input", params={"shape": (4,)}, node_id="features"),
+                    AddNode(graph, "linear", params={"out_features": 8}, node_id="fc1"),
+                    AddNode(graph, "linear", params={"out_features": 3}, node_id="fc2"),
+                    AddNode(graph, "output", node_id="out")):
+        command.redo()
+    for a, b in (("features", "fc1"), ("fc1", "fc2"), ("fc2", "out")):
+        Connect(graph, a, b).redo()
+    save_project(Project(graph, name="two-linears"), tmp_path / "two.nns")
+    window = make_window()
+    assert window.open_path(tmp_path / "two.nns")
+    wait_analysis(window)
+    codes = [p.code for p in window.problems.problems]
+    assert "linear-after-linear" in codes
+    row = codes.index("linear-after-linear")
+    button = window.problems.itemWidget(window.problems.topLevelItem(row), 3)
+    assert isinstance(button, QPushButton)
+    button.click()
+    wait_analysis(window)
+    assert "linear-after-linear" not in [p.code for p in window.problems.problems]
+    assert any(n.type_id == "relu" for n in window.document.graph.nodes())
+    _action(window, "actionUndo").trigger()
+    wait_analysis(window)
+    assert "linear-after-linear" in [p.code for p in window.problems.problems]
+
+
+def test_clicking_a_problem_selects_its_layer(example_window, wait_analysis, qtbot):
+    window = example_window
+    window.canvas.select_nodes(["fc1"])
+    window.inspector.row("in_features").pin.click()  # pin the inferred 256 ...
+    spin = window.inspector.row("in_features").editor.spin
+    spin.setValue(100)  # ... then make it wrong, the classic flatten-size mistake
+    analysis = wait_analysis(window)
+    assert not analysis.ok and "error" in window.validity_label.text()
+    window.canvas.select_nodes([])
+    errors = [i for i, p in enumerate(window.problems.problems) if p.is_error and p.node_id]
+    item = window.problems.topLevelItem(errors[0])
+    rect = window.problems.visualItemRect(item)
+    qtbot.mouseClick(window.problems.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert window.canvas.selected_node_ids() == [window.problems.problems[errors[0]].node_id]
+
+
+def _records(window):
+    return window.document.graph.to_records()
+
+
+def _check_undo_redo(window, edit):
+    before = _records(window)
+    edit()
+    after = _records(window)
+    assert after != before
+    _action(window, "actionUndo").trigger()
+    assert _records(window) == before
+    _action(window, "actionRedo").trigger()
+    assert _records(window) == after
+
+
+def test_every_edit_kind_undoes_and_redoes_through_the_actions(example_window, qtbot):
+    window, canvas = example_window, example_window.canvas
+    graph = window.document.graph
+    _check_undo_redo(window, lambda: window.palette_panel.layer_activated.emit("dropout"))
+    canvas.select_nodes(["conv1"])
+    line = window.inspector.row("kernel_size").editor.line
+
+    def type_kernel():
+        line.selectAll()
+        qtbot.keyClicks(line, "5")
+    _check_undo_redo(window, type_kernel)
+    assert graph.node("conv1").params["kernel_size"] == 5
+    new = window.add_layer_at_centre("batch_norm2d")
+    _check_undo_redo(window, lambda: canvas.connect_ports("relu1", new))
+    _check_undo_redo(window, lambda: window.document.push(MoveNodes(graph, {"conv1": (300.0, 40.0)})))
+    canvas.select_nodes(["relu2"])
+    _check_undo_redo(window, _action(window, "actionDelete").trigger)
+    canvas.select_nodes(["conv2"])
+    _action(window, "actionCopy").trigger()
+    _check_undo_redo(window, _action(window, "actionPaste").trigger)
+    canvas.select_nodes(["fc1"])
+    _check_undo_redo(window, _action(window, "actionDuplicate").trigger)
+    canvas.select_nodes(["fc2"])
+    _check_undo_redo(window, _action(window, "actionCut").trigger)
+    _check_undo_redo(window, _action(window, "actionAutoLayout").trigger)
+
+
+def test_undo_action_text_names_the_edit_and_is_disabled_when_nothing_to_undo(example_window):
+    window = example_window
+    undo = _action(window, "actionUndo")
+    assert not undo.isEnabled()
+    window.add_layer_at_centre("relu")
+    assert undo.isEnabled() and "Add ReLU" in undo.text()
+
+
+def test_tabs_can_be_added_beside_the_editor(window):
+    from PySide6.QtWidgets import QLabel
+
+    assert window.tabs.tabBar().isHidden()  # a single page needs no tab bar
+    index = window.add_tab(QLabel("plots"), "Training")
+    assert window.tabs.tabText(index) == "Training" and window.tabs.count() == 2
+    assert not window.tabs.tabBar().isHidden()
+
+
+def test_every_catalog_layer_can_be_added_from_the_window(example_window):
+    for spec in CATALOG:
+        node_id = example_window.add_layer_at_centre(spec.type_id)
+        assert node_id in example_window.document.graph
