@@ -99,8 +99,16 @@ def node_gradient_norms(graph: nx.DiGraph, norms: Mapping[str, float]) -> dict[s
             per_layer[layer] = per_layer.get(layer, 0.0) + norm * norm
     result: dict[str, float] = {}
     for node, data in graph.nodes(data=True):
-        if data.get("param") is not None and data["param"] in norms:
-            result[node] = norms[data["param"]]
+        if data.get("param") is not None:
+            if data["param"] in norms:  # a parameter shows its own gradient or none at all
+                result[node] = norms[data["param"]]
         elif data.get("layer") in per_layer:
             result[node] = math.sqrt(per_layer[data["layer"]])
     return result
+
+
+def text_color_on(fill: str) -> str:
+    """Returns near-black or white, whichever reads better on the ``#rrggbb`` colour ``fill``."""
+    r, g, b = (int(fill[i:i + 2], 16) / 255 for i in (1, 3, 5))
+    luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return "#111827" if luminance > 0.5 else "#ffffff"

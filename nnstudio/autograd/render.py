@@ -23,7 +23,7 @@ from nnstudio.autograd.appearance import (
     node_tooltip,
 )
 from nnstudio.autograd.collapse import collapse_layers
-from nnstudio.autograd.gradients import classify, gradient_color
+from nnstudio.autograd.gradients import classify, gradient_color, text_color_on
 from nnstudio.autograd.layout import Layout, layered_layout
 
 FONT_FAMILY = "Segoe UI, Helvetica Neue, Helvetica, Arial, sans-serif"
@@ -126,9 +126,8 @@ def _svg_node(node: str, data: dict, box, theme: Theme, is_root: bool, norm: flo
             stroke, stroke_width = "#dc2626", 2.5
     left, top = box.x - box.width / 2, box.y - box.height / 2
     title, subtitle = node_lines(data)
-    on_colour = norm is not None
-    text_fill = "#ffffff" if on_colour else theme.text
-    sub_fill = "#f3f4f6" if on_colour else theme.muted
+    text_fill = text_color_on(fill) if norm is not None else theme.text
+    sub_fill = text_fill if norm is not None else theme.muted
     parts = [f'<g class="node {data["kind"]}" id={quoteattr(node)}>',
              f"<title>{escape(node_tooltip(data))}</title>",
              f'<rect x="{_fmt(left)}" y="{_fmt(top)}" width="{_fmt(box.width)}" height="{_fmt(box.height)}" '

@@ -29,6 +29,7 @@ import torch.fx
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from nnstudio.compile.compiler import NODE_ID
 from nnstudio.core.errors import NnstudioError
 
 #: Node kinds in the walked graph.
@@ -127,7 +128,8 @@ class _LayerInterpreter(torch.fx.Interpreter):
         self.layer_ids = layer_ids
 
     def run_node(self, n: torch.fx.Node) -> Any:
-        layer = n.target.split(".")[0] if n.op == "call_module" else n.name
+        # nnstudio's compiler tags helper steps with the editor node they serve
+        layer = n.meta.get(NODE_ID) or (n.target.split(".")[0] if n.op == "call_module" else n.name)
         if self.layer_ids is not None and layer not in self.layer_ids:
             return super().run_node(n)
         self.recorder.active.append(layer)
