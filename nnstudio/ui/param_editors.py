@@ -159,7 +159,8 @@ class IntTupleEditor(_TextEditor):
     placeholder = "e.g. 3, 3"
 
     def parse(self, text: str) -> Any:
-        parts = [p for p in re.split(r"[,\s×x]+", text.strip().strip("()[]")) if p]
+        text = re.sub(r"(?<=\d)\s*[x×]\s*(?=-?\d)", ",", text.strip().strip("()[]"))  # 28x28
+        parts = [p for p in re.split(r"[,\s]+", text) if p]
         if not parts:
             if self.spec.nullable:
                 return None
