@@ -41,6 +41,7 @@ class CanvasScene(QGraphicsScene):
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._analysis: Any = None
+        self._binding = False
         self._colours = CanvasColours.from_palette(QApplication.palette())
         self._fonts = CardFonts(QApplication.font())
         # A static scene: a BSP index makes itemAt and the view's exposed-area queries fast.
@@ -54,10 +55,14 @@ class CanvasScene(QGraphicsScene):
         self.unbind()
         self.graph = graph
         self._analysis = None
-        for node in graph.nodes():
-            self._on_node_added(node.id)
-        for edge in graph.edges():
-            self._on_edge_added(edge)
+        self._binding = True  # one scene-rect fit at the end instead of one per card
+        try:
+            for node in graph.nodes():
+                self._on_node_added(node.id)
+            for edge in graph.edges():
+                self._on_edge_added(edge)
+        finally:
+            self._binding = False
         events = graph.events
         events.node_added.connect(self._on_node_added)
         events.node_removed.connect(self._on_node_removed)
@@ -230,6 +235,8 @@ class CanvasScene(QGraphicsScene):
             self._grow_around(item)
 
     def _grow_around(self, item: QGraphicsItem) -> None:
+        if self._binding:
+            return
         wanted = item.sceneBoundingRect().adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)
         if not self.sceneRect().contains(wanted):
             self.setSceneRect(self.sceneRect().united(wanted))
