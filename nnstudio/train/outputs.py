@@ -56,8 +56,8 @@ def load_weights_file(path: str | os.PathLike[str]) -> Any:
     except pickle.UnpicklingError as exc:
         match = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"global ['`]?([\w.]+)", str(exc))
         raise UnsafeWeightsError(path, match.group(1) if match else None) from None
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise WeightsFileError(path, f"not a PyTorch weights file ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file fails deep inside the unpickler in many ways
+        raise WeightsFileError(path, f"not a PyTorch weights file ({type(exc).__name__}: {exc})") from None
 
 
 def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

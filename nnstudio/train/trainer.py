@@ -387,14 +387,11 @@ class TrainingRun:
                 started += time.perf_counter() - paused_at  # a pause is not training time
                 if self._stop.is_set():
                     raise _StopRequested
-            output, loss = self._step(x, y)
+            output, loss, value = self._step(x, y, sync_each_step)
             batch = x.shape[0]
             seen += batch
             score.add(output, y)
-            if sync_each_step:
-                value = loss.item()
-                if not math.isfinite(value):
-                    raise _NonFiniteLoss(value, x)
+            if value is not None:
                 loss_sum += value * batch
                 shown: float | None = value
             else:
@@ -424,10 +421,15 @@ class TrainingRun:
         self.schedule.after_epoch(val_loss)
         return metrics
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run one optimisation step; return the (detached) output and the loss."""
+    def _step(self, x: torch.Tensor, y: torch.Tensor,
+              read_loss: bool) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+        """Run one optimisation step; return the (detached) output, the loss, and its value if read.
+
+        With ``read_loss`` (free on the CPU) a NaN/Inf loss is caught before it reaches the weights,
+        so the diagnosis can still find the layer that made it.
+        """
         if self._compile_pending:
-            return self._first_compiled_step(x, y)
+            return self._first_compiled_step(x, y, read_loss)
         self.optimizer.zero_grad(set_to_none=True)
         if self._autocast is not None:
             with torch.autocast(self.device.type, dtype=self._autocast):
@@ -436,6 +438,9 @@ class TrainingRun:
         else:
             output = self._forward(x)
             loss = self.loss_fn(output, y)
+        value = loss.item() if read_loss else None
+        if value is not None and not math.isfinite(value):
+            raise _NonFiniteLoss(value, x)
         if self._scaler is not None:
             self._scaler.scale(loss).backward()
             if self.settings.grad_clip is not None:
@@ -448,21 +453,22 @@ class TrainingRun:
             if self.settings.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
             self.optimizer.step()
-        return output.detach(), loss
+        return output.detach(), loss, value
 
-    def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor,
+                             read_loss: bool) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Compile the model on its first step; when compiling fails, note it and train eagerly."""
         self._compile_pending = False
         try:
             self._forward = torch.compile(self.model)
-            return self._step(x, y)
+            return self._step(x, y, read_loss)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
-            if is_out_of_memory(exc):
+            if is_out_of_memory(exc) or isinstance(exc, _NonFiniteLoss):
                 raise
             self._forward = self.model
             self._note(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                        "training without it")
-            return self._step(x, y)
+            return self._step(x, y, read_loss)
 
     @torch.no_grad()
     def _validate(self) -> tuple[float, float | None, float | None, list[list[int]] | None]:

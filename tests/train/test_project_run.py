@@ -1,0 +1,98 @@
+import pytest
+
+from nnstudio.compile import CompileError
+from nnstudio.core.commands import Disconnect, SetParam
+from nnstudio.core.examples import load_example
+from nnstudio.core.settings import DatasetSettings
+from nnstudio.train.data import DatasetError
+from nnstudio.train.faults import DataMismatchError
+from nnstudio.train.project_run import build_training_run
+
+
+def example(name, **settings):
+    project = load_example(name)
+    for field, value in settings.items():
+        setattr(project.settings, field, value)
+    return project
+
+
+def test_digits_mlp_learns_in_a_few_epochs():
+    result = build_training_run(example("digits-mlp", epochs=8), device="cpu").run()
+    assert result.status == "finished" and result.last.val_acc >= 0.9
+
+
+def test_digits_cnn_learns_in_a_few_epochs():
+    result = build_training_run(example("digits-cnn", epochs=4), device="cpu").run()
+    assert result.status == "finished" and result.last.val_acc >= 0.85
+
+
+def test_linear_regression_learns_the_slope_two():
+    run = build_training_run(example("linear-regression"), device="cpu")
+    assert run.run().status == "finished"
+    weight = float(run.weights()["fc1.weight"])
+    assert abs(weight - 2.0) < 0.05
+
+
+def test_logistic_moons_trains_a_binary_classifier():
+    result = build_training_run(example("logistic-moons", epochs=5), device="cpu").run()
+    assert result.last.val_acc > 0.8 and len(result.last.confusion) == 2
+
+
+def test_a_project_run_is_reproducible():
+    first = build_training_run(example("digits-mlp", epochs=2), device="cpu").run()
+    second = build_training_run(example("digits-mlp", epochs=2), device="cpu").run()
+    assert [m.val_loss for m in first.history] == [m.val_loss for m in second.history]
+
+
+def test_input_shape_mismatch_names_the_input_node():
+    project = example("digits-mlp")
+    project.settings.dataset = DatasetSettings(kind="moons")
+    project.settings.loss = "cross_entropy"
+    with pytest.raises(DataMismatchError, match=r"Input shape is \[1, 8, 8\].*\[2\]") as info:
+        build_training_run(project, device="cpu")
+    assert info.value.node_id == "image"
+
+
+def test_output_width_versus_class_count_names_the_output(tmp_path):
+    # A CSV's class count is only known once it is read, so this check runs after loading the data.
+    table = tmp_path / "three.csv"
+    table.write_text("a,b,label\n" + "".join(f"{i},{i % 5},{i % 3}\n" for i in range(30)))
+    project = example("logistic-moons", loss="cross_entropy")
+    project.settings.dataset = DatasetSettings(kind="csv", options={"path": str(table)})
+    with pytest.raises(DataMismatchError, match=r"output is \[N, 1\].*needs \[N, 3\] \(3 classes\)") as info:
+        build_training_run(project, device="cpu")
+    assert info.value.node_id == "output1"
+
+
+def test_compile_errors_name_the_node_too():
+    project = example("digits-mlp")
+    SetParam(project.graph, "fc3", "out_features", 3).redo()
+    with pytest.raises(CompileError) as info:
+        build_training_run(project, device="cpu")
+    assert info.value.node_id == "fc3"
+
+
+def test_regression_loss_on_class_labels_is_refused():
+    project = example("digits-mlp", loss="mse")
+    with pytest.raises(DataMismatchError, match="class labels, which MSELoss cannot learn"):
+        build_training_run(project, device="cpu")
+
+
+def test_classification_loss_on_real_targets_is_refused():
+    project = example("linear-regression", loss="cross_entropy")
+    with pytest.raises(DataMismatchError, match="real-valued targets"):
+        build_training_run(project, device="cpu")
+
+
+def test_graph_errors_come_before_the_data():
+    project = example("digits-mlp")
+    Disconnect(project.graph, next(e for e in project.graph.edges() if e.target == "fc2")).redo()
+    with pytest.raises(CompileError):
+        build_training_run(project, device="cpu")
+
+
+def test_bad_dataset_options_are_reported_before_training():
+    project = example("logistic-moons")
+    project.settings.dataset = DatasetSettings(kind="moons", options={"noise": -1})
+    with pytest.raises(DatasetError, match="noise"):
+        build_training_run(project, device="cpu")
