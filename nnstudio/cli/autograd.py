@@ -88,8 +88,8 @@ def _trace(args: argparse.Namespace) -> AutogradTrace:
 
         from nnstudio.autograd.walk import trace_autograd
 
-        module = load_model(args.model)
         shape = parse_shape(args.input_shape or "1,3,224,224")
+        module = load_model(args.model)
         sample = torch.randn(shape, generator=torch.Generator().manual_seed(0))
         return trace_autograd(module, sample, train_mode=train_mode, compute_gradients=args.gradients)
     from nnstudio.autograd.project_trace import trace_project
