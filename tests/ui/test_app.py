@@ -1,0 +1,62 @@
+"""The launcher: ``nnstudio --screenshot``, start-up without torch, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from PySide6.QtGui import QImage
+
+from nnstudio.cli import main
+from nnstudio.core.examples import example_path
+from nnstudio.ui.app import run_gui
+
+
+def _isolated_env(tmp_path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(QT_QPA_PLATFORM="offscreen", HOME=str(tmp_path), XDG_DATA_HOME=str(tmp_path / "data"),
+               XDG_CONFIG_HOME=str(tmp_path / "config"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    env.pop("NNSTUDIO_STARTUP_PROBE", None)
+    return env
+
+
+def test_screenshot_opens_the_default_example_and_writes_a_png(tmp_path):
+    target = tmp_path / "window.png"
+    done = subprocess.run([sys.executable, "-m", "nnstudio", "--screenshot", str(target)],
+                          env=_isolated_env(tmp_path), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    image = QImage(str(target))
+    assert not image.isNull() and image.width() >= 800 and image.height() >= 600
+    # not a blank grab: a real window has many distinct colours
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 23) for y in range(0, image.height(), 23)}
+    assert len(colours) > 20
+
+
+def test_the_window_is_shown_before_torch_is_imported(tmp_path):
+    env = _isolated_env(tmp_path) | {"NNSTUDIO_STARTUP_PROBE": "1"}
+    done = subprocess.run([sys.executable, "-m", "nnstudio"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.startswith("nnstudio-shown"))
+    assert line.endswith("torch=False")
+
+
+def test_screenshot_of_a_project_file_in_process(qapp, tmp_path, autosave_folder):
+    target = tmp_path / "residual.png"
+    assert run_gui(path=str(example_path("residual-block")), screenshot=str(target)) == 0
+    assert not QImage(str(target)).isNull()
+
+
+def test_an_unknown_example_is_an_error_naming_the_known_ones(capsys):
+    assert main(["--example", "no-such-net"]) == 1
+    err = capsys.readouterr().err
+    assert "no-such-net" in err and "digits-cnn" in err
+
+
+def test_a_screenshot_of_a_bad_file_fails_with_the_files_problem(capsys, tmp_path):
+    bad = tmp_path / "bad.nns"
+    bad.write_text("{", encoding="utf-8")
+    assert main([str(bad), "--screenshot", str(tmp_path / "x.png")]) == 1
+    assert "not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "x.png").exists()
