@@ -97,6 +97,7 @@ class CanvasView(QGraphicsView):
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setAcceptDrops(True)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMouseTracking(True)
         self._scene.selectionChanged.connect(self._on_selection_changed)
 
     # --- document --------------------------------------------------------------------------------
@@ -409,6 +410,11 @@ class CanvasView(QGraphicsView):
             self._drag_wire(self.mapToScene(event.position().toPoint()))
             event.accept()
             return
+        if event.buttons() == Qt.MouseButton.NoButton and not self._space_held and self._graph is not None:
+            # A crosshair over a port says "drag from here to wire it".
+            over_port = self.port_at(self.mapToScene(event.position().toPoint())) is not None
+            self.viewport().setCursor(Qt.CursorShape.CrossCursor if over_port and not self._read_only
+                                      else Qt.CursorShape.ArrowCursor)
         super().mouseMoveEvent(event)
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override

@@ -7,8 +7,11 @@ refreshes items when the model announces a change. It never edits the graph itse
 from __future__ import annotations
 
 import math
+import weakref
+from functools import partial
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Signal
 from PySide6.QtGui import QPainter, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QGraphicsScene
@@ -42,6 +45,7 @@ class CanvasScene(QGraphicsScene):
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._analysis: Any = None
         self._binding = False
+        self._subscription: _GraphSubscription | None = None
         self._colours = CanvasColours.from_palette(QApplication.palette())
         self._fonts = CardFonts(QApplication.font())
         # A static scene: a BSP index makes itemAt and the view's exposed-area queries fast.
@@ -63,27 +67,15 @@ class CanvasScene(QGraphicsScene):
                 self._on_edge_added(edge)
         finally:
             self._binding = False
-        events = graph.events
-        events.node_added.connect(self._on_node_added)
-        events.node_removed.connect(self._on_node_removed)
-        events.edge_added.connect(self._on_edge_added)
-        events.edge_removed.connect(self._on_edge_removed)
-        events.param_changed.connect(self._on_param_changed)
-        events.node_moved.connect(self._on_node_moved)
+        self._subscription = _GraphSubscription(graph, self)
         self.fit_scene_rect()
         self.items_changed.emit()
 
     def unbind(self) -> None:
         """Stop following the current graph and remove every item."""
-        if self.graph is not None:
-            events = self.graph.events
-            for signal, slot in ((events.node_added, self._on_node_added),
-                                 (events.node_removed, self._on_node_removed),
-                                 (events.edge_added, self._on_edge_added),
-                                 (events.edge_removed, self._on_edge_removed),
-                                 (events.param_changed, self._on_param_changed),
-                                 (events.node_moved, self._on_node_moved)):
-                signal.disconnect(slot)
+        if self._subscription is not None:
+            self._subscription.cancel()
+            self._subscription = None
         self.graph = None
         self.clearSelection()
         self.clear()
@@ -240,3 +232,37 @@ class CanvasScene(QGraphicsScene):
         wanted = item.sceneBoundingRect().adjusted(-SCENE_MARGIN, -SCENE_MARGIN, SCENE_MARGIN, SCENE_MARGIN)
         if not self.sceneRect().contains(wanted):
             self.setSceneRect(self.sceneRect().united(wanted))
+
+
+class _GraphSubscription:
+    """Forwards a graph's events to a scene for as long as the scene's C++ object lives.
+
+    A graph can outlive its canvas (the document stays open while a window or test drops the view);
+    an event reaching a deleted scene would raise inside whatever command is running. The first
+    event after the scene is gone cancels the subscription instead.
+    """
+
+    _HANDLERS = (("node_added", "_on_node_added"), ("node_removed", "_on_node_removed"),
+                 ("edge_added", "_on_edge_added"), ("edge_removed", "_on_edge_removed"),
+                 ("param_changed", "_on_param_changed"), ("node_moved", "_on_node_moved"))
+
+    def __init__(self, graph: Graph, scene: CanvasScene) -> None:
+        self._scene = weakref.ref(scene)
+        self._links: list[tuple[Any, Any]] = []
+        for signal_name, handler_name in self._HANDLERS:
+            signal = getattr(graph.events, signal_name)
+            callback = partial(self._forward, handler_name)
+            signal.connect(callback)
+            self._links.append((signal, callback))
+
+    def _forward(self, handler_name: str, *args: Any) -> None:
+        scene = self._scene()
+        if scene is None or not shiboken6.isValid(scene):
+            self.cancel()
+            return
+        getattr(scene, handler_name)(*args)
+
+    def cancel(self) -> None:
+        for signal, callback in self._links:
+            signal.disconnect(callback)
+        self._links.clear()

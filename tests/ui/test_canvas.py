@@ -474,3 +474,27 @@ def test_the_canvas_follows_a_dark_palette(canvas):
 def test_the_view_carries_its_names_for_tests_and_screen_readers(canvas):
     assert canvas.objectName() == "canvas"
     assert canvas.accessibleName() == "Network canvas"
+
+
+def test_the_cursor_turns_to_a_crosshair_over_a_port(canvas):
+    _bind(canvas, _chain())
+    _mouse(canvas, QMouseEvent.Type.MouseMove, _port(canvas, "linear1", "out"), Qt.MouseButton.NoButton,
+           Qt.MouseButton.NoButton)
+    assert canvas.viewport().cursor().shape() == Qt.CursorShape.CrossCursor
+    _mouse(canvas, QMouseEvent.Type.MouseMove, _card_centre(canvas, "linear1"), Qt.MouseButton.NoButton,
+           Qt.MouseButton.NoButton)
+    assert canvas.viewport().cursor().shape() == Qt.CursorShape.ArrowCursor
+
+
+def test_a_graph_outliving_its_canvas_keeps_working(qtbot):
+    import shiboken6
+
+    graph = _chain()
+    stack = UndoStack()
+    view = CanvasView()
+    view.set_document(graph, stack)
+    shiboken6.delete(view)
+    stack.push(AddNode(graph, "relu", (0, 0)))  # must not reach the deleted scene
+    stack.undo()
+    assert len(graph) == 4
+    assert len(graph.events.node_added) == 0  # the dead canvas let go of the graph
