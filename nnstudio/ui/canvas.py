@@ -49,6 +49,8 @@ from nnstudio.ui.canvas_style import ACCEPT_COLOUR, NODE_HEIGHT, NODE_WIDTH, sna
 MIME_LAYER = "application/x-nnstudio-layer"
 
 MIN_ZOOM, MAX_ZOOM = 0.1, 4.0
+#: Below this zoom card text is too small to read; a freshly opened network is never shown smaller.
+READABLE_ZOOM = 0.8
 ZOOM_STEP = 1.2
 #: Where copies land relative to their originals (paste, duplicate); repeated pastes step further.
 PASTE_OFFSET = 30.0
@@ -74,6 +76,7 @@ class CanvasView(QGraphicsView):
         self._read_only = False
         self._paste_count = 0
         self._last_fragment_json: str | None = None
+        self._frame_when_shown = False
 
         # Gesture state.
         self._wire_from: PortRef | None = None
@@ -109,7 +112,9 @@ class CanvasView(QGraphicsView):
         self._paste_count = 0
         self._scene.bind(graph)
         self._apply_read_only_to_items()
-        self.fit_to_view()
+        # A hidden view has no real size yet: frame the network when it first shows.
+        self._frame_when_shown = not self.isVisible()
+        self.frame_document()
 
     def set_analysis(self, analysis: Any) -> None:
         """Show shapes, parameter counts and problems from an ``nnstudio.compile`` Analysis (or None)."""
@@ -321,6 +326,22 @@ class CanvasView(QGraphicsView):
 
     def reset_zoom(self) -> None:
         self._zoom_by(1.0 / self.zoom(), anchor_under_mouse=False)
+
+    def frame_document(self) -> None:
+        """Show the network at a readable size: all of it when it fits, else its top (the inputs)."""
+        self.fit_to_view()
+        content = self._scene.content_rect()
+        if content.isEmpty() or self.zoom() >= READABLE_ZOOM:
+            return
+        self._zoom_by(READABLE_ZOOM / self.zoom(), anchor_under_mouse=False)
+        half_height = self.viewport().height() / 2 / self.zoom()
+        self.centerOn(content.center().x(), content.top() - 30 + half_height)
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._frame_when_shown:
+            self._frame_when_shown = False
+            self.frame_document()
 
     def fit_to_view(self) -> None:
         """Zoom and scroll so every layer is visible (never magnified beyond 100%)."""

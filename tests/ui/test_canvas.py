@@ -498,3 +498,16 @@ def test_a_graph_outliving_its_canvas_keeps_working(qtbot):
     stack.undo()
     assert len(graph) == 4
     assert len(graph.events.node_added) == 0  # the dead canvas let go of the graph
+
+
+def test_a_tall_network_opens_readable_with_its_input_in_view(qtbot):
+    view = CanvasView()
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.set_document(load_example("residual-block").graph, UndoStack())  # before the view shows
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.zoom() >= 0.8
+    visible = view.mapToScene(view.viewport().rect()).boundingRect()
+    assert visible.contains(view.canvas_scene.node_items["image"].sceneBoundingRect())
+    assert not visible.contains(view.canvas_scene.node_items["output1"].sceneBoundingRect())
