@@ -503,7 +503,7 @@ class MainWindow(QMainWindow):
         self.canvas.set_document(self.document.graph, self.document.undo_stack)
         self.problems.set_problems([])
         self._show_counts(None)
-        QTimer.singleShot(0, self.canvas.fit_to_view)
+        QTimer.singleShot(0, self.canvas.frame_document)  # readable zoom, inputs in view
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.document.display_name}[*] — nnstudio")
