@@ -56,6 +56,12 @@ _POSITION_CHANGE = QGraphicsItem.GraphicsItemChange.ItemPositionChange
 _POSITION_CHANGED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged
 _SELECTION_CHANGED = QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged
 
+# Built once: combining Qt enum flags is surprisingly slow in Python, and 1,000 items do it.
+_NODE_FLAGS = (QGraphicsItem.GraphicsItemFlag.ItemIsSelectable | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
+               | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+_EDGE_FLAGS = QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
+_DEVICE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
+
 NODE_TYPE = QGraphicsItem.UserType + 1
 EDGE_TYPE = QGraphicsItem.UserType + 2
 
@@ -107,11 +113,9 @@ class NodeItem(QGraphicsItem):
         self._highlights: dict[tuple[str, str | None], PortHighlight] = {}
         self._following_model = False
         self.edges: list[EdgeItem] = []
-        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable
-                      | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
-                      | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
+        self.setFlags(_NODE_FLAGS)
         # Panning and zooming repaint hundreds of cards: draw each once per zoom level and blit it.
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setCacheMode(_DEVICE_CACHE)
         self.setAcceptHoverEvents(False)
         self.setZValue(1)
         self.follow_model_position(node.position)
@@ -352,10 +356,10 @@ class EdgeItem(QGraphicsItem):
         self._path = QPainterPath()
         self._label_rect = QRectF()
         self._bounds = QRectF()
-        self.setFlags(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable)
+        self.setFlags(_EDGE_FLAGS)
         # Antialiased curves and labels are the costliest thing on screen; redraw them only when the
         # wire changes or the zoom does, and blit them while panning.
-        self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+        self.setCacheMode(_DEVICE_CACHE)
         self.setZValue(0)
         source.edges.append(self)
         target.edges.append(self)
