@@ -1,10 +1,10 @@
 """Canvas speed on a 500-layer network: open + first paint, and the frame time while panning.
 
 The peer is the same picture built the naive way in the same run: the grid drawn line by line on
-every paint, one QGraphicsRectItem per card,
-QGraphicsSimpleTextItems for its three lines and each wire label, a QGraphicsPathItem per wire, no
-item caching, full viewport updates. Both are measured in interleaved repeats; medians are reported
-with the ratio peer / nnstudio (above 1.0 means the canvas is faster).
+every paint, one QGraphicsRectItem per card, QGraphicsSimpleTextItems for its three lines and each
+wire label, a QGraphicsPathItem per wire, no item or background caching. Every timed frame repaints
+the whole viewport of either view (checked by counting paint events). Both are measured in
+interleaved repeats; medians are reported with the ratio peer / nnstudio (above 1.0: canvas faster).
 
 Run:  .venv/bin/python benchmarks/bench_canvas.py  [--repeats N]
 """
