@@ -502,7 +502,7 @@ class CanvasView(QGraphicsView):
     def _drag_wire(self, scene_pos: QPointF) -> None:
         assert self._wire_from is not None and self._wire_preview is not None
         anchor = self._scene.node_items[self._wire_from.node_id].port_scene_pos(self._wire_from)
-        target = self.port_at(scene_pos)
+        target = self._wire_target_at(scene_pos)
         if target is not None and target.is_output == self._wire_from.is_output:
             target = None
         end = scene_pos
@@ -512,6 +512,23 @@ class CanvasView(QGraphicsView):
         self._wire_preview.setPath(path)
         if target != self._hovered_port:
             self._set_hover(target)
+
+    def _wire_target_at(self, scene_pos: QPointF) -> PortRef | None:
+        """Where a wire dragged to ``scene_pos`` would attach: the port under the pointer, or, over a
+        card's body, that card's first port that would accept it (so aiming needs no precision)."""
+        assert self._wire_from is not None
+        wants_output = not self._wire_from.is_output
+        port = self.port_at(scene_pos)
+        if port is not None:
+            return port  # even a wrong one: dropping there says why it cannot connect
+        for item in self._scene.items(scene_pos):
+            if isinstance(item, NodeItem):
+                if item.node_id == self._wire_from.node_id:
+                    return None
+                candidates = [p for p in item.ports() if p.is_output == wants_output]
+                accepted = [p for p in candidates if self._wire_targets.get(p)]
+                return (accepted or candidates or [None])[0]
+        return None
 
     def _set_hover(self, port: PortRef | None) -> None:
         previous = self._hovered_port
@@ -525,7 +542,7 @@ class CanvasView(QGraphicsView):
     def _finish_wire(self, scene_pos: QPointF) -> None:
         assert self._wire_from is not None
         start = self._wire_from
-        target = self.port_at(scene_pos)
+        target = self._wire_target_at(scene_pos)
         self._cancel_wire()
         if target is None:
             return

@@ -192,13 +192,32 @@ def test_an_invalid_connection_is_refused_and_the_reason_is_told(canvas, qtbot):
 
 
 def test_a_wire_that_would_make_a_cycle_is_refused(canvas, qtbot):
+    graph = Graph.from_records(
+        [{"id": "image", "type": "input", "position": [0, 0], "params": {"shape": [4]}},
+         {"id": "join", "type": "add", "position": [0, 100]},
+         {"id": "relu1", "type": "relu", "position": [0, 200]}],
+        [{"source": "image", "target": "join"}, {"source": "join", "target": "relu1"}])
+    _bind(canvas, graph)
+    with qtbot.waitSignal(canvas.status_message) as message:
+        _drag(canvas, _port(canvas, "relu1", "out"), _port(canvas, "join", "in", "in"))
+    assert "cycle" in message.args[0]
+    assert len(graph.edges()) == 2
+
+
+def test_dropping_a_wire_on_another_output_says_outputs_connect_to_inputs(canvas, qtbot):
     graph = _chain()
     _bind(canvas, graph)
-    canvas.connect_ports("relu1", "linear1")
     with qtbot.waitSignal(canvas.status_message) as message:
         _drag(canvas, _port(canvas, "linear1", "out"), _port(canvas, "image", "out"))
     assert "output to an input" in message.args[0]
-    assert len(graph.edges()) == 2
+    assert len(graph.edges()) == 1
+
+
+def test_dropping_a_wire_on_a_card_body_uses_its_free_input(canvas):
+    graph = _chain()
+    _bind(canvas, graph)
+    _drag(canvas, _port(canvas, "relu1", "out"), _card_centre(canvas, "linear1"))
+    assert Edge("relu1", "linear1") in graph.edges()
 
 
 def test_compatible_ports_light_up_while_a_wire_is_dragged(canvas):
