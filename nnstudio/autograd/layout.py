@@ -278,7 +278,7 @@ class _Layering:
         """Swaps neighbours in a rank while that removes crossings (Gansner et al.'s transpose)."""
         improved = True
         rounds = 0
-        while improved and rounds < 4:
+        while improved and rounds < 2:
             improved = False
             rounds += 1
             for layer in self.layers:
@@ -302,24 +302,26 @@ class _Layering:
         xs = [0.0] * len(self.rank)
         for layer in self.layers:
             self._place(layer, xs, [0.0] * len(layer), [1.0] * len(layer))
+        # leaves (parameters) follow the op they feed, never the other way round: the data path
+        # stays straight and the leaves gather at its sides
+        def followed(side: list[list[int]]) -> list[list[int]]:
+            return [[w for w in ws if self.up[w] or w >= self.real_count] or ws for ws in side]
+        up, down = followed(self.up), followed(self.down)
+        both = [a + b for a, b in zip(up, down)]
         for p in range(self.options.coordinate_passes):
             downward = p % 2 == 0
             ranks = range(1, self.rank_count) if downward else range(self.rank_count - 2, -1, -1)
             for r in ranks:
-                self._align(r, xs, [self.up if downward else self.down])
+                self._align(r, xs, up if downward else down)
         for r in range(self.rank_count):
-            self._align(r, xs, [self.up, self.down])
+            self._align(r, xs, both)
         return xs
 
-    def _align(self, r: int, xs: list[float], sides: list[list[list[int]]]) -> None:
+    def _align(self, r: int, xs: list[float], neighbours: list[list[int]]) -> None:
         layer = self.layers[r]
         desired, weights = [], []
         for v in layer:
-            neighbours = [w for side in sides for w in side[v]]
-            # leaves (parameters) follow the op they feed, never the other way round: the data
-            # path stays straight and the leaves gather at its sides
-            main = [w for w in neighbours if self.up[w] or w >= self.real_count]
-            targets = [xs[w] for w in (main or neighbours)]
+            targets = [xs[w] for w in neighbours[v]]
             if not targets:
                 desired.append(xs[v])
                 weights.append(0.05)  # free node: stay, but let others push it

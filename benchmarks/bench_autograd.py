@@ -1,0 +1,165 @@
+"""Autograd view vs torchviz + Graphviz: time of the whole drawing and edge crossings.
+
+    .venv/bin/python benchmarks/bench_autograd.py [--repeats 3] [--skip-big]
+
+nnstudio: one sample forward/backward walk + layered layout + SVG text (what ``nnstudio autograd``
+does). Peer: the same forward pass + ``torchviz.make_dot`` + Graphviz ``dot -Tsvg``. Runs are
+interleaved (ours, theirs, ours, ...) and medians compared.
+
+Crossings are counted the same way for both on the same graph: Graphviz lays out nnstudio's own
+DOT of the walked graph (``dot -Tplain``), every edge (our polyline through its dummy points,
+dot's spline sampled finely) is cut at each rank line it spans, and segments between consecutive
+ranks whose ends swap order are counted (``nnstudio.autograd.crossings``).
+
+Needs (benchmark only, not runtime dependencies): ``pip install torchviz graphviz`` and the
+Graphviz ``dot`` program (``apt-get install graphviz``); without them it says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from nnstudio.autograd.crossings import count_polyline_crossings
+from nnstudio.autograd.render import layout_graph, to_dot, to_svg
+from nnstudio.autograd.walk import trace_autograd
+
+
+def _missing_tools() -> list[str]:
+    missing = []
+    try:
+        import torchviz  # noqa: F401
+    except ImportError:
+        missing.append("torchviz (pip install torchviz graphviz)")
+    if shutil.which("dot") is None:
+        missing.append("Graphviz 'dot' (apt-get install graphviz)")
+    return missing
+
+
+def nnstudio_drawing(model: nn.Module, sample: torch.Tensor) -> tuple[str, int, int]:
+    """Returns (SVG, node count, crossings) the way ``nnstudio autograd --expanded`` makes them."""
+    trace = trace_autograd(model, sample, compute_gradients=False)
+    layout = layout_graph(trace.graph)
+    return to_svg(trace.graph, layout, trace.root), trace.graph.number_of_nodes(), layout.crossings
+
+
+def torchviz_drawing(model: nn.Module, sample: torch.Tensor) -> str:
+    """Returns the SVG torchviz + Graphviz make for the same sample pass (sum of outputs)."""
+    from torchviz import make_dot
+
+    output = model(sample).sum()
+    source = make_dot(output, params=dict(model.named_parameters())).source
+    return subprocess.run(["dot", "-Tsvg"], input=source, capture_output=True, text=True, check=True).stdout
+
+
+def _bezier_points(points: list[tuple[float, float]], samples: int = 12) -> list[tuple[float, float]]:
+    """Returns points along a Graphviz B-spline (cubic Bezier pieces sharing end points)."""
+    out = [points[0]]
+    for i in range(0, len(points) - 3, 3):
+        p0, p1, p2, p3 = points[i:i + 4]
+        for k in range(1, samples + 1):
+            t = k / samples
+            a, b, c, d = (1 - t) ** 3, 3 * (1 - t) ** 2 * t, 3 * (1 - t) * t * t, t ** 3
+            out.append((a * p0[0] + b * p1[0] + c * p2[0] + d * p3[0],
+                        a * p0[1] + b * p1[1] + c * p2[1] + d * p3[1]))
+    return out
+
+
+def dot_crossings(dot_source: str) -> int:
+    """Returns the crossings of Graphviz's own layout of ``dot_source``, counted between ranks."""
+    plain = subprocess.run(["dot", "-Tplain"], input=dot_source, capture_output=True, text=True,
+                           check=True).stdout
+    centres: dict[str, tuple[float, float]] = {}
+    splines: list[tuple[str, str, list[tuple[float, float]]]] = []
+    for line in plain.splitlines():
+        parts = shlex.split(line)
+        if parts and parts[0] == "node":
+            centres[parts[1]] = (float(parts[2]), float(parts[3]))
+        elif parts and parts[0] == "edge":
+            count = int(parts[3])
+            coords = [float(v) for v in parts[4:4 + 2 * count]]
+            splines.append((parts[1], parts[2], list(zip(coords[::2], coords[1::2]))))
+    rank_ys = sorted({round(y, 2) for _, y in centres.values()})
+    lines = [[centres[tail], *_bezier_points(points), centres[head]] for tail, head, points in splines]
+    return count_polyline_crossings(lines, rank_ys, tolerance=0.05)
+
+
+def _elapsed(function: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def measure(name: str, build: Callable[[], nn.Module], shape: tuple[int, ...], repeats: int) -> dict:
+    model = build()
+    sample = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+    nnstudio_drawing(model, sample)  # warm-up: first-call allocations, lazy imports
+    ours, theirs = [], []
+    for _ in range(repeats):
+        ours.append(_elapsed(lambda: nnstudio_drawing(model, sample)))
+        theirs.append(_elapsed(lambda: torchviz_drawing(model, sample)))
+    _svg, nodes, our_crossings = nnstudio_drawing(model, sample)
+    trace = trace_autograd(model, sample, compute_gradients=False)
+    their_crossings = dot_crossings(to_dot(trace.graph, trace.root))
+    return dict(name=name, nodes=nodes, edges=trace.graph.number_of_edges(),
+                ours=statistics.median(ours), theirs=statistics.median(theirs),
+                our_crossings=our_crossings, their_crossings=their_crossings)
+
+
+def _transformer_stack(layers: int) -> Callable[[], nn.Module]:
+    def build() -> nn.Module:
+        torch.manual_seed(0)
+        return nn.Sequential(*[nn.TransformerEncoderLayer(64, 4, 128, batch_first=True)
+                               for _ in range(layers)])
+    return build
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-big", action="store_true", help="only ResNet-50")
+    args = parser.parse_args(argv)
+    missing = _missing_tools()
+    if missing:
+        print("skipped: the peer is not installed: " + "; ".join(missing))
+        return 0
+    import torchvision
+
+    torch.set_num_threads(1)  # the same single thread for both sides: fair, and steadier on a busy machine
+    cases = [("ResNet-50 (torchvision, 1x3x224x224)", lambda: torchvision.models.resnet50(weights=None),
+              (1, 3, 224, 224))]
+    if not args.skip_big:
+        cases += [
+            ("DenseNet-121 (1x3x64x64, dense skips)", lambda: torchvision.models.densenet121(weights=None),
+             (1, 3, 64, 64)),
+            ("40 Transformer encoder layers (2x16x64)", _transformer_stack(40), (2, 16, 64)),
+        ]
+    rows = []
+    for name, build, shape in cases:
+        print(f"measuring {name} ...", file=sys.stderr, flush=True)
+        rows.append(measure(name, build, shape, args.repeats))
+    print("| graph | nodes | edges | nnstudio s | torchviz+dot s | time ratio | crossings nnstudio | "
+          "crossings dot | crossing ratio |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        ratio = r["ours"] / r["theirs"]
+        crossing_ratio = "-" if r["their_crossings"] == 0 and r["our_crossings"] == 0 else (
+            f"{r['our_crossings'] / r['their_crossings']:.2f}x" if r["their_crossings"] else "inf")
+        print(f"| {r['name']} | {r['nodes']} | {r['edges']} | {r['ours']:.3f} | {r['theirs']:.3f} | "
+              f"{ratio:.2f}x | {r['our_crossings']} | {r['their_crossings']} | {crossing_ratio} |")
+    print(f"(medians of {args.repeats} interleaved runs; time ratio = nnstudio / torchviz+dot, "
+          f"target <= 1.5x on ResNet-50; crossing target <= 1.25x of dot's)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
