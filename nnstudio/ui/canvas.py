@@ -44,7 +44,7 @@ from nnstudio.core.layout import layered_layout
 from nnstudio.ui.canvas_clipboard import Fragment, FragmentError
 from nnstudio.ui.canvas_items import EdgeItem, NodeItem, PortHighlight, PortRef, wire_path
 from nnstudio.ui.canvas_scene import CanvasScene
-from nnstudio.ui.canvas_style import ACCEPT_COLOUR, NODE_HEIGHT, NODE_WIDTH, snap
+from nnstudio.ui.canvas_style import ACCEPT_COLOUR, GRID_STEP, NODE_HEIGHT, NODE_WIDTH, snap
 
 MIME_LAYER = "application/x-nnstudio-layer"
 
@@ -54,6 +54,7 @@ READABLE_ZOOM = 0.8
 ZOOM_STEP = 1.2
 #: Where copies land relative to their originals (paste, duplicate); repeated pastes step further.
 PASTE_OFFSET = 30.0
+_NUDGE = {Qt.Key.Key_Left: (-1, 0), Qt.Key.Key_Right: (1, 0), Qt.Key.Key_Up: (0, -1), Qt.Key.Key_Down: (0, 1)}
 READ_ONLY_MESSAGE = "Training is running: the network cannot be edited until it stops"
 
 
@@ -260,6 +261,17 @@ class CanvasView(QGraphicsView):
         if self._push(macro):
             self.select_nodes(renamed.values())
             self.status_message.emit(f"Pasted {_layers(len(renamed))}")
+
+    def nudge_selection(self, dx: float, dy: float) -> None:
+        """Move the selected layers by (dx, dy) scene pixels as one undo step."""
+        if self._graph is None or not self._editable():
+            return
+        moved = {}
+        for node_id in self.selected_node_ids():
+            x, y = self._graph.node(node_id).position
+            moved[node_id] = (x + dx, y + dy)
+        if moved:
+            self._push(MoveNodes(self._graph, moved))
 
     def connect_ports(self, source: str, target: str, port: str = "in") -> bool:
         """Wire ``source``'s output into ``target.port``; False (and the reason told) if refused."""
@@ -579,6 +591,13 @@ class CanvasView(QGraphicsView):
             return
         if key == Qt.Key.Key_Escape and self._wire_from is not None:
             self._cancel_wire()
+            event.accept()
+            return
+        if key in _NUDGE and self.selected_node_ids():
+            # Arrow keys nudge the selection one grid step (Shift: ten), one undo step per press.
+            dx, dy = _NUDGE[key]
+            step = GRID_STEP * (10 if event.modifiers() & Qt.KeyboardModifier.ShiftModifier else 1)
+            self.nudge_selection(dx * step, dy * step)
             event.accept()
             return
         if key in (Qt.Key.Key_Plus, Qt.Key.Key_Equal):

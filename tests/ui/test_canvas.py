@@ -530,3 +530,16 @@ def test_a_tall_network_opens_readable_with_its_input_in_view(qtbot):
     visible = view.mapToScene(view.viewport().rect()).boundingRect()
     assert visible.contains(view.canvas_scene.node_items["image"].sceneBoundingRect())
     assert not visible.contains(view.canvas_scene.node_items["output1"].sceneBoundingRect())
+
+
+def test_arrow_keys_nudge_the_selection_by_grid_steps(canvas):
+    graph = _chain()
+    stack = _bind(canvas, graph)
+    canvas.select_nodes(["relu1", "linear1"])
+    canvas.setFocus()
+    QTest.keyClick(canvas.viewport(), Qt.Key.Key_Right)
+    QTest.keyClick(canvas.viewport(), Qt.Key.Key_Down, Qt.KeyboardModifier.ShiftModifier)
+    assert graph.node("relu1").position == (10.0, 200.0)
+    assert graph.node("linear1").position == (210.0, 200.0)
+    stack.undo()
+    assert graph.node("relu1").position == (10.0, 100.0)
