@@ -95,7 +95,6 @@ def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int
 
     def grab() -> None:
         deadline.stop()
-        window.canvas.fit_to_view()
         app.processEvents()
         picture = window.grab()
         if picture.save(str(target)):

@@ -180,3 +180,99 @@ def app_icon() -> QIcon:
         if path is not None:
             icon.addFile(str(path))
     return icon if not icon.isNull() else _drawn_icon(QColor("#4c6ef5"), _node_graph)
+
+
+# --- toolbar icons: line drawings in the palette's text colour, on a 24-unit grid ----------------
+
+def _path(points: list[tuple[float, float]]) -> QPainterPath:
+    path = QPainterPath(QPointF(*points[0]))
+    for point in points[1:]:
+        path.lineTo(QPointF(*point))
+    return path
+
+
+def _tool_new(p: QPainter) -> None:
+    p.drawPath(_path([(14, 3), (6, 3), (6, 21), (18, 21), (18, 7), (14, 3), (14, 7), (18, 7)]))
+    p.drawLine(QPointF(12, 11), QPointF(12, 17))
+    p.drawLine(QPointF(9, 14), QPointF(15, 14))
+
+
+def _tool_open(p: QPainter) -> None:
+    p.drawPath(_path([(3, 19), (3, 5), (9, 5), (11, 7), (19, 7), (19, 10)]))
+    p.drawPath(_path([(3, 19), (6, 10), (22, 10), (19, 19), (3, 19)]))
+
+
+def _tool_save(p: QPainter) -> None:
+    p.drawPath(_path([(4, 4), (17, 4), (20, 7), (20, 20), (4, 20), (4, 4)]))
+    p.drawPath(_path([(8, 4), (8, 9), (15, 9), (15, 4)]))
+    p.drawRect(QRectF(8, 13, 8, 7))
+
+
+def _curved_arrow(p: QPainter, mirror: bool) -> None:
+    if mirror:
+        p.translate(24, 0)
+        p.scale(-1, 1)
+    path = QPainterPath(QPointF(5, 10))
+    path.lineTo(QPointF(14, 10))
+    path.cubicTo(QPointF(22, 10), QPointF(22, 20), QPointF(14, 20))
+    path.lineTo(QPointF(9, 20))
+    p.drawPath(path)
+    p.drawPath(_path([(9, 5), (4, 10), (9, 15)]))
+
+
+def _tool_undo(p: QPainter) -> None:
+    _curved_arrow(p, mirror=False)
+
+
+def _tool_redo(p: QPainter) -> None:
+    _curved_arrow(p, mirror=True)
+
+
+def _tool_layout(p: QPainter) -> None:
+    for rect in ((8, 2.5, 8, 5), (2.5, 16.5, 8, 5), (13.5, 16.5, 8, 5)):
+        p.drawRoundedRect(QRectF(*rect), 1.5, 1.5)
+    p.drawPath(_path([(12, 7.5), (12, 12), (6.5, 12), (6.5, 16.5)]))
+    p.drawPath(_path([(12, 12), (17.5, 12), (17.5, 16.5)]))
+
+
+def _tool_fit(p: QPainter) -> None:
+    for corner in ([(3, 8), (3, 3), (8, 3)], [(16, 3), (21, 3), (21, 8)], [(21, 16), (21, 21), (16, 21)],
+                   [(8, 21), (3, 21), (3, 16)]):
+        p.drawPath(_path(corner))
+    p.drawRoundedRect(QRectF(8, 8, 8, 8), 1.5, 1.5)
+
+
+def _tool_export(p: QPainter) -> None:
+    p.drawPath(_path([(9, 8), (5, 8), (5, 20), (19, 20), (19, 8), (15, 8)]))
+    p.drawLine(QPointF(12, 3), QPointF(12, 14))
+    p.drawPath(_path([(8, 7), (12, 3), (16, 7)]))
+
+
+_TOOL_GLYPHS: dict[str, Callable[[QPainter], None]] = {
+    "new": _tool_new, "open": _tool_open, "save": _tool_save, "undo": _tool_undo, "redo": _tool_redo,
+    "layout": _tool_layout, "fit": _tool_fit, "export": _tool_export,
+}
+TOOL_ICON_NAMES = tuple(_TOOL_GLYPHS)
+
+
+def tool_icon(name: str, color: QColor, disabled_color: QColor | None = None) -> QIcon:
+    """Returns a toolbar icon (``new``, ``open``, ``save``, ``undo``...) drawn in ``color``."""
+    glyph = _TOOL_GLYPHS[name]
+    icon = QIcon()
+    for size in (16, 20, 24, 32, 48):
+        for mode, tint in ((QIcon.Mode.Normal, color), (QIcon.Mode.Disabled, disabled_color)):
+            if tint is None:
+                continue
+            pixmap = QPixmap(size, size)
+            pixmap.fill(Qt.GlobalColor.transparent)
+            painter = QPainter(pixmap)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.scale(size / 24, size / 24)
+            pen = QPen(tint, 1.7)
+            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+            pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+            painter.setPen(pen)
+            glyph(painter)
+            painter.end()
+            icon.addPixmap(pixmap, mode)
+    return icon

@@ -82,7 +82,7 @@ class ParamRow(QWidget):
         self.pin.setAccessibleName(f"Pin {spec.name}")
         self.pin.setToolTip("Pinned: use this value even if the input changes.\n"
                             "Unpinned: follow the input's shape.")
-        self.pin.setAutoRaise(True)
+        self.pin.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.error_label = QLabel(self)
         self.error_label.setObjectName(f"error_{spec.name}")
         self.error_label.setWordWrap(True)
@@ -244,7 +244,8 @@ class Inspector(QScrollArea):
         name = QLabel(f"<b style='font-size:13pt'>{html.escape(node_id)}</b>", page)
         name.setObjectName("inspectorNodeName")
         titles.addWidget(name)
-        titles.addWidget(_caption(f"{spec.title} · {spec.category}", page))
+        kind = spec.title if spec.title == spec.category else f"{spec.title} · {spec.category}"
+        titles.addWidget(_caption(kind, page))
         header.addLayout(titles, 1)
         layout.addLayout(header)
 

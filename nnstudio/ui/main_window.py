@@ -16,8 +16,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence, QShowEvent
+from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+    QPalette,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
@@ -25,7 +34,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QStyle,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -39,7 +47,7 @@ from nnstudio.core.project import SUFFIX, Project, load_project, save_project, w
 from nnstudio.ui.autosave import DEFAULT_INTERVAL_MS, Autosaver, discard_recovery, find_recovery
 from nnstudio.ui.canvas import CanvasView
 from nnstudio.ui.document import Document
-from nnstudio.ui.icons import app_icon
+from nnstudio.ui.icons import app_icon, tool_icon
 from nnstudio.ui.inspector import Inspector, format_count
 from nnstudio.ui.palette import LayerPalette
 from nnstudio.ui.problems import ProblemsPanel
@@ -94,8 +102,8 @@ class MainWindow(QMainWindow):
                                          Qt.DockWidgetArea.RightDockWidgetArea)
         self.problems_dock = self._dock("Problems", "problemsDock", self.problems,
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.resizeDocks([self.palette_dock, self.inspector_dock], [220, 320], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.problems_dock], [150], Qt.Orientation.Vertical)
+        self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.problems_dock], [120], Qt.Orientation.Vertical)
 
         self._build_status_bar()
         self._build_actions()
@@ -138,8 +146,7 @@ class MainWindow(QMainWindow):
         self.device_label.setText("Device: …")
         self._show_counts(None)
 
-    def _action(self, name: str, text: str, slot: Any, shortcut: Any = None, icon: QIcon | None = None,
-                tip: str = "") -> QAction:
+    def _action(self, name: str, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
         action.setObjectName(name)
         if shortcut is not None:
@@ -147,8 +154,6 @@ class MainWindow(QMainWindow):
                 action.setShortcuts(shortcut)
             else:
                 action.setShortcut(QKeySequence(shortcut))
-        if icon is not None:
-            action.setIcon(icon)
         tip = tip or text.replace("&", "").rstrip("…")
         keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
         action.setToolTip(f"{tip} ({keys})" if keys else tip)
@@ -157,52 +162,53 @@ class MainWindow(QMainWindow):
         self.addAction(action)
         return action
 
-    def _icon(self, theme: str, fallback: QStyle.StandardPixmap | None = None) -> QIcon:
-        fallback_icon = self.style().standardIcon(fallback) if fallback is not None else QIcon()
-        return QIcon.fromTheme(theme, fallback_icon)
+    def _apply_tool_icons(self) -> None:
+        # Drawn in the palette's text colour, so they suit a light and a dark scheme alike.
+        palette = self.palette()
+        color = palette.color(QPalette.ColorGroup.Active, QPalette.ColorRole.ButtonText)
+        disabled = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText)
+        for name, action in self._tool_icons.items():
+            action.setIcon(tool_icon(name, color, disabled))
 
     def _build_actions(self) -> None:
-        sp = QStyle.StandardPixmap
         canvas = self.canvas
         a = self._action
-        self.action_new = a("actionNew", "&New", self.new_document, StandardKey.New,
-                            self._icon("document-new", sp.SP_FileIcon), "New empty project")
+        self.action_new = a("actionNew", "&New", self.new_document, StandardKey.New, tip="New empty project")
         self.action_open = a("actionOpen", "&Open…", self.open_dialog, StandardKey.Open,
-                             self._icon("document-open", sp.SP_DialogOpenButton), "Open a project file")
-        self.action_save = a("actionSave", "&Save", self.save, StandardKey.Save,
-                             self._icon("document-save", sp.SP_DialogSaveButton), "Save the project")
+                             tip="Open a project file")
+        self.action_save = a("actionSave", "&Save", self.save, StandardKey.Save, tip="Save the project")
         self.action_save_as = a("actionSaveAs", "Save &As…", self.save_as, StandardKey.SaveAs,
-                                self._icon("document-save-as"), "Save the project under a new name")
+                                tip="Save the project under a new name")
         self.action_export = a("actionExport", "&Export model.py…", self.export_model, "Ctrl+E",
-                               self._icon("document-export", sp.SP_ArrowUp),
-                               "Export the network as a standalone PyTorch model.py")
-        self.action_quit = a("actionQuit", "&Quit", self.close, StandardKey.Quit,
-                             self._icon("application-exit"), "Quit nnstudio")
-        self.action_undo = a("actionUndo", "&Undo", self.document_undo, StandardKey.Undo,
-                             self._icon("edit-undo", sp.SP_ArrowBack))
-        self.action_redo = a("actionRedo", "&Redo", self.document_redo, StandardKey.Redo,
-                             self._icon("edit-redo", sp.SP_ArrowForward))
-        self.action_cut = a("actionCut", "Cu&t", canvas.cut_selection, StandardKey.Cut, self._icon("edit-cut"))
-        self.action_copy = a("actionCopy", "&Copy", canvas.copy_selection, StandardKey.Copy,
-                             self._icon("edit-copy"))
-        self.action_paste = a("actionPaste", "&Paste", canvas.paste, StandardKey.Paste, self._icon("edit-paste"))
+                               tip="Export the network as a standalone PyTorch model.py")
+        self.action_quit = a("actionQuit", "&Quit", self.close, StandardKey.Quit, tip="Quit nnstudio")
+        self.action_undo = a("actionUndo", "&Undo", self.document_undo, StandardKey.Undo)
+        self.action_redo = a("actionRedo", "&Redo", self.document_redo, StandardKey.Redo)
+        self.action_cut = a("actionCut", "Cu&t", canvas.cut_selection, StandardKey.Cut)
+        self.action_copy = a("actionCopy", "&Copy", canvas.copy_selection, StandardKey.Copy)
+        self.action_paste = a("actionPaste", "&Paste", canvas.paste, StandardKey.Paste)
         self.action_duplicate = a("actionDuplicate", "D&uplicate", canvas.duplicate_selection, "Ctrl+D")
         self.action_delete = a("actionDelete", "&Delete", canvas.delete_selection, StandardKey.Delete,
-                               self._icon("edit-delete", sp.SP_TrashIcon), "Delete the selected layers")
-        self.action_select_all = a("actionSelectAll", "Select &All", canvas.select_all, StandardKey.SelectAll,
-                                   self._icon("edit-select-all"))
-        self.action_zoom_in = a("actionZoomIn", "Zoom &In", canvas.zoom_in, StandardKey.ZoomIn,
-                                self._icon("zoom-in"))
-        self.action_zoom_out = a("actionZoomOut", "Zoom &Out", canvas.zoom_out, StandardKey.ZoomOut,
-                                 self._icon("zoom-out"))
+                               tip="Delete the selected layers")
+        self.action_select_all = a("actionSelectAll", "Select &All", canvas.select_all, StandardKey.SelectAll)
+        self.action_zoom_in = a("actionZoomIn", "Zoom &In", canvas.zoom_in, StandardKey.ZoomIn)
+        self.action_zoom_out = a("actionZoomOut", "Zoom &Out", canvas.zoom_out, StandardKey.ZoomOut)
         self.action_fit_view = a("actionFitView", "&Fit to View", canvas.fit_to_view, "Ctrl+Shift+F",
-                                 self._icon("zoom-fit-best"), "Show the whole network")
-        self.action_reset_zoom = a("actionResetZoom", "&Actual Size", canvas.reset_zoom, "Ctrl+0",
-                                   self._icon("zoom-original"))
+                                 tip="Show the whole network")
+        self.action_reset_zoom = a("actionResetZoom", "&Actual Size", canvas.reset_zoom, "Ctrl+0")
         self.action_auto_layout = a("actionAutoLayout", "Auto &Layout", canvas.auto_layout, "Ctrl+L",
-                                    self._icon("view-grid"), "Arrange the layers top to bottom (undoable)")
-        self.action_about = a("actionAbout", "&About nnstudio", self.show_about, None,
-                              self._icon("help-about", sp.SP_MessageBoxInformation))
+                                    tip="Arrange the layers top to bottom (undoable)")
+        self.action_about = a("actionAbout", "&About nnstudio", self.show_about)
+        # Toolbar buttons show short, fixed labels; the menus show the full text ("Undo Set fc1.bias").
+        for action, label in ((self.action_undo, "Undo"), (self.action_redo, "Redo"),
+                              (self.action_export, "Export"), (self.action_open, "Open"),
+                              (self.action_fit_view, "Fit"), (self.action_auto_layout, "Layout")):
+            action.setIconText(label)
+        self._tool_icons = {"new": self.action_new, "open": self.action_open, "save": self.action_save,
+                            "undo": self.action_undo, "redo": self.action_redo,
+                            "layout": self.action_auto_layout, "fit": self.action_fit_view,
+                            "export": self.action_export}
+        self._apply_tool_icons()
         for action in (self.action_cut, self.action_copy, self.action_duplicate, self.action_delete):
             action.setEnabled(False)
 
@@ -267,7 +273,7 @@ class MainWindow(QMainWindow):
                 toolbar.addAction(action)
                 button = toolbar.widgetForAction(action)
                 button.setObjectName(f"button_{action.objectName()}")
-                button.setAccessibleName(action.text().replace("&", "").rstrip("…"))
+                button.setAccessibleName(action.iconText())
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.toolbar = toolbar
 
@@ -502,6 +508,7 @@ class MainWindow(QMainWindow):
     def _on_document_replaced(self) -> None:
         self.canvas.set_document(self.document.graph, self.document.undo_stack)
         self.problems.set_problems([])
+        self.problems.set_placeholder("Analysing…")
         self._show_counts(None)
         QTimer.singleShot(0, self.canvas.frame_document)  # readable zoom, inputs in view
 
@@ -530,6 +537,7 @@ class MainWindow(QMainWindow):
         self.analysis_applied.emit(analysis)
 
     def _on_analysis_failed(self, message: str) -> None:
+        self.problems.set_placeholder("Shape analysis failed; see the status bar.")
         self.validity_label.setText(f"<span style='color:{ERROR_COLOR}'>● analysis failed</span>")
         self.validity_label.setToolTip(message)
         self.statusBar().showMessage(f"Shape analysis failed: {message}", 10000)
@@ -575,6 +583,11 @@ class MainWindow(QMainWindow):
             return
         self.document.release_analysis()
         self.document.probe_device()
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "_tool_icons"):
+            self._apply_tool_icons()  # the system switched between light and dark
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         if self._dropped_project(event) is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QPoint, Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from nnstudio.core.problems import Problem
+from nnstudio.ui.theme import muted_text_color
 
 _PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 1
 ICON, LAYER, MESSAGE, FIX = range(4)
@@ -56,14 +58,21 @@ class ProblemsPanel(QTreeWidget):
         self.itemActivated.connect(self._on_item_clicked)
         self.customContextMenuRequested.connect(self._show_context_menu)
         self._problems: list[Problem] = []
+        self._placeholder = "Analysing…"
 
     @property
     def problems(self) -> list[Problem]:
         """Returns the problems shown, in display order."""
         return list(self._problems)
 
+    def set_placeholder(self, text: str) -> None:
+        """Sets the sentence shown in the empty list ("Analysing…", "No problems found")."""
+        self._placeholder = text
+        self.viewport().update()
+
     def set_problems(self, problems: list[Problem]) -> None:
         """Shows ``problems`` (errors before warnings, each group in the analysis's order)."""
+        self._placeholder = "No problems found: the network is ready to train."
         self._problems = sorted(problems, key=lambda p: not p.is_error)
         self.clear()
         style = self.style()
@@ -83,6 +92,14 @@ class ProblemsPanel(QTreeWidget):
                 button.setAccessibleName(f"Fix: {problem.fix.description}")
                 button.clicked.connect(lambda _checked=False, p=problem: self.fix_requested.emit(p))
                 self.setItemWidget(item, FIX, button)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt override
+        super().paintEvent(event)
+        if self.topLevelItemCount() == 0 and self._placeholder:
+            painter = QPainter(self.viewport())
+            painter.setPen(muted_text_color(self))
+            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self._placeholder)
+            painter.end()
 
     def problem_at(self, row: int) -> Problem:
         return self._problems[row]

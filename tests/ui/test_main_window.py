@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget, QGraphicsView, QPushButton
 
 from nnstudio.core.catalog import CATALOG
-from nnstudio.core.commands import AddNode, Connect, MoveNodes
+from nnstudio.core.commands import AddNode, Connect, MoveNodes, SetParam
 from nnstudio.core.examples import list_examples
 from nnstudio.core.graph import Graph
 from nnstudio.core.project import Project, save_project
@@ -193,3 +193,42 @@ def test_every_catalog_layer_can_be_added_from_the_window(example_window):
     for spec in CATALOG:
         node_id = example_window.add_layer_at_centre(spec.type_id)
         assert node_id in example_window.document.graph
+
+
+def test_analysis_runs_off_the_gui_thread_and_the_last_edit_wins(example_window, wait_analysis, monkeypatch):
+    import threading
+
+    from nnstudio.compile.analysis import ShapeInference
+
+    threads = []
+    real_analyze = ShapeInference.analyze
+
+    def spy(self, graph, settings=None):
+        threads.append(threading.get_ident())
+        return real_analyze(self, graph, settings)
+
+    monkeypatch.setattr(ShapeInference, "analyze", spy)
+    window = example_window
+    graph = window.document.graph
+    for width in (16, 24, 40, 8):  # a burst of edits, faster than the debounce
+        window.document.push(SetParam(graph, "conv1", "out_channels", width))
+    analysis = wait_analysis(window)
+    assert threads and threading.main_thread().ident not in threads
+    assert len(threads) < 4  # the burst was debounced, not analysed edit by edit
+    assert analysis.revision == graph.revision
+    assert analysis.nodes["conv1"].output_shape == ("N", 8, 8, 8)
+
+
+def test_export_writes_a_standalone_model_py(example_window, monkeypatch, tmp_path):
+    from PySide6.QtWidgets import QFileDialog
+
+    target = tmp_path / "model.py"
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
+    assert example_window.export_model()
+    source = target.read_text(encoding="utf-8")
+    assert "import torch" in source and "class Model" in source
+    namespace: dict = {}
+    exec(compile(source, str(target), "exec"), namespace)  # runs with nothing but torch
+    import torch
+
+    assert namespace["Model"]()(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
