@@ -2,7 +2,8 @@
 
 Geometry is fixed and shared (tests locate ports with :func:`input_port_offset` /
 :func:`output_port_offset`); colours come from the application palette so light and dark schemes both
-work, except the category accents, which are chosen to read well on either.
+work, except the category accents (shared with the palette, from :mod:`nnstudio.ui.theme`), which are
+chosen to read well on either.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from PySide6.QtGui import QColor, QPalette
 
 from nnstudio.core.catalog import LayerSpec
+from nnstudio.ui import theme
 
 NODE_WIDTH = 150.0
 NODE_HEIGHT = 62.0
@@ -24,27 +26,15 @@ PORT_HIT_RADIUS = 11.0
 GRID_STEP = 10.0
 GRID_MAJOR = 100.0
 
-CATEGORY_COLOURS: dict[str, str] = {
-    "Input / Output": "#7c8594",
-    "Linear": "#3b82f6",
-    "Convolution": "#8b5cf6",
-    "Pooling": "#06b6d4",
-    "Normalization": "#14b8a6",
-    "Regularization": "#a3a33a",
-    "Shape": "#64748b",
-    "Recurrent": "#ec4899",
-    "Attention": "#f43f5e",
-    "Activation": "#f59e0b",
-    "Merge": "#22c55e",
-}
-ERROR_COLOUR = QColor("#e5484d")
-WARNING_COLOUR = QColor("#f5a524")
-ACCEPT_COLOUR = QColor("#2fb36d")
+# Accents are shared with the palette's icons (nnstudio.ui.theme), so a layer looks the same in both.
+ERROR_COLOUR = QColor(theme.ERROR_COLOR)
+WARNING_COLOUR = QColor(theme.WARNING_COLOR)
+ACCEPT_COLOUR = QColor(theme.OK_COLOR)
 
 
 def category_colour(category: str) -> QColor:
-    """The accent colour of a layer category (grey for a category this table does not know)."""
-    return QColor(CATEGORY_COLOURS.get(category, "#8a8f98"))
+    """The accent colour of a layer category (grey for a category the theme does not know)."""
+    return theme.category_color(category)
 
 
 def input_port_offset(spec: LayerSpec, port: str) -> tuple[float, float]:
@@ -127,7 +117,10 @@ def format_count(count: int | None) -> str:
 #: Parameters worth a glance on the card, most telling first.
 _SUMMARY_PARAMS = ("out_features", "out_channels", "kernel_size", "num_embeddings", "embedding_dim",
                    "hidden_size", "embed_dim", "num_heads", "d_model", "output_size", "p", "shape",
-                   "dim", "start_dim", "negative_slope")
+                   "dim", "negative_slope")
+#: Parameters whose bare value would be ambiguous on a card get their name in front.
+_NAMED_IN_SUMMARY = {"p": "p=", "dim": "dim=", "negative_slope": "slope ", "num_heads": "heads ",
+                     "kernel_size": "k"}
 
 
 def parameter_summary(spec: LayerSpec, params: dict[str, object]) -> str:
@@ -140,6 +133,5 @@ def parameter_summary(spec: LayerSpec, params: dict[str, object]) -> str:
                 text = "×".join(str(v) for v in value)
             else:
                 text = str(value)
-            parts.append(f"k{text}" if name == "kernel_size" else
-                         f"p={text}" if name == "p" else text)
+            parts.append(_NAMED_IN_SUMMARY.get(name, "") + text)
     return " · ".join(parts)
