@@ -329,7 +329,8 @@ class _Layering:
             targets.sort()
             mid = len(targets) // 2
             desired.append(targets[mid] if len(targets) % 2 else (targets[mid - 1] + targets[mid]) / 2)
-            weights.append(8.0 if v >= self.real_count else 1.0)
+            # dummies hold long edges straight; leaves give way rather than drag the op beside them
+            weights.append(8.0 if v >= self.real_count else 1.0 if self.up[v] else 0.2)
         self._place(layer, xs, desired, weights)
 
     def _place(self, layer: list[int], xs: list[float], desired: list[float], weights: list[float]) -> None:
