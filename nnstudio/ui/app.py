@@ -56,7 +56,8 @@ def run_gui(path: str | None = None, example: str | None = None, screenshot: str
     if screenshot is not None and path is not None:
         load_project(path)
     app = application()
-    window = MainWindow()
+    unattended = screenshot is not None or os.environ.get(STARTUP_PROBE_ENV) == "1"
+    window = MainWindow(remember_layout=not unattended)
     if os.environ.get(STARTUP_PROBE_ENV) == "1":
         return _probe_startup(app, window)
     if screenshot is not None:

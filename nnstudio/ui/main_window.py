@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QSettings, Qt, QTimer, Signal
+from PySide6.QtCore import QByteArray, QEvent, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -57,13 +57,22 @@ log = logging.getLogger(__name__)
 
 MAX_RECENT_FILES = 10
 _RECENT_KEY = "recentFiles"
+_GEOMETRY_KEY = "window/geometry"
+_STATE_KEY = "window/state"
+#: Bump when the docks change, so an old saved arrangement is not applied to a new layout.
+_LAYOUT_VERSION = 1
 _FILE_FILTER = f"nnstudio projects (*{SUFFIX});;All files (*)"
 StandardKey = QKeySequence.StandardKey
 Button = QMessageBox.StandardButton
 
 
 class MainWindow(QMainWindow):
-    """The nnstudio window. Analysis starts once it is shown, so creating it never loads torch."""
+    """The nnstudio window. Analysis starts once it is shown, so creating it never loads torch.
+
+    ``autosave_folder`` and ``autosave_interval_ms`` configure crash recovery (tests shorten them);
+    ``remember_layout=False`` neither restores nor saves the window's size and dock arrangement
+    (screenshots use the standard layout).
+    """
 
     #: An analysis of the current graph reached every view (canvas, inspector, problems, status bar).
     analysis_applied = Signal(object)
@@ -71,7 +80,7 @@ class MainWindow(QMainWindow):
     about_to_close = Signal()
 
     def __init__(self, parent: QWidget | None = None, *, autosave_folder: Path | None = None,
-                 autosave_interval_ms: int = DEFAULT_INTERVAL_MS) -> None:
+                 autosave_interval_ms: int = DEFAULT_INTERVAL_MS, remember_layout: bool = True) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.setAccessibleName("nnstudio")
@@ -83,6 +92,8 @@ class MainWindow(QMainWindow):
         self.autosaver = Autosaver(self.document, autosave_folder, autosave_interval_ms, self)
         self._shown_once = False
         self._closed = False
+        self._read_only = False
+        self._remember_layout = remember_layout
 
         self.canvas = CanvasView(self)
         self.canvas.setAccessibleName("Network canvas")
@@ -110,6 +121,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._connect()
+        self._restore_layout()
         self.document.replace(Project(), None)
 
     # --- construction ----------------------------------------------------------------------------
@@ -327,6 +339,26 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Applied: {problem.fix.description}", 6000)
         return True
 
+    def set_read_only(self, read_only: bool) -> None:
+        """Locks (or unlocks) every way of changing the network, e.g. while it trains.
+
+        The canvas refuses edits and says why, the palette and the inspector's form are disabled, and
+        the editing and file-replacing actions are turned off; viewing, zoom and Save stay available.
+        """
+        self._read_only = read_only
+        self.canvas.set_read_only(read_only)
+        self.palette_panel.setEnabled(not read_only)
+        self.inspector.setEnabled(not read_only)
+        for action in (self.action_new, self.action_open, self.action_paste, self.action_auto_layout,
+                       self.action_select_all, self.recent_menu.menuAction(), self.examples_menu.menuAction()):
+            action.setEnabled(not read_only)
+        self._update_undo_actions()
+        self._on_selection_changed(self.canvas.selected_node_ids())
+
+    @property
+    def is_read_only(self) -> bool:
+        return self._read_only
+
     def document_undo(self) -> None:
         self.document.undo_stack.undo()
 
@@ -466,6 +498,23 @@ class MainWindow(QMainWindow):
             self.recent_menu.addSeparator()
             self.recent_menu.addAction("Clear list", lambda: QSettings().remove(_RECENT_KEY))
 
+    def _restore_layout(self) -> None:
+        if not self._remember_layout:
+            return
+        settings = QSettings()
+        geometry, state = settings.value(_GEOMETRY_KEY), settings.value(_STATE_KEY)
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state, _LAYOUT_VERSION)
+
+    def _save_layout(self) -> None:
+        if not self._remember_layout:
+            return
+        settings = QSettings()
+        settings.setValue(_GEOMETRY_KEY, self.saveGeometry())
+        settings.setValue(_STATE_KEY, self.saveState(_LAYOUT_VERSION))
+
     # --- dialogs (tests replace these) -----------------------------------------------------------
 
     def ask_unsaved_changes(self) -> QMessageBox.StandardButton:
@@ -518,15 +567,16 @@ class MainWindow(QMainWindow):
 
     def _update_undo_actions(self) -> None:
         stack = self.document.undo_stack
-        self.action_undo.setEnabled(stack.can_undo())
-        self.action_redo.setEnabled(stack.can_redo())
+        self.action_undo.setEnabled(stack.can_undo() and not self._read_only)
+        self.action_redo.setEnabled(stack.can_redo() and not self._read_only)
         self.action_undo.setText(f"&Undo {stack.undo_text()}".rstrip())
         self.action_redo.setText(f"&Redo {stack.redo_text()}".rstrip())
 
     def _on_selection_changed(self, node_ids: list[str]) -> None:
         has_selection = bool(node_ids)
-        for action in (self.action_cut, self.action_copy, self.action_duplicate, self.action_delete):
-            action.setEnabled(has_selection)
+        self.action_copy.setEnabled(has_selection)
+        for action in (self.action_cut, self.action_duplicate, self.action_delete):
+            action.setEnabled(has_selection and not self._read_only)
         self.inspector.show_nodes(list(node_ids))
 
     def _apply_analysis(self, analysis: Any) -> None:
@@ -635,6 +685,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        self._save_layout()
         self.about_to_close.emit()
         self.autosaver.stop(discard=True)
         self.document.shutdown()

@@ -232,3 +232,31 @@ def test_export_writes_a_standalone_model_py(example_window, monkeypatch, tmp_pa
     import torch
 
     assert namespace["Model"]()(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_read_only_locks_every_way_of_editing_and_unlocks_again(example_window):
+    window = example_window
+    window.add_layer_at_centre("relu")
+    window.canvas.select_nodes(["conv1"])
+    window.set_read_only(True)
+    for name in ("actionUndo", "actionNew", "actionOpen", "actionPaste", "actionDelete", "actionCut",
+                 "actionAutoLayout"):
+        assert not _action(window, name).isEnabled(), name
+    assert _action(window, "actionCopy").isEnabled() and _action(window, "actionSave").isEnabled()
+    assert not window.inspector.isEnabled() and not window.palette_panel.isEnabled()
+    before = window.document.graph.to_records()
+    window.add_layer_at_centre("relu")
+    assert window.document.graph.to_records() == before
+    window.set_read_only(False)
+    assert _action(window, "actionUndo").isEnabled() and _action(window, "actionDelete").isEnabled()
+    assert window.inspector.isEnabled()
+
+
+def test_the_window_arrangement_is_restored_next_time(make_window):
+    first = make_window()
+    first.resize(700, 500)  # inside the offscreen screen, which restoreGeometry clamps to
+    first.problems_dock.hide()
+    first.shutdown()
+    second = make_window()
+    assert second.size().width() == 700
+    assert second.problems_dock.isHidden()
