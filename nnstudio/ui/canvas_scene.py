@@ -17,6 +17,7 @@ from PySide6.QtGui import QPainter, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QGraphicsScene
 
 from nnstudio.core.graph import Edge, Graph
+from nnstudio.core.problems import Problem
 from nnstudio.ui.canvas_items import CardFonts, EdgeItem, NodeItem
 from nnstudio.ui.canvas_style import (
     GRID_MAJOR,
@@ -44,6 +45,7 @@ class CanvasScene(QGraphicsScene):
         self.node_items: dict[str, NodeItem] = {}
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._analysis: Any = None
+        self._problems_by_node: dict[str | None, list[Problem]] = {}
         self._binding = False
         self._subscription: _GraphSubscription | None = None
         self._colours = CanvasColours.from_palette(QApplication.palette())
@@ -59,6 +61,7 @@ class CanvasScene(QGraphicsScene):
         self.unbind()
         self.graph = graph
         self._analysis = None
+        self._problems_by_node = {}
         self._binding = True  # one scene-rect fit at the end instead of one per card
         try:
             for node in graph.nodes():
@@ -87,6 +90,9 @@ class CanvasScene(QGraphicsScene):
     def set_analysis(self, analysis: Any) -> None:
         """Annotate cards and wires from an ``nnstudio.compile`` Analysis (or clear them with None)."""
         self._analysis = analysis
+        self._problems_by_node = {}
+        for problem in analysis.problems if analysis is not None else ():
+            self._problems_by_node.setdefault(problem.node_id, []).append(problem)
         for node_id, item in self.node_items.items():
             self._annotate_node(node_id, item)
         for edge, item in self.edge_items.items():
@@ -98,7 +104,7 @@ class CanvasScene(QGraphicsScene):
             item.annotate("", "", ())
             return
         result = analysis.nodes.get(node_id)
-        problems = [p for p in analysis.problems if p.node_id == node_id]
+        problems = self._problems_by_node.get(node_id, [])
         if result is None:
             item.annotate("", "", problems)
             return
