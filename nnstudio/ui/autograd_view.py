@@ -42,6 +42,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QGraphicsItem,
     QGraphicsPathItem,
@@ -97,7 +98,8 @@ def rasterize_svg(svg: str, path: Path | str, scale: float = 1.0) -> None:
     if QGuiApplication.instance() is None:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        rasterize_svg.app = QGuiApplication([])  # kept alive for the rest of the process
+        # a full QApplication, not a QGuiApplication: widgets made later in this process need one
+        rasterize_svg.app = QApplication([])  # kept alive for the rest of the process
     renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
     if not renderer.isValid():
         raise ValueError("the SVG could not be parsed")
