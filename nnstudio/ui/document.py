@@ -102,6 +102,9 @@ class Document(QObject):
         self.analysis: Any = None
         self._dirty_without_history = False
         self._epoch = 0
+        # Counts the changes that call for a new analysis (graph edits, and settings edits, which do
+        # not touch the graph's revision); a result is current only if none happened since it began.
+        self._generation = 0
         self._in_flight: tuple[int, int] | None = None
         self._rerun = False
         self._device_probed = False
@@ -129,7 +132,7 @@ class Document(QObject):
     @property
     def display_name(self) -> str:
         """Returns the file name, or the project's name for a document never saved."""
-        return self.path.name if self.path else f"{self.project.name}"
+        return self.path.name if self.path else self.project.name
 
     @property
     def analysis_is_current(self) -> bool:
@@ -168,7 +171,11 @@ class Document(QObject):
     # --- analysis --------------------------------------------------------------------------------
 
     def schedule_analysis(self) -> None:
-        """Restarts the debounce timer; the analysis runs once the edits pause."""
+        """Restarts the debounce timer; the analysis runs once the edits pause.
+
+        Call it after changing the training settings outside a command (lints read them too).
+        """
+        self._generation += 1
         self._debounce.start()
 
     def release_analysis(self) -> None:
@@ -223,12 +230,12 @@ class Document(QObject):
             return
         self._ensure_worker()
         self._rerun = False
-        token = (self._epoch, self.graph.revision)
+        token = self._current_token()
         self._in_flight = token
         self._analyze_request.emit(token, self.graph.copy(), self.project.settings.model_copy(deep=True))
 
     def _current_token(self) -> tuple[int, int]:
-        return (self._epoch, self.graph.revision)
+        return (self._epoch, self._generation)
 
     def _on_analysis_finished(self, token: object, analysis: Any) -> None:
         self._in_flight = None
@@ -256,6 +263,9 @@ class Document(QObject):
         self.undo_stack.changed.disconnect(self._on_history_changed)
 
     def _on_history_changed(self) -> None:
+        # Commands may change the training settings (a lint's fix switching the loss), which the
+        # graph's events do not announce; an analysis of an unchanged graph is cheap (cached).
+        self.schedule_analysis()
         self.history_changed.emit()
         self._emit_state()
 

@@ -165,6 +165,11 @@ class Inspector(QScrollArea):
         self._summary.setContentsMargins(10, 10, 10, 10)
         self._pages.addWidget(self._summary)
         self._node_page: QWidget | None = None
+        # The labels of the shown layer's facts; created with its page.
+        self._shape_label: QLabel | None = None
+        self._params_label: QLabel | None = None
+        self._flops_label: QLabel | None = None
+        self._problems_label: QLabel | None = None
 
         document.replaced.connect(self._on_document_replaced)
         document.analysis_ready.connect(self._on_analysis)
@@ -222,6 +227,9 @@ class Inspector(QScrollArea):
     def _drop_node_page(self) -> None:
         if self._node_page is not None:
             self._pages.removeWidget(self._node_page)
+            # Detached now, deleted later: a slot of this very page may be running (the pin button).
+            self._node_page.hide()
+            self._node_page.setParent(None)
             self._node_page.deleteLater()
             self._node_page = None
         self.rows = {}

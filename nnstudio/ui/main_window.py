@@ -331,6 +331,9 @@ class MainWindow(QMainWindow):
         """Pushes the command of a problem's fix (one undo step); returns False if it was refused."""
         if problem.fix is None:
             return False
+        if self._read_only:
+            self.statusBar().showMessage("The network cannot be changed while it trains", 6000)
+            return False
         try:
             self.document.push(problem.fix.make_command(self.document.project))
         except NnstudioError as exc:

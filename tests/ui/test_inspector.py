@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from nnstudio.core.catalog import CATALOG, ParamKind
 from nnstudio.ui.param_editors import (
@@ -43,8 +43,8 @@ def test_the_form_shows_the_layer_facts_from_the_analysis(example_window):
     inspector = window.inspector
     result = window.document.analysis.nodes["conv2"]
     assert inspector.findChild(object, "inspectorNodeName").text().find("conv2") >= 0
-    assert inspector._shape_label.text() == "[N, 64, 4, 4]"
-    assert inspector._params_label.text() == "18.5 k" == f"{result.params / 1000:.3g} k"
+    assert inspector.findChild(QLabel, "inspectorOutputShape").text() == "[N, 64, 4, 4]"
+    assert inspector.findChild(QLabel, "inspectorParams").text() == "18.5 k" == f"{result.params / 1000:.3g} k"
     assert inspector.row("kernel_size").editor.line.text() == "3"
     assert inspector.row("padding_mode").editor.combo.currentText() == "zeros"
 

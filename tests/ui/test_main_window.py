@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDockWidget, QGraphicsView, QPushButton
+from PySide6.QtWidgets import QDockWidget, QGraphicsView, QLabel, QPushButton
 
 from nnstudio.core.catalog import CATALOG
 from nnstudio.core.commands import AddNode, Connect, MoveNodes, SetParam
@@ -82,7 +82,7 @@ def test_editing_a_parameter_in_the_inspector_updates_downstream_shapes(example_
     assert analysis.nodes["conv1"].output_shape == ("N", 16, 8, 8)
     # conv2 reads conv1's channels: its inferred in_channels follows the edit
     assert analysis.nodes["conv2"].resolved["in_channels"] == 16
-    assert window.inspector._shape_label.text() == format_shape(("N", 16, 8, 8))
+    assert window.inspector.findChild(QLabel, "inspectorOutputShape").text() == format_shape(("N", 16, 8, 8))
     window.canvas.select_nodes(["conv2"])
     assert window.inspector.row("in_channels").inferred_label.text().startswith("16")
 
@@ -181,8 +181,6 @@ def test_undo_action_text_names_the_edit_and_is_disabled_when_nothing_to_undo(ex
 
 
 def test_tabs_can_be_added_beside_the_editor(window):
-    from PySide6.QtWidgets import QLabel
-
     assert window.tabs.tabBar().isHidden()  # a single page needs no tab bar
     index = window.add_tab(QLabel("plots"), "Training")
     assert window.tabs.tabText(index) == "Training" and window.tabs.count() == 2
@@ -260,3 +258,31 @@ def test_the_window_arrangement_is_restored_next_time(make_window):
     second = make_window()
     assert second.size().width() == 700
     assert second.problems_dock.isHidden()
+
+
+def test_a_fix_that_switches_the_loss_updates_the_lints_and_undoes_whole(make_window, wait_analysis):
+    window = make_window()
+    window.open_example("logistic-moons")
+    wait_analysis(window)
+    problem = next(p for p in window.problems.problems if p.code == "sigmoid-before-bce")
+    assert window.apply_fix(problem)
+    wait_analysis(window)
+    assert window.document.project.settings.loss == "bce_with_logits"
+    assert "sigmoid-before-bce" not in [p.code for p in window.problems.problems]
+    _action(window, "actionUndo").trigger()
+    wait_analysis(window)
+    assert window.document.project.settings.loss == "bce"
+    assert "sigmoid-before-bce" in [p.code for p in window.problems.problems]
+
+
+def test_a_settings_edit_alone_is_analysed_too(example_window, wait_analysis):
+    from nnstudio.core.commands import CallbackCommand
+
+    window = example_window
+    settings = window.document.project.settings
+
+    def use(loss):
+        return lambda: setattr(settings, "loss", loss)
+    window.document.push(CallbackCommand("Use MSELoss", use("mse"), use("cross_entropy")))
+    wait_analysis(window)
+    assert "regression-loss-on-classes" in [p.code for p in window.problems.problems]
