@@ -1,4 +1,7 @@
-"""PySide6 6.12 over-releases None/True/False; nnstudio.ui must keep the interpreter alive anyway."""
+"""PySide6 6.12.0 over-releases None/True on Python 3.11 and aborts the interpreter; pyproject excludes it.
+
+This test guards the dependency range: the Qt binding that gets installed must survive many void calls.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,11 @@ import textwrap
 
 
 def test_many_void_qt_calls_and_signal_emits_do_not_abort_the_interpreter():
-    # In a child process: without the guard this aborts with "Fatal Python error: none_dealloc".
+    # In a child process: with PySide6 6.12.0 on 3.11 this aborts with "Fatal Python error: none_dealloc".
     script = textwrap.dedent("""
         import os
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-        import nnstudio.ui.canvas  # the package import installs the guard
+        import nnstudio.ui.canvas
         from PySide6.QtCore import QObject, QRectF, Signal
         from PySide6.QtGui import QColor, QImage, QPainter
         from PySide6.QtWidgets import QApplication
