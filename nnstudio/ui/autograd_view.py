@@ -391,6 +391,8 @@ class AutogradView(QWidget):
         self._last_gradient_time = -math.inf
         self._problems: list[GradientProblem] = []
         self._matches: list[str] = []
+        self._refit = False  # the next drawing changes detail level: show it whole
+        self._focus: str | None = None  # the next drawing opened/closed this layer: keep it in view
         self._build_ui()
 
     def _build_ui(self) -> None:
@@ -527,8 +529,11 @@ class AutogradView(QWidget):
         self.detail_button.blockSignals(False)
         self._collapsed = collapsed
         self._rebuild_scene()
-        if new_trace:
+        if new_trace or self._refit:
             self.canvas.fit()
+        elif self._focus is not None:
+            self.select_layer(self._focus)  # keep the layer just opened or closed in sight
+        self._refit, self._focus = False, None
         graph = trace.graph
         kinds = [kind for _, kind in graph.nodes(data="kind")]
         self.status.setText(f"{kinds.count('op')} ops · {kinds.count('param')} parameters · "
@@ -571,6 +576,7 @@ class AutogradView(QWidget):
             return
         self._collapsed = collapsed
         self._expanded.clear()
+        self._refit = True
         self._relayout()
 
     def expand_layer(self, layer: str, expanded: bool = True) -> None:
@@ -579,6 +585,7 @@ class AutogradView(QWidget):
             self._expanded.add(layer)
         else:
             self._expanded.discard(layer)
+        self._focus = layer
         self._relayout()
 
     def node_ids(self) -> list[str]:
