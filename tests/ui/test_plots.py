@@ -1,0 +1,252 @@
+"""Live training curves: storage, rate-limited redraws, hover read-out, export, overlays, run history."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage, QPalette
+
+from nnstudio.core.settings import TrainingSettings
+from nnstudio.ui.plots import AccuracyPlot, LossPlot, SeriesBuffer, epoch_position
+from nnstudio.ui.run_history import RunHistoryWidget, RunRecord, summarize_settings
+
+
+@pytest.fixture
+def loss_plot(qtbot):
+    plot = LossPlot()
+    qtbot.addWidget(plot)
+    plot.resize(640, 400)
+    yield plot
+    plot.end_run()
+    assert not plot.is_live, "the redraw timer outlived the run"
+
+
+@pytest.fixture
+def accuracy_plot(qtbot):
+    plot = AccuracyPlot()
+    qtbot.addWidget(plot)
+    plot.resize(640, 400)
+    yield plot
+    plot.end_run()
+    assert not plot.is_live
+
+
+def test_series_buffer_doubles_and_keeps_every_point():
+    buffer = SeriesBuffer(capacity=4)
+    for i in range(5):
+        buffer.append(i, i * 10)
+    assert buffer.capacity == 8
+    buffer.extend(np.arange(5, 20), np.arange(5, 20) * 10)
+    assert buffer.capacity == 32
+    assert buffer.x.tolist() == list(range(20))
+    assert buffer.y.tolist() == [i * 10 for i in range(20)]
+    buffer.clear()
+    assert len(buffer) == 0 and buffer.capacity == 32
+    with pytest.raises(ValueError, match="3 x values, 2 y values"):
+        buffer.extend([1, 2, 3], [1, 2])
+
+
+def test_epoch_position_is_fractional_inside_an_epoch():
+    assert epoch_position(1, 1, 4) == 0.25
+    assert epoch_position(3, 2, 4) == 2.5
+    assert epoch_position(3, 4, 4) == 3.0  # the last batch of an epoch meets that epoch's marker
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        epoch_position(1, 1, 0)
+
+
+def test_batches_appear_in_series_data_at_fractional_epochs(loss_plot):
+    loss_plot.begin_run()
+    assert loss_plot.is_live
+    steps = 4
+    for epoch in (1, 2):
+        for step in range(1, steps + 1):
+            loss_plot.add_batch(epoch_position(epoch, step, steps), loss=1.0 / (epoch * step), lr=0.1 / epoch)
+        loss_plot.add_epoch(epoch, train_loss=0.5 / epoch, val_loss=0.6 / epoch)
+    x, y = loss_plot.series_data("batch_loss")
+    assert x.tolist() == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
+    assert y[0] == 1.0 and y[5] == pytest.approx(1 / 4)
+    assert loss_plot.series_data("lr")[1].tolist() == [0.1] * 4 + [0.05] * 4
+    assert loss_plot.series_data("train_loss")[0].tolist() == [1.0, 2.0]
+    assert loss_plot.series_data("val_loss")[1].tolist() == pytest.approx([0.6, 0.3])
+    with pytest.raises(KeyError, match="no series 'accuracy'"):
+        loss_plot.series_data("accuracy")
+
+
+def test_smoothed_loss_is_a_bias_corrected_moving_average(loss_plot):
+    loss_plot.add_batches([0.1, 0.2, 0.3], [2.0, 2.0, 2.0])
+    # A constant loss stays constant: no pull towards zero at the start.
+    assert loss_plot.series_data("batch_loss_smooth")[1] == pytest.approx([2.0, 2.0, 2.0])
+    loss_plot.add_batches(np.linspace(0.4, 5, 200), np.zeros(200))
+    smooth = loss_plot.series_data("batch_loss_smooth")[1]
+    assert 0 < smooth[-1] < 0.01 and np.all(np.diff(smooth[3:]) < 0)
+
+
+def test_non_finite_losses_are_not_drawn(loss_plot):
+    loss_plot.add_batches([0.1, 0.2, 0.3], [1.0, float("nan"), float("inf")], [0.1, 0.1, 0.1])
+    loss_plot.add_epoch(1, train_loss=float("nan"), val_loss=0.5)
+    assert loss_plot.series_data("batch_loss")[1].tolist() == [1.0]
+    assert len(loss_plot.series_data("train_loss")[0]) == 0
+    assert loss_plot.series_data("val_loss")[1].tolist() == [0.5]
+
+
+def test_appending_only_stores_and_flush_draws(loss_plot):
+    loss_plot.begin_run()
+    loss_plot.add_batch(0.5, 1.0, 0.01)
+    assert len(loss_plot.displayed_data("batch_loss")[0]) == 0, "add_batch must not redraw by itself"
+    loss_plot.flush()
+    assert loss_plot.displayed_data("batch_loss")[1].tolist() == [1.0]
+    loss_plot.end_run()
+    assert not loss_plot.is_live
+
+
+def test_the_live_timer_redraws_without_an_explicit_flush(loss_plot, qtbot):
+    loss_plot.begin_run()
+    loss_plot.add_batch(0.5, 1.0)
+    qtbot.waitUntil(lambda: len(loss_plot.displayed_data("batch_loss")[0]) == 1)
+    loss_plot.end_run()
+
+
+def test_every_curve_downsamples_and_clips_to_view(loss_plot, accuracy_plot):
+    for plot in (loss_plot, accuracy_plot):
+        for name in plot.series_names():
+            opts = plot.series_item(name).opts
+            assert opts["autoDownsample"] and opts["downsampleMethod"] == "peak", name
+            assert opts["clipToView"] and opts["skipFiniteCheck"], name
+
+
+def test_curves_are_fed_views_of_the_preallocated_buffer(loss_plot):
+    loss_plot.add_batches(np.linspace(0, 1, 100), np.ones(100))
+    loss_plot.flush()
+    shown_x = loss_plot.series_item("batch_loss").xData
+    assert np.shares_memory(shown_x, loss_plot._series["batch_loss"].buffer.x)
+
+
+def test_begin_run_clears_the_previous_curves(loss_plot):
+    loss_plot.add_batch(0.5, 1.0)
+    loss_plot.begin_run()
+    assert len(loss_plot.series_data("batch_loss")[0]) == 0
+    loss_plot.end_run()
+
+
+def test_hover_readout_shows_the_nearest_values(loss_plot):
+    loss_plot.add_batches([0.5, 1.0, 1.5, 2.0], [4.0, 3.0, 2.0, 1.0], [0.1, 0.1, 0.05, 0.05])
+    loss_plot.add_epoch(1, train_loss=3.5, val_loss=3.2)
+    loss_plot.add_epoch(2, train_loss=1.5, val_loss=1.7)
+    loss_plot.flush()
+    values = loss_plot.readout_at(1.6)
+    assert values["batch"] == 2.0 and values["train (epoch)"] == 1.5 and values["lr"] == 0.05
+    assert "latest epoch 2.00" in loss_plot.readout_text() and "validation 1.7000" in loss_plot.readout_text()
+
+
+def test_accuracy_plot_shows_percent_and_switches_to_mae(accuracy_plot):
+    accuracy_plot.add_epoch(1, train=0.8, val=0.75)
+    accuracy_plot.flush()
+    assert accuracy_plot.series_data("val_acc")[1].tolist() == [0.75]
+    assert "validation 75.0%" in accuracy_plot.readout_text()
+    accuracy_plot.set_mode("mae")
+    assert accuracy_plot.series_names() == ["train_mae", "val_mae"]
+    accuracy_plot.add_epoch(1, train=0.3, val=0.4)
+    accuracy_plot.flush()
+    assert accuracy_plot.series_data("train_mae")[1].tolist() == [0.3]
+    assert "%" not in accuracy_plot.readout_text()
+    with pytest.raises(ValueError, match="unknown AccuracyPlot mode 'r2'"):
+        accuracy_plot.set_mode("r2")
+
+
+def test_export_csv_holds_every_point(loss_plot, tmp_path):
+    loss_plot.add_batches([0.5, 1.0], [2.0, 1.0], [0.01, 0.01])
+    loss_plot.add_epoch(1, train_loss=1.5, val_loss=1.25)
+    path = loss_plot.export_csv(tmp_path / "loss.csv")
+    rows = list(csv.DictReader(path.open()))
+    assert {(r["series"], float(r["epoch"]), float(r["value"])) for r in rows} >= {
+        ("batch_loss", 0.5, 2.0), ("batch_loss", 1.0, 1.0), ("train_loss", 1.0, 1.5),
+        ("val_loss", 1.0, 1.25), ("lr", 1.0, 0.01)}
+    assert len(rows) == 2 + 2 + 1 + 1 + 2  # raw, smoothed, train, val, lr
+
+
+def test_export_png_is_a_picture_of_the_plot(loss_plot, tmp_path):
+    loss_plot.add_batches(np.linspace(0.1, 3, 60), np.linspace(2, 0.2, 60))
+    path = loss_plot.export_png(tmp_path / "loss.png")
+    image = QImage(str(path))
+    assert image.width() > 300 and image.height() > 200
+    # The curve's blue must be somewhere on the white background.
+    colours = {image.pixelColor(x, y).name() for x in range(0, image.width(), 3) for y in range(0, image.height(), 3)}
+    assert any(QColor(c).blue() > 150 and QColor(c).red() < 120 for c in colours)
+
+
+def test_export_failure_names_the_path(loss_plot, tmp_path):
+    with pytest.raises(OSError, match="missing"):
+        loss_plot.export_csv(tmp_path / "missing" / "loss.csv")
+
+
+def test_context_menu_offers_the_exports(loss_plot):
+    menu_actions = loss_plot.main_plot.getViewBox().menu.actions()
+    assert loss_plot.export_png_action in menu_actions and loss_plot.export_csv_action in menu_actions
+
+
+def test_overlays_are_added_and_removed(loss_plot):
+    earlier = {"val_loss": (np.array([1.0, 2.0]), np.array([0.9, 0.5])), "not_a_loss_series": ([1], [1])}
+    loss_plot.add_overlay("run-1", earlier, label="run 1")
+    assert loss_plot.overlay_ids() == ["run-1"]
+    drawn = loss_plot.overlay_data("run-1")
+    assert list(drawn) == ["val_loss"] and drawn["val_loss"][1].tolist() == [0.9, 0.5]
+    item = loss_plot._overlays["run-1"][0][0]
+    assert item in loss_plot.main_plot.items and item.opts["pen"].style() == Qt.PenStyle.DashLine
+    loss_plot.begin_run()  # a new run keeps the overlays of earlier ones
+    assert loss_plot.overlay_ids() == ["run-1"]
+    loss_plot.end_run()
+    loss_plot.remove_overlay("run-1")
+    assert loss_plot.overlay_ids() == [] and item not in loss_plot.main_plot.items
+    loss_plot.remove_overlay("run-1")  # removing twice is harmless
+
+
+def test_dark_palette_gives_a_dark_background_and_light_curves(loss_plot):
+    palette = QPalette()
+    palette.setColor(QPalette.ColorRole.Base, QColor("#17181a"))
+    palette.setColor(QPalette.ColorRole.Window, QColor("#202124"))
+    palette.setColor(QPalette.ColorRole.WindowText, QColor("#e8eaed"))
+    loss_plot.setPalette(palette)
+    assert loss_plot._graphics.backgroundBrush().color().name() == "#17181a"
+    pen_colour = loss_plot.series_item("batch_loss_smooth").opts["pen"].color()
+    assert pen_colour.lightness() > 150
+
+
+def test_plots_carry_their_object_and_accessible_names(loss_plot, accuracy_plot):
+    assert loss_plot.objectName() == "lossPlot" and loss_plot.accessibleName()
+    assert accuracy_plot.objectName() == "accuracyPlot" and accuracy_plot.accessibleName()
+
+
+def test_run_history_lists_runs_and_overlays_ticked_ones(qtbot, loss_plot, accuracy_plot):
+    history = RunHistoryWidget()
+    qtbot.addWidget(history)
+    history.attach_plots(loss_plot, accuracy_plot)
+    settings = TrainingSettings(lr=0.01, epochs=2)
+    record = RunRecord.start(settings)
+    run_id = history.add_run(record)
+    assert history.row_texts(run_id)[3] == "running" and not history.can_overlay(run_id)
+    with pytest.raises(ValueError, match="still running"):
+        history.set_overlay(run_id, True)
+    series = {"val_loss": (np.array([1.0, 2.0]), np.array([0.8, 0.4])),
+              "val_acc": (np.array([1.0, 2.0]), np.array([0.7, 0.9]))}
+    history.finish_run(run_id, "finished", {"val_loss": 0.4, "val_acc": 0.9}, series)
+    texts = history.row_texts(run_id)
+    assert "lr 0.01" in texts[1] and "2 epochs" in texts[1]
+    assert texts[2] == "val loss 0.4 · val acc 90.0%" and texts[3] == "finished"
+    with qtbot.waitSignal(history.overlay_toggled) as signal:
+        history.set_overlay(run_id, True)
+    assert signal.args == [run_id, True]
+    assert loss_plot.overlay_ids() == [run_id] and accuracy_plot.overlay_ids() == [run_id]
+    assert accuracy_plot.overlay_data(run_id)["val_acc"][1].tolist() == [0.7, 0.9]
+    history.set_overlay(run_id, False)
+    assert loss_plot.overlay_ids() == [] and accuracy_plot.overlay_ids() == []
+    history.set_overlay(run_id, True)
+    history.remove_run(run_id)
+    assert loss_plot.overlay_ids() == [] and history.runs() == []
+
+
+def test_settings_summary_names_what_differs_between_runs():
+    summary = summarize_settings(TrainingSettings(optimizer="sgd", lr=0.1, batch_size=32, scheduler="cosine"))
+    assert "sgd lr 0.1" in summary and "batch 32" in summary and "cosine" in summary
