@@ -50,11 +50,12 @@ class ShapeInference:
         analysis = Analysis(revision=graph.revision)
         problems: list[Problem] = list(structure.problems)
         values: dict[str, TensorInfo] = {}
+        wiring = structure.wiring
         for node_id in structure.order:
             if node_id in structure.broken:
                 continue
-            node = graph.node(node_id)
-            sources = [e.source for e in graph.in_edges(node_id)]
+            node = wiring.nodes[node_id]
+            sources = [e.source for e in wiring.incoming[node_id]]
             if any(s not in values for s in sources):
                 continue  # an upstream layer failed; its error already explains this one
             inputs = [values[s] for s in sources]
@@ -73,14 +74,15 @@ class ShapeInference:
                 resolved=dict(outcome.resolved or {}),
                 inferred=outcome.inferred,
             )
-        for node in graph.nodes():
+        for node in wiring.nodes.values():
             analysis.nodes.setdefault(node.id, NodeResult(resolved=dict(node.params)))
             if node.spec.kind is LayerKind.OUTPUT:
                 analysis.output_shapes[node.id] = analysis.nodes[node.id].output_shape
-        for edge in graph.edges():
-            analysis.edge_shapes[edge] = analysis.nodes[edge.source].output_shape
+        for edges in wiring.incoming.values():
+            for edge in edges:
+                analysis.edge_shapes[edge] = analysis.nodes[edge.source].output_shape
         analysis.problems = problems
-        analysis.problems.extend(run_lints(graph, analysis, settings))
+        analysis.problems.extend(run_lints(graph, analysis, settings, wiring))
         return analysis
 
     def _infer(self, node_id: str, type_id: str, spec: Any, params: dict[str, Any],

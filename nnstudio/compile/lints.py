@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 
 from nnstudio.compile.fixes import BypassNode, InsertOnEdge, set_loss
 from nnstudio.compile.results import Analysis, format_shape
+from nnstudio.compile.validation import Wiring
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import Macro, SetParam
 from nnstudio.core.graph import Edge, Graph, Node
@@ -34,14 +35,19 @@ _DEFAULT_CLASSES = {"moons": 2, "spirals": 3, "blobs": 3}
 REGRESSION_DATASETS = frozenset({"linear", "sine"})
 REGRESSION_LOSSES = frozenset({"mse", "l1", "smooth_l1"})
 
-Lint = Callable[[Graph, Analysis, "TrainingSettings | None"], Iterator[Problem]]
+Lint = Callable[[Wiring, Analysis, "TrainingSettings | None"], Iterator[Problem]]
 
 
-def run_lints(graph: Graph, analysis: Analysis, settings: TrainingSettings | None = None) -> list[Problem]:
-    """Return the lint problems of ``graph`` (warnings, and an error for too few class scores)."""
+def run_lints(graph: Graph, analysis: Analysis, settings: TrainingSettings | None = None,
+              wiring: Wiring | None = None) -> list[Problem]:
+    """Return the lint problems of ``graph`` (warnings, and an error for too few class scores).
+
+    ``wiring`` is the graph's snapshot when the caller already has one (analysis does).
+    """
+    wiring = wiring or Wiring.of(graph)
     found: list[Problem] = []
     for lint in LINTS:
-        found.extend(lint(graph, analysis, settings))
+        found.extend(lint(wiring, analysis, settings))
     return found
 
 
@@ -57,12 +63,12 @@ def dataset_classes(settings: TrainingSettings) -> int | None:
     return None
 
 
-def _final_layers(graph: Graph) -> Iterator[tuple[Node, Edge]]:
+def _final_layers(wiring: Wiring) -> Iterator[tuple[Node, Edge]]:
     """Yield each layer that feeds an Output, with the wire into the Output."""
-    for node in graph.nodes():
+    for node in wiring.nodes.values():
         if node.spec.kind is LayerKind.OUTPUT:
-            for edge in graph.in_edges(node.id):
-                yield graph.node(edge.source), edge
+            for edge in wiring.incoming[node.id]:
+                yield wiring.nodes[edge.source], edge
 
 
 def _bypass_fix(description: str, node_id: str) -> Fix:
@@ -71,11 +77,11 @@ def _bypass_fix(description: str, node_id: str) -> Fix:
 
 # --- the lints -----------------------------------------------------------------------------------
 
-def softmax_before_cross_entropy(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+def softmax_before_cross_entropy(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                                  ) -> Iterator[Problem]:
     if settings is None or settings.loss != "cross_entropy":
         return
-    for node, _ in _final_layers(graph):
+    for node, _ in _final_layers(wiring):
         if node.type_id == "softmax":
             yield Problem("warning", "softmax-before-cross-entropy",
                           "CrossEntropyLoss already applies log-softmax; a Softmax before it squashes the "
@@ -84,11 +90,11 @@ def softmax_before_cross_entropy(graph: Graph, analysis: Analysis, settings: Tra
                                                    node.id))
 
 
-def sigmoid_before_bce(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+def sigmoid_before_bce(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                        ) -> Iterator[Problem]:
     if settings is None or settings.loss != "bce":
         return
-    for node, _ in _final_layers(graph):
+    for node, _ in _final_layers(wiring):
         if node.type_id != "sigmoid":
             continue
         node_id = node.id
@@ -103,11 +109,11 @@ def sigmoid_before_bce(graph: Graph, analysis: Analysis, settings: TrainingSetti
                       fix=Fix(f"Remove {node_id} and switch the loss to BCEWithLogitsLoss", make))
 
 
-def log_softmax_before_nll(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+def log_softmax_before_nll(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                            ) -> Iterator[Problem]:
     if settings is None or settings.loss != "nll":
         return
-    for node, edge in _final_layers(graph):
+    for node, edge in _final_layers(wiring):
         if node.type_id == "log_softmax":
             continue
         yield Problem("warning", "nll-without-log-softmax",
@@ -118,21 +124,21 @@ def log_softmax_before_nll(graph: Graph, analysis: Analysis, settings: TrainingS
                               lambda project, edge=edge: InsertOnEdge(project.graph, edge, "log_softmax")))
 
 
-def linear_after_linear(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+def linear_after_linear(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                         ) -> Iterator[Problem]:
-    for node in graph.nodes_of_type("linear"):
-        edges = graph.in_edges(node.id)
-        if len(edges) != 1:
+    for node in wiring.nodes.values():
+        edges = wiring.incoming[node.id]
+        if node.type_id != "linear" or len(edges) != 1:
             continue
         entry = edges[0]
-        current = graph.node(entry.source)
+        current = wiring.nodes[entry.source]
         seen = {node.id}
         while current.type_id in _LINEAR_PASSTHROUGH and current.id not in seen:
             seen.add(current.id)
-            upstream = graph.in_edges(current.id)
+            upstream = wiring.incoming[current.id]
             if len(upstream) != 1:
                 break
-            current = graph.node(upstream[0].source)
+            current = wiring.nodes[upstream[0].source]
         if current.type_id != "linear":
             continue
         yield Problem("warning", "linear-after-linear",
@@ -142,7 +148,7 @@ def linear_after_linear(graph: Graph, analysis: Analysis, settings: TrainingSett
                               lambda project, edge=entry: InsertOnEdge(project.graph, edge, "relu")))
 
 
-def output_matches_classes(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+def output_matches_classes(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                            ) -> Iterator[Problem]:
     if settings is None:
         return
@@ -151,7 +157,7 @@ def output_matches_classes(graph: Graph, analysis: Analysis, settings: TrainingS
     if classes is None or (loss not in CLASSIFICATION_LOSSES and loss not in BINARY_LOSSES):
         return
     dataset = settings.dataset.kind
-    for node, _ in _final_layers(graph):
+    for node, _ in _final_layers(wiring):
         shape = analysis.shape_of(node.id)
         if shape is None:
             continue
@@ -167,7 +173,7 @@ def output_matches_classes(graph: Graph, analysis: Analysis, settings: TrainingS
                 yield Problem("warning", "binary-output-width",
                               f"{title} compares one score per sample with the 0/1 label, but the network "
                               f"returns {format_shape(shape)}; end with a Linear of out_features 1", node.id,
-                              fix=_width_fix(graph, node, 1))
+                              fix=_width_fix(wiring, node, 1))
             continue
         if len(shape) != 2:
             yield Problem("warning", "classifier-output-rank",
@@ -183,22 +189,24 @@ def output_matches_classes(graph: Graph, analysis: Analysis, settings: TrainingS
             yield Problem("error", "too-few-class-scores",
                           f"the network returns {width} scores per sample but {dataset} has {classes} classes; "
                           f"labels {width} to {classes - 1} would crash the loss", node.id,
-                          fix=_width_fix(graph, node, classes))
+                          fix=_width_fix(wiring, node, classes))
         else:
             yield Problem("warning", "class-count-mismatch",
                           f"the network returns {width} scores per sample but {dataset} has {classes} "
                           f"classes; the extra {width - classes} outputs are never the right answer",
-                          node.id, fix=_width_fix(graph, node, classes))
+                          node.id, fix=_width_fix(wiring, node, classes))
 
 
-def _width_fix(graph: Graph, last: Node, width: int) -> Fix | None:
+def _width_fix(wiring: Wiring, last: Node, width: int) -> Fix | None:
     """A fix setting the out_features of the Linear that decides the output width, if there is one."""
     current = last
-    while current.type_id in _WIDTH_KEEPING:
-        edges = graph.in_edges(current.id)
+    seen = set()
+    while current.type_id in _WIDTH_KEEPING and current.id not in seen:
+        seen.add(current.id)
+        edges = wiring.incoming[current.id]
         if len(edges) != 1:
             return None
-        current = graph.node(edges[0].source)
+        current = wiring.nodes[edges[0].source]
     if current.type_id != "linear":
         return None
     node_id = current.id
@@ -206,7 +214,7 @@ def _width_fix(graph: Graph, last: Node, width: int) -> Fix | None:
                lambda project: SetParam(project.graph, node_id, "out_features", width))
 
 
-def loss_matches_targets(graph: Graph, analysis: Analysis, settings: TrainingSettings | None
+def loss_matches_targets(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                          ) -> Iterator[Problem]:
     """Regression losses on class labels, and classification losses on real-valued targets."""
     if settings is None:

@@ -17,6 +17,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nnstudio.compile.layers import (
+    ELEMENTWISE,
     IMPLIED_SIZES,
     INPUT_LAYOUTS,
     INTEGER_INPUT,
@@ -102,6 +103,8 @@ def infer_node(spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[Tens
 
 def _infer_module(spec: LayerSpec, params: Mapping[str, Any], x: TensorInfo) -> NodeOutcome:
     _check_input(spec, params, x)
+    if spec.type_id in ELEMENTWISE:
+        return NodeOutcome(x, resolved=dict(params))
     resolved, inferred = resolve_params(spec, params, x)
     try:
         module = build_module(spec, resolved, device="meta")

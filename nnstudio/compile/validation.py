@@ -2,23 +2,87 @@
 
 Each finding is an error :class:`~nnstudio.core.problems.Problem` attached to the node concerned,
 so the canvas can mark it. Nodes with a structural error are not shape-inferred.
+
+The checks run after every edit, so they read the graph once into a :class:`Wiring` snapshot and
+walk plain dicts from there (a few hundred microseconds for a 200-layer network).
 """
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import networkx as nx
-
 from nnstudio.core.catalog import LayerKind
-from nnstudio.core.graph import Graph
+from nnstudio.core.graph import Edge, Graph, Node
 from nnstudio.core.problems import Problem
+
+
+@dataclass
+class Wiring:
+    """Who feeds whom, read from a graph in one pass."""
+
+    nodes: dict[str, Node]
+    #: Node id -> the edges entering it, in the order the layer reads them (as ``Graph.in_edges``).
+    incoming: dict[str, list[Edge]]
+    #: Node id -> the ids it feeds (with repeats when it feeds one node twice).
+    feeds: dict[str, list[str]]
+
+    @classmethod
+    def of(cls, graph: Graph) -> Wiring:
+        nodes = {n.id: n for n in graph.nodes()}
+        incoming: dict[str, list[Edge]] = {node_id: [] for node_id in nodes}
+        feeds: dict[str, list[str]] = {node_id: [] for node_id in nodes}
+        for edge in graph.edges():
+            incoming[edge.target].append(edge)
+            feeds[edge.source].append(edge.target)
+        for node_id, edges in incoming.items():
+            if len(edges) > 1:
+                ports = {p.name: i for i, p in enumerate(nodes[node_id].spec.inputs)}
+                edges.sort(key=lambda e: (ports.get(e.port, len(ports)), e.index))
+        return cls(nodes, incoming, feeds)
+
+    def reachable(self, starts: Iterable[str], forward: bool = True) -> set[str]:
+        """Return the ids reachable from ``starts`` (downstream, or upstream when not ``forward``)."""
+        seen = set(starts)
+        stack = list(seen)
+        while stack:
+            node_id = stack.pop()
+            nexts = self.feeds[node_id] if forward else [e.source for e in self.incoming[node_id]]
+            for other in nexts:
+                if other not in seen:
+                    seen.add(other)
+                    stack.append(other)
+        return seen
+
+    def topological_order(self) -> tuple[list[str], set[str]]:
+        """Return the acyclic part in topological order (ties by insertion order), and the rest.
+
+        Matches ``Graph.topological_order`` on acyclic graphs. The rest holds the nodes on a cycle
+        and everything downstream of one.
+        """
+        position = {node_id: i for i, node_id in enumerate(self.nodes)}
+        waiting = {node_id: len(edges) for node_id, edges in self.incoming.items()}
+        ready = [position[n] for n, count in waiting.items() if count == 0]
+        heapq.heapify(ready)
+        ids = list(self.nodes)
+        order: list[str] = []
+        while ready:
+            node_id = ids[heapq.heappop(ready)]
+            order.append(node_id)
+            for other in self.feeds[node_id]:
+                waiting[other] -= 1
+                if waiting[other] == 0:
+                    heapq.heappush(ready, position[other])
+        done = set(order)
+        return order, {n for n in self.nodes if n not in done}
 
 
 @dataclass
 class StructureReport:
     """What the structural checks found."""
 
+    wiring: Wiring
     problems: list[Problem] = field(default_factory=list)
     #: Nodes that must not be shape-inferred (their own wiring is broken, or they sit on a cycle).
     broken: set[str] = field(default_factory=set)
@@ -34,48 +98,37 @@ class StructureReport:
 
 def check_structure(graph: Graph) -> StructureReport:
     """Return the structural errors of ``graph`` and an evaluation order for the healthy part."""
-    report = StructureReport()
-    inputs = [n.id for n in graph.nodes() if n.spec.kind is LayerKind.INPUT]
-    outputs = [n.id for n in graph.nodes() if n.spec.kind is LayerKind.OUTPUT]
+    wiring = Wiring.of(graph)
+    report = StructureReport(wiring)
+    inputs = [n for n, node in wiring.nodes.items() if node.spec.kind is LayerKind.INPUT]
+    outputs = [n for n, node in wiring.nodes.items() if node.spec.kind is LayerKind.OUTPUT]
     if not inputs:
         report.add("missing-input", "the network has no Input layer; add one and wire it to the first layer")
     if not outputs:
         report.add("missing-output", "the network has no Output layer; add one and wire the last layer to it")
 
-    report.order = _order_without_cycles(graph, report)
-    for node_id in report.order:
-        _check_ports(graph, node_id, report)
-    _check_reachability(graph, inputs, outputs, report)
+    order, blocked = wiring.topological_order()
+    if blocked:
+        _report_cycles(wiring, blocked, report)
+    report.order = order
+    for node_id in order:
+        _check_ports(wiring, node_id, report)
+    _check_reachability(wiring, inputs, outputs, report)
     return report
 
 
-def _order_without_cycles(graph: Graph, report: StructureReport) -> list[str]:
-    """Return a topological order; nodes on a cycle get an error and are left out."""
-    if not graph.has_cycle():
-        return graph.topological_order()
-    g = graph.nx
-    cyclic: set[str] = set()
-    for component in nx.strongly_connected_components(g):
-        if len(component) > 1 or any(g.has_edge(n, n) for n in component):
-            cyclic |= component
-    for node_id in graph.node_ids():
-        if node_id in cyclic:
+def _report_cycles(wiring: Wiring, blocked: set[str], report: StructureReport) -> None:
+    """Flag the nodes on a cycle; nodes merely downstream of one are skipped without a second error."""
+    for node_id in wiring.nodes:
+        if node_id in blocked and node_id in wiring.reachable(wiring.feeds[node_id]):
             report.add("cycle", "this layer is part of a loop; a network must flow one way from Input to "
                        "Output", node_id)
-    # Everything downstream of a cycle cannot be computed either; it is skipped without a second error.
-    blocked = set(cyclic)
-    for node_id in cyclic:
-        blocked |= graph.descendants(node_id)
-    position = {n: i for i, n in enumerate(graph.node_ids())}
-    acyclic = nx.restricted_view(g, list(blocked), [])
     report.broken |= blocked
-    return list(nx.lexicographical_topological_sort(acyclic, key=position.__getitem__))
 
 
-def _check_ports(graph: Graph, node_id: str, report: StructureReport) -> None:
-    node = graph.node(node_id)
-    spec = node.spec
-    edges = graph.in_edges(node_id)
+def _check_ports(wiring: Wiring, node_id: str, report: StructureReport) -> None:
+    spec = wiring.nodes[node_id].spec
+    edges = wiring.incoming[node_id]
     for port in spec.inputs:
         wired = [e for e in edges if e.port == port.name]
         if port.variadic:
@@ -99,23 +152,18 @@ def _check_ports(graph: Graph, node_id: str, report: StructureReport) -> None:
                    f"{spec.title} does not have", node_id)
 
 
-def _check_reachability(graph: Graph, inputs: list[str], outputs: list[str], report: StructureReport
+def _check_reachability(wiring: Wiring, inputs: list[str], outputs: list[str], report: StructureReport
                         ) -> None:
     """Flag layers that no Input feeds, and layers whose result never reaches an Output."""
-    fed: set[str] = set(inputs)
-    for node_id in inputs:
-        fed |= graph.descendants(node_id)
-    g = graph.nx
-    used: set[str] = set(outputs)
-    for node_id in outputs:
-        used |= nx.ancestors(g, node_id)
-    for node in graph.nodes():
-        if node.id in report.broken:
+    fed = wiring.reachable(inputs)
+    used = wiring.reachable(outputs, forward=False)
+    for node_id, node in wiring.nodes.items():
+        if node_id in report.broken:
             continue
         kind = node.spec.kind
-        if inputs and kind is not LayerKind.INPUT and node.id not in fed:
-            report.add("not-fed", "no Input feeds this layer; connect it to the network", node.id)
-        elif outputs and kind is not LayerKind.OUTPUT and node.id not in used:
+        if inputs and kind is not LayerKind.INPUT and node_id not in fed:
+            report.add("not-fed", "no Input feeds this layer; connect it to the network", node_id)
+        elif outputs and kind is not LayerKind.OUTPUT and node_id not in used:
             # Its shape can still be shown: the layer is fine, only its result is unused.
             report.add("dead-end", "its result never reaches the Output; connect it onward or delete it",
-                       node.id, blocks=False)
+                       node_id, blocks=False)
