@@ -77,15 +77,19 @@ def _open(window: MainWindow, path: str | None, example: str | None) -> None:
 
 
 def _probe_startup(app: QApplication, window: MainWindow) -> int:
-    window.open_example(DEFAULT_EXAMPLE)
-    window.show()
-
-    def report() -> None:
+    def on_first_show() -> None:
+        # Read at the show itself: right after it the analysis worker starts importing torch.
         print(f"nnstudio-shown {time.time():.6f} torch={'torch' in sys.modules}", flush=True)
+        QTimer.singleShot(0, finish)
+
+    def finish() -> None:
         window.shutdown()
         window.close()
         app.quit()
-    QTimer.singleShot(0, report)
+
+    window.first_shown.connect(on_first_show)
+    window.open_example(DEFAULT_EXAMPLE)
+    window.show()
     return app.exec()
 
 

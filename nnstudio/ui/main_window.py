@@ -78,6 +78,8 @@ class MainWindow(QMainWindow):
     analysis_applied = Signal(object)
     #: The window is closing for good: tabs that run workers (training) stop and join them now.
     about_to_close = Signal()
+    #: The window is on screen for the first time (torch has not been imported yet at this point).
+    first_shown = Signal()
 
     def __init__(self, parent: QWidget | None = None, *, autosave_folder: Path | None = None,
                  autosave_interval_ms: int = DEFAULT_INTERVAL_MS, remember_layout: bool = True) -> None:
@@ -628,6 +630,7 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if not self._shown_once:
             self._shown_once = True
+            self.first_shown.emit()
             # Torch loads in the worker only after the first frame is on screen.
             QTimer.singleShot(0, self._after_first_show)
 
