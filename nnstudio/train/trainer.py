@@ -122,7 +122,7 @@ class TrainingRun:
 
     def __init__(self, model: nn.Module, data: DatasetBundle, settings: TrainingSettings, *,
                  device: torch.device | str | None = None, num_workers: int | None = None,
-                 project: Project | None = None) -> None:
+                 project: Project | None = None, read_loss_every_step: bool | None = None) -> None:
         #: The project trained (graph + settings), when the run was built from one; outputs need it.
         self.project = project
         self.settings = settings
@@ -138,6 +138,9 @@ class TrainingRun:
         self._resumed.set()
         self._running = threading.Lock()
         self._num_workers = num_workers
+        # Reading the loss costs nothing on the CPU but stalls a GPU's queue (a host sync).
+        self._read_every_step = (self.device.type == "cpu") if read_loss_every_step is None \
+            else read_loss_every_step
         # Seeding before anything random (dropout masks, permutations) makes CPU runs repeatable.
         torch.manual_seed(settings.seed)
         self._order = torch.Generator().manual_seed(settings.seed)
@@ -370,7 +373,7 @@ class TrainingRun:
 
     def _epoch(self, epoch: int) -> EpochMetrics:
         self.model.train()
-        sync_each_step = self.device.type == "cpu"
+        sync_each_step = self._read_every_step
         score = _Score(self.data.task, self.settings.loss, self.device)
         steps = self.steps_per_epoch
         lr = self.schedule.lr()

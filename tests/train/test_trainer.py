@@ -188,3 +188,37 @@ def test_a_second_run_call_continues_after_the_last_epoch(blob_settings, blob_da
     run.settings = run.settings.model_copy(update={"epochs": 3})
     result = run.run()
     assert [m.epoch for m in result.history] == [1, 2, 3]
+
+
+def test_without_per_step_reads_the_loss_is_read_rarely_and_at_epoch_end(blob_settings, blob_data,
+                                                                          small_classifier, monkeypatch):
+    # The GPU path (no host sync per step), exercised on the CPU; one read per ~11 days but the last.
+    monkeypatch.setattr("nnstudio.train.trainer.READS_PER_SECOND", 1e-6)
+    run = TrainingRun(small_classifier(), blob_data, blob_settings, read_loss_every_step=False)
+    reads = []
+    run.events.batch_end.connect(lambda epoch, step, steps, loss, *rest: reads.append((step, steps, loss)))
+    result = run.run()
+    assert result.status == "finished"
+    read_at = [step for step, steps, loss in reads if loss is not None]
+    assert read_at == [1, run.steps_per_epoch] * blob_settings.epochs
+    eager = TrainingRun(small_classifier(), blob_data, blob_settings).run()
+    assert [m.train_loss for m in result.history] == pytest.approx([m.train_loss for m in eager.history])
+
+
+def test_without_per_step_reads_a_nan_loss_still_stops_the_run(blob_settings, blob_data):
+    model = nn.Sequential(nn.Linear(2, 3))
+    with torch.no_grad():
+        model[0].weight.fill_(float("inf"))
+    result = TrainingRun(model, blob_data, blob_settings, read_loss_every_step=False).run()
+    assert result.status == "failed" and result.failure.kind == "nan" and result.history == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("amp", ["off", "bf16", "fp16"])
+def test_cuda_training_with_mixed_precision(amp, blob_settings, blob_data, small_classifier):
+    settings = blob_settings.model_copy(update={"device": "cuda", "amp": amp, "epochs": 3})
+    run = TrainingRun(small_classifier(), blob_data, settings)
+    result = run.run()
+    assert result.status == "finished" and result.last.val_acc > 0.8 and not result.notes
+    assert all(t.device.type == "cpu" for t in run.weights().values())
