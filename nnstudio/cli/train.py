@@ -88,10 +88,10 @@ def run(args: argparse.Namespace) -> int:
     if result.history or checkpoint is not None:
         write_outputs(training, out_dir, project)
         print(f"wrote {out_dir}")
-    if result.status == "failed":
-        assert result.failure is not None
-        print(f"error: {result.failure.message}", file=sys.stderr)
-        return 1
+    if result.failure is not None:
+        from nnstudio.train.faults import TrainingError
+
+        raise TrainingError(result.failure)  # printed by the command dispatcher, exit status 1
     last = result.last
     if last is not None:
         print(f"final: {_metrics_text(last)}")

@@ -101,3 +101,11 @@ def test_ctrl_c_stops_and_still_writes_the_last_good_epoch(tmp_path):
     assert len(rows) >= 1
     checkpoint = torch.load(out / "checkpoint.pth", weights_only=True)
     assert checkpoint["epoch"] == len(rows)
+
+
+def test_a_failing_run_exits_1_naming_the_problem(tmp_path, capsys):
+    # A learning rate this large makes the loss overflow to inf/NaN within the first epochs.
+    code = main(["train", "--example", "linear-regression", "--lr", "100", "--epochs", "30", "--device", "cpu",
+                 "--out", str(tmp_path / "run")])
+    assert code == 1
+    assert "the loss became" in capsys.readouterr().err
