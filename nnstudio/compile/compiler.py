@@ -8,6 +8,7 @@ its node id, so state dict keys read ``conv1.weight``. The same fx graph is prin
 from __future__ import annotations
 
 import operator
+import os
 from dataclasses import dataclass
 
 import torch
@@ -101,6 +102,7 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
     cannot be built.
     """
     plan = build_fx_graph(graph, analysis)
+    _check_memory(plan)
     modules: dict[str, nn.Module] = {}
     for node_id in plan.module_ids:
         spec = graph.node(node_id).spec
@@ -112,6 +114,43 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
         except Exception as exc:  # the analysis builds the same module on meta, so this is rare
             raise CompileError(f"{spec.title} cannot be built: {exc}", node_id) from None
     return fx.GraphModule(modules, plan.graph, class_name="Model")
+
+
+def physical_memory_bytes() -> int | None:
+    """Return the machine's physical memory in bytes, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _check_memory(plan: FxPlan) -> None:
+    """Refuse weights that cannot fit in memory, before allocating them.
+
+    Analysis counts parameters on meta tensors, so a 10^12-parameter Linear is only a number there;
+    building it for real would fail slowly or wake the out-of-memory killer instead of saying why.
+    """
+    limit = physical_memory_bytes()
+    if limit is None:
+        return
+    results = plan.analysis.nodes
+    weight_bytes = 4 * sum(results[n].params for n in plan.module_ids)  # float32
+    if weight_bytes <= limit:
+        return
+    largest = max(plan.module_ids, key=lambda n: results[n].params)
+    raise CompileError(f"the weights need {_bytes(weight_bytes)} as float32, more than this machine's "
+                       f"{_bytes(limit)} of memory; this layer alone has {results[largest].params:,} "
+                       "parameters", largest)
+
+
+def _bytes(count: int) -> str:
+    """Return a byte count for people: ``97.7 KB``, ``3.6 TB``."""
+    units = ("bytes", "KB", "MB", "GB", "TB")
+    size, unit = float(count), 0
+    while size >= 1024 and unit < len(units) - 1:
+        size /= 1024
+        unit += 1
+    return f"{count} bytes" if unit == 0 else f"{size:.1f} {units[unit]}"
 
 
 # --- one layer at a time -------------------------------------------------------------------------

@@ -111,3 +111,20 @@ def test_structural_errors_raise_compile_error_not_anything_else():
     with pytest.raises(CompileError) as caught:
         compile_graph(graph)
     assert caught.value.node_id == "fc"
+
+
+def test_weights_larger_than_memory_are_refused_before_allocating(monkeypatch):
+    from nnstudio.compile import compiler
+
+    monkeypatch.setattr(compiler, "physical_memory_bytes", lambda: 100_000)
+    with pytest.raises(CompileError) as caught:
+        compile_graph(load_example("digits-cnn").graph)
+    assert caught.value.node_id == "fc1"  # 32,896 of the 53,002 parameters
+    assert "32,896" in str(caught.value) and "97.7 KB" in str(caught.value)
+
+
+def test_an_absurd_layer_is_refused_by_compile_without_touching_memory():
+    graph = chain(("linear", {"out_features": 1_000_000}), shape=(1_000_000,))
+    with pytest.raises(CompileError) as caught:
+        compile_graph(graph)
+    assert caught.value.node_id == "l1" and "TB" in str(caught.value)
