@@ -54,6 +54,10 @@ from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QPalette
 from PySide6.QtWidgets import QFileDialog, QLabel, QVBoxLayout, QWidget
 
+from nnstudio.ui.plot_series import RAW_LIMIT, PeakEnvelope, SeriesBuffer, visible_points
+
+__all__ = ["AccuracyPlot", "LossPlot", "MODES", "REDRAW_HZ", "SeriesBuffer", "TrainingPlot", "epoch_position"]
+
 #: Redraws per second while a run is live; the eye sees no difference above ~30.
 REDRAW_HZ = 30
 
@@ -65,70 +69,6 @@ def epoch_position(epoch: int, step: int, steps_per_epoch: int) -> float:
     return epoch - 1 + step / steps_per_epoch
 
 
-class SeriesBuffer:
-    """A growable (x, y) float64 series: preallocated arrays that double when full.
-
-    ``x``/``y`` are views of the filled part, cheap to hand to ``PlotDataItem.setData``.
-    """
-
-    def __init__(self, capacity: int = 1024) -> None:
-        self._x = np.empty(max(1, capacity), dtype=np.float64)
-        self._y = np.empty(max(1, capacity), dtype=np.float64)
-        self._size = 0
-
-    def __len__(self) -> int:
-        return self._size
-
-    @property
-    def capacity(self) -> int:
-        """Return how many points fit before the next reallocation."""
-        return len(self._x)
-
-    @property
-    def x(self) -> np.ndarray:
-        """Return a view of the stored x values."""
-        return self._x[: self._size]
-
-    @property
-    def y(self) -> np.ndarray:
-        """Return a view of the stored y values."""
-        return self._y[: self._size]
-
-    def append(self, x: float, y: float) -> None:
-        """Store one point, growing the arrays if needed."""
-        self._reserve(self._size + 1)
-        self._x[self._size] = x
-        self._y[self._size] = y
-        self._size += 1
-
-    def extend(self, xs: Sequence[float] | np.ndarray, ys: Sequence[float] | np.ndarray) -> None:
-        """Store many points at once; ``xs`` and ``ys`` must have the same length."""
-        xs = np.asarray(xs, dtype=np.float64).ravel()
-        ys = np.asarray(ys, dtype=np.float64).ravel()
-        if len(xs) != len(ys):
-            raise ValueError(f"x and y lengths differ: {len(xs)} x values, {len(ys)} y values")
-        end = self._size + len(xs)
-        self._reserve(end)
-        self._x[self._size : end] = xs
-        self._y[self._size : end] = ys
-        self._size = end
-
-    def clear(self) -> None:
-        """Forget all points but keep the allocated memory for the next run."""
-        self._size = 0
-
-    def _reserve(self, needed: int) -> None:
-        if needed <= len(self._x):
-            return
-        capacity = len(self._x)
-        while capacity < needed:
-            capacity *= 2
-        for name in ("_x", "_y"):
-            grown = np.empty(capacity, dtype=np.float64)
-            grown[: self._size] = getattr(self, name)[: self._size]
-            setattr(self, name, grown)
-
-
 @dataclass(frozen=True)
 class _Style:
     """How one series is drawn: a colour role plus line and marker choices."""
@@ -138,6 +78,8 @@ class _Style:
     alpha: int = 255
     line: bool = True
     symbol: str | None = None
+    #: Thousands of points per run (per-batch series): drawn through a level-of-detail reduction.
+    dense: bool = False
 
 
 # Colour roles for light and dark backgrounds: the dark ones are lighter so they keep contrast.
@@ -153,6 +95,7 @@ class _Series:
     plot: pg.PlotItem
     item: pg.PlotDataItem
     buffer: SeriesBuffer
+    envelope: PeakEnvelope | None
     dirty: bool = False
 
 
@@ -218,6 +161,7 @@ class TrainingPlot(QWidget):
         self._add_menu_actions(self.main_plot)
 
         self._graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.main_plot.getViewBox().sigXRangeChanged.connect(self._on_x_range_changed)
         self.setMinimumSize(260, 180)
 
     # ----------------------------------------------------------------- building blocks
@@ -225,6 +169,9 @@ class TrainingPlot(QWidget):
         plot = self._graphics.addPlot(row=row, col=0, axisItems={"left": axis or _ValueAxis()})
         plot.setLabel("left", y_label)
         plot.showGrid(x=True, y=True, alpha=0.18)
+        for side in ("left", "bottom"):
+            # Major grid lines only: each minor level of semi-transparent lines costs milliseconds a frame.
+            plot.getAxis(side).setStyle(maxTickLevel=0)
         plot.getAxis("bottom").enableAutoSIPrefix(False)
         plot.setMouseEnabled(x=True, y=False)
         plot.hideButtons()
@@ -249,13 +196,14 @@ class TrainingPlot(QWidget):
     def _add_series(self, name: str, title: str, style: _Style, plot: pg.PlotItem | None = None,
                     in_legend: bool = True) -> _Series:
         plot = plot or self.main_plot
-        item = pg.PlotDataItem(skipFiniteCheck=True)
+        # Downsample to about one point per pixel: the raster engine's cost grows with points drawn.
+        item = pg.PlotDataItem(skipFiniteCheck=True, autoDownsampleFactor=1.0)
         plot.addItem(item)
         item.setDownsampling(auto=True, method="peak")
         item.setClipToView(True)
         if in_legend:
             self._legend.addItem(item, title)
-        series = _Series(name, title, style, plot, item, SeriesBuffer())
+        series = _Series(name, title, style, plot, item, SeriesBuffer(), PeakEnvelope() if style.dense else None)
         self._series[name] = series
         self._style_series(series)
         return series
@@ -286,6 +234,8 @@ class TrainingPlot(QWidget):
         """Empty every live series; overlays of earlier runs stay."""
         for series in self._series.values():
             series.buffer.clear()
+            if series.envelope is not None:
+                series.envelope.clear()
             series.item.setData([], [])
             series.dirty = False
         self._reset_state()
@@ -299,17 +249,37 @@ class TrainingPlot(QWidget):
         changed = False
         for series in self._series.values():
             if series.dirty:
-                series.item.setData(series.buffer.x, series.buffer.y, skipFiniteCheck=True)
+                series.item.setData(*self._drawable(series), skipFiniteCheck=True)
                 series.dirty = False
                 changed = True
         if changed:
             self._update_readout()
+
+    def _drawable(self, series: _Series) -> tuple[np.ndarray, np.ndarray]:
+        """Return the (x, y) to give the curve: raw views, or a peak reduction for long histories."""
+        if series.envelope is None:
+            return series.buffer.x, series.buffer.y
+        view = series.plot.getViewBox()
+        if view.autoRangeEnabled()[0]:
+            x0, x1 = -math.inf, math.inf  # the view is about to grow to the whole run
+        else:
+            x0, x1 = view.viewRange()[0]
+        return visible_points(series.buffer, series.envelope, x0, x1, max(200, int(view.width())))
+
+    def _on_x_range_changed(self) -> None:
+        """Re-reduce the long series for the new x range so zooming in reveals every point."""
+        for series in self._series.values():
+            if series.envelope is not None and len(series.buffer):
+                series.dirty = True
+        self.flush()
 
     def _store(self, name: str, x: float, y: float | None) -> None:
         if y is None or not math.isfinite(y) or not math.isfinite(x):
             return
         series = self._series[name]
         series.buffer.append(x, y)
+        if series.envelope is not None:
+            series.envelope.extend(np.array([x]), np.array([y]))
         series.dirty = True
 
     def _store_many(self, name: str, xs: np.ndarray, ys: np.ndarray) -> None:
@@ -319,6 +289,8 @@ class TrainingPlot(QWidget):
         if len(xs):
             series = self._series[name]
             series.buffer.extend(xs, ys)
+            if series.envelope is not None:
+                series.envelope.extend(series.buffer.x[-len(xs):], series.buffer.y[-len(xs):])
             series.dirty = True
 
     # ----------------------------------------------------------------- reading data back
@@ -411,13 +383,19 @@ class TrainingPlot(QWidget):
             xs = np.asarray(xs, dtype=np.float64)
             ys = np.asarray(ys, dtype=np.float64)
             keep = np.isfinite(xs) & np.isfinite(ys)
-            item = pg.PlotDataItem(skipFiniteCheck=True)
+            xs, ys = xs[keep], ys[keep]
+            if len(xs) > RAW_LIMIT:
+                # A faint comparison needs its shape, not every point: reduce it once, here.
+                envelope = PeakEnvelope()
+                envelope.extend(xs, ys)
+                xs, ys = envelope.points()
+            item = pg.PlotDataItem(skipFiniteCheck=True, autoDownsampleFactor=1.0)
             item.setZValue(-10)  # behind the live run
             # Added before the data arrives: pyqtgraph cannot clip an item to a view it is not in yet.
             series.plot.addItem(item)
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
-            item.setData(xs[keep], ys[keep], skipFiniteCheck=True)
+            item.setData(xs, ys, skipFiniteCheck=True)
             items.append((item, name, series.plot))
         self._overlays[run_id] = items
         self._overlay_labels[run_id] = label or run_id
@@ -595,11 +573,12 @@ class LossPlot(TrainingPlot):
         self.lr_plot.setMaximumHeight(110)
         self.lr_plot.setLabel("bottom", "epoch")
         self.main_plot.getAxis("bottom").setStyle(showValues=False)
-        self._add_series("batch_loss", "batch", _Style("train", width=1.0, alpha=45))
-        self._add_series("batch_loss_smooth", "smoothed", _Style("train", width=2.2))
+        # Dense curves keep 1-pixel pens: wider ones cost the raster engine several times more.
+        self._add_series("batch_loss", "batch", _Style("train", width=1.0, alpha=45, dense=True))
+        self._add_series("batch_loss_smooth", "smoothed", _Style("train", width=1.0, dense=True))
         self._add_series("train_loss", "train (epoch)", _Style("train", line=False, symbol="o"))
         self._add_series("val_loss", "validation", _Style("val", width=1.6, symbol="s"))
-        self._add_series("lr", "lr", _Style("lr", width=1.6), plot=self.lr_plot, in_legend=False)
+        self._add_series("lr", "lr", _Style("lr", width=1.0, dense=True), plot=self.lr_plot, in_legend=False)
         self._apply_palette()
 
     def _plots(self) -> list[pg.PlotItem]:
