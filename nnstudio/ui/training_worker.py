@@ -1,0 +1,382 @@
+"""Returns training runs driven from the GUI: a worker in its own QThread, its events as merged signals.
+
+:class:`TrainingSession` is what the panel holds. ``start()`` hands a copy of the project to a
+:class:`TrainingWorker` moved to a fresh QThread; the worker builds the run there (compiling and
+loading data import torch and may take seconds), runs it, and turns the trainer's events into Qt
+signals. Per-step events are merged so the GUI thread receives at most ``MAX_UPDATES_PER_SECOND``
+batch updates a second, however fast the steps are; epoch, note and the end of the run are always
+delivered, in order. The worker never touches a widget.
+
+``stop()`` ends the run before its next step; ``pause()``/``resume()`` hold it between steps; both
+are thread-safe calls on the trainer. ``shutdown()`` stops and joins the thread, so nothing the
+session started outlives it. A fault (NaN loss, out of memory, an exception in a layer, a network or
+dataset the trainer refuses) ends the run with :class:`RunOutcome` naming the cause; the trainer keeps
+the last good weights.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from nnstudio.core.project import Project
+
+#: The GUI is sent at most this many batch updates a second (a 60 Hz screen needs no more).
+MAX_UPDATES_PER_SECOND = 30
+#: Validation samples shown with their predictions after each epoch of a classification run.
+SAMPLES_SHOWN = 24
+
+Status = Literal["finished", "stopped", "failed"]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What the panel needs to know once the run is built: sizes, device, task and classes."""
+
+    epochs: int
+    first_epoch: int
+    steps_per_epoch: int
+    train_size: int
+    val_size: int
+    device: str
+    task: str
+    class_names: list[str]
+    description: str
+
+
+@dataclass
+class BatchUpdate:
+    """Steps merged into one update: their fractional-epoch positions, losses and learning rates.
+
+    Steps whose loss was not read (a GPU reads it at most ~30 times a second) are left out of the
+    arrays but still move ``epoch``/``step`` and ``samples_per_s``, which describe the last step.
+    """
+
+    epoch: int
+    step: int
+    steps_per_epoch: int
+    samples_per_s: float
+    positions: np.ndarray
+    losses: np.ndarray
+    lrs: np.ndarray
+
+
+@dataclass(frozen=True)
+class ValidationSamples:
+    """A few validation samples with the network's predictions; ``images`` None for non-image data."""
+
+    images: np.ndarray | None
+    predicted: np.ndarray
+    true: np.ndarray
+    class_names: list[str]
+
+
+@dataclass
+class RunOutcome:
+    """How a run ended: status, a sentence for the log, the node to point at, and the trainer's result."""
+
+    status: Status
+    message: str
+    node_id: str | None = None
+    result: Any = None
+    details: str = ""
+    notes: list[str] = field(default_factory=list)
+
+
+class _BatchMerger:
+    """Collects per-step values in the worker thread; ``due()`` says when to send them on."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last_sent = 0.0
+        self._positions: list[float] = []
+        self._losses: list[float] = []
+        self._lrs: list[float] = []
+        self._latest: tuple[int, int, int, float] | None = None
+
+    def add(self, epoch: int, step: int, steps: int, loss: float | None, lr: float, rate: float) -> None:
+        self._latest = (epoch, step, steps, rate)
+        if loss is not None:
+            self._positions.append(epoch - 1 + step / steps)
+            self._losses.append(loss)
+            self._lrs.append(lr)
+
+    def due(self, now: float) -> bool:
+        return self._latest is not None and now - self._last_sent >= self.interval_s
+
+    def take(self, now: float) -> BatchUpdate | None:
+        """Return the merged update (None when nothing is pending) and start a new one."""
+        if self._latest is None:
+            return None
+        epoch, step, steps, rate = self._latest
+        update = BatchUpdate(epoch, step, steps, rate, np.asarray(self._positions, dtype=np.float64),
+                             np.asarray(self._losses, dtype=np.float64), np.asarray(self._lrs, dtype=np.float64))
+        self._positions, self._losses, self._lrs = [], [], []
+        self._latest = None
+        self._last_sent = now
+        return update
+
+
+class TrainingWorker(QObject):
+    """Builds and runs one training run in the thread it was moved to; reports only through signals."""
+
+    prepared = Signal(object)  # RunInfo
+    batches = Signal(object)  # BatchUpdate
+    epoch_ended = Signal(object, object)  # EpochMetrics, ValidationSamples | None
+    note = Signal(str)
+    ended = Signal(object)  # RunOutcome
+
+    def __init__(self, project: Project, checkpoint: dict[str, Any] | None = None,
+                 device: str | None = None, updates_per_second: float = MAX_UPDATES_PER_SECOND) -> None:
+        super().__init__()
+        self._project = project
+        self._checkpoint = checkpoint
+        self._device = device
+        self._merger = _BatchMerger(1.0 / updates_per_second)
+        self._lock = threading.Lock()
+        self._stop_requested = False
+        self._pause_requested = False
+        #: The trainer, once built; the session reads its weights after the thread has ended.
+        self.run: Any = None
+
+    # --- control (GUI thread) ---------------------------------------------------------------------
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop_requested = True
+            if self.run is not None:
+                self.run.stop()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._pause_requested = True
+            if self.run is not None:
+                self.run.pause()
+
+    def resume(self) -> None:
+        with self._lock:
+            self._pause_requested = False
+            if self.run is not None:
+                self.run.resume()
+
+    # --- the run (worker thread) ------------------------------------------------------------------
+
+    @Slot()
+    def work(self) -> None:
+        """Build the run, train it, and always end with exactly one ``ended`` signal."""
+        try:
+            outcome = self._train()
+        except Exception as exc:  # noqa: BLE001 - whatever breaks, the window stays up and says why
+            outcome = RunOutcome("failed", f"training could not run: {type(exc).__name__}: {exc}",
+                                 getattr(exc, "node_id", None), details=traceback.format_exc())
+        self._flush()
+        self.ended.emit(outcome)
+
+    def _train(self) -> RunOutcome:
+        from nnstudio.core.errors import NnstudioError
+        from nnstudio.train.project_run import build_training_run
+
+        try:
+            run = build_training_run(self._project, device=self._device)
+            if self._checkpoint is not None:
+                run.load_checkpoint(self._checkpoint)
+        except NnstudioError as exc:
+            return RunOutcome("failed", str(exc), getattr(exc, "node_id", None))
+        run.events.batch_end.connect(self._on_batch)
+        run.events.epoch_end.connect(self._on_epoch)
+        run.events.note.connect(self.note.emit)
+        with self._lock:
+            self.run = run
+            if self._pause_requested:
+                run.pause()
+            stop_first = self._stop_requested
+        data = run.data
+        self.prepared.emit(RunInfo(
+            epochs=run.settings.epochs, first_epoch=run.epochs_done + 1, steps_per_epoch=run.steps_per_epoch,
+            train_size=data.train_size, val_size=data.val_size, device=str(run.device), task=data.task,
+            class_names=list(data.class_names), description=data.description))
+        if stop_first:
+            return RunOutcome("stopped", "stopped before the first step", result=None)
+        if run.epochs_done >= run.settings.epochs:
+            return RunOutcome("finished", f"the checkpoint already holds {run.epochs_done} epoch(s); raise "
+                              "Epochs to train further")
+        result = run.run()
+        if result.status == "failed":
+            failure = result.failure
+            return RunOutcome("failed", failure.message, failure.node_id, result, run.failure_details,
+                              list(result.notes))
+        done = f"after epoch {run.epochs_done}" if run.epochs_done else "before the first epoch ended"
+        message = (f"finished {run.epochs_done} epoch(s)" if result.status == "finished"
+                   else f"stopped {done}; the weights are those of the last complete epoch")
+        return RunOutcome(result.status, message, None, result, notes=list(result.notes))
+
+    def _on_batch(self, epoch: int, step: int, steps: int, loss: float | None, lr: float, rate: float) -> None:
+        merger = self._merger
+        merger.add(epoch, step, steps, loss, lr, rate)
+        now = time.perf_counter()
+        # A pause holds the thread before the next step: send what is pending so the curves are current.
+        if merger.due(now) or self.run.paused:
+            self._flush(now)
+
+    def _on_epoch(self, metrics: Any) -> None:
+        self._flush()
+        self.epoch_ended.emit(metrics, validation_samples(self.run))
+
+    def _flush(self, now: float | None = None) -> None:
+        update = self._merger.take(time.perf_counter() if now is None else now)
+        if update is not None:
+            self.batches.emit(update)
+
+
+def validation_samples(run: Any, count: int = SAMPLES_SHOWN) -> ValidationSamples | None:
+    """Return predictions for ``count`` validation samples spread over the set (None for regression).
+
+    Runs in the worker thread between epochs, on the run's device, without gradients.
+    """
+    import torch
+
+    from nnstudio.train.data import TensorData
+
+    data = run.data
+    if data.task == "regression" or data.val_size == 0:
+        return None
+    count = min(count, data.val_size)
+    index = torch.linspace(0, data.val_size - 1, count).round().long()
+    val = data.val
+    if isinstance(val, TensorData):
+        x, y = val.batch(index)
+    else:
+        pairs = [val[int(i)] for i in index]
+        x = torch.stack([torch.as_tensor(p[0]) for p in pairs])
+        y = torch.as_tensor([p[1] for p in pairs])
+    model = run.model
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        output = model(x.to(run.device)).float().cpu()
+    model.train(was_training)
+    if data.task == "binary":
+        threshold = 0.0 if run.settings.loss == "bce_with_logits" else 0.5
+        predicted = (output.reshape(-1) > threshold).long()
+        truth = (y.float().reshape(-1) > 0.5).long()
+    else:
+        predicted = output.argmax(1)
+        truth = y.long().reshape(-1)
+    shape = tuple(x.shape[1:])
+    is_image = (len(shape) == 3 and shape[0] in (1, 3)) or len(shape) == 2
+    names = list(data.class_names) or [str(i) for i in range(int(data.num_classes or 2))]
+    return ValidationSamples(x.float().cpu().numpy() if is_image else None, predicted.numpy(),
+                             truth.cpu().numpy(), names)
+
+
+class TrainingSession(QObject):
+    """One run at a time in a background QThread; re-emits the worker's signals on the GUI thread."""
+
+    prepared = Signal(object)
+    batches = Signal(object)
+    epoch_ended = Signal(object, object)
+    note = Signal(str)
+    #: The run is over (its thread has been joined): a RunOutcome.
+    ended = Signal(object)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: TrainingWorker | None = None
+        self._paused = False
+        #: The trainer of the last run (weights, history, checkpoint), kept after it ended.
+        self.last_run: Any = None
+
+    @property
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def is_paused(self) -> bool:
+        return self.is_running and self._paused
+
+    def start(self, project: Project, checkpoint: dict[str, Any] | None = None, device: str | None = None) -> None:
+        """Train a copy of ``project`` (edits made meanwhile do not reach the run)."""
+        if self._thread is not None:
+            raise RuntimeError("a training run is already in progress")
+        self._paused = False
+        thread = QThread(self)
+        thread.setObjectName("nnstudio-training")
+        worker = TrainingWorker(project.copy(), checkpoint, device)
+        worker.moveToThread(thread)
+        thread.started.connect(worker.work)
+        thread.finished.connect(worker.deleteLater)
+        # Bound methods of this GUI-thread object, so every delivery is queued onto the GUI thread.
+        worker.prepared.connect(self._relay_prepared)
+        worker.batches.connect(self._relay_batches)
+        worker.epoch_ended.connect(self._relay_epoch)
+        worker.note.connect(self._relay_note)
+        worker.ended.connect(self._on_worker_ended)
+        self._thread, self._worker = thread, worker
+        thread.start()
+
+    def stop(self) -> None:
+        if self._worker is not None:
+            self._worker.stop()
+            self._paused = False
+
+    def pause(self) -> None:
+        if self._worker is not None:
+            self._worker.pause()
+            self._paused = True
+
+    def resume(self) -> None:
+        if self._worker is not None:
+            self._worker.resume()
+            self._paused = False
+
+    def shutdown(self) -> None:
+        """Stop the run and join its thread (the window is closing); signals still queued are dropped."""
+        if self._worker is None or self._thread is None:
+            return
+        self._worker.stop()
+        self._join()
+
+    def _join(self) -> None:
+        worker, thread = self._worker, self._thread
+        assert worker is not None and thread is not None
+        # Cleared first: signals of this worker still queued find no current worker and are dropped.
+        self._worker = self._thread = None
+        self._paused = False
+        self.last_run = worker.run
+        thread.quit()  # takes effect once work() returns: at the latest one training step after stop()
+        thread.wait()
+        thread.deleteLater()
+
+    @Slot(object)
+    def _relay_prepared(self, info: RunInfo) -> None:
+        if self._worker is not None:
+            self.prepared.emit(info)
+
+    @Slot(object)
+    def _relay_batches(self, update: BatchUpdate) -> None:
+        if self._worker is not None:
+            self.batches.emit(update)
+
+    @Slot(object, object)
+    def _relay_epoch(self, metrics: Any, samples: Any) -> None:
+        if self._worker is not None:
+            self.epoch_ended.emit(metrics, samples)
+
+    @Slot(str)
+    def _relay_note(self, text: str) -> None:
+        if self._worker is not None:
+            self.note.emit(text)
+
+    @Slot(object)
+    def _on_worker_ended(self, outcome: RunOutcome) -> None:
+        if self._worker is None:
+            return
+        self._join()
+        self.ended.emit(outcome)
