@@ -52,6 +52,7 @@ from nnstudio.ui.inspector import Inspector, format_count
 from nnstudio.ui.palette import LayerPalette
 from nnstudio.ui.problems import ProblemsPanel
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
+from nnstudio.ui.training_panel import TrainingPanel
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +118,8 @@ class MainWindow(QMainWindow):
                                         Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.problems_dock], [120], Qt.Orientation.Vertical)
+        self.training_panel = TrainingPanel(self.document, self)
+        self.add_tab(self.training_panel, "Training")
 
         self._build_status_bar()
         self._build_actions()
@@ -213,6 +216,13 @@ class MainWindow(QMainWindow):
         self.action_auto_layout = a("actionAutoLayout", "Auto &Layout", canvas.auto_layout, "Ctrl+L",
                                     tip="Arrange the layers top to bottom (undoable)")
         self.action_about = a("actionAbout", "&About nnstudio", self.show_about)
+        panel = self.training_panel
+        self.action_train, self.action_pause, self.action_stop = (panel.action_train, panel.action_pause,
+                                                                   panel.action_stop)
+        self.training_actions = [panel.action_train, panel.action_pause, panel.action_stop,
+                                 panel.action_export_results, panel.action_save_checkpoint,
+                                 panel.action_resume_checkpoint]
+        self.addActions(self.training_actions)  # F5 works wherever the focus is in the window
         # Toolbar buttons show short, fixed labels; the menus show the full text ("Undo Set fc1.bias").
         for action, label in ((self.action_undo, "Undo"), (self.action_redo, "Redo"),
                               (self.action_export, "Export"), (self.action_open, "Open"),
@@ -266,6 +276,12 @@ class MainWindow(QMainWindow):
             view_menu.addAction(dock.toggleViewAction())
         self.view_menu = view_menu
 
+        train_menu = bar.addMenu("&Train")
+        train_menu.setObjectName("menuTrain")
+        train_menu.addActions(self.training_actions[:3])
+        train_menu.addSeparator()
+        train_menu.addActions(self.training_actions[3:])
+
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.action_about)
 
@@ -279,6 +295,7 @@ class MainWindow(QMainWindow):
             [self.action_undo, self.action_redo],
             [self.action_auto_layout, self.action_fit_view],
             [self.action_export],
+            [self.action_train, self.action_pause, self.action_stop],
         ]
         for i, group in enumerate(groups):
             if i:
@@ -304,6 +321,9 @@ class MainWindow(QMainWindow):
         self.problems.fix_requested.connect(self.apply_fix)
         self.canvas.selection_changed.connect(self._on_selection_changed)
         self.canvas.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
+        self.training_panel.running_changed.connect(self._on_training_running)
+        self.training_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.about_to_close.connect(self.training_panel.shutdown)
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -359,6 +379,12 @@ class MainWindow(QMainWindow):
             action.setEnabled(not read_only)
         self._update_undo_actions()
         self._on_selection_changed(self.canvas.selected_node_ids())
+
+    def _on_training_running(self, running: bool) -> None:
+        self.set_read_only(running)
+        self.tabs.setTabText(self.tabs.indexOf(self.training_panel), "Training ●" if running else "Training")
+        if running:
+            self.tabs.setCurrentWidget(self.training_panel)
 
     @property
     def is_read_only(self) -> bool:
@@ -529,6 +555,13 @@ class MainWindow(QMainWindow):
             f"“{self.document.display_name}” has changes that are not saved.\nSave them first?",
             Button.Save | Button.Discard | Button.Cancel, Button.Save)
 
+    def ask_stop_training(self) -> QMessageBox.StandardButton:
+        """Asks whether to stop the run in progress so the window can close."""
+        return QMessageBox.question(
+            self, "Training in progress",
+            "A training run is in progress. Stop it and close?\nThe weights of the last complete epoch are "
+            "lost unless you export them first.", Button.Yes | Button.No, Button.No)
+
     def ask_recover(self, original_path: Path | None) -> QMessageBox.StandardButton:
         where = f" of {original_path.name}" if original_path else ""
         return QMessageBox.question(
@@ -679,6 +712,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self._closed:
             event.accept()
+            return
+        if self.training_panel.is_running and self.ask_stop_training() != Button.Yes:
+            event.ignore()
             return
         if not self.confirm_discard():
             event.ignore()
