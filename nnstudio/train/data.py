@@ -45,6 +45,13 @@ class TensorData:
         """Return this split with both tensors on ``device`` (moved once, before training)."""
         return TensorData(self.x.to(device), self.y.to(device), self.transform)
 
+    def span(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the inputs and targets of samples ``start:stop`` (views, no gather), transformed."""
+        x = self.x[start:stop]
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, self.y[start:stop]
+
     def batch(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the inputs and targets at ``index``, transformed."""
         x = self.x[index]

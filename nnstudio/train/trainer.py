@@ -483,8 +483,7 @@ class TrainingRun:
         data = self._val_data
         if isinstance(data, TensorData):
             size = max(self.settings.batch_size, 1024)
-            everything = torch.arange(len(data), device=self.device)
-            batches: Any = (data.batch(everything[s:s + size]) for s in range(0, len(data), size))
+            batches: Any = (data.span(s, s + size) for s in range(0, len(data), size))
         else:
             batches = ((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in data)
         for x, y in batches:

@@ -58,7 +58,7 @@ class PixelScaler:
         self._cache: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        x = batch.float().div_(255.0)
+        x = batch.float() / 255.0  # a new tensor: the stored uint8 set is never changed in place
         if self.mean is None or self.std is None:
             return x
         if x.device not in self._cache:
@@ -176,6 +176,11 @@ class _RemappedTargets(torch.utils.data.Dataset):
         return image, target
 
 
+def _to_rgb(image: Any) -> Any:
+    """Return a PIL image as RGB (a module-level function: DataLoader workers must pickle it)."""
+    return image.convert("RGB")
+
+
 def image_folder(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
     """A folder with one subfolder of images per class, read from disk batch by batch."""
     from torchvision import datasets, transforms
@@ -200,7 +205,7 @@ def image_folder(options: Any, seed: int, loss: str | None, val_fraction: float)
         raise DatasetError("must be 1 (grey) or 3 (RGB)", option="channels", dataset="image_folder")
     normalize = options.text("normalize", "none", ("none", "imagenet", "custom"))
     steps: list[Any] = [transforms.Resize(size_hw)]
-    steps.append(transforms.Grayscale(1) if channels == 1 else transforms.Lambda(lambda im: im.convert("RGB")))
+    steps.append(transforms.Grayscale(1) if channels == 1 else transforms.Lambda(_to_rgb))
     steps.append(transforms.ToTensor())
     if normalize != "none":
         mean, std = _normalisation(options, normalize, channels)

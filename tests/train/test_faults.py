@@ -110,3 +110,16 @@ def test_the_run_stays_usable_after_a_fault(blob_settings, blob_data):
     again = run.run()
     assert again.status == "finished" and len(again.history) == blob_settings.epochs
     assert run.checkpoint()["epoch"] == blob_settings.epochs
+
+
+def test_a_layer_failing_inside_a_compiled_project_names_its_node():
+    from nnstudio.core.examples import load_example
+    from nnstudio.train.project_run import build_training_run
+
+    project = load_example("digits-mlp")
+    project.settings.epochs = 1
+    run = build_training_run(project, device="cpu")
+    run.model.relu2 = PoisonAfter(calls=3, error=RuntimeError("something broke in here"))
+    result = run.run()
+    assert result.failure.kind == "layer_error" and result.failure.node_id == "relu2"
+    assert "layer relu2 failed" in result.failure.message

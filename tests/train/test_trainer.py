@@ -222,3 +222,25 @@ def test_cuda_training_with_mixed_precision(amp, blob_settings, blob_data, small
     result = run.run()
     assert result.status == "finished" and result.last.val_acc > 0.8 and not result.notes
     assert all(t.device.type == "cpu" for t in run.weights().values())
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_folder_datasets_train_through_a_dataloader(tmp_path, workers):
+    from PIL import Image
+
+    for label, colour in (("red", (220, 20, 20)), ("blue", (20, 20, 220))):
+        (tmp_path / label).mkdir()
+        for i in range(12):
+            Image.new("RGB", (10, 10), tuple(max(0, c - 5 * i) for c in colour)).save(tmp_path / label / f"{i}.png")
+    settings = TrainingSettings(dataset=DatasetSettings(kind="image_folder", options={"path": str(tmp_path),
+                                                                                        "size": 8}),
+                                epochs=4, batch_size=4, lr=0.01, device="cpu")
+    data = load_dataset(settings.dataset, 0, loss="cross_entropy")
+    assert not data.in_memory
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+    run = TrainingRun(model, data, settings, num_workers=workers)
+    result = run.run()
+    assert result.status == "finished", result.failure
+    assert run.steps_per_epoch == 5  # 20 training images in batches of 4
+    assert result.last.val_acc == 1.0
