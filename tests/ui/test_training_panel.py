@@ -1,0 +1,229 @@
+"""The Training tab as a person uses it: start with F5's action, watch curves, stop, pause, fail, export."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QMessageBox, QSpinBox
+
+from nnstudio.core.commands import SetParam
+
+RUN_TIMEOUT_MS = 120_000
+Button = QMessageBox.StandardButton
+
+
+def _action(window, name: str) -> QAction:
+    action = window.findChild(QAction, name)
+    assert action is not None, name
+    return action
+
+
+@pytest.fixture
+def digits_window(window, wait_analysis):
+    """A shown window with digits-mlp open, analysed, and the Training tab in front."""
+    assert window.open_example("digits-mlp")
+    wait_analysis(window)
+    window.tabs.setCurrentWidget(window.training_panel)
+    return window
+
+
+def _set_epochs(window, epochs: int) -> None:
+    spin = window.training_panel.findChild(QSpinBox, "epochs")
+    spin.setValue(epochs)
+    assert window.document.project.settings.epochs == epochs
+
+
+def _train(qtbot, window, action: str = "actionTrain", timeout: int = RUN_TIMEOUT_MS):
+    panel = window.training_panel
+    with qtbot.waitSignal(panel.run_ended, timeout=timeout) as ended:
+        _action(window, action).trigger()
+        assert panel.is_running
+    return ended.args[0]
+
+
+def test_two_epochs_of_digits_mlp_fill_both_plots_and_the_results(qtbot, digits_window):
+    window, panel = digits_window, digits_window.training_panel
+    _set_epochs(window, 2)
+    locked = []
+    panel.running_changed.connect(lambda running: locked.append((running, window.canvas.is_read_only())))
+
+    outcome = _train(qtbot, window)
+
+    assert outcome.status == "finished", outcome.message
+    assert locked == [(True, True), (False, False)]  # the editor is locked exactly while it trains
+    steps = panel.info.steps_per_epoch
+    x, loss = panel.loss_plot.series_data("batch_loss")
+    assert len(loss) == 2 * steps and np.all(np.isfinite(loss))
+    assert x[-1] == pytest.approx(2.0)
+    assert len(panel.loss_plot.series_data("val_loss")[1]) == 2
+    _, val_acc = panel.accuracy_plot.series_data("val_acc")
+    assert len(val_acc) == 2 and val_acc[-1] > 0.3  # chance is 0.1 with ten classes
+    counts = panel.confusion.counts()
+    assert counts.shape == (10, 10) and counts.sum() == panel.info.val_size
+    grid_wrong = panel.samples.wrong_indices()
+    assert len(grid_wrong) < 24
+    assert panel.progress.value() == panel.progress.maximum()
+    log = panel.log.toPlainText()
+    assert "epoch 1/2" in log and "epoch 2/2" in log
+    record = panel.history.runs()[-1]
+    assert record.status == "finished" and record.metrics["val_acc"] == pytest.approx(val_acc[-1])
+    assert _action(window, "actionExportResults").isEnabled()
+    assert not _action(window, "actionStop").isEnabled()
+
+
+def test_stop_in_the_middle_ends_promptly_and_keeps_usable_weights(qtbot, digits_window, tmp_path):
+    window, panel = digits_window, digits_window.training_panel
+    _set_epochs(window, 200)
+    with qtbot.waitSignal(panel.session.epoch_ended, timeout=RUN_TIMEOUT_MS):
+        _action(window, "actionTrain").trigger()
+    with qtbot.waitSignal(panel.run_ended, timeout=10_000) as ended:
+        _action(window, "actionStop").trigger()
+    outcome = ended.args[0]
+    assert outcome.status == "stopped"
+    run = panel.trained_run
+    assert 1 <= run.epochs_done < 200
+    assert not window.is_read_only
+
+    folder = panel.export_results(tmp_path / "results")
+    assert {"model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth"} <= {
+        p.name for p in folder.iterdir()}
+    from nnstudio.compile import compile_graph
+
+    model = compile_graph(window.document.graph)
+    model.load_state_dict(torch.load(folder / "model.pth", weights_only=True))
+    logits = model(torch.rand(4, 1, 8, 8))
+    assert logits.shape == (4, 10) and torch.isfinite(logits).all()
+    rows = (folder / "metrics.csv").read_text().splitlines()
+    assert len(rows) == 1 + run.epochs_done
+
+
+def test_pause_holds_the_run_and_resume_finishes_it(qtbot, digits_window):
+    window, panel = digits_window, digits_window.training_panel
+    _set_epochs(window, 3)
+    pause = _action(window, "actionPause")
+    assert not pause.isEnabled()
+    with qtbot.waitSignal(panel.session.batches, timeout=RUN_TIMEOUT_MS):
+        _action(window, "actionTrain").trigger()
+    pause.trigger()
+    assert panel.session.is_paused and pause.text().replace("&", "") == "Resume"
+    qtbot.wait(300)  # the step under way when Pause was pressed completes and reports
+    held = (panel._last_update.epoch, panel._last_update.step)
+    qtbot.wait(400)
+    assert (panel._last_update.epoch, panel._last_update.step) == held
+    assert panel.is_running
+    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
+        pause.trigger()
+        assert not panel.session.is_paused
+    assert ended.args[0].status == "finished"
+    assert panel.trained_run.epochs_done == 3
+    assert "paused" in panel.log.toPlainText() and "resumed" in panel.log.toPlainText()
+
+
+def test_closing_the_window_mid_run_asks_then_stops_and_joins_the_thread(qtbot, digits_window, monkeypatch):
+    window, panel = digits_window, digits_window.training_panel
+    _set_epochs(window, 200)
+    with qtbot.waitSignal(panel.session.batches, timeout=RUN_TIMEOUT_MS):
+        _action(window, "actionTrain").trigger()
+    monkeypatch.setattr(window, "ask_stop_training", lambda: Button.No)
+    window.close()
+    assert window.isVisible() and panel.is_running  # "No" keeps training
+
+    asked = []
+    monkeypatch.setattr(window, "ask_stop_training", lambda: asked.append(1) or Button.Yes)
+    monkeypatch.setattr(window, "ask_unsaved_changes", lambda: Button.Discard)
+    thread = panel.session._thread
+    window.close()
+    assert asked and not window.isVisible()
+    assert not panel.is_running
+    assert not thread.isRunning()
+
+
+def test_a_network_with_an_error_cannot_start_and_the_errors_are_listed(qtbot, digits_window, wait_analysis):
+    window, panel = digits_window, digits_window.training_panel
+    window.document.push(SetParam(window.document.graph, "fc2", "in_features", 7))  # fc1 gives 128
+    analysis = wait_analysis(window)
+    assert not analysis.ok
+    train = _action(window, "actionTrain")
+    assert not train.isEnabled()
+    assert "fc2" in train.toolTip()
+    assert panel.start() is False
+    assert not panel.is_running and not window.is_read_only
+    log = panel.log.toPlainText()
+    assert "cannot start" in log and "fc2" in log
+
+    window.document_undo()
+    wait_analysis(window)
+    assert train.isEnabled()
+
+
+class _ExplodingLoss(torch.nn.Module):
+    """Cross-entropy until the third training step, then NaN: what a diverging run looks like."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, output, target):
+        self.calls += 1
+        loss = torch.nn.functional.cross_entropy(output, target)
+        return loss * math.nan if self.calls >= 3 else loss
+
+
+def test_a_nan_loss_ends_the_run_with_a_message_and_the_window_stays_usable(qtbot, digits_window, monkeypatch):
+    window, panel = digits_window, digits_window.training_panel
+    monkeypatch.setattr("nnstudio.train.trainer.make_loss", lambda settings: _ExplodingLoss())
+    _set_epochs(window, 2)
+    outcome = _train(qtbot, window)
+    assert outcome.status == "failed"
+    assert "nan" in outcome.message.lower()
+    log = panel.log.toPlainText()
+    assert "error:" in log and "nan" in log.lower()
+    assert panel.state_label.accessibleName() == "Failed"
+    assert panel.history.runs()[-1].status == "failed"
+    assert not window.is_read_only and _action(window, "actionTrain").isEnabled()
+    assert panel.trained_run is None  # no epoch completed: nothing to export
+    assert not _action(window, "actionExportResults").isEnabled()
+
+
+def test_an_exception_in_a_layer_names_the_layer(qtbot, digits_window, monkeypatch):
+    window, panel = digits_window, digits_window.training_panel
+    original = torch.nn.ReLU.forward
+
+    def broken(self, x):
+        if self.training:
+            raise RuntimeError("simulated kernel failure")
+        return original(self, x)
+
+    monkeypatch.setattr(torch.nn.ReLU, "forward", broken)
+    _set_epochs(window, 1)
+    outcome = _train(qtbot, window)
+    assert outcome.status == "failed" and outcome.node_id == "relu1"
+    assert "relu1" in panel.log.toPlainText()
+
+
+def test_checkpoint_saved_after_a_run_resumes_in_a_later_run(qtbot, digits_window, tmp_path):
+    window, panel = digits_window, digits_window.training_panel
+    _set_epochs(window, 1)
+    assert _train(qtbot, window).status == "finished"
+    path = panel.save_checkpoint(tmp_path / "checkpoint.pth")
+    _set_epochs(window, 2)
+    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
+        assert panel.resume_from(path)
+    assert ended.args[0].status == "finished"
+    assert panel.trained_run.epochs_done == 2
+    assert panel.info.first_epoch == 2
+    # Only the second epoch was trained in this run.
+    assert len(panel.accuracy_plot.series_data("val_acc")[1]) == 1
+
+
+def test_an_unsafe_checkpoint_is_refused_without_unpickling(qtbot, digits_window, tmp_path):
+    panel = digits_window.training_panel
+    path = tmp_path / "evil.pth"
+    torch.save({"history": [], "model": {}, "payload": _ExplodingLoss}, path)
+    assert panel.resume_from(path) is False
+    assert "refused" in panel.log.toPlainText()
+    assert not panel.is_running
