@@ -155,6 +155,8 @@ class TrainingRun:
         self._compile_pending = settings.compile
         self._best_val = math.inf
         self._bad_epochs = 0
+        #: The step of the current epoch (1-based) being run; failures report it. None: validation.
+        self._step_index: int | None = None
         self._snapshot = self._take_snapshot()
 
     # --- control (any thread) ------------------------------------------------------------------
@@ -287,11 +289,12 @@ class TrainingRun:
         """Train until ``settings.epochs`` are done, a stop, early stopping or a fault; return the result."""
         if not self._running.acquire(blocking=False):
             raise NnstudioError("this training run is already running")
-        self._stop.clear()
         self.failure = None
         try:
             return self._run_epochs()
         finally:
+            # Cleared at the end, not the start: a stop() that races ahead of run() is still honoured.
+            self._stop.clear()
             self._running.release()
 
     def _run_epochs(self) -> RunResult:
@@ -317,7 +320,7 @@ class TrainingRun:
             return self._fail(TrainingFailure(
                 f"the loss became {fault.value} in epoch {epoch}{where}. The weights were put back to those "
                 f"of {good}. Try a lower learning rate, gradient clipping, or check the data.",
-                "nan", node, epoch))
+                "nan", node, epoch, self._step_index))
         except Exception as exc:  # noqa: BLE001 - every fault ends the run cleanly, never the process
             self.failure_details = "".join(traceback.format_exception(exc))
             return self._fail(self._diagnose(exc, epoch))
@@ -332,13 +335,14 @@ class TrainingRun:
             return TrainingFailure(
                 f"out of memory on {self.device.type} in epoch {epoch} with batch size "
                 f"{self.settings.batch_size}; try a smaller batch (e.g. {smaller}) or a smaller network.",
-                "oom", None, epoch)
+                "oom", None, epoch, self._step_index)
         node = blame_layer(self.model, exc)
+        step = self._step_index
         if node is not None:
             return TrainingFailure(f"layer {node} failed in epoch {epoch}: {type(exc).__name__}: {exc}",
-                                   "layer_error", node, epoch)
+                                   "layer_error", node, epoch, step)
         return TrainingFailure(f"training failed in epoch {epoch}: {type(exc).__name__}: {exc}",
-                               "error", None, epoch)
+                               "error", None, epoch, step)
 
     def _fail(self, failure: TrainingFailure) -> RunResult:
         self.failure = failure
@@ -382,6 +386,7 @@ class TrainingRun:
         started = time.perf_counter()
         next_read = started
         for step, (x, y) in enumerate(self._batches(), start=1):
+            self._step_index = step
             if self._stop.is_set():
                 raise _StopRequested
             if not self._resumed.is_set():
@@ -411,6 +416,7 @@ class TrainingRun:
                 lr = self.schedule.lr()
             self.events.batch_end.emit(epoch, step, steps, shown, lr,
                                        seen / max(time.perf_counter() - started, 1e-9))
+        self._step_index = None
         train_loss = float(loss_sum) / max(seen, 1)
         epoch_time = time.perf_counter() - started
         if not math.isfinite(train_loss):

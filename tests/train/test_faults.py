@@ -51,7 +51,7 @@ def test_nan_loss_stops_with_the_weights_of_the_last_good_epoch(blob_settings, b
     run, result, failures = run_until_fault(model, blob_data, blob_settings)
     assert result.status == "failed" and failures == [result.failure]
     failure = result.failure
-    assert failure.kind == "nan" and failure.epoch == 2
+    assert (failure.kind, failure.epoch, failure.step) == ("nan", 2, 3)
     assert failure.node_id == "poison", "the first layer producing NaN is named"
     assert "nan" in failure.message and "epoch 1" in failure.message
     assert len(result.history) == 1
@@ -65,6 +65,7 @@ def test_an_exception_inside_a_layer_names_the_node(blob_settings, blob_data):
     run, result, _ = run_until_fault(model, blob_data, blob_settings)
     failure = result.failure
     assert failure.kind == "layer_error" and failure.node_id == "poison"
+    assert (failure.epoch, failure.step) == (1, 5)
     assert "layer poison failed in epoch 1" in failure.message and "bad things" in failure.message
     assert "Traceback" in run.failure_details
 

@@ -244,3 +244,10 @@ def test_folder_datasets_train_through_a_dataloader(tmp_path, workers):
     assert result.status == "finished", result.failure
     assert run.steps_per_epoch == 5  # 20 training images in batches of 4
     assert result.last.val_acc == 1.0
+
+
+def test_a_stop_requested_before_run_starts_is_honoured(blob_settings, blob_data, small_classifier):
+    run = TrainingRun(small_classifier(), blob_data, blob_settings)
+    run.stop()
+    assert run.run().status == "stopped" and run.history == []
+    assert run.run().status == "finished", "the stop request is used up by the run it stopped"
