@@ -35,9 +35,14 @@ Public API of both plots (``TrainingPlot``):
 ``AccuracyPlot`` series: ``train_acc``/``val_acc`` in mode ``"accuracy"`` (y shown in percent) or
 ``train_mae``/``val_mae`` in mode ``"mae"``.
 
-Speed (see benchmarks/bench_plots.py): one long-lived PlotDataItem per series fed views of a
-preallocated, doubling numpy buffer; peak downsampling and clip-to-view keep a redraw of a
-1,000,000-point history about as cheap as a 5,000-point one.
+Speed (see benchmarks/bench_plots.py): one long-lived PlotDataItem per series, fed views of a
+preallocated, doubling numpy buffer (``plot_series.SeriesBuffer``) with peak downsampling,
+clip-to-view and no finite check. pyqtgraph still touches every point it is given on each redraw,
+so the per-batch series also keep an incremental min/max envelope (``plot_series.PeakEnvelope``)
+and the curve gets, for the visible x range, the raw points (few), a fresh min/max reduction, or
+the envelope (``visible_points``): zooming in re-reduces and shows every raw point again. Dense
+curves use 1-pixel pens and the grid only horizontal major lines, because the raster engine's cost grows
+with pen width and with semi-transparent lines.
 """
 
 from __future__ import annotations
@@ -168,10 +173,10 @@ class TrainingPlot(QWidget):
     def _make_plot(self, row: int, y_label: str, axis: _ValueAxis | None = None) -> pg.PlotItem:
         plot = self._graphics.addPlot(row=row, col=0, axisItems={"left": axis or _ValueAxis()})
         plot.setLabel("left", y_label)
-        plot.showGrid(x=True, y=True, alpha=0.18)
-        for side in ("left", "bottom"):
-            # Major grid lines only: each minor level of semi-transparent lines costs milliseconds a frame.
-            plot.getAxis(side).setStyle(maxTickLevel=0)
+        # Horizontal major grid lines only (the hover line reads x): semi-transparent grid lines
+        # across the view are the most expensive thing in a frame of the software raster engine.
+        plot.showGrid(x=False, y=True, alpha=0.18)
+        plot.getAxis("left").setStyle(maxTickLevel=0)
         plot.getAxis("bottom").enableAutoSIPrefix(False)
         plot.setMouseEnabled(x=True, y=False)
         plot.hideButtons()

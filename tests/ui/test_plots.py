@@ -10,6 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPalette
 
 from nnstudio.core.settings import TrainingSettings
+from nnstudio.ui.plot_series import PeakEnvelope
 from nnstudio.ui.plots import AccuracyPlot, LossPlot, SeriesBuffer, epoch_position
 from nnstudio.ui.run_history import RunHistoryWidget, RunRecord, summarize_settings
 
@@ -250,3 +251,34 @@ def test_run_history_lists_runs_and_overlays_ticked_ones(qtbot, loss_plot, accur
 def test_settings_summary_names_what_differs_between_runs():
     summary = summarize_settings(TrainingSettings(optimizer="sgd", lr=0.1, batch_size=32, scheduler="cosine"))
     assert "sgd lr 0.1" in summary and "batch 32" in summary and "cosine" in summary
+
+
+def test_peak_envelope_keeps_every_extreme_in_a_bounded_number_of_blocks():
+    rng = np.random.default_rng(1)
+    y = rng.random(100_003)
+    x = np.arange(len(y), dtype=float)
+    envelope = PeakEnvelope(max_blocks=64)
+    for part in np.array_split(np.arange(len(y)), 37):  # arriving in uneven chunks, like a live run
+        envelope.extend(x[part], y[part])
+    assert len(envelope) <= 65
+    px, py = envelope.points()
+    block = envelope.block
+    for start, low, high in zip(px[0::2].astype(int), py[0::2], py[1::2]):
+        assert low == y[start:start + block].min() and high == y[start:start + block].max()
+    assert py.min() == y.min() and py.max() == y.max()
+
+
+def test_a_million_point_history_is_drawn_reduced_and_zooming_in_shows_raw_points(loss_plot):
+    n = 1_000_000
+    x = np.arange(1, n + 1) / 1000
+    y = np.sin(x) + 1.5
+    y[123_457] = 9.0  # one spike must survive the reduction
+    loss_plot.add_batches(x, y)
+    loss_plot.flush()
+    shown_x, shown_y = loss_plot.displayed_data("batch_loss")
+    assert len(shown_x) <= 2 * 4096 + 2 and shown_y.max() == 9.0 and shown_y.min() == y.min()
+    assert len(loss_plot.series_data("batch_loss")[0]) == n, "the full history is kept for export"
+    loss_plot.main_plot.setXRange(500.0, 502.0, padding=0)
+    shown_x, shown_y = loss_plot.displayed_data("batch_loss")
+    inside = (x >= 500.0) & (x <= 502.0)
+    assert np.isin(x[inside], shown_x).all(), "zoomed in, every raw point is drawn"
