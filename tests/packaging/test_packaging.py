@@ -274,3 +274,29 @@ def test_wheel_declares_the_nnstudio_commands(wheel):
     (entry_points,) = [name for name in wheel.namelist() if name.endswith(".dist-info/entry_points.txt")]
     text = wheel.read(entry_points).decode()
     assert "nnstudio = nnstudio.cli:main" in text
+
+
+def _spec_excludes() -> list[str]:
+    """Returns the module names the freeze spec leaves out (its literal ``excludes = [...]`` list)."""
+    tree = ast.parse((ROOT / "packaging" / "nnstudio.spec").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "excludes" for t in node.targets):
+            return [element.value for element in node.value.elts]
+    raise AssertionError("nnstudio.spec has no excludes list")
+
+
+def test_frozen_app_keeps_every_module_nnstudio_imports():
+    excluded = _spec_excludes() + ["triton"]  # triton is left out unless NNSTUDIO_KEEP_TRITON=1
+    assert "PySide6.QtQml" in excluded
+    offenders = []
+    for path in (ROOT / "nnstudio").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            offenders += [f"{path.relative_to(ROOT)}:{node.lineno} imports {name}" for name in names
+                          if any(name == gone or name.startswith(gone + ".") for gone in excluded)]
+    assert not offenders, "the freeze spec excludes modules nnstudio imports:\n" + "\n".join(offenders)
