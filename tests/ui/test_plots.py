@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPalette
@@ -282,3 +283,16 @@ def test_a_million_point_history_is_drawn_reduced_and_zooming_in_shows_raw_point
     shown_x, shown_y = loss_plot.displayed_data("batch_loss")
     inside = (x >= 500.0) & (x <= 502.0)
     assert np.isin(x[inside], shown_x).all(), "zoomed in, every raw point is drawn"
+
+
+def test_moving_the_mouse_over_the_plot_shows_the_crosshair_and_values_there(loss_plot):
+    loss_plot.show()
+    loss_plot.add_batches(np.linspace(0.1, 4.0, 40), np.linspace(2.0, 0.2, 40))
+    loss_plot.flush()
+    loss_plot.main_plot.setXRange(0.0, 4.0, padding=0)
+    view = loss_plot.main_plot.getViewBox()
+    scene_pos = view.mapViewToScene(pg.Point(2.0, 1.0))
+    loss_plot._graphics.scene().sigMouseMoved.emit(scene_pos)
+    crosshair = loss_plot.main_plot._nnstudio_crosshair
+    assert crosshair.isVisible() and crosshair.value() == pytest.approx(2.0, abs=0.05)
+    assert "at epoch 2.0" in loss_plot.readout_text() and "batch 1.1" in loss_plot.readout_text()
