@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import torch
-from torch import nn
+from torch import fx, nn
 
+from nnstudio.compile.compiler import NODE_ID
 from nnstudio.core.errors import NnstudioError
 
 FailureKind = Literal["nan", "oom", "layer_error", "error"]
@@ -79,6 +80,39 @@ def blame_layer(model: nn.Module, error: BaseException) -> str | None:
         tb = tb.tb_next
     # A nested submodule ("block.0") belongs to the node that owns it ("block").
     return node_of_module_name(blamed) if blamed else None
+
+
+class _FailureLocator(fx.Interpreter):
+    """Replays a GraphModule node by node and remembers the node that raised."""
+
+    failed: fx.Node | None = None
+
+    def run_node(self, n: fx.Node) -> object:
+        try:
+            return super().run_node(n)
+        except Exception:
+            self.failed = n
+            raise
+
+
+def replay_to_failing_node(model: nn.Module, inputs: torch.Tensor) -> str | None:
+    """Return the node id at which a GraphModule fails on ``inputs`` (None: no failure, or not fx).
+
+    For failures in the graph's own operations (merges, reshapes): torch.fx re-raises those with the
+    traceback stripped, so they are found by replaying the batch once, only after a failure.
+    """
+    if not isinstance(model, fx.GraphModule):
+        return None
+    locator = _FailureLocator(model)
+    try:
+        with torch.no_grad():
+            locator.run(inputs)
+    except Exception:  # noqa: BLE001 - the failure is expected; only where it happens matters
+        pass
+    node = locator.failed
+    if node is None or node.op in ("placeholder", "output"):
+        return None
+    return node.meta.get(NODE_ID, node.name)
 
 
 def first_nonfinite_layer(model: nn.Module, inputs: torch.Tensor) -> str | None:

@@ -46,6 +46,7 @@ from nnstudio.train.faults import (
     first_nonfinite_layer,
     is_out_of_memory,
     release_memory,
+    replay_to_failing_node,
 )
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
 
@@ -157,6 +158,8 @@ class TrainingRun:
         self._bad_epochs = 0
         #: The step of the current epoch (1-based) being run; failures report it. None: validation.
         self._step_index: int | None = None
+        #: The batch of the current step, kept to locate a failing node after a fault.
+        self._inputs: torch.Tensor | None = None
         self._snapshot = self._take_snapshot()
 
     # --- control (any thread) ------------------------------------------------------------------
@@ -337,6 +340,8 @@ class TrainingRun:
                 f"{self.settings.batch_size}; try a smaller batch (e.g. {smaller}) or a smaller network.",
                 "oom", None, epoch, self._step_index)
         node = blame_layer(self.model, exc)
+        if node is None and self._inputs is not None:
+            node = replay_to_failing_node(self.model, self._inputs)
         step = self._step_index
         if node is not None:
             return TrainingFailure(f"layer {node} failed in epoch {epoch}: {type(exc).__name__}: {exc}",
@@ -386,7 +391,7 @@ class TrainingRun:
         started = time.perf_counter()
         next_read = started
         for step, (x, y) in enumerate(self._batches(), start=1):
-            self._step_index = step
+            self._step_index, self._inputs = step, x
             if self._stop.is_set():
                 raise _StopRequested
             if not self._resumed.is_set():
@@ -416,7 +421,7 @@ class TrainingRun:
                 lr = self.schedule.lr()
             self.events.batch_end.emit(epoch, step, steps, shown, lr,
                                        seen / max(time.perf_counter() - started, 1e-9))
-        self._step_index = None
+        self._step_index = self._inputs = None
         train_loss = float(loss_sum) / max(seen, 1)
         epoch_time = time.perf_counter() - started
         if not math.isfinite(train_loss):

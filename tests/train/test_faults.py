@@ -124,3 +124,22 @@ def test_a_layer_failing_inside_a_compiled_project_names_its_node():
     result = run.run()
     assert result.failure.kind == "layer_error" and result.failure.node_id == "relu2"
     assert "layer relu2 failed" in result.failure.message
+
+
+class WrongChannels(nn.Module):
+    """Returns one channel too few, so the Add after it cannot broadcast."""
+
+    def forward(self, x):
+        return x[:, :-1]
+
+
+def test_a_merge_failing_inside_a_compiled_project_names_the_merge_node():
+    from nnstudio.core.examples import load_example
+    from nnstudio.train.project_run import build_training_run
+
+    project = load_example("residual-block")
+    project.settings.epochs = 1
+    run = build_training_run(project, device="cpu")
+    run.model.bn2 = WrongChannels()
+    result = run.run()
+    assert result.failure.kind == "layer_error" and result.failure.node_id == "skip_add", result.failure
