@@ -109,3 +109,9 @@ def test_a_failing_run_exits_1_naming_the_problem(tmp_path, capsys):
                  "--out", str(tmp_path / "run")])
     assert code == 1
     assert "the loss became" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_an_absent_device_exits_1_naming_it(capsys):
+    assert main(["train", "--example", "logistic-moons", "--device", "cuda"]) == 1
+    assert "device 'cuda' is not available" in capsys.readouterr().err
