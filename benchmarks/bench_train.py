@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from nnstudio.core.errors import NnstudioError
 from nnstudio.core.examples import load_example
 from nnstudio.train.datasets import load_dataset
 from nnstudio.train.devices import pick_device
@@ -134,7 +135,10 @@ def main() -> int:
     args = parser.parse_args()
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    try:
+        device = pick_device(args.device)
+    except NnstudioError as exc:
+        raise SystemExit(f"error: {exc}") from None
     project = load_example(args.example)
     project.settings.epochs = args.epochs
     project.settings.batch_size = args.batch_size

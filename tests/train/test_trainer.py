@@ -145,8 +145,9 @@ def test_stop_from_another_thread_ends_after_the_current_step(blob_settings, blo
     def on_batch(epoch, step, *rest):
         steps.append((epoch, step))
         if epoch == 2 and step == 3:
-            threading.Thread(target=run.stop).start()
-            threading.Event().wait(0.05)
+            stopper = threading.Thread(target=run.stop)  # as the GUI does: from another thread
+            stopper.start()
+            stopper.join()
 
     run.events.batch_end.connect(on_batch)
     stopped = []
