@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
               (1, 3, 224, 224), args.repeats)]
     if not args.skip_big:
         cases += [
+            ("GoogLeNet (2x3x64x64, 4-branch inception blocks)",
+             lambda: torchvision.models.googlenet(weights=None, aux_logits=False, init_weights=True),
+             (2, 3, 64, 64), args.big_repeats),
             ("40 Transformer encoder layers (2x16x64)", _transformer_stack(40), (2, 16, 64), args.big_repeats),
             ("DenseNet-121 (1x3x64x64, dense skips)", lambda: torchvision.models.densenet121(weights=None),
              (1, 3, 64, 64), args.big_repeats),

@@ -37,7 +37,12 @@ class LayoutOptions:
     node_gap: float = 16.0
     dummy_width: float = 4.0
     margin: float = 20.0
-    order_sweeps: int = 16
+    order_sweeps: int = 24
+    #: sweeps without improvement before the search stops
+    patience: int = 6
+    transpose_rounds: int = 4
+    #: a second starting order is tried on drawings up to this many nodes (dummies included)
+    second_start_below: int = 8000
     coordinate_passes: int = 8
 
 
@@ -102,8 +107,18 @@ class _Layering:
             return Layout({}, [], 0.0, 0.0, 0, [])
         self._assign_ranks()
         self._add_dummies()
-        self._initial_order()
+        # two starting orders (depth-first from the top, and from the bottom); the better one wins
+        self._initial_order(from_bottom=False)
         crossings = self._reduce_crossings()
+        if crossings and len(self.rank) <= self.options.second_start_below:
+            first = self.layers
+            self._initial_order(from_bottom=True)
+            other = self._reduce_crossings()
+            if other < crossings:
+                crossings = other
+            else:
+                self.layers = first
+                self._renumber()
         xs = self._assign_x()
         return self._result(xs, crossings)
 
@@ -187,12 +202,17 @@ class _Layering:
                 self.up[b].append(a)
             self.chains.append(chain)
 
-    def _initial_order(self) -> None:
-        """Orders each rank by a depth-first visit from the top, which keeps related nodes close."""
+    def _initial_order(self, from_bottom: bool) -> None:
+        """Orders each rank by a depth-first visit from the top (or bottom): related nodes stay close."""
         total = len(self.rank)
         self.layers: list[list[int]] = [[] for _ in range(self.rank_count)]
         visited = [False] * total
-        starts = sorted(range(total), key=lambda v: (self.rank[v], v))
+        if from_bottom:
+            starts = sorted(range(total), key=lambda v: (-self.rank[v], v))
+            onward = self.up
+        else:
+            starts = sorted(range(total), key=lambda v: (self.rank[v], v))
+            onward = self.down
         for start in starts:
             if visited[start]:
                 continue
@@ -201,7 +221,7 @@ class _Layering:
             while stack:
                 v = stack.pop()
                 self.layers[self.rank[v]].append(v)
-                for w in reversed(self.down[v]):
+                for w in reversed(onward[v]):
                     if not visited[w]:
                         visited[w] = True
                         stack.append(w)
@@ -233,13 +253,13 @@ class _Layering:
             ranks = range(1, self.rank_count) if downward else range(self.rank_count - 2, -1, -1)
             for r in ranks:
                 self._order_by_median(r, self.up if downward else self.down)
-            self._transpose()
+            self._transpose(sideways=sweep % 4 >= 2)
             crossings = self._crossings()
             if crossings < best:
                 best, best_layers, stale = crossings, [list(layer) for layer in self.layers], 0
             else:
                 stale += 1
-                if stale >= 4:
+                if stale >= self.options.patience:
                     break
         self.layers = best_layers
         self._renumber()
@@ -248,13 +268,21 @@ class _Layering:
     def _order_by_median(self, r: int, neighbours: list[list[int]]) -> None:
         pos = self.pos
         keys: dict[int, float] = {}
+        loose: list[int] = []
         for v in self.layers[r]:
             places = sorted(pos[w] for w in neighbours[v])
             if not places:
                 keys[v] = pos[v]  # nothing to follow: stay where it is
+                loose.append(v)
                 continue
-            mid = len(places) // 2
-            keys[v] = places[mid] if len(places) % 2 else (places[mid - 1] + places[mid]) / 2
+            keys[v] = _weighted_median(places)
+        if neighbours is self.up and loose:
+            # a leaf (parameter) has nothing above it: it goes right after the ops it joins below
+            placed = set(keys) - set(loose)
+            for v in loose:
+                partners = [keys[u] for w in self.down[v] for u in self.up[w] if u in placed]
+                if partners:
+                    keys[v] = _weighted_median(sorted(partners)) + 0.001
         self.layers[r].sort(key=lambda v: (keys[v], pos[v]))
         for i, v in enumerate(self.layers[r]):
             pos[v] = i
@@ -274,21 +302,25 @@ class _Layering:
                         swapped += 1
         return kept, swapped
 
-    def _transpose(self) -> None:
-        """Swaps neighbours in a rank while that removes crossings (Gansner et al.'s transpose)."""
+    def _transpose(self, sideways: bool = False) -> None:
+        """Swaps neighbours in a rank while that removes crossings (Gansner et al.'s transpose).
+
+        With ``sideways``, swaps that leave the count equal are made too (once per pair), which
+        walks the order off plateaus where no single swap helps, as dot does on alternate sweeps.
+        """
         improved = True
         rounds = 0
-        while improved and rounds < 2:
+        while improved and rounds < self.options.transpose_rounds:
             improved = False
             rounds += 1
             for layer in self.layers:
                 for i in range(len(layer) - 1):
                     v, w = layer[i], layer[i + 1]
                     kept, swapped = self._pair_crossings(v, w)
-                    if swapped < kept:
+                    if swapped < kept or (sideways and rounds == 1 and kept and swapped == kept):
                         layer[i], layer[i + 1] = w, v
                         self.pos[v], self.pos[w] = i + 1, i
-                        improved = True
+                        improved = improved or swapped < kept
 
     # ------------------------------------------------------------------ coordinates
 
@@ -409,3 +441,17 @@ class _Layering:
                 edges.append(RoutedEdge(self.names[u], self.names[v], tuple(points)))
         right = max(xs[v] + self.width[v] / 2 for v in range(len(xs))) + shift
         return Layout(nodes, edges, right + o.margin, y - o.rank_gap + o.margin, crossings, rank_ys)
+
+
+def _weighted_median(places: list[int]) -> float:
+    """Returns the median of sorted positions; an even count leans toward the denser side (as dot does)."""
+    count = len(places)
+    mid = count // 2
+    if count % 2:
+        return places[mid]
+    if count == 2:
+        return (places[0] + places[1]) / 2
+    left, right = places[mid - 1] - places[0], places[-1] - places[mid]
+    if left + right == 0:
+        return (places[mid - 1] + places[mid]) / 2
+    return (places[mid - 1] * right + places[mid] * left) / (left + right)
