@@ -16,7 +16,7 @@ from nnstudio.compile.lints import run_lints
 from nnstudio.compile.node_inference import NodeOutcome, TensorInfo, infer_node
 from nnstudio.compile.results import Analysis, NodeResult
 from nnstudio.compile.validation import check_structure
-from nnstudio.core.catalog import LayerKind
+from nnstudio.core.catalog import LayerKind, LayerSpec
 from nnstudio.core.graph import Graph
 from nnstudio.core.problems import Problem
 from nnstudio.core.settings import TrainingSettings
@@ -85,7 +85,7 @@ class ShapeInference:
         analysis.problems.extend(run_lints(graph, analysis, settings, wiring))
         return analysis
 
-    def _infer(self, node_id: str, type_id: str, spec: Any, params: dict[str, Any],
+    def _infer(self, node_id: str, type_id: str, spec: LayerSpec, params: dict[str, Any],
                inputs: list[TensorInfo]) -> NodeOutcome:
         key = (type_id, tuple(params.items()), tuple((x.shape, x.dtype) for x in inputs))
         try:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import operator
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import fx, nn
@@ -17,7 +19,7 @@ from torch import fx, nn
 from nnstudio.compile.analysis import analyze
 from nnstudio.compile.layers import build_module, call_arguments, result_selection, selection_comment
 from nnstudio.compile.results import Analysis
-from nnstudio.core.catalog import LayerKind
+from nnstudio.core.catalog import LayerKind, LayerSpec
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import Graph
 
@@ -161,7 +163,8 @@ def _helper(node: fx.Node, node_id: str) -> fx.Node:
     return node
 
 
-def _module_call(fx_graph: fx.Graph, node_id: str, spec, resolved, x: fx.Node) -> fx.Node:
+def _module_call(fx_graph: fx.Graph, node_id: str, spec: LayerSpec, resolved: Mapping[str, Any], x: fx.Node
+                 ) -> fx.Node:
     copies, keywords = call_arguments(spec)
     selection = result_selection(spec, resolved)
     call_name = f"{node_id}_result" if selection else node_id
@@ -179,7 +182,8 @@ def _module_call(fx_graph: fx.Graph, node_id: str, spec, resolved, x: fx.Node) -
     return value
 
 
-def _merge(fx_graph: fx.Graph, node_id: str, type_id: str, resolved, inputs: list[fx.Node]) -> fx.Node:
+def _merge(fx_graph: fx.Graph, node_id: str, type_id: str, resolved: Mapping[str, Any], inputs: list[fx.Node]
+           ) -> fx.Node:
     if type_id == "concat":
         return fx_graph.create_node("call_function", torch.cat, (list(inputs),), {"dim": resolved["dim"]},
                                     name=node_id)

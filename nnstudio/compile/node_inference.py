@@ -97,6 +97,9 @@ def infer_node(spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[Tens
         return _infer_module(spec, params, inputs[0])
     except _Failed as failed:
         return NodeOutcome(None, failure=failed.failure)
+    except Exception as exc:  # a safety net: a surprise in one layer must not stop the whole analysis
+        return NodeOutcome(None, failure=NodeFailure("analysis-failed", f"{spec.title} could not be analysed: "
+                                                     f"{type(exc).__name__}: {_torch_message(exc)}"))
 
 
 # --- modules -------------------------------------------------------------------------------------

@@ -257,3 +257,24 @@ def test_analysis_of_real_modules_matches_eager_pytorch():
 
     out = compile_graph(graph, analysis)(torch.zeros(4, 3, 17, 13))
     assert tuple(out.shape[1:]) == analysis.output_shape[1:]
+
+
+def test_a_surprise_inside_one_layer_becomes_a_problem_not_an_exception(monkeypatch):
+    from nnstudio.compile import node_inference
+
+    def explode(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(node_inference, "resolve_params", explode)
+    analysis = analyze(load_example("digits-mlp").graph)
+    problem = errors_by_node(analysis)["fc1"]
+    assert problem.code == "analysis-failed" and "ZeroDivisionError: boom" in problem.message
+    assert analysis.nodes["flatten1"].output_shape == ("N", 64)  # the layers before it are still shown
+
+
+def test_problems_for_lists_errors_first():
+    project = load_example("digits-cnn")
+    SetParam(project.graph, "fc1", "in_features", 100).redo()
+    analysis = analyze(project.graph)
+    assert [p.code for p in analysis.problems_for("fc1")] == ["size-mismatch"]
+    assert analysis.problems_for("conv1") == []
