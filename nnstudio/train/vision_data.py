@@ -99,7 +99,9 @@ def _torchvision_set(kind: str, options: Any, seed: int, loss: str | None) -> Da
         try:
             return loader_class(str(root), train=train, download=True)
         except Exception as exc:  # noqa: BLE001 - any network/IO failure means "offline" to the person
-            raise _missing_files_error(kind, folder, files, f"{type(exc).__name__}: {exc}") from None
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            cause = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "") if lines else ""
+            raise _missing_files_error(kind, folder, files, cause or type(exc).__name__) from None
 
     train_set, test_set = open_split(True), open_split(False)
     x_train, y_train = _as_uint8_nchw(train_set.data), torch.as_tensor(train_set.targets, dtype=torch.long)
