@@ -262,8 +262,12 @@ def test_analysis_of_real_modules_matches_eager_pytorch():
 def test_a_surprise_inside_one_layer_becomes_a_problem_not_an_exception(monkeypatch):
     from nnstudio.compile import node_inference
 
-    def explode(*args, **kwargs):
-        raise ZeroDivisionError("boom")
+    original = node_inference.resolve_params
+
+    def explode(spec, params, x):
+        if spec.type_id == "linear":
+            raise ZeroDivisionError("boom")
+        return original(spec, params, x)
 
     monkeypatch.setattr(node_inference, "resolve_params", explode)
     analysis = analyze(load_example("digits-mlp").graph)
