@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from nnstudio.ui.theme import ERROR_COLOR, muted_text_color
 
 #: Samples drawn in the image grid, and rows shown of a table.
-PREVIEW_IMAGES = 32
+PREVIEW_IMAGES = 24
 PREVIEW_ROWS = 8
 
 
@@ -101,7 +101,7 @@ def image_to_qimage(image: np.ndarray) -> QImage:
 class _ImageGrid(QWidget):
     """Sample images in rows of equal tiles, each with its label underneath."""
 
-    def __init__(self, parent: QWidget | None = None, tile: int = 44) -> None:
+    def __init__(self, parent: QWidget | None = None, tile: int = 36) -> None:
         super().__init__(parent)
         self._tile = tile
         self._pixmaps: list[QPixmap] = []

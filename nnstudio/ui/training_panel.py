@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
     QFrame,
@@ -52,6 +52,7 @@ from nnstudio.ui.results import ConfusionMatrixWidget, SampleGridWidget
 from nnstudio.ui.run_history import RunHistoryWidget, RunRecord
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 from nnstudio.ui.training_dataset import DatasetChooser
+from nnstudio.ui.training_icons import run_control_icon
 from nnstudio.ui.training_settings import TrainingSettingsForm
 from nnstudio.ui.training_worker import BatchUpdate, RunInfo, RunOutcome, TrainingSession, ValidationSamples
 
@@ -136,13 +137,26 @@ class TrainingPanel(QWidget):
             option.setObjectName(f"exportAlso_{fmt}")
             option.setCheckable(True)
             self.export_formats[fmt] = option
+        self._apply_icons()
+
+    def _apply_icons(self) -> None:
+        text = self.palette().color(QPalette.ColorRole.ButtonText)
+        self.action_train.setIcon(run_control_icon("train", text))
+        self.action_pause.setIcon(run_control_icon("resume" if self.session.is_paused else "pause", text))
+        self.action_stop.setIcon(run_control_icon("stop", text))
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "action_stop"):
+            self._apply_icons()  # the system switched between light and dark
 
     def _tool_button(self, action: QAction, primary: bool = False) -> QToolButton:
         button = QToolButton(self)
         button.setDefaultAction(action)
         button.setObjectName(f"button_{action.objectName()}")
         button.setAccessibleName(action.text().replace("&", "").rstrip("…"))
-        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon
+                                  if not action.icon().isNull() else Qt.ToolButtonStyle.ToolButtonTextOnly)
         button.setMinimumHeight(30)
         if primary:
             button.setProperty("primary", True)
@@ -202,7 +216,8 @@ class TrainingPanel(QWidget):
         # Curves.
         self.loss_plot = LossPlot(self)
         self.accuracy_plot = AccuracyPlot(self)
-        self.accuracy_plot.link_x_axis(self.loss_plot)
+        # Side by side, the plots keep their own x ranges: pyqtgraph aligns linked views by pixel, which
+        # would crop the narrower one; both span the same epochs anyway.
         plots = QSplitter(Qt.Orientation.Horizontal, self)
         plots.setObjectName("plotSplitter")
         plots.addWidget(self.loss_plot)
@@ -211,7 +226,7 @@ class TrainingPanel(QWidget):
 
         # Results, log and history.
         self.confusion = ConfusionMatrixWidget(self)
-        self.samples = SampleGridWidget(self, tile_size=64)
+        self.samples = SampleGridWidget(self, tile_size=56)
         self.results_hint = QLabel("Results appear after the first epoch of a classification run.", self)
         self.results_hint.setObjectName("resultsHint")
         self.results_hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -219,13 +234,14 @@ class TrainingPanel(QWidget):
         results_layout = QHBoxLayout(results)
         results_layout.setContentsMargins(6, 6, 6, 6)
         results_layout.addWidget(self.results_hint)
-        results_layout.addWidget(self.confusion, 2)
+        self.confusion.setMinimumWidth(380)
+        results_layout.addWidget(self.confusion, 1)
         samples_scroll = QScrollArea(results)
         samples_scroll.setWidgetResizable(True)
         samples_scroll.setFrameShape(QFrame.Shape.NoFrame)
         samples_scroll.setWidget(self.samples)
         self.samples_scroll = samples_scroll
-        results_layout.addWidget(samples_scroll, 3)
+        results_layout.addWidget(samples_scroll, 1)
         self._show_results(False)
         self.log = QPlainTextEdit(self)
         self.log.setObjectName("trainingLog")
@@ -254,6 +270,7 @@ class TrainingPanel(QWidget):
         vertical.addWidget(self.bottom_tabs)
         vertical.setStretchFactor(0, 3)
         vertical.setStretchFactor(1, 2)
+        vertical.setSizes([480, 320])
         vertical.setChildrenCollapsible(False)
         main_layout.addWidget(vertical, 1)
 
@@ -266,6 +283,9 @@ class TrainingPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(outer)
+        # An explicit minimum keeps the layouts' (wide) one from forcing the window's size: a small
+        # window squeezes this tab instead of growing past the screen.
+        self.setMinimumSize(320, 240)
         self._set_state("Ready", muted_text_color(self).name())
         self.progress_label.setText("Choose a dataset and a recipe, then press Train (F5).")
 
@@ -290,6 +310,7 @@ class TrainingPanel(QWidget):
                                      else "Train the network on the chosen dataset (F5)")
         self.action_pause.setEnabled(running)
         self.action_pause.setText("&Resume" if self.session.is_paused else "&Pause")
+        self._apply_icons()
         self.action_stop.setEnabled(running)
         trained = self.trained_run is not None
         self.action_export_results.setEnabled(trained)
