@@ -119,6 +119,7 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.palette_dock, self.inspector_dock], [250, 330], Qt.Orientation.Horizontal)
         self.resizeDocks([self.problems_dock], [120], Qt.Orientation.Vertical)
         self.training_panel = TrainingPanel(self.document, self)
+        self._docks_set_aside: list[QDockWidget] = []
         self.add_tab(self.training_panel, "Training")
 
         self._build_status_bar()
@@ -324,6 +325,7 @@ class MainWindow(QMainWindow):
         self.training_panel.running_changed.connect(self._on_training_running)
         self.training_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.about_to_close.connect(self.training_panel.shutdown)
+        self.tabs.currentChanged.connect(self._on_tab_changed)
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -379,6 +381,22 @@ class MainWindow(QMainWindow):
             action.setEnabled(not read_only)
         self._update_undo_actions()
         self._on_selection_changed(self.canvas.selected_node_ids())
+
+    def _on_tab_changed(self, _index: int) -> None:
+        # The Training tab needs the width; the editor's docks step aside and come back with the editor.
+        if self.tabs.currentWidget() is self.training_panel:
+            if not self._docks_set_aside:
+                self._docks_set_aside = [d for d in (self.palette_dock, self.inspector_dock, self.problems_dock)
+                                         if d.isVisible() and not d.isFloating()]
+                for dock in self._docks_set_aside:
+                    dock.hide()
+        else:
+            self._restore_docks()
+
+    def _restore_docks(self) -> None:
+        for dock in self._docks_set_aside:
+            dock.show()
+        self._docks_set_aside = []
 
     def _on_training_running(self, running: bool) -> None:
         self.set_read_only(running)
@@ -727,6 +745,7 @@ class MainWindow(QMainWindow):
         if self._closed:
             return
         self._closed = True
+        self._restore_docks()  # the saved layout is the editor's
         self._save_layout()
         self.about_to_close.emit()
         self.autosaver.stop(discard=True)
