@@ -181,9 +181,9 @@ def test_undo_action_text_names_the_edit_and_is_disabled_when_nothing_to_undo(ex
 
 
 def test_tabs_can_be_added_beside_the_editor(window):
-    assert window.tabs.tabBar().isHidden()  # a single page needs no tab bar
-    index = window.add_tab(QLabel("plots"), "Training")
-    assert window.tabs.tabText(index) == "Training" and window.tabs.count() == 2
+    pages = window.tabs.count()  # the editor, and the tabs features add (Training, ...)
+    index = window.add_tab(QLabel("plots"), "Extra")
+    assert window.tabs.tabText(index) == "Extra" and window.tabs.count() == pages + 1
     assert not window.tabs.tabBar().isHidden()
 
 
