@@ -28,6 +28,7 @@ class BypassNode(Command):
             raise GraphError(f"{node.spec.title} can only be bypassed with exactly one input", node_id)
         self.graph = graph
         self.node: Node = node.copy()
+        self.order = graph.order_of(node_id)  # undo puts it back in its place in files and lists
         self.input = inputs[0]
         self.outputs = graph.out_edges(node_id)
         self.bridges = [Edge(self.input.source, e.target, e.port, e.index) for e in self.outputs]
@@ -45,7 +46,7 @@ class BypassNode(Command):
         g = self.graph
         for edge in self.bridges:
             g._remove_edge(edge)
-        g._add_node(self.node.copy())
+        g._add_node(self.node.copy(), self.order)
         for edge in [self.input, *self.outputs]:
             g._add_edge(edge)
 

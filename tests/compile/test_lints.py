@@ -22,9 +22,8 @@ def lint_codes(project):
 
 
 def records(graph):
-    """Nodes and wires, independent of insertion order (undo re-adds a removed node at the end)."""
-    nodes, edges = graph.to_records()
-    return sorted(nodes, key=lambda n: n["id"]), edges
+    """Nodes (in the graph's order) and wires, as a project file stores them."""
+    return graph.to_records()
 
 
 def apply_fix(project, problem):
