@@ -59,8 +59,11 @@ def _rows(project: Project, analysis: Analysis) -> list[tuple[str, str, str, str
     for node_id in _display_order(project):
         node = project.graph.node(node_id)
         result = analysis.nodes[node_id]
-        rows.append((node_id, node.spec.title, format_shape(result.output_shape), f"{result.params:,}",
-                     human_count(result.flops)))
+        if result.known:
+            rows.append((node_id, node.spec.title, format_shape(result.output_shape), f"{result.params:,}",
+                         human_count(result.flops)))
+        else:  # an error here or upstream: nothing is known about this layer
+            rows.append((node_id, node.spec.title, "?", "-", "-"))
     return rows
 
 
@@ -92,8 +95,11 @@ def _summary(project: Project, analysis: Analysis) -> str:
     from nnstudio.compile.results import format_shape
 
     returns = f", returns {format_shape(shape)}" if shape is not None else ""
+    unknown = sum(not r.known for r in analysis.nodes.values())
+    partial = f" (not counting {unknown} layer{'s' if unknown != 1 else ''} that could not be analysed)" \
+        if unknown else ""
     return (f"{project.name}: {len(project.graph)} layers, {analysis.total_params:,} trainable parameters, "
-            f"{human_count(analysis.total_flops)} FLOPs per sample{returns}")
+            f"{human_count(analysis.total_flops)} FLOPs per sample{returns}{partial}")
 
 
 def format_report(project: Project, analysis: Analysis) -> str:

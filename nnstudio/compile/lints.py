@@ -223,8 +223,8 @@ def loss_matches_targets(wiring: Wiring, analysis: Analysis, settings: TrainingS
     title = LOSS_TITLES[loss]
     if loss in REGRESSION_LOSSES and dataset_classes(settings) is not None:
         yield Problem("warning", "regression-loss-on-classes",
-                      f"{title} treats {dataset}'s class labels as numbers to approach (class 9 'near' 8); "
-                      "use CrossEntropyLoss for classification",
+                      f"{title} treats the class labels of {dataset} as numbers to approach (as if class 9 "
+                      "were 'near' 8); use CrossEntropyLoss for classification",
                       fix=Fix("Switch the loss to CrossEntropyLoss",
                               lambda project: set_loss(project, "cross_entropy")))
     elif (loss in CLASSIFICATION_LOSSES or loss in BINARY_LOSSES) and dataset in REGRESSION_DATASETS:

@@ -81,3 +81,15 @@ def test_json_report_for_scripts(capsys):
     assert report["output_shape"] == ["N", 1]
     assert [n["id"] for n in report["nodes"]] == ["x_in", "fc1", "sigmoid1", "output1"]
     assert report["problems"][0]["code"] == "sigmoid-before-bce"
+
+
+def test_layers_after_an_error_show_unknown_values_not_zeros(tmp_path, capsys):
+    project = load_example("digits-cnn")
+    project.graph.node("fc1").params["in_features"] = 100
+    path = tmp_path / "broken.nns"
+    save_project(project, path)
+    main(["check", str(path)])
+    out = capsys.readouterr().out
+    fc2 = next(line for line in out.splitlines() if line.startswith("fc2 "))
+    assert fc2.split()[2:] == ["?", "-", "-"]
+    assert "not counting 4 layers that could not be analysed" in out
