@@ -17,6 +17,7 @@ from torch import nn
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.project import Project, write_text_atomic
+from nnstudio.train.state_dicts import load_state_dict_checked
 
 ExportFormat = Literal["py", "pth", "safetensors", "pt2", "onnx"]
 EXPORT_FORMATS: tuple[str, ...] = ("py", "pth", "safetensors", "pt2", "onnx")
@@ -39,10 +40,7 @@ def build_model(project: Project, weights: dict[str, torch.Tensor] | None = None
     torch.manual_seed(project.settings.seed)
     model = compile_graph(project.graph)
     if weights is not None:
-        try:
-            model.load_state_dict(weights)
-        except RuntimeError as exc:
-            raise NnstudioError(f"the weights do not fit this network: {exc}") from None
+        load_state_dict_checked(model, weights)  # WeightsMismatchError lists every mismatch
     return model.eval()
 
 

@@ -49,6 +49,7 @@ from nnstudio.train.faults import (
     replay_to_failing_node,
 )
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
+from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked
 
 #: On accelerators the running loss is read (a host sync) at most this often.
 READS_PER_SECOND = 30
@@ -261,30 +262,46 @@ class TrainingRun:
         }
 
     def load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Continue from ``checkpoint`` (made by ``checkpoint()``): weights, optimizer, epoch, history."""
+        """Continue from ``checkpoint`` (made by ``checkpoint()``): weights, optimizer, epoch, history.
+
+        Raises CheckpointError naming the part that does not fit; the run is then left exactly as it
+        was (a half-applied checkpoint would train a mix of two networks).
+        """
+        if not isinstance(checkpoint, dict):
+            raise CheckpointError(f"the file holds a {type(checkpoint).__name__}, not an nnstudio checkpoint",
+                                  "format")
         if checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(f"not an nnstudio checkpoint (format {checkpoint.get('format')!r})", "format")
-        if int(checkpoint.get("version", 0)) > CHECKPOINT_VERSION:
-            raise CheckpointError(f"written by a newer nnstudio (version {checkpoint['version']})", "version")
+        version = checkpoint.get("version", 0)
+        if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+            raise CheckpointError(f"written by a newer nnstudio (version {version!r})", "version")
+        before = (self.history, self._best_val, self._bad_epochs)
         try:
-            self.model.load_state_dict(checkpoint["model"])
-        except (RuntimeError, KeyError) as exc:
-            raise CheckpointError(f"the weights do not fit this network: {exc}", "model") from None
+            load_state_dict_checked(self.model, checkpoint.get("model"))
+        except WeightsMismatchError as exc:
+            raise CheckpointError(str(exc), "model") from None
+        part = "optimizer"
         try:
             self.optimizer.load_state_dict(checkpoint["optimizer"])
-        except (ValueError, KeyError) as exc:
-            raise CheckpointError(f"the optimizer state does not fit ({exc}); was the optimizer changed?",
-                                  "optimizer") from None
-        self.schedule.load_state_dict(checkpoint.get("scheduler", {}))
-        self.history = [EpochMetrics(**row) for row in checkpoint.get("history", [])]
-        rng = checkpoint.get("rng", {})
-        if "torch" in rng:
-            torch.set_rng_state(rng["torch"])
-        if "order" in rng:
-            self._order.set_state(rng["order"])
-        early = checkpoint.get("early_stopping", {})
-        self._best_val = float(early.get("best_val", math.inf))
-        self._bad_epochs = int(early.get("bad_epochs", 0))
+            part = "scheduler"
+            self.schedule.load_state_dict(checkpoint.get("scheduler", {}))
+            part = "history"
+            self.history = [EpochMetrics(**row) for row in checkpoint.get("history", [])]
+            part = "rng"
+            rng = checkpoint.get("rng", {})
+            if "torch" in rng:
+                torch.set_rng_state(rng["torch"])
+            if "order" in rng:
+                self._order.set_state(rng["order"])
+            part = "early_stopping"
+            early = checkpoint.get("early_stopping", {})
+            self._best_val = float(early.get("best_val", math.inf))
+            self._bad_epochs = int(early.get("bad_epochs", 0))
+        except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, IndexError) as exc:
+            self.history, self._best_val, self._bad_epochs = before
+            self._restore_snapshot()
+            hint = "; was the optimizer changed?" if part == "optimizer" else ""
+            raise CheckpointError(f"does not fit or is damaged ({type(exc).__name__}: {exc}){hint}", part) from None
         self._snapshot = self._take_snapshot()
 
     # --- the loop ------------------------------------------------------------------------------
