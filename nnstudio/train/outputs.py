@@ -11,8 +11,11 @@ import csv
 import io
 import os
 import pickle
+import pickletools
 import re
 import tempfile
+import warnings
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +43,64 @@ class UnsafeWeightsError(WeightsFileError):
 
     def __init__(self, path: str | os.PathLike[str], global_name: str | None) -> None:
         self.global_name = global_name
-        wanted = f" (it needs {global_name})" if global_name else ""
-        super().__init__(path, f"refused: this file holds Python objects beyond tensors{wanted}, and "
-                               "loading it could run arbitrary code. Save a plain state dict instead: "
+        if global_name and _is_module_class(global_name):
+            what = (f"refused: this file is a whole pickled model ({global_name}), not a state dict; loading "
+                    "it would run the code it names, which could be anything.")
+        else:
+            wanted = f" (it needs {global_name})" if global_name else ""
+            what = (f"refused: this file holds Python objects beyond tensors{wanted}, and loading it could run "
+                    "arbitrary code.")
+        super().__init__(path, f"{what} Save a plain state dict instead: "
                                "torch.save(model.state_dict(), 'model.pth')")
+
+
+def _is_module_class(global_name: str) -> bool:
+    """Return True when ``global_name`` names an ``nn.Module`` subclass (without importing anything new)."""
+    import sys
+
+    module_name, _, attribute = global_name.rpartition(".")
+    owner = sys.modules.get(module_name)
+    candidate = getattr(owner, attribute, None) if owner is not None else None
+    return isinstance(candidate, type) and issubclass(candidate, torch.nn.Module)
+
+
+def _pickle_bytes(path: Path) -> bytes:
+    """Return the pickle stream of a torch file: ``data.pkl`` of a zip archive, else the file itself."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+            return archive.read(names[0]) if names else b""
+    return path.read_bytes()
+
+
+def first_unsafe_global(path: Path) -> str | None:
+    """Return the first global a pickle asks for that ``weights_only`` loading does not allow.
+
+    Reads the opcodes with :mod:`pickletools`, which never executes them, so naming the culprit is
+    as safe as refusing it.
+    """
+    try:
+        from torch._weights_only_unpickler import _get_allowed_globals
+
+        allowed = set(_get_allowed_globals())
+    except (ImportError, AttributeError):  # a private helper of torch; without it name the first global
+        allowed = set()
+    strings: list[str] = []
+    try:
+        for opcode, argument, _position in pickletools.genops(_pickle_bytes(path)):
+            if isinstance(argument, str):
+                strings.append(argument)
+            if opcode.name in ("GLOBAL", "INST") and isinstance(argument, str):
+                name = argument.replace(" ", ".")
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                name = f"{strings[-2]}.{strings[-1]}"
+            else:
+                continue
+            if name not in allowed:
+                return name
+    except (ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, IndexError, KeyError, EOFError):
+        return None
+    return None
 
 
 def load_weights_file(path: str | os.PathLike[str]) -> Any:
@@ -51,13 +108,19 @@ def load_weights_file(path: str | os.PathLike[str]) -> Any:
     path = Path(path)
     if not path.is_file():
         raise WeightsFileError(path, "no such file")
+    if path.stat().st_size == 0:
+        raise WeightsFileError(path, "the file is empty")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns about pickle protocols it reads anyway; the refusal below says what matters.
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         match = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"global ['`]?([\w.]+)", str(exc))
-        raise UnsafeWeightsError(path, match.group(1) if match else None) from None
+        raise UnsafeWeightsError(path, match.group(1) if match else first_unsafe_global(path)) from None
     except Exception as exc:  # noqa: BLE001 - a damaged file fails deep inside the unpickler in many ways
-        raise WeightsFileError(path, f"not a PyTorch weights file ({type(exc).__name__}: {exc})") from None
+        raise WeightsFileError(path, f"not a PyTorch weights file, or a damaged one ({type(exc).__name__}: "
+                                     f"{str(exc).splitlines()[0] if str(exc) else 'no details'})") from None
 
 
 def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
