@@ -47,9 +47,7 @@ from PySide6.QtWidgets import (
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES
 from nnstudio.ui.document import Document
-from nnstudio.ui.plots import AccuracyPlot, LossPlot
 from nnstudio.ui.results import ConfusionMatrixWidget, SampleGridWidget
-from nnstudio.ui.run_history import RunHistoryWidget, RunRecord
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 from nnstudio.ui.training_dataset import DatasetChooser
 from nnstudio.ui.training_icons import run_control_icon
@@ -213,16 +211,13 @@ class TrainingPanel(QWidget):
         self.progress_label.setObjectName("progressText")
         self.progress_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        # Curves.
-        self.loss_plot = LossPlot(self)
-        self.accuracy_plot = AccuracyPlot(self)
-        # Side by side, the plots keep their own x ranges: pyqtgraph aligns linked views by pixel, which
-        # would crop the narrower one; both span the same epochs anyway.
-        plots = QSplitter(Qt.Orientation.Horizontal, self)
-        plots.setObjectName("plotSplitter")
-        plots.addWidget(self.loss_plot)
-        plots.addWidget(self.accuracy_plot)
-        plots.setChildrenCollapsible(False)
+        # Curves: built when the tab is first shown (pyqtgraph would slow the window's start).
+        self.loss_plot: Any = None
+        self.accuracy_plot: Any = None
+        self.history: Any = None
+        self._plots_area = QWidget(self)
+        self._plots_area.setObjectName("plotsArea")
+        QVBoxLayout(self._plots_area).setContentsMargins(0, 0, 0, 0)
 
         # Results, log and history.
         self.confusion = ConfusionMatrixWidget(self)
@@ -248,14 +243,11 @@ class TrainingPanel(QWidget):
         self.log.setAccessibleName("Training log")
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
-        self.history = RunHistoryWidget(self)
-        self.history.attach_plots(self.loss_plot, self.accuracy_plot)
         self.bottom_tabs = QTabWidget(self)
         self.bottom_tabs.setObjectName("trainingTabs")
         self.bottom_tabs.setDocumentMode(True)
         self.bottom_tabs.addTab(results, "Results")
         self.bottom_tabs.addTab(self.log, "Log")
-        self.bottom_tabs.addTab(self.history, "Runs")
 
         main = QWidget(self)
         main_layout = QVBoxLayout(main)
@@ -266,7 +258,7 @@ class TrainingPanel(QWidget):
         main_layout.addWidget(self.progress_label)
         vertical = QSplitter(Qt.Orientation.Vertical, main)
         vertical.setObjectName("trainingSplitter")
-        vertical.addWidget(plots)
+        vertical.addWidget(self._plots_area)
         vertical.addWidget(self.bottom_tabs)
         vertical.setStretchFactor(0, 3)
         vertical.setStretchFactor(1, 2)
@@ -288,6 +280,31 @@ class TrainingPanel(QWidget):
         self.setMinimumSize(320, 240)
         self._set_state("Ready", muted_text_color(self).name())
         self.progress_label.setText("Choose a dataset and a recipe, then press Train (F5).")
+
+    def ensure_plots(self) -> None:
+        """Build the curves and the run history (once; they import pyqtgraph)."""
+        if self.loss_plot is not None:
+            return
+        from nnstudio.ui.plots import AccuracyPlot, LossPlot
+        from nnstudio.ui.run_history import RunHistoryWidget
+
+        self.loss_plot = LossPlot(self)
+        self.accuracy_plot = AccuracyPlot(self)
+        # Side by side, the plots keep their own x ranges: pyqtgraph aligns linked views by pixel, which
+        # would crop the narrower one; both span the same epochs anyway.
+        plots = QSplitter(Qt.Orientation.Horizontal, self._plots_area)
+        plots.setObjectName("plotSplitter")
+        plots.addWidget(self.loss_plot)
+        plots.addWidget(self.accuracy_plot)
+        plots.setChildrenCollapsible(False)
+        self._plots_area.layout().addWidget(plots)
+        self.history = RunHistoryWidget(self)
+        self.history.attach_plots(self.loss_plot, self.accuracy_plot)
+        self.bottom_tabs.addTab(self.history, "Runs")
+
+    def showEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        self.ensure_plots()
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -363,6 +380,7 @@ class TrainingPanel(QWidget):
         project = self.document.project
         settings = project.settings
         regression = settings.loss not in CLASSIFICATION_LOSSES and settings.loss not in BINARY_LOSSES
+        self.ensure_plots()
         self.accuracy_plot.set_mode("mae" if regression else "accuracy")
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.clear()
@@ -370,6 +388,8 @@ class TrainingPanel(QWidget):
         self._show_results(False)
         self.info, self.outcome, self._last_update = None, None, None
         self._started_at, self._paused_at, self._paused_total = time.perf_counter(), None, 0.0
+        from nnstudio.ui.run_history import RunRecord
+
         record = RunRecord.start(settings)
         self._run_id = self.history.add_run(record)
         self.progress.setValue(0)
@@ -419,8 +439,9 @@ class TrainingPanel(QWidget):
         self._closed = True
         was_running = self.is_running
         self.session.shutdown()
-        for plot in (self.loss_plot, self.accuracy_plot):
-            plot.end_run()
+        if self.loss_plot is not None:
+            for plot in (self.loss_plot, self.accuracy_plot):
+                plot.end_run()
         if was_running:
             self.running_changed.emit(False)
 
