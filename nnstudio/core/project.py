@@ -175,9 +175,10 @@ def _parse(data: str | bytes, source: str | None) -> dict[str, Any]:
         if len(data) > MAX_FILE_BYTES:
             raise ProjectFileError("the file is too large to be a project", source)
         try:
-            data = data.decode("utf-8")
+            data = data.decode("utf-8-sig")  # editors on Windows may start the file with a BOM
         except UnicodeDecodeError as exc:
             raise ProjectFileError(f"not a text file (byte {exc.start} is not UTF-8)", source) from None
+    data = data.removeprefix("\ufeff")
     if not data.strip():
         raise ProjectFileError("the file is empty", source)
     try:
@@ -188,6 +189,8 @@ def _parse(data: str | bytes, source: str | None) -> dict[str, Any]:
                                f"line {exc.lineno}, column {exc.colno}") from None
     except RecursionError:
         raise ProjectFileError("the file is nested too deeply to be a project", source) from None
+    except ValueError as exc:  # Python refuses integers of more than 4,300 digits (a denial-of-service guard)
+        raise ProjectFileError(f"a number in the file is absurdly long: {str(exc).split(';')[0]}", source) from None
     if not isinstance(raw, dict):
         raise ProjectFileError("not an nnstudio project (the top level is not an object)", source)
     if raw.get("format") != FORMAT:
