@@ -145,7 +145,7 @@ def load_project(path: str | os.PathLike[str], catalog: Catalog = CATALOG) -> Pr
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise ProjectFileError(f"the file is {size / 1e6:.0f} MB; project files are at most "
+            raise ProjectFileError(f"the file is {size / 2**20:.0f} MB; project files are at most "
                                    f"{MAX_FILE_BYTES // (1024 * 1024)} MB", str(path))
         raw = path.read_bytes()
     except ProjectFileError:
