@@ -66,7 +66,8 @@ def csv_table(options: Any, seed: int, loss: str | None, val_fraction: float) ->
     numeric = [_parse_float(label) for label in labels]
     if task == "auto":
         whole = all(v is not None and v == int(v) for v in numeric)
-        task = "classification" if not whole or len(set(labels)) <= AUTO_CLASS_LIMIT else "regression"
+        # Whole numbers with few distinct values are class labels; other numbers are values to regress.
+        task = "classification" if whole and len(set(labels)) <= AUTO_CLASS_LIMIT else "regression"
         if any(v is None for v in numeric):
             task = "classification"
     if options.flag("standardize", True):

@@ -171,6 +171,16 @@ def test_csv_regression_target(tmp_path):
     assert bundle.task == "regression" and bundle.train.y.shape[1] == 1
 
 
+def test_csv_auto_task_regresses_fractional_targets_and_classifies_few_whole_numbers(tmp_path):
+    prices = tmp_path / "prices.csv"
+    prices.write_text("rooms,price\n" + "".join(f"{i},{i * 1.5 + 0.25}\n" for i in range(30)))
+    assert load("csv", loss="mse", path=str(prices)).task == "regression"
+    grades = tmp_path / "grades.csv"
+    grades.write_text("hours,grade\n" + "".join(f"{i},{i % 3}\n" for i in range(30)))
+    bundle = load("csv", path=str(grades))
+    assert bundle.task == "classification" and bundle.class_names == ["0", "1", "2"]
+
+
 def test_csv_non_numeric_feature_names_line_and_column(tmp_path):
     path = tmp_path / "bad.csv"
     path.write_text("a,b,label\n1,2,0\n3,oops,1\n4,5,0\n")
