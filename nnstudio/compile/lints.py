@@ -233,7 +233,26 @@ def loss_matches_targets(wiring: Wiring, analysis: Analysis, settings: TrainingS
                       fix=Fix("Switch the loss to MSELoss", lambda project: set_loss(project, "mse")))
 
 
+def softmax_over_batch(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
+                       ) -> Iterator[Problem]:
+    """A (Log)Softmax along dim 0 mixes the samples of a batch: each prediction depends on the others."""
+    for node in wiring.nodes.values():
+        if node.type_id not in ("softmax", "log_softmax"):
+            continue
+        shape = analysis.shape_of(node.id)
+        dim = node.params["dim"]
+        if shape is None or not -len(shape) <= dim < len(shape) or dim % len(shape) != 0:
+            continue
+        node_id = node.id
+        yield Problem("warning", "softmax-over-batch",
+                      f"{node.spec.title} along dim {dim} normalises across the samples of a batch, so "
+                      "each prediction depends on the others; use dim 1 (the classes)", node_id, "dim",
+                      fix=Fix(f"Set {node_id}.dim to 1",
+                              lambda project, node_id=node_id: SetParam(project.graph, node_id, "dim", 1)))
+
+
 LINTS: tuple[Lint, ...] = (
+    softmax_over_batch,
     softmax_before_cross_entropy,
     sigmoid_before_bce,
     log_softmax_before_nll,

@@ -148,3 +148,14 @@ def test_lints_without_settings_only_look_at_the_graph():
                         "out": "output"}, [("x_in", "a"), ("a", "b"), ("b", "s"), ("s", "out")])
     codes = {p.code for p in analyze(graph).problems}
     assert codes == {"linear-after-linear"}
+
+
+@pytest.mark.parametrize("dim", [0, -2])
+def test_softmax_across_the_batch_is_flagged_and_fixed(dim):
+    project = project_of(chain("flatten", ("linear", {"out_features": 10}), ("log_softmax", {"dim": dim})),
+                         loss="nll")
+    problem = lint_codes(project)["softmax-over-batch"]
+    assert problem.node_id == "l3" and problem.field == "dim"
+    apply_fix(project, problem)
+    assert project.graph.node("l3").params["dim"] == 1
+    assert analyze(project.graph, project.settings).problems == []
