@@ -9,9 +9,11 @@ previous file whole.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,6 +126,22 @@ def write_text_atomic(path: Path, text: str) -> None:
             pass
         raise ProjectFileError(f"could not save: {exc.strerror or exc}", str(path)) from exc
     _fsync_folder(folder)
+    _remove_stale_temporaries(folder, path.name)
+
+
+#: A temporary file this old belongs to a save that was killed, not to one still writing.
+STALE_TEMPORARY_S = 600
+
+
+def _remove_stale_temporaries(folder: Path, name: str) -> None:
+    """Delete the temporary files that killed saves of ``name`` left behind (hidden clutter otherwise)."""
+    cutoff = time.time() - STALE_TEMPORARY_S
+    for leftover in folder.glob(f".{glob.escape(name)}.*.tmp"):
+        try:
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
+        except OSError:
+            pass  # gone already, or not ours to delete: harmless either way
 
 
 def _fsync_folder(folder: Path) -> None:
