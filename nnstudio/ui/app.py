@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 
 from nnstudio.core.examples import DEFAULT_EXAMPLE, example_path
@@ -94,6 +94,9 @@ def _probe_startup(app: QApplication, window: MainWindow) -> int:
 
 
 def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int:
+    # A local event loop, not app.exec(): quitting it leaves a QApplication shared with the caller
+    # (tests, scripts) usable afterwards.
+    loop = QEventLoop()
     status = {"code": 1}
     deadline = QTimer(window)
     deadline.setSingleShot(True)
@@ -109,7 +112,7 @@ def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int
             status["code"] = 1
         window.shutdown()
         window.close()
-        app.quit()
+        loop.quit()
 
     def on_analysis(_analysis: object) -> None:
         if window.document.analysis_is_current and "analysed" not in status:
@@ -130,6 +133,6 @@ def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int
     window.show()
     deadline.timeout.connect(on_timeout)
     deadline.start(SCREENSHOT_TIMEOUT_S * 1000)
-    app.exec()
+    loop.exec()
     return status["code"]
 

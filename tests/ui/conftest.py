@@ -11,7 +11,7 @@ import gc
 import threading
 
 import pytest
-from PySide6.QtCore import QSettings, QThread, QTimer
+from PySide6.QtCore import QEventLoop, QSettings, QThread, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
 
@@ -68,7 +68,9 @@ def _running_qthreads() -> set[int]:
 
 
 def _active_qtimers() -> set[int]:
-    return {id(o) for o in gc.get_objects() if issubclass(type(o), QTimer) and _alive(o, "isActive")}
+    # pytest-qt's own wait loops (waitSignal) own their timeout timers: not the test's doing.
+    return {id(o) for o in gc.get_objects() if issubclass(type(o), QTimer) and _alive(o, "isActive")
+            and not isinstance(o.parent(), QEventLoop)}
 
 
 def _alive(obj, method: str) -> bool:
