@@ -8,8 +8,10 @@ edge, drawn top to bottom, in four classic steps:
 2. *ranks*: longest path from the sources, then nodes with more outgoing than incoming edges
    (parameters, above all) sink to just above their first consumer, so edges stay short;
    edges longer than one rank get a chain of dummy nodes;
-3. *order*: a depth-first initial order, then median sweeps down and up with adjacent transpositions,
-   keeping the order with the fewest crossings seen;
+3. *order*: a depth-first initial order (from the top, then again from the bottom), weighted-median
+   sweeps down and up with adjacent transpositions (sideways swaps on alternate sweeps to leave
+   plateaus), keeping the order with the fewest crossings seen; a parameter leaf is ordered right
+   after the op it joins below, so it never drags the data path sideways;
 4. *coordinates*: each rank is placed by weighted isotonic regression (pool adjacent violators):
    the x that best matches the median of each node's neighbours while keeping boxes apart, in
    alternating sweeps. Dummy nodes weigh most, so long edges come out straight.
