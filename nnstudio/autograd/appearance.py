@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnstudio.autograd.collapse import LAYER
-from nnstudio.autograd.walk import LEAF, OP, PARAM
+from nnstudio.autograd.walk import LEAF, PARAM
 
 #: Font sizes (px) of a box's title and subtitle; box sizes below are estimated from them.
 TITLE_PX = 12.0
@@ -120,7 +120,3 @@ def node_colors(data: dict[str, Any], theme: Theme, is_root: bool = False) -> tu
         return theme.root_fill, theme.highlight
     return theme.op_fill, theme.op_stroke
 
-
-def is_op(data: dict[str, Any]) -> bool:
-    """Returns True for operation nodes (as opposed to parameters, inputs and layer boxes)."""
-    return data["kind"] == OP

@@ -381,7 +381,8 @@ class AutogradView(QWidget):
         self._signals.failed.connect(self._on_failed)
         self._generation = 0
         self.trace: AutogradTrace | None = None
-        self._collapsed: bool | None = None  # None: decide from the graph's size
+        self._collapsed: bool | None = None  # the detail level now drawn
+        self._chosen_detail: bool | None = None  # the person's choice; None: decide by graph size
         self._expanded: set[str] = set()
         self._display: nx.DiGraph | None = None
         self._layout: Layout | None = None
@@ -483,8 +484,12 @@ class AutogradView(QWidget):
     def _start(self, walk: Callable[[], AutogradTrace] | None, walk_new: bool = True) -> None:
         """Runs the walk (when given) and the layout on the pool; the newest request wins."""
         self._generation += 1
+        if walk_new:
+            self._expanded.clear()  # layer names of the last model mean nothing for the next
         trace = None if walk_new else self.trace
-        collapsed, expanded = self._collapsed, frozenset(self._expanded)
+        collapsed = self._chosen_detail if self._chosen_detail is not None else (
+            None if walk_new else self._collapsed)
+        expanded = frozenset(self._expanded)
 
         def work() -> tuple[AutogradTrace, bool, nx.DiGraph, Layout]:
             walked = walk() if walk is not None else trace
@@ -574,7 +579,7 @@ class AutogradView(QWidget):
         """Draws one box per layer (True) or every operation (False); re-lays out off the GUI thread."""
         if collapsed == self._collapsed:
             return
-        self._collapsed = collapsed
+        self._collapsed = self._chosen_detail = collapsed
         self._expanded.clear()
         self._refit = True
         self._relayout()
