@@ -9,7 +9,15 @@ import torch
 from torch import nn
 
 from nnstudio.autograd.project_trace import trace_project
-from nnstudio.autograd.walk import OP, PARAM, WalkError, op_label, trace_autograd, walk_grad_fn
+from nnstudio.autograd.walk import (
+    OP,
+    PARAM,
+    WalkError,
+    op_label,
+    parameter_gradient_norms,
+    trace_autograd,
+    walk_grad_fn,
+)
 from nnstudio.core.examples import load_example
 from nnstudio.train.recipe import make_loss
 
@@ -129,3 +137,18 @@ def test_forward_errors_name_the_stage():
 def test_op_label_strips_backward_suffix():
     assert op_label("AddmmBackward0") == "Addmm"
     assert op_label("MaxPool2DWithIndicesBackward0") == "MaxPool2DWithIndices"
+
+
+def test_train_mode_decides_which_ops_appear(net):
+    net.eval()
+    trained = trace_autograd(net, _sample(), _cross_entropy).layers()
+    evaluated = trace_autograd(net, _sample(), _cross_entropy, train_mode=False).layers()
+    assert "drop" in trained and "drop" not in evaluated  # dropout only records an op in training
+    assert not net.training  # put back as it was
+
+
+def test_parameter_gradient_norms_read_existing_grads(net):
+    assert parameter_gradient_norms(net) == {}
+    net.fc.weight.grad = torch.full_like(net.fc.weight, 2.0)
+    norms = parameter_gradient_norms(net)
+    assert norms == {"fc.weight": pytest.approx(2.0 * math.sqrt(net.fc.weight.numel()))}
