@@ -118,6 +118,11 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
     return fx.GraphModule(modules, plan.graph, class_name="Model")
 
 
+#: Training holds the weights, their gradients and (Adam) two moments: about 4x the weights. Networks
+#: beyond that are refused: building one that merely fits would push the machine into swapping.
+TRAINING_MEMORY_FACTOR = 4
+
+
 def physical_memory_bytes() -> int | None:
     """Return the machine's physical memory in bytes, or None where the platform does not say."""
     try:
@@ -137,12 +142,12 @@ def _check_memory(plan: FxPlan) -> None:
         return
     results = plan.analysis.nodes
     weight_bytes = 4 * sum(results[n].params for n in plan.module_ids)  # float32
-    if weight_bytes <= limit:
+    if weight_bytes * TRAINING_MEMORY_FACTOR <= limit:
         return
     largest = max(plan.module_ids, key=lambda n: results[n].params)
-    raise CompileError(f"the weights need {_bytes(weight_bytes)} as float32, more than this machine's "
-                       f"{_bytes(limit)} of memory; this layer alone has {results[largest].params:,} "
-                       "parameters", largest)
+    raise CompileError(f"the weights need {_bytes(weight_bytes)} as float32 and training about "
+                       f"{TRAINING_MEMORY_FACTOR} times that, more than this machine's {_bytes(limit)} of "
+                       f"memory; this layer alone has {results[largest].params:,} parameters", largest)
 
 
 def _bytes(count: int) -> str:
