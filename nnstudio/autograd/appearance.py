@@ -70,7 +70,9 @@ def node_lines(data: dict[str, Any]) -> tuple[str, str]:
     if kind == LEAF:
         return "input", shape_text(data["shape"])
     if kind == LAYER:
-        parts = [f"{len(data['ops'])} op" + ("s" if len(data["ops"]) != 1 else "")]
+        ops = data["ops"]
+        # a few ops are named (what the layer does); many are counted (how big it is)
+        parts = [" · ".join(ops)] if 0 < len(ops) <= 2 else [f"{len(ops)} op" + ("s" if len(ops) != 1 else "")]
         if data["params"]:
             parts.append(f"{len(data['params'])} param" + ("s" if len(data["params"]) != 1 else ""))
         return data["label"], " · ".join(parts)
