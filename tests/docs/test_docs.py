@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import re
 import shlex
 import subprocess
@@ -194,3 +195,20 @@ def test_python_snippets_run_against_an_exported_model(page, index, code, export
                                text=True, timeout=300, check=False)
     assert completed.returncode == 0, (
         f"snippet {index} of {_rel(page)} failed:\n{code}\n--- stderr ---\n{completed.stderr[-3000:]}")
+
+
+# --- pictures -----------------------------------------------------------------------------------------
+
+def _screenshot_script():
+    spec = importlib.util.spec_from_file_location("nnstudio_docs_screenshots", DOCS / "screenshots.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_picture_the_script_makes_is_committed_and_shown_in_the_docs():
+    shown = {Path(target).name for page in PAGES for target in _links(page) if target.endswith(".png")}
+    for picture in _screenshot_script().PICTURES:
+        assert picture.path.is_file(), f"run docs/screenshots.py {picture.name}: {_rel(picture.path)} is missing"
+        assert picture.path.name in shown, f"{_rel(picture.path)} is made but no page shows it"
