@@ -13,6 +13,10 @@ Events (psygnal signals, payloads are plain numbers or frozen dataclasses of pla
   a float on the steps where it was read from the device -- every step on the CPU, at most ~30 times a
   second (and at the last step of an epoch) on a GPU, where reading it forces a host sync -- else None.
 - ``epoch_end(EpochMetrics)``; ``note(str)`` (e.g. torch.compile fell back to eager);
+- ``gradients(dict[str, float])``: every parameter's gradient L2 norm by name, measured after backward
+  (before clipping) at most once every ``GRADIENT_REPORT_INTERVAL_S``, and only while something is
+  connected, so a run nobody watches pays nothing. The norms are computed on the device in one
+  batched op and read with a single host sync;
 - exactly one of ``finished(RunResult)``, ``stopped(RunResult)``, ``failed(TrainingFailure)`` per run().
 
 Faults never escape ``run()``: a NaN/Inf loss, out of memory, or an exception in a layer end the run
@@ -53,6 +57,8 @@ from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_che
 
 #: On accelerators the running loss is read (a host sync) at most this often.
 READS_PER_SECOND = 30
+#: The ``gradients`` event fires at most this often (seconds); views refresh no faster anyway.
+GRADIENT_REPORT_INTERVAL_S = 1.0
 CHECKPOINT_FORMAT = "nnstudio-checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -96,6 +102,7 @@ class TrainingEvents(SignalGroup):
     batch_end = Signal(int, int, int, object, float, float)
     epoch_end = Signal(object)
     note = Signal(str)
+    gradients = Signal(object)
     finished = Signal(object)
     stopped = Signal(object)
     failed = Signal(object)
@@ -161,6 +168,7 @@ class TrainingRun:
         self._step_index: int | None = None
         #: The batch of the current step, kept to locate a failing node after a fault.
         self._inputs: torch.Tensor | None = None
+        self._next_gradient_report = 0.0
         self._snapshot = self._take_snapshot()
 
     # --- control (any thread) ------------------------------------------------------------------
@@ -474,17 +482,44 @@ class TrainingRun:
             raise _NonFiniteLoss(value, x)
         if self._scaler is not None:
             self._scaler.scale(loss).backward()
-            if self.settings.grad_clip is not None:
+            report = self._gradient_report_due()
+            if self.settings.grad_clip is not None or report:
                 self._scaler.unscale_(self.optimizer)
+            if report:
+                self._report_gradients(overflow_is_expected=True)
+            if self.settings.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
             self._scaler.step(self.optimizer)
             self._scaler.update()
         else:
             loss.backward()
+            if self._gradient_report_due():
+                self._report_gradients()
             if self.settings.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
             self.optimizer.step()
         return output.detach(), loss, value
+
+    def _gradient_report_due(self) -> bool:
+        """Returns True when someone listens to ``gradients`` and the last report is old enough."""
+        if len(self.events.gradients) == 0:
+            return False
+        now = time.monotonic()
+        if now < self._next_gradient_report:
+            return False
+        self._next_gradient_report = now + GRADIENT_REPORT_INTERVAL_S
+        return True
+
+    def _report_gradients(self, overflow_is_expected: bool = False) -> None:
+        """Emits ``gradients`` with the norms of the gradients just computed.
+
+        With fp16 loss scaling an overflow (inf gradients) is routine: the scaler skips that step and
+        lowers its scale, so such a step is not reported as a NaN gradient.
+        """
+        norms = gradient_norms(self.model)
+        if overflow_is_expected and not all(math.isfinite(v) for v in norms.values()):
+            return
+        self.events.gradients.emit(norms)
 
     def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor,
                              read_loss: bool) -> tuple[torch.Tensor, torch.Tensor, float | None]:
@@ -564,6 +599,20 @@ class _Score:
         if self.confusion is not None:
             confusion = self.confusion.view(self.classes, self.classes).tolist()
         return mean, None, confusion
+
+
+def gradient_norms(model: nn.Module) -> dict[str, float]:
+    """Returns the L2 norm of every parameter's ``.grad`` by parameter name (NaN and inf kept).
+
+    One multi-tensor norm and one copy to the host, so a GPU is synchronised once, not per parameter.
+    """
+    named = [(name, p.grad.detach()) for name, p in model.named_parameters() if p.grad is not None]
+    if not named:
+        return {}
+    grads = [g.coalesce().values() if g.is_sparse else g for _, g in named]
+    with torch.no_grad():
+        norms = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32)).cpu().tolist()
+    return {name: value for (name, _), value in zip(named, norms)}
 
 
 def _to_cpu(value: Any) -> Any:
