@@ -55,6 +55,8 @@ from nnstudio.ui.training_settings import TrainingSettingsForm
 from nnstudio.ui.training_worker import BatchUpdate, RunInfo, RunOutcome, TrainingSession, ValidationSamples
 
 #: Extra formats the results export can add to model.pth / model.py / project.nns / metrics.csv.
+#: The progress text and bar change at most this often (a label re-layout is not free while training).
+PROGRESS_UPDATES_PER_SECOND = 8
 EXTRA_EXPORTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
 
 
@@ -89,6 +91,7 @@ class TrainingPanel(QWidget):
         self._paused_at: float | None = None
         self._paused_total = 0.0
         self._last_update: BatchUpdate | None = None
+        self._progress_shown_at = 0.0
         self._closed = False
 
         self._build_actions()
@@ -462,7 +465,10 @@ class TrainingPanel(QWidget):
         self._last_update = update
         if len(update.losses):
             self.loss_plot.add_batches(update.positions, update.losses, update.lrs)
-        self._show_progress(update)
+        now = time.perf_counter()
+        if now - self._progress_shown_at >= 1.0 / PROGRESS_UPDATES_PER_SECOND or update.step == update.steps_per_epoch:
+            self._progress_shown_at = now
+            self._show_progress(update)
 
     def _show_progress(self, update: BatchUpdate) -> None:
         info = self.info

@@ -27,8 +27,9 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from nnstudio.core.project import Project
 
-#: The GUI is sent at most this many batch updates a second (a 60 Hz screen needs no more).
-MAX_UPDATES_PER_SECOND = 30
+#: The GUI is sent at most this many batch updates a second. Each one redraws the curves, which on a
+#: busy 2-core machine costs the trainer through the GIL; 20 a second still reads as smooth motion.
+MAX_UPDATES_PER_SECOND = 20
 #: Validation samples shown with their predictions after each epoch of a classification run.
 SAMPLES_SHOWN = 24
 
