@@ -227,3 +227,52 @@ def test_an_unsafe_checkpoint_is_refused_without_unpickling(qtbot, digits_window
     assert panel.resume_from(path) is False
     assert "refused" in panel.log.toPlainText()
     assert not panel.is_running
+
+
+def test_a_regression_run_shows_mean_absolute_error_and_no_confusion_matrix(qtbot, window, wait_analysis):
+    assert window.open_example("linear-regression")
+    wait_analysis(window)
+    panel = window.training_panel
+    _set_epochs(window, 2)
+    outcome = _train(qtbot, window)
+    assert outcome.status == "finished", outcome.message
+    assert panel.accuracy_plot.mode == "mae"
+    _, mae = panel.accuracy_plot.series_data("val_mae")
+    assert len(mae) == 2 and mae[-1] < mae[0]
+    assert panel.confusion.isHidden() and not panel.results_hint.isHidden()
+    assert "val MAE" in panel.log.toPlainText()
+
+
+def test_an_image_folder_trains_through_the_data_loader_and_shows_its_samples(qtbot, window, wait_analysis,
+                                                                            tmp_path):
+    from PIL import Image
+
+    from nnstudio.core.settings import DatasetSettings
+    from nnstudio.ui.training_settings import settings_command
+
+    for label, value in (("dark", 30), ("light", 220)):
+        (tmp_path / label).mkdir()
+        for i in range(8):
+            Image.new("L", (8, 8), value + i).save(tmp_path / label / f"{i}.png")
+    assert window.open_example("digits-mlp")
+    wait_analysis(window)
+    document = window.document
+    document.push(SetParam(document.graph, "fc3", "out_features", 2))
+    dataset = DatasetSettings(kind="image_folder", options={"path": str(tmp_path), "size": 8, "channels": 1})
+    document.push(settings_command(document, {"dataset": dataset, "epochs": 1}, "Use the folder"))
+    wait_analysis(window)
+    panel = window.training_panel
+    outcome = _train(qtbot, window)
+    assert outcome.status == "finished", outcome.message
+    assert panel.confusion.counts().shape == (2, 2)
+    assert panel.confusion.class_names() == ["dark", "light"]
+    assert not panel.samples_scroll.isHidden()
+
+
+def test_the_device_list_names_the_devices_present(window, wait_analysis):
+    wait_analysis(window)
+    form = window.training_panel.settings_form
+    window.document.device_found.emit("CPU")
+    names = [form.device.itemData(i) for i in range(form.device.count())]
+    assert names[0] == "auto" and "cpu" in names
+    assert "CPU (" in form.device.itemText(names.index("cpu"))
