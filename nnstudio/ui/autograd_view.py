@@ -605,7 +605,7 @@ class AutogradView(QWidget):
     def _on_node_clicked(self, node_id: str) -> None:
         layer = self._items[node_id].layer
         if layer is not None:
-            self._highlight_layer(layer)
+            self._highlight_layers({layer})
             self.layer_selected.emit(layer)
 
     def _on_node_double_clicked(self, node_id: str) -> None:
@@ -617,7 +617,11 @@ class AutogradView(QWidget):
 
     def select_layer(self, node_id: str) -> None:
         """Highlights the ops of editor node ``node_id`` and brings them into view (no signal back)."""
-        items = self._highlight_layer(node_id)
+        self.select_layers([node_id])
+
+    def select_layers(self, node_ids: Iterable[str]) -> None:
+        """Highlights the ops of these editor nodes and brings them into view; none clears (no signal back)."""
+        items = self._highlight_layers(set(node_ids))
         if items:
             rect = QRectF()
             for item in items:
@@ -628,10 +632,10 @@ class AutogradView(QWidget):
         """Returns the highlighted layer, if any."""
         return next((item.layer for item in self._items.values() if item.highlighted), None)
 
-    def _highlight_layer(self, layer: str) -> list[_NodeItem]:
+    def _highlight_layers(self, layers: set[str]) -> list[_NodeItem]:
         chosen = []
         for item in self._items.values():
-            item.highlighted = item.layer == layer
+            item.highlighted = item.layer in layers
             if item.highlighted:
                 chosen.append(item)
             item.update()
@@ -672,6 +676,14 @@ class AutogradView(QWidget):
             self._apply_pending_gradients()
         elif not self._gradient_timer.isActive():
             self._gradient_timer.start(int(wait * 1000) + 1)
+
+    def clear_gradients(self) -> None:
+        """Forgets the gradient norms (a new run, another network): plain colours, no flags, no legend."""
+        self._gradient_timer.stop()
+        self._pending_norms = None
+        self._norms = {}
+        self._last_gradient_time = -math.inf
+        self._paint_gradients()
 
     def _apply_pending_gradients(self) -> None:
         if self._pending_norms is None:
