@@ -58,6 +58,9 @@ class ProblemsPanel(QTreeWidget):
         self.itemActivated.connect(self._on_item_clicked)
         self.customContextMenuRequested.connect(self._show_context_menu)
         self._problems: list[Problem] = []
+        self._analysis_problems: list[Problem] = []
+        #: Problems found outside the analysis (gradients during training), by source.
+        self._extra_problems: dict[str, list[Problem]] = {}
         self._placeholder = "Analysing…"
 
     @property
@@ -71,9 +74,22 @@ class ProblemsPanel(QTreeWidget):
         self.viewport().update()
 
     def set_problems(self, problems: list[Problem]) -> None:
-        """Shows ``problems`` (errors before warnings, each group in the analysis's order)."""
+        """Shows the analysis's ``problems`` (errors before warnings, each group in the analysis's order)."""
         self._placeholder = "No problems found: the network is ready to train."
-        self._problems = sorted(problems, key=lambda p: not p.is_error)
+        self._analysis_problems = list(problems)
+        self._refill()
+
+    def set_extra_problems(self, source: str, problems: list[Problem]) -> None:
+        """Shows ``problems`` found by ``source`` (e.g. ``"gradients"``) after the analysis's; [] removes them."""
+        if problems:
+            self._extra_problems[source] = list(problems)
+        else:
+            self._extra_problems.pop(source, None)
+        self._refill()
+
+    def _refill(self) -> None:
+        shown = self._analysis_problems + [p for extra in self._extra_problems.values() for p in extra]
+        self._problems = sorted(shown, key=lambda p: not p.is_error)
         self.clear()
         style = self.style()
         error_icon = style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)
