@@ -197,6 +197,8 @@ class DatasetPreview(QWidget):
         self.table.setObjectName("datasetRows")
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setMaximumHeight(200)
         self.samples.addWidget(self.grid)
         self.samples.addWidget(self.table)

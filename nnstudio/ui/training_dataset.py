@@ -153,8 +153,7 @@ class DatasetChooser(QWidget):
         self._loading = True
         try:
             self.kind.setCurrentIndex(max(0, self.kind.findData(dataset.kind)))
-            if set(self._editors) != {f.name for f in OPTION_FIELDS[dataset.kind]} or \
-                    self.options.property("kind") != dataset.kind:
+            if self.options.property("kind") != dataset.kind:
                 self._build_editors(dataset.kind)
             for option in OPTION_FIELDS[dataset.kind]:
                 self._show_value(option, dataset.options.get(option.name, option.default))
