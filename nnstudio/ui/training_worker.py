@@ -131,6 +131,7 @@ class TrainingWorker(QObject):
     batches = Signal(object)  # BatchUpdate
     epoch_ended = Signal(object, object)  # EpochMetrics, ValidationSamples | None
     note = Signal(str)
+    gradients = Signal(object)  # {parameter name: gradient L2 norm}, at most once a second
     ended = Signal(object)  # RunOutcome
 
     def __init__(self, project: Project, checkpoint: dict[str, Any] | None = None,
@@ -192,6 +193,7 @@ class TrainingWorker(QObject):
         run.events.batch_end.connect(self._on_batch)
         run.events.epoch_end.connect(self._on_epoch)
         run.events.note.connect(self.note.emit)
+        run.events.gradients.connect(self.gradients.emit)  # the trainer rate-limits it
         with self._lock:
             self.run = run
             if self._pause_requested:
@@ -283,6 +285,8 @@ class TrainingSession(QObject):
     batches = Signal(object)
     epoch_ended = Signal(object, object)
     note = Signal(str)
+    #: Per-parameter gradient norms of the running model ({name: norm}), at most once a second.
+    gradients = Signal(object)
     #: The run is over (its thread has been joined): a RunOutcome.
     ended = Signal(object)
 
@@ -318,6 +322,7 @@ class TrainingSession(QObject):
         worker.batches.connect(self._relay_batches)
         worker.epoch_ended.connect(self._relay_epoch)
         worker.note.connect(self._relay_note)
+        worker.gradients.connect(self._relay_gradients)
         worker.ended.connect(self._on_worker_ended)
         self._thread, self._worker = thread, worker
         thread.start()
@@ -374,6 +379,11 @@ class TrainingSession(QObject):
     def _relay_note(self, text: str) -> None:
         if self._worker is not None:
             self.note.emit(text)
+
+    @Slot(object)
+    def _relay_gradients(self, norms: dict[str, float]) -> None:
+        if self._worker is not None:
+            self.gradients.emit(norms)
 
     @Slot(object)
     def _on_worker_ended(self, outcome: RunOutcome) -> None:
