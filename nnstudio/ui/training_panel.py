@@ -385,9 +385,10 @@ class TrainingPanel(QWidget):
         regression = settings.loss not in CLASSIFICATION_LOSSES and settings.loss not in BINARY_LOSSES
         self.ensure_plots()
         self.accuracy_plot.set_mode("mae" if regression else "accuracy")
+        # The curves redraw when merged updates arrive (at most MAX_UPDATES_PER_SECOND), not from the
+        # plots' own 30 Hz timers: every wake-up of the GUI thread takes the GIL from the trainer.
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.clear()
-            plot.begin_run()
         self._show_results(False)
         self.info, self.outcome, self._last_update = None, None, None
         self._started_at, self._paused_at, self._paused_total = time.perf_counter(), None, 0.0
@@ -442,9 +443,6 @@ class TrainingPanel(QWidget):
         self._closed = True
         was_running = self.is_running
         self.session.shutdown()
-        if self.loss_plot is not None:
-            for plot in (self.loss_plot, self.accuracy_plot):
-                plot.end_run()
         if was_running:
             self.running_changed.emit(False)
 
@@ -465,6 +463,7 @@ class TrainingPanel(QWidget):
         self._last_update = update
         if len(update.losses):
             self.loss_plot.add_batches(update.positions, update.losses, update.lrs)
+            self.loss_plot.flush()
         now = time.perf_counter()
         if now - self._progress_shown_at >= 1.0 / PROGRESS_UPDATES_PER_SECOND or update.step == update.steps_per_epoch:
             self._progress_shown_at = now
@@ -487,12 +486,14 @@ class TrainingPanel(QWidget):
 
     def _on_epoch(self, metrics: Any, samples: ValidationSamples | None) -> None:
         self.loss_plot.add_epoch(metrics.epoch, metrics.train_loss, metrics.val_loss)
+        self.loss_plot.flush()
         if self.accuracy_plot.mode == "mae":
             self.accuracy_plot.add_epoch(metrics.epoch, metrics.train_mae, metrics.val_mae)
             metric = f"train MAE {metrics.train_mae:.4g} · val MAE {metrics.val_mae:.4g}"
         else:
             self.accuracy_plot.add_epoch(metrics.epoch, metrics.train_acc, metrics.val_acc)
             metric = f"train acc {metrics.train_acc:.1%} · val acc {metrics.val_acc:.1%}"
+        self.accuracy_plot.flush()
         epochs = self.info.epochs if self.info else metrics.epoch
         self.log_message(f"epoch {metrics.epoch}/{epochs}: train loss {metrics.train_loss:.4f} · val loss "
                          f"{metrics.val_loss:.4f} · {metric} · lr {metrics.lr:.3g} · "
@@ -509,8 +510,6 @@ class TrainingPanel(QWidget):
 
     def _on_ended(self, outcome: RunOutcome) -> None:
         self.outcome = outcome
-        for plot in (self.loss_plot, self.accuracy_plot):
-            plot.end_run()
         for note in outcome.notes:
             if note not in self.log.toPlainText():
                 self.log_message(note, "note")
