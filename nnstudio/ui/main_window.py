@@ -44,6 +44,7 @@ from nnstudio.core.errors import NnstudioError
 from nnstudio.core.examples import list_examples, load_example
 from nnstudio.core.problems import Problem
 from nnstudio.core.project import SUFFIX, Project, load_project, save_project, write_text_atomic
+from nnstudio.ui.autograd_tab import AutogradTab
 from nnstudio.ui.autosave import DEFAULT_INTERVAL_MS, Autosaver, discard_recovery, find_recovery
 from nnstudio.ui.canvas import CanvasView
 from nnstudio.ui.document import Document
@@ -121,6 +122,7 @@ class MainWindow(QMainWindow):
         self.training_panel = TrainingPanel(self.document, self)
         self._docks_set_aside: list[QDockWidget] = []
         self.add_tab(self.training_panel, "Training")
+        self.autograd_tab = AutogradTab(self)  # its view (and torch) loads when first needed
 
         self._build_status_bar()
         self._build_actions()
@@ -256,6 +258,7 @@ class MainWindow(QMainWindow):
         file_menu.addMenu(self.examples_menu)
         file_menu.addSeparator()
         file_menu.addActions([self.action_save, self.action_save_as, self.action_export])
+        file_menu.addMenu(self.autograd_tab.export_menu)
         file_menu.addSeparator()
         file_menu.addAction(self.action_quit)
 
