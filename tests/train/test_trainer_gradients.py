@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -63,3 +64,20 @@ def test_a_run_nobody_watches_never_measures_gradients(monkeypatch, blob_setting
     monkeypatch.setattr(trainer_module, "gradient_norms", refuse)
     result = TrainingRun(small_classifier(), blob_data, blob_settings).run()
     assert result.status == "finished"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_a_gpu_the_norms_cost_a_single_host_sync():
+    model = nn.Sequential(*[nn.Linear(8, 8) for _ in range(10)]).cuda()
+    model(torch.randn(4, 8, device="cuda")).sum().backward()
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            norms = gradient_norms(model)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) == 1, [str(w.message) for w in syncs]
+    assert len(norms) == 20 and all(norm > 0 for norm in norms.values())
