@@ -10,7 +10,8 @@
   while the page is shown, or when it is next shown, so people who never open it pay nothing;
 - **training**: the running session's gradient norms colour parameters and operations (the view
   repaints at most once a second), and vanishing, exploding and NaN gradients are added to the
-  Problems list, each tied to its layer;
+  Problems list, each tied to its layer, until the next run, an edit of the network or another
+  document makes them stale;
 - **export**: a menu that saves the drawing as SVG, PNG or Graphviz DOT.
 
 The view's module imports torch, and the window must reach the screen before torch loads, so the
@@ -68,6 +69,8 @@ class AutogradTab(QObject):
         self.view: AutogradView | None = None
         #: What the shown graph was walked from: (document epoch, graph revision, loss); None: nothing.
         self._walked: tuple[int, int, str] | None = None
+        #: The network the gradients shown were measured on; an edit makes them stale.
+        self._gradients_of: tuple[int, int, str] | None = None
         self._document_epoch = 0
         self._selecting_from_view = False
         self.page = QWidget(window)
@@ -168,6 +171,8 @@ class AutogradTab(QObject):
         return (self._document_epoch, project.graph.revision, project.settings.loss)
 
     def _on_analysis(self, analysis: Any) -> None:
+        if self._gradients_of is not None and self._gradients_of != self._source():
+            self._forget_gradients()  # they were measured on a network that no longer exists
         self._show_validity()
         if self.is_shown and analysis.ok:
             self._refresh_timer.start()
@@ -212,6 +217,7 @@ class AutogradTab(QObject):
     # --- gradients -------------------------------------------------------------------------------------
 
     def _on_gradients(self, norms: dict[str, float]) -> None:
+        self._gradients_of = self._source()
         self.ensure_view().update_gradients(norms)
 
     def _on_gradient_problems(self, problems: list[GradientProblem]) -> None:
@@ -223,6 +229,7 @@ class AutogradTab(QObject):
             self._forget_gradients()  # the colours and flags of the last run describe other weights
 
     def _forget_gradients(self) -> None:
+        self._gradients_of = None
         if self.view is not None:
             self.view.clear_gradients()
         self.window.problems.set_extra_problems(GRADIENT_SOURCE, [])

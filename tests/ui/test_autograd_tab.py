@@ -157,6 +157,20 @@ def test_another_document_forgets_the_gradients_of_the_last(qtbot, example_windo
     assert "param:fc3.weight" in view.node_ids() and "param:conv1.weight" not in view.node_ids()
 
 
+def test_an_edit_of_the_network_forgets_gradients_measured_before_it(qtbot, example_window, wait_analysis):
+    window = example_window
+    view = _show_tab(qtbot, window)
+    window.training_panel.session.gradients.emit({"fc1.weight": 2e3, "fc1.bias": 0.1})
+    qtbot.waitUntil(lambda: bool(_problem_codes(window)), timeout=5000)
+    window.document.schedule_analysis()  # nothing changed: the flags stay
+    wait_analysis(window)
+    assert _problem_codes(window) == {"gradient-exploding": "fc1"}
+    window.document.push(SetParam(window.document.graph, "fc1", "out_features", 64))
+    wait_analysis(window)
+    assert _problem_codes(window) == {}
+    assert view.legend.isHidden()
+
+
 def test_a_gui_training_run_colours_the_graph_with_live_gradients(qtbot, window, wait_analysis):
     assert window.open_example("digits-mlp")
     wait_analysis(window)
