@@ -18,6 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
+from shiboken6 import Shiboken
 
 from nnstudio.core.examples import DEFAULT_EXAMPLE, example_path
 from nnstudio.core.project import load_project
@@ -66,7 +67,26 @@ def run_gui(path: str | None = None, example: str | None = None, screenshot: str
     window.show()
     if not window.offer_recovery():
         _open(window, path, example or (DEFAULT_EXAMPLE if path is None else None))
-    return app.exec()
+    status = app.exec()
+    release_clipboard(app)
+    return status
+
+
+def release_clipboard(app: QApplication) -> None:
+    """Hands the clipboard's contents back to Qt as plain text before Python shuts down.
+
+    Layers copied on the canvas sit on the clipboard as a QMimeData made in Python. Qt deletes it
+    from a static destructor after the interpreter is gone, which crashes the process on exit; plain
+    text set here is owned by Qt alone, and stays pasteable in other applications.
+    """
+    clipboard = app.clipboard()
+    data = clipboard.mimeData() if clipboard is not None else None
+    if data is None or not Shiboken.createdByPython(data):
+        return  # empty, or another application's data: nothing of ours to hand back
+    text = clipboard.text()
+    clipboard.clear()
+    if text:
+        clipboard.setText(text)
 
 
 def _open(window: MainWindow, path: str | None, example: str | None) -> None:

@@ -29,6 +29,17 @@ def _isolated_settings(tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _clipboard_released_at_exit(qapp):
+    """Canvas copies leave a Python-made QMimeData on the clipboard; Qt would delete it after the
+    interpreter finished and crash the test process on exit (see nnstudio.ui.app.release_clipboard)."""
+    yield
+    from nnstudio.ui.app import release_clipboard
+
+    release_clipboard(qapp)
+    qapp.processEvents()
+
+
 @pytest.fixture(autouse=True)
 def _app_identity(qapp):
     qapp.setOrganizationName("nnstudio")

@@ -60,3 +60,18 @@ def test_a_screenshot_of_a_bad_file_fails_with_the_files_problem(capsys, tmp_pat
     assert main([str(bad), "--screenshot", str(tmp_path / "x.png")]) == 1
     assert "not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_copied_layers_are_handed_back_to_qt_as_text_before_exit(qapp):
+    from PySide6.QtCore import QMimeData
+    from shiboken6 import Shiboken
+
+    from nnstudio.ui.app import release_clipboard
+
+    data = QMimeData()
+    data.setData("application/x-nnstudio-fragment", b"{}")
+    data.setText("conv1")
+    qapp.clipboard().setMimeData(data)
+    release_clipboard(qapp)
+    assert qapp.clipboard().text() == "conv1"
+    assert not Shiboken.createdByPython(qapp.clipboard().mimeData())
