@@ -184,3 +184,16 @@ def test_an_example_saved_by_the_window_reloads_identically(example_window, tmp_
     reference = tmp_path / "reference.nns"
     save_project(window.document.project, reference)
     assert target.read_text(encoding="utf-8") == reference.read_text(encoding="utf-8")
+
+
+def test_an_autosave_the_disk_refuses_is_logged_and_the_work_stays_in_the_window(example_window, tmp_path,
+                                                                                caplog):
+    window = example_window
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the autosave folder should be")
+    window.autosaver.folder = blocked
+    window.document.push(SetParam(window.document.graph, "fc1", "out_features", 21))
+    assert window.autosaver.save_now() is False
+    assert "autosave failed" in caplog.text
+    assert window.document.is_modified and window.autosaver.is_running, "autosave keeps trying"
+    assert window.document.graph.node("fc1").params["out_features"] == 21
