@@ -293,11 +293,20 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(centre.x() - 6.5, centre.y() - 6.5, 13, 13),
                              Qt.AlignmentFlag.AlignCenter, "!")
 
+        # The parameter count shares the title line, so the output shape below gets the card's whole width.
+        count_width = 0.0
+        if self._count_text:
+            count_width = fonts.body_metrics.horizontalAdvance(self._count_text) + 6
+            painter.setPen(colours.muted_text)
+            painter.setFont(fonts.body)
+            painter.drawText(QRectF(right - badge_width - count_width, 4, count_width, 18),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._count_text)
+
         painter.setPen(colours.text)
         painter.setFont(fonts.title)
-        title = fonts.title_metrics.elidedText(self.node_id, Qt.TextElideMode.ElideRight,
-                                               right - left - badge_width)
-        painter.drawText(QRectF(left, 4, right - left - badge_width, 18),
+        title_width = right - left - badge_width - count_width
+        title = fonts.title_metrics.elidedText(self.node_id, Qt.TextElideMode.ElideRight, title_width)
+        painter.drawText(QRectF(left, 4, title_width, 18),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
 
         painter.setPen(colours.muted_text)
@@ -306,16 +315,11 @@ class NodeItem(QGraphicsItem):
         painter.drawText(QRectF(left, 22, right - left, 16),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, summary)
 
-        count_width = fonts.body_metrics.horizontalAdvance(self._count_text) + 4 if self._count_text else 0
-        if self._count_text:
-            painter.drawText(QRectF(right - count_width, 40, count_width, 16),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._count_text)
         if self._shape_text:
             painter.setPen(ERROR_COLOUR if worst == "error" else colours.text)
             painter.setFont(fonts.mono)
-            shape = fonts.mono_metrics.elidedText(self._shape_text, Qt.TextElideMode.ElideRight,
-                                                  right - left - count_width - 4)
-            painter.drawText(QRectF(left, 40, right - left - count_width, 16),
+            shape = fit_shape_text(self._shape_text, fonts.mono_metrics, right - left)
+            painter.drawText(QRectF(left, 40, right - left, 16),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shape)
 
     def _paint_ports(self, painter: QPainter, colours: CanvasColours, accent: QColor) -> None:
@@ -483,6 +487,14 @@ class CardFonts:
         self.body_metrics = QFontMetricsF(self.body)
         self.mono_metrics = QFontMetricsF(self.mono)
         self.label_metrics = QFontMetricsF(self.label)
+
+
+def fit_shape_text(text: str, metrics: QFontMetricsF, width: float) -> str:
+    """Returns the shape text as it fits in ``width``: whole, then without spaces, elided only as a last resort."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    compact = text.replace(" ", "")
+    return metrics.elidedText(compact, Qt.TextElideMode.ElideRight, width)
 
 
 def _worst_severity(problems: Iterable[Problem]) -> str | None:

@@ -9,7 +9,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from nnstudio.core.commands import AddNode, Connect, MoveNodes, SetParam, UndoStack
-from nnstudio.core.examples import load_example
+from nnstudio.core.examples import list_examples, load_example
 from nnstudio.core.graph import Edge, Graph
 from nnstudio.ui.canvas import MIME_LAYER, READ_ONLY_MESSAGE, CanvasView
 from nnstudio.ui.canvas_items import PortHighlight, PortRef
@@ -543,3 +543,22 @@ def test_arrow_keys_nudge_the_selection_by_grid_steps(canvas):
     assert graph.node("linear1").position == (210.0, 200.0)
     stack.undo()
     assert graph.node("relu1").position == (10.0, 100.0)
+
+
+@pytest.mark.parametrize("example", [info.name for info in list_examples()])
+def test_every_card_of_every_bundled_example_shows_its_whole_output_shape(canvas, example):
+    from nnstudio.compile.analysis import analyze
+    from nnstudio.ui.canvas_items import fit_shape_text
+    from nnstudio.ui.canvas_style import STRIP_WIDTH
+
+    project = load_example(example)
+    _bind(canvas, project.graph)
+    canvas.set_analysis(analyze(project.graph, project.settings))
+    fonts = canvas.canvas_scene._fonts
+    text_width = NODE_WIDTH - STRIP_WIDTH - 16  # the card's text column, between its margins
+    for node_id, item in canvas.canvas_scene.node_items.items():
+        if not item.shape_text:
+            continue
+        shown = fit_shape_text(item.shape_text, fonts.mono_metrics, text_width)
+        assert "…" not in shown, (example, node_id, item.shape_text, item.count_text)
+        assert shown.replace(" ", "") == item.shape_text.replace(" ", "")
