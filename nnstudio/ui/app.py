@@ -113,6 +113,19 @@ def _probe_startup(app: QApplication, window: MainWindow) -> int:
     return app.exec()
 
 
+def _show_whole_network(app: QApplication, window: MainWindow) -> None:
+    """Enlarges the window until its canvas shows every layer at a readable zoom, then frames them all.
+
+    A screenshot documents the whole network; a long one would otherwise lose its last layers below
+    the fold, which is fine on screen (the person scrolls) but not in a picture."""
+    growth = window.canvas.growth_to_show_all()
+    if growth.width() or growth.height():
+        window.resize(window.width() + growth.width(), window.height() + growth.height())
+        app.processEvents()
+    window.canvas.fit_to_view()
+    app.processEvents()
+
+
 def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int:
     # A local event loop, not app.exec(): quitting it leaves a QApplication shared with the caller
     # (tests, scripts) usable afterwards.
@@ -124,6 +137,7 @@ def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int
     def grab() -> None:
         deadline.stop()
         app.processEvents()
+        _show_whole_network(app, window)
         picture = window.grab()
         if picture.save(str(target)):
             status["code"] = 0 if status.get("analysed") else 1

@@ -8,10 +8,11 @@ mouse, the wheel, keys pressed while it has focus, and drops from the palette.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QColor,
     QDragEnterEvent,
@@ -348,6 +349,20 @@ class CanvasView(QGraphicsView):
         self._zoom_by(READABLE_ZOOM / self.zoom(), anchor_under_mouse=False)
         half_height = self.viewport().height() / 2 / self.zoom()
         self.centerOn(content.center().x(), content.top() - 30 + half_height)
+
+    def growth_to_show_all(self) -> QSize:
+        """Returns how much larger the viewport must be to show every layer at a readable zoom.
+
+        Zero in both directions when the whole network already fits at that zoom (or is empty);
+        a screenshot enlarges its window by this much so nothing is cut off."""
+        content = self._scene.content_rect()
+        if content.isEmpty():
+            return QSize(0, 0)
+        zoom = min(1.0, READABLE_ZOOM)
+        needed_width = math.ceil((content.width() + 80) * zoom)
+        needed_height = math.ceil((content.height() + 80) * zoom)
+        viewport = self.viewport().size()
+        return QSize(max(0, needed_width - viewport.width()), max(0, needed_height - viewport.height()))
 
     def showEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

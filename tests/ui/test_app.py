@@ -75,3 +75,27 @@ def test_copied_layers_are_handed_back_to_qt_as_text_before_exit(qapp):
     release_clipboard(qapp)
     assert qapp.clipboard().text() == "conv1"
     assert not Shiboken.createdByPython(qapp.clipboard().mimeData())
+
+
+def test_a_screenshot_shows_every_layer_of_a_long_network_at_a_readable_zoom(
+        qapp, tmp_path, autosave_folder, monkeypatch):
+    import nnstudio.ui.app as app_module
+    from nnstudio.ui.canvas import READABLE_ZOOM
+
+    seen: dict[str, object] = {}
+    frame = app_module._show_whole_network
+
+    def frame_and_look(app, window):
+        frame(app, window)
+        view = window.canvas
+        visible = view.viewport().rect()
+        seen["zoom"] = view.zoom()
+        seen["outside"] = [node_id for node_id, item in view.canvas_scene.node_items.items()
+                           if not visible.contains(view.mapFromScene(item.sceneBoundingRect()).boundingRect())]
+        seen["layers"] = len(view.canvas_scene.node_items)
+
+    monkeypatch.setattr(app_module, "_show_whole_network", frame_and_look)
+    assert run_gui(example="digits-cnn", screenshot=str(tmp_path / "long.png")) == 0
+    assert seen["layers"] == 12
+    assert seen["outside"] == []  # the Output at the bottom included
+    assert seen["zoom"] >= READABLE_ZOOM * 0.9
