@@ -78,11 +78,16 @@ class ParamRow(QWidget):
         self.pin = QToolButton(self)
         self.pin.setObjectName(f"pin_{spec.name}")
         self.pin.setCheckable(True)
-        self.pin.setText("Pin")
         self.pin.setAccessibleName(f"Pin {spec.name}")
-        self.pin.setToolTip("Pinned: use this value even if the input changes.\n"
-                            "Unpinned: follow the input's shape.")
         self.pin.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        # A checked tool button barely differs from an unchecked one in most styles, so the state
+        # is told three ways: the word, a filled accent background, and the tooltip.
+        self.pin.setStyleSheet(
+            "QToolButton { padding: 1px 6px; border: 1px solid palette(mid); border-radius: 3px; }"
+            "QToolButton:checked { background: palette(highlight); color: palette(highlighted-text);"
+            " border-color: palette(highlight); font-weight: 600; }")
+        self.pin.toggled.connect(self._show_pin_state)
+        self._show_pin_state(False)
         self.error_label = QLabel(self)
         self.error_label.setObjectName(f"error_{spec.name}")
         self.error_label.setWordWrap(True)
@@ -102,6 +107,17 @@ class ParamRow(QWidget):
         self.pin.setVisible(spec.inferred)
         self.inferred_label.hide()
 
+    def _show_pin_state(self, pinned: bool) -> None:
+        if pinned:
+            self.pin.setText("Pinned")
+            self.pin.setToolTip(f"{self.spec.name} is pinned: this value stays even if the input changes.\n"
+                                "Click to infer it from the input's shape again.")
+        else:
+            self.pin.setText("Inferred")
+            self.pin.setToolTip(f"{self.spec.name} follows the input's shape.\n"
+                                "Click to pin it to a fixed value.")
+        self.pin.setAccessibleDescription(self.pin.text())
+
     @property
     def error(self) -> str:
         """Returns the refusal shown under the field ("" when the value is accepted)."""
@@ -113,6 +129,7 @@ class ParamRow(QWidget):
         self.pin.blockSignals(True)
         self.pin.setChecked(not unpinned)
         self.pin.blockSignals(False)
+        self._show_pin_state(not unpinned)
         self.editor.setVisible(not unpinned)
         self.inferred_label.setVisible(unpinned)
         if unpinned:

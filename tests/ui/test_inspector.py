@@ -177,3 +177,17 @@ def test_deleting_the_shown_layer_returns_to_the_summary(example_window):
     window.canvas.delete_selection()
     assert window.inspector.node_ids == []
     assert window.inspector.rows == {}
+
+
+def test_the_pin_button_says_whether_the_value_is_pinned_or_inferred(example_window, wait_analysis):
+    window = example_window
+    _select(window, "fc1")
+    pin = window.inspector.row("in_features").pin
+    assert (pin.text(), pin.isChecked()) == ("Inferred", False)
+    assert "follows the input" in pin.toolTip()
+    pin.click()
+    assert (pin.text(), pin.isChecked()) == ("Pinned", True)
+    assert "is pinned" in pin.toolTip()
+    window.document.undo_stack.undo()  # the form follows the model, not just the click
+    wait_analysis(window)
+    assert (pin.text(), pin.isChecked()) == ("Inferred", False)
