@@ -1,4 +1,4 @@
-"""Undoable graph edits behind the lints' one-click fixes: bypass a layer, insert one on a wire.
+"""Undoable graph edits behind the one-click fixes: bypass a layer, insert one on a wire, fit a size.
 
 They are built from the project at click time (the analysis may have run on a copy of the graph),
 check their preconditions when constructed and raise :class:`GraphError` before changing anything.
@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnstudio.core.commands import CallbackCommand, Command
+from nnstudio.core.commands import CallbackCommand, Command, SetParam
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import Edge, Graph, Node
+from nnstudio.core.problems import Fix
 from nnstudio.core.project import Project
 from nnstudio.core.settings import LOSS_TITLES, LossName
 
@@ -91,3 +92,14 @@ def set_loss(project: Project, loss: LossName) -> CallbackCommand:
         project.settings.loss = old
 
     return CallbackCommand(f"Use {LOSS_TITLES[loss]}", apply, revert)
+
+
+def fit_pinned_size(node_id: str, field: str, fitting: Any) -> Fix:
+    """Returns the fix that sets a pinned size to the value the input implies.
+
+    Pinning the fitting value (rather than unpinning) keeps what the person chose to fix by hand;
+    the problem's message tells them unpinning is the other way out.
+    """
+    shown = list(fitting) if isinstance(fitting, tuple) else fitting
+    return Fix(f"Set {field} to {shown}",
+               lambda project: SetParam(project.graph, node_id, field, fitting))

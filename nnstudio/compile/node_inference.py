@@ -62,6 +62,8 @@ class NodeFailure:
     code: str
     message: str
     field: str | None = None
+    #: For a pinned size that disagrees with the input: the value of ``field`` that would fit.
+    fitting: Any = None
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,8 @@ def resolve_params(spec: LayerSpec, params: Mapping[str, Any], x: TensorInfo
         raise _Failed(NodeFailure(
             "size-mismatch",
             f"{rule.param} is pinned to {pinned}, but the input {shown} has {fitting} {rule.meaning}; "
-            f"set {rule.param} to {fitting}, or clear it so it is inferred", rule.param))
+            f"set {rule.param} to {fitting}, or unpin it so it is inferred from the input", rule.param,
+            fitting))
     return resolved, ()
 
 
@@ -184,8 +187,8 @@ def _check_normalized_shape(pinned: int | tuple[int, ...], x: TensorInfo) -> Non
         raise _Failed(NodeFailure(
             "size-mismatch",
             f"normalized_shape is pinned to {list(wanted)}, but the input {shown} ends with "
-            f"{list(x.shape[1:][-len(wanted):])}; set normalized_shape to {x.shape[-1]}, or clear it so it is "
-            "inferred", "normalized_shape"))
+            f"{list(x.shape[1:][-len(wanted):])}; set normalized_shape to {x.shape[-1]}, or unpin it so it is "
+            "inferred from the input", "normalized_shape", x.shape[-1]))
 
 
 def _tensor_info(spec: LayerSpec, value: Any) -> TensorInfo:

@@ -282,3 +282,31 @@ def test_problems_for_lists_errors_first():
     analysis = analyze(project.graph)
     assert [p.code for p in analysis.problems_for("fc1")] == ["size-mismatch"]
     assert analysis.problems_for("conv1") == []
+
+
+@pytest.mark.parametrize(("layer", "field", "shape", "fitting"), [
+    (("linear", {"in_features": 100}), "in_features", (8,), 8),
+    (("conv1d", {"in_channels": 3}), "in_channels", (4, 6), 4),
+    (("conv2d", {"in_channels": 3}), "in_channels", (4, 6, 6), 4),
+    (("conv_transpose2d", {"in_channels": 3}), "in_channels", (4, 6, 6), 4),
+    (("batch_norm1d", {"num_features": 7}), "num_features", (4, 6), 4),
+    (("batch_norm2d", {"num_features": 7}), "num_features", (4, 6, 6), 4),
+    (("layer_norm", {"normalized_shape": [5]}), "normalized_shape", (4, 6, 6), 6),
+    (("lstm", {"input_size": 3}), "input_size", (5, 8), 8),
+    (("gru", {"input_size": 3}), "input_size", (5, 8), 8),
+    (("multihead_attention", {"embed_dim": 16}), "embed_dim", (5, 8), 8),
+    (("transformer_encoder_layer", {"d_model": 16}), "d_model", (5, 8), 8),
+])
+def test_a_pinned_size_that_disagrees_has_a_one_click_fix_that_undo_takes_back(layer, field, shape, fitting):
+    from nnstudio.core.commands import UndoStack
+    from nnstudio.core.project import Project
+
+    project = Project(chain(layer, shape=shape))
+    problem = errors_by_node(analyze(project.graph))["l1"]
+    assert problem.fix is not None and problem.fix.description == f"Set {field} to {fitting}"
+    assert "unpin it" in problem.message
+    stack = UndoStack()
+    stack.push(problem.fix.make_command(project))
+    assert analyze(project.graph).errors == []
+    stack.undo()
+    assert errors_by_node(analyze(project.graph))["l1"].field == field
