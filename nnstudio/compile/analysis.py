@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
+from nnstudio.compile.fixes import fit_pinned_size
 from nnstudio.compile.lints import run_lints
 from nnstudio.compile.node_inference import NodeOutcome, TensorInfo, infer_node
 from nnstudio.compile.results import Analysis, NodeResult
@@ -62,7 +63,9 @@ class ShapeInference:
             outcome = self._infer(node_id, node.type_id, node.spec, node.params, inputs)
             if outcome.failure is not None:
                 failure = outcome.failure
-                problems.append(Problem("error", failure.code, failure.message, node_id, failure.field))
+                fix = (fit_pinned_size(node_id, failure.field, failure.fitting)
+                       if failure.field is not None and failure.fitting is not None else None)
+                problems.append(Problem("error", failure.code, failure.message, node_id, failure.field, fix))
                 continue
             assert outcome.output is not None
             values[node_id] = outcome.output
