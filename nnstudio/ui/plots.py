@@ -104,11 +104,19 @@ class _Series:
     dirty: bool = False
 
 
+def _compact_number(value: float) -> str:
+    """Return ``value`` in at most about five characters: 0.25, 12.5, 5e-4 (learning-rate ticks)."""
+    if value != 0.0 and abs(value) < 1e-2:
+        mantissa, exponent = f"{value:.1e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:.3g}"
+
+
 class _ValueAxis(pg.AxisItem):
     """A value axis with a fixed width (so stacked plots line up) and a choice of tick labels.
 
     ``labels``: ``"plain"`` (pyqtgraph's), ``"percent"`` (0.25 -> 25%) or ``"compact"`` (3 significant
-    digits, 1e-05 style for tiny values: learning rates).
+    digits, 5e-4 style for tiny values: learning rates).
     """
 
     def __init__(self, orientation: str = "left", labels: str = "plain") -> None:
@@ -122,7 +130,7 @@ class _ValueAxis(pg.AxisItem):
             decimals = 0 if spacing * scale >= 0.01 else 1
             return [f"{v * scale * 100:.{decimals}f}%" for v in values]
         if self.labels == "compact":
-            return [f"{v * scale:.3g}" for v in values]
+            return [_compact_number(v * scale) for v in values]
         return super().tickStrings(values, scale, spacing)
 
 
@@ -144,6 +152,8 @@ class TrainingPlot(QWidget):
         self._readout = QLabel(self)
         self._readout.setTextFormat(Qt.TextFormat.RichText)
         self._readout.setContentsMargins(8, 2, 8, 0)
+        # A narrow plot wraps its read-out onto a second line rather than cutting values off.
+        self._readout.setWordWrap(True)
         self._readout.setObjectName(f"{self.__class__.__name__[0].lower()}{self.__class__.__name__[1:]}Readout")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -577,6 +587,10 @@ class LossPlot(TrainingPlot):
         self._graphics.ci.layout.setRowStretchFactor(1, 1)
         self.lr_plot.setMaximumHeight(110)
         self.lr_plot.setLabel("bottom", "epoch")
+        # Learning rates are drawn from 0 to the largest one seen: pyqtgraph's auto range would centre
+        # a constant rate in a +-0.5 band, where 0.001 looks like 0.
+        self.lr_plot.enableAutoRange(axis="y", enable=False)
+        self._live_lr_top = 0.0
         self.main_plot.getAxis("bottom").setStyle(showValues=False)
         # Dense curves keep 1-pixel pens: wider ones cost the raster engine several times more.
         self._add_series("batch_loss", "batch", _Style("train", width=1.0, alpha=45, dense=True))
@@ -592,6 +606,32 @@ class LossPlot(TrainingPlot):
     def _reset_state(self) -> None:
         self._ema = 0.0
         self._ema_weight = 0.0
+        self._live_lr_top = 0.0
+        self._fit_lr_axis()
+
+    def add_overlay(self, run_id: str, data: Mapping[str, tuple[Iterable[float], Iterable[float]]],
+                    label: str | None = None) -> None:
+        super().add_overlay(run_id, data, label)
+        self._fit_lr_axis()
+
+    def remove_overlay(self, run_id: str) -> None:
+        super().remove_overlay(run_id)
+        self._fit_lr_axis()
+
+    def lr_axis_range(self) -> tuple[float, float]:
+        """Return the (bottom, top) of the learning-rate strip's y axis."""
+        bottom, top = self.lr_plot.getViewBox().viewRange()[1]
+        return float(bottom), float(top)
+
+    def _fit_lr_axis(self) -> None:
+        """Span the learning-rate strip from 0 to the largest rate of the live run and the overlays."""
+        top = self._live_lr_top
+        for items in self._overlays.values():
+            for item, name, _plot in items:
+                if name == "lr" and item.yData is not None and len(item.yData):
+                    top = max(top, float(np.max(item.yData)))
+        if top > 0.0:
+            self.lr_plot.setYRange(0.0, top, padding=0.12)
 
     def add_batch(self, epoch_x: float, loss: float, lr: float | None = None) -> None:
         """Store the loss (and learning rate) of one batch at fractional epoch ``epoch_x``."""
@@ -613,6 +653,10 @@ class LossPlot(TrainingPlot):
             if len(lr_values) != len(xs):
                 raise ValueError(f"add_batches got {len(xs)} positions but {len(lr_values)} learning rates")
             self._store_many("lr", xs, lr_values)
+            finite = lr_values[np.isfinite(lr_values)]
+            if len(finite) and float(finite.max()) > self._live_lr_top:
+                self._live_lr_top = float(finite.max())
+                self._fit_lr_axis()
 
     def _smooth(self, losses: np.ndarray) -> np.ndarray:
         """Return the bias-corrected exponential moving average after each of ``losses``."""

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QToolTip, QWidget
 
 
@@ -164,6 +164,27 @@ class ConfusionMatrixWidget(QWidget):
         grid, cell = self._layout()
         return QRectF(grid.left() + col * cell, grid.top() + row * cell, cell, cell).toRect()
 
+    def caption_text(self) -> str:
+        """Return the caption painted above the grid."""
+        return f"predicted  ·  overall accuracy {self.overall_accuracy():.1%}"
+
+    def _caption_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPixelSize(12)
+        return font
+
+    def caption_rect(self) -> QRectF:
+        """Return where the caption is painted: centred on the grid, as wide as its text, inside the widget.
+
+        A small grid (ten classes in a narrow panel) is narrower than the caption, which would be cut
+        at both ends if it were confined to the grid's width.
+        """
+        grid, _cell = self._layout()
+        text_width = QFontMetricsF(self._caption_font()).horizontalAdvance(self.caption_text()) + 8.0
+        width = min(float(self.width()), max(grid.width(), text_width))
+        left = min(max(0.0, grid.center().x() - width / 2), self.width() - width)
+        return QRectF(left, 4.0, width, 18.0)
+
     # ----------------------------------------------------------------- painting
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         painter = QPainter(self)
@@ -227,12 +248,9 @@ class ConfusionMatrixWidget(QWidget):
             painter.drawText(QRectF(grid.right() + 6, grid.top() + row * cell, 56, cell),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
                              "–" if np.isnan(value) else f"{value:.0%}")
-        caption = QFont(font)
-        caption.setPixelSize(12)
-        painter.setFont(caption)
+        painter.setFont(self._caption_font())
         painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(QRectF(grid.left(), 4, grid.width(), 18), Qt.AlignmentFlag.AlignCenter,
-                         f"predicted  ·  overall accuracy {self.overall_accuracy():.1%}")
+        painter.drawText(self.caption_rect(), Qt.AlignmentFlag.AlignCenter, self.caption_text())
         painter.drawText(QRectF(grid.right() + 6, grid.top() - 20, 60, 18), Qt.AlignmentFlag.AlignLeft, "correct")
         painter.save()
         painter.translate(12, grid.center().y())

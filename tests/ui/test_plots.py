@@ -296,3 +296,41 @@ def test_moving_the_mouse_over_the_plot_shows_the_crosshair_and_values_there(los
     crosshair = loss_plot.main_plot._nnstudio_crosshair
     assert crosshair.isVisible() and crosshair.value() == pytest.approx(2.0, abs=0.05)
     assert "at epoch 2.0" in loss_plot.readout_text() and "batch 1.1" in loss_plot.readout_text()
+
+
+def test_a_constant_learning_rate_is_drawn_near_the_top_of_a_strip_starting_at_zero(loss_plot):
+    loss_plot.begin_run()
+    loss_plot.add_batches(np.linspace(0.01, 1.0, 50), np.linspace(2.0, 1.0, 50), np.full(50, 1e-3))
+    loss_plot.flush()
+    bottom, top = loss_plot.lr_axis_range()
+    assert bottom <= 0.0 < 1e-3 < top <= 1.3e-3, (bottom, top)
+    # A schedule that later raises the rate (warm-up) widens the strip; an earlier run's larger rate too.
+    loss_plot.add_batches([1.5], [0.9], [4e-3])
+    assert 4e-3 < loss_plot.lr_axis_range()[1] <= 5.2e-3
+    loss_plot.add_overlay("run-1", {"lr": (np.array([0.5, 1.0]), np.array([0.1, 0.1]))})
+    assert 0.1 < loss_plot.lr_axis_range()[1] <= 0.13
+    loss_plot.remove_overlay("run-1")
+    assert loss_plot.lr_axis_range()[1] <= 5.2e-3
+
+
+def test_a_narrow_plot_wraps_its_readout_instead_of_cutting_values_off(loss_plot, qtbot):
+    loss_plot.resize(300, 400)
+    loss_plot.show()
+    qtbot.waitExposed(loss_plot)
+    loss_plot.add_batches([0.5, 1.0], [2.25, 2.0], [1e-3, 1e-3])
+    loss_plot.add_epoch(1, train_loss=2.1, val_loss=2.05)
+    loss_plot.flush()
+    readout = loss_plot._readout
+    assert "validation" in readout.text()
+    # Unwrapped, the label would need its whole text's width and the layout would clip it.
+    assert readout.minimumSizeHint().width() <= readout.width() <= loss_plot.width()
+    # The layout makes room for the second line on its next pass.
+    qtbot.waitUntil(lambda: readout.heightForWidth(readout.width()) <= readout.height() + 1, timeout=2000)
+    assert readout.height() > readout.fontMetrics().height() * 1.5, "the read-out should take two lines here"
+
+
+def test_learning_rate_ticks_stay_short_enough_for_the_axis():
+    from nnstudio.ui.plots import _compact_number
+
+    assert [_compact_number(v) for v in (0.0, 5e-4, 1e-3, 2.5e-5, 0.01, 0.25, 12.5)] == \
+        ["0", "5e-4", "1e-3", "2.5e-5", "0.01", "0.25", "12.5"]

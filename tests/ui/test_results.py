@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QFontMetricsF
 
 from nnstudio.core.resources import resource_path
 from nnstudio.ui.results import ConfusionMatrixWidget, ResultDataError, SampleGridWidget, confusion_matrix
@@ -107,3 +107,17 @@ def test_normalised_pixels_are_shown_like_the_originals(qtbot, digits):
     plain.set_samples(images[:1], labels[:1], labels[:1])
     normalised.set_samples((images[:1] - 0.3) / 0.2, labels[:1], labels[:1], mean=0.3, std=0.2)
     assert plain._pixmaps[0].toImage() == normalised._pixmaps[0].toImage()
+
+
+def test_the_caption_is_whole_above_a_narrow_grid_of_ten_classes(qtbot):
+    widget = ConfusionMatrixWidget()
+    qtbot.addWidget(widget)
+    labels = np.arange(100) % 10
+    widget.set_predictions(labels, labels, num_classes=10)
+    widget.resize(300, 260)  # the Training tab's results pane on a small window
+    rect = widget.caption_rect()
+    needed = QFontMetricsF(widget._caption_font()).horizontalAdvance(widget.caption_text())
+    grid = widget.cell_rect(0, 0).united(widget.cell_rect(9, 9))
+    assert grid.width() < needed, "the grid should be narrower than the caption for this test to mean anything"
+    assert rect.width() >= needed and rect.left() >= 0 and rect.right() <= widget.width()
+    assert abs(rect.center().x() - grid.center().x()) <= 2, "the caption is centred over the grid"
