@@ -240,6 +240,18 @@ class TrainingPlot(QWidget):
         self._timer.start()
         self._update_readout()
 
+    def set_epoch_span(self, first: float, last: float) -> None:
+        """Show epochs ``first``..``last`` on the x axis (a run's whole plan) instead of growing with the data.
+
+        A fixed axis reads as progress, and it spares a redraw of every axis (and of the linked plot)
+        on each update: the GUI thread holds the GIL the trainer needs for exactly that long.
+        """
+        if not last > first:
+            raise ValueError(f"an epoch span needs last > first, got {first}..{last}")
+        view = self.main_plot.getViewBox()
+        view.enableAutoRange(axis="x", enable=False)
+        view.setXRange(first, last, padding=0.02)
+
     def end_run(self) -> None:
         """Draw anything still pending and stop the redraw timer."""
         self._timer.stop()

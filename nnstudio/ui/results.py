@@ -92,6 +92,8 @@ class ConfusionMatrixWidget(QWidget):
         self.setMouseTracking(True)
         self._counts = np.zeros((0, 0), dtype=np.int64)
         self._names: list[str] = []
+        self._picture: QPixmap | None = None
+        self._picture_key: tuple | None = None
         self.setMinimumSize(240, 220)
 
     # ----------------------------------------------------------------- data
@@ -187,7 +189,25 @@ class ConfusionMatrixWidget(QWidget):
 
     # ----------------------------------------------------------------- painting
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        # Neighbouring widgets that update during a run (curves, progress) make Qt repaint this one
+        # many times per epoch; drawing a hundred cells in Python each time holds the GIL the trainer
+        # needs, so the picture is drawn once per change and blitted otherwise.
+        ratio = self.devicePixelRatioF()
+        key = (self._counts.tobytes(), self._counts.shape, tuple(self._names), self.size().toTuple(), ratio,
+               self.palette().cacheKey(), self.font().key())
+        if key != self._picture_key or self._picture is None:
+            picture = QPixmap(self.size() * ratio)
+            picture.setDevicePixelRatio(ratio)
+            painter = QPainter(picture)
+            self._render(painter)
+            painter.end()
+            self._picture, self._picture_key = picture, key
         painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._picture)
+        painter.end()
+
+    def _render(self, painter: QPainter) -> None:
+        """Paint the whole matrix, its labels and captions with ``painter``."""
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
         dark = _is_dark(palette)

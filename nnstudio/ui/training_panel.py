@@ -458,6 +458,8 @@ class TrainingPanel(QWidget):
         self.log_message(f"{info.description}; {info.train_size:,} training / {info.val_size:,} validation "
                          f"samples, {info.steps_per_epoch} steps per epoch on {info.device}{resumed}")
         self.progress_label.setText(f"Epoch {info.first_epoch}/{info.epochs} · starting…")
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.set_epoch_span(0.0, float(info.epochs))
 
     def _on_batches(self, update: BatchUpdate) -> None:
         self._last_update = update

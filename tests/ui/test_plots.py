@@ -334,3 +334,15 @@ def test_learning_rate_ticks_stay_short_enough_for_the_axis():
 
     assert [_compact_number(v) for v in (0.0, 5e-4, 1e-3, 2.5e-5, 0.01, 0.25, 12.5)] == \
         ["0", "5e-4", "1e-3", "2.5e-5", "0.01", "0.25", "12.5"]
+
+
+def test_an_epoch_span_fixes_the_axis_to_the_planned_run(loss_plot):
+    loss_plot.set_epoch_span(0.0, 30.0)
+    loss_plot.add_batches(np.linspace(0.05, 1.0, 20), np.linspace(2.0, 1.0, 20))
+    loss_plot.add_epoch(1, train_loss=1.5, val_loss=1.4)
+    loss_plot.flush()
+    left, right = loss_plot.main_plot.getViewBox().viewRange()[0]
+    assert left <= 0.0 and 30.0 <= right <= 31.0, (left, right)
+    assert len(loss_plot.displayed_data("batch_loss")[0]) == 20, "every point of the run so far is drawn"
+    with pytest.raises(ValueError, match="last > first"):
+        loss_plot.set_epoch_span(3.0, 3.0)

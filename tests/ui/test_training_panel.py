@@ -60,6 +60,10 @@ def test_two_epochs_of_digits_mlp_fill_both_plots_and_the_results(qtbot, digits_
     assert len(loss) == 2 * steps and np.all(np.isfinite(loss))
     assert x[-1] == pytest.approx(2.0)
     assert len(panel.loss_plot.series_data("val_loss")[1]) == 2
+    # Both plots show the whole planned run on one epoch axis from the start.
+    for plot in (panel.loss_plot, panel.accuracy_plot):
+        left, right = plot.main_plot.getViewBox().viewRange()[0]
+        assert left <= 0.0 and 2.0 <= right <= 2.1, (plot.objectName(), left, right)
     _, val_acc = panel.accuracy_plot.series_data("val_acc")
     assert len(val_acc) == 2 and val_acc[-1] > 0.3  # chance is 0.1 with ten classes
     counts = panel.confusion.counts()
