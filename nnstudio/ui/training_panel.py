@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -52,7 +52,14 @@ from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_c
 from nnstudio.ui.training_dataset import DatasetChooser
 from nnstudio.ui.training_icons import run_control_icon
 from nnstudio.ui.training_settings import TrainingSettingsForm
-from nnstudio.ui.training_worker import BatchUpdate, RunInfo, RunOutcome, TrainingSession, ValidationSamples
+from nnstudio.ui.training_worker import (
+    MAX_UPDATES_PER_SECOND,
+    BatchUpdate,
+    RunInfo,
+    RunOutcome,
+    TrainingSession,
+    ValidationSamples,
+)
 
 #: Extra formats the results export can add to model.pth / model.py / project.nns / metrics.csv.
 #: The progress text and bar change at most this often (a label re-layout is not free while training).
@@ -93,6 +100,13 @@ class TrainingPanel(QWidget):
         self._last_update: BatchUpdate | None = None
         self._progress_shown_at = 0.0
         self._closed = False
+        # Curves and results are redrawn on one cadence, at most MAX_UPDATES_PER_SECOND times a
+        # second, whether batches or (short) epochs arrive: data is stored at once, drawn when due.
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.timeout.connect(self._redraw_now)
+        self._redrawn_at = 0.0
+        self._pending_results: tuple[Any, ValidationSamples | None] | None = None
 
         self._build_actions()
         self._build_layout()
@@ -443,6 +457,7 @@ class TrainingPanel(QWidget):
         self._closed = True
         was_running = self.is_running
         self.session.shutdown()
+        self._redraw_timer.stop()
         if was_running:
             self.running_changed.emit(False)
 
@@ -465,7 +480,7 @@ class TrainingPanel(QWidget):
         self._last_update = update
         if len(update.losses):
             self.loss_plot.add_batches(update.positions, update.losses, update.lrs)
-            self.loss_plot.flush()
+            self._request_redraw()
         now = time.perf_counter()
         if now - self._progress_shown_at >= 1.0 / PROGRESS_UPDATES_PER_SECOND or update.step == update.steps_per_epoch:
             self._progress_shown_at = now
@@ -486,20 +501,45 @@ class TrainingPanel(QWidget):
             f"{update.samples_per_s:,.0f} samples/s · {format_duration(elapsed)} elapsed · "
             f"about {format_duration(eta)} left")
 
+    def _request_redraw(self) -> None:
+        """Draw what is stored now, or when the cadence next allows it."""
+        if self._redraw_timer.isActive():
+            return
+        wait_s = self._redrawn_at + 1.0 / MAX_UPDATES_PER_SECOND - time.perf_counter()
+        if wait_s <= 0:
+            self._redraw_now()
+        else:
+            self._redraw_timer.start(max(1, int(wait_s * 1000)))
+
+    def _redraw_now(self) -> None:
+        self._redraw_timer.stop()
+        self._redrawn_at = time.perf_counter()
+        if self.loss_plot is not None:
+            self.loss_plot.flush()
+            self.accuracy_plot.flush()
+        if self._pending_results is not None:
+            metrics, samples = self._pending_results
+            self._pending_results = None
+            self._show_epoch_results(metrics, samples)
+
     def _on_epoch(self, metrics: Any, samples: ValidationSamples | None) -> None:
         self.loss_plot.add_epoch(metrics.epoch, metrics.train_loss, metrics.val_loss)
-        self.loss_plot.flush()
         if self.accuracy_plot.mode == "mae":
             self.accuracy_plot.add_epoch(metrics.epoch, metrics.train_mae, metrics.val_mae)
             metric = f"train MAE {metrics.train_mae:.4g} · val MAE {metrics.val_mae:.4g}"
         else:
             self.accuracy_plot.add_epoch(metrics.epoch, metrics.train_acc, metrics.val_acc)
             metric = f"train acc {metrics.train_acc:.1%} · val acc {metrics.val_acc:.1%}"
-        self.accuracy_plot.flush()
         epochs = self.info.epochs if self.info else metrics.epoch
         self.log_message(f"epoch {metrics.epoch}/{epochs}: train loss {metrics.train_loss:.4f} · val loss "
                          f"{metrics.val_loss:.4f} · {metric} · lr {metrics.lr:.3g} · "
                          f"{metrics.samples_per_s:,.0f} samples/s · {metrics.epoch_time_s:.1f} s", "epoch")
+        # Only the latest epoch's results are worth drawing when epochs end faster than the cadence.
+        self._pending_results = (metrics, samples)
+        self._request_redraw()
+
+    def _show_epoch_results(self, metrics: Any, samples: ValidationSamples | None) -> None:
+        """Show the confusion matrix and the validation samples of ``metrics``'s epoch."""
         names = samples.class_names if samples is not None else (self.info.class_names if self.info else None)
         if metrics.confusion is not None:
             counts = np.asarray(metrics.confusion, dtype=np.int64)
@@ -512,6 +552,7 @@ class TrainingPanel(QWidget):
 
     def _on_ended(self, outcome: RunOutcome) -> None:
         self.outcome = outcome
+        self._redraw_now()  # whatever the cadence held back
         for note in outcome.notes:
             if note not in self.log.toPlainText():
                 self.log_message(note, "note")
