@@ -280,3 +280,27 @@ def test_the_device_list_names_the_devices_present(window, wait_analysis):
     names = [form.device.itemData(i) for i in range(form.device.count())]
     assert names[0] == "auto" and "cpu" in names
     assert "CPU (" in form.device.itemText(names.index("cpu"))
+
+
+def test_short_epochs_are_drawn_on_the_redraw_cadence_and_the_last_one_is_shown(qtbot, digits_window, monkeypatch):
+    import time as clock
+
+    from nnstudio.ui.training_worker import MAX_UPDATES_PER_SECOND
+
+    window, panel = digits_window, digits_window.training_panel
+    _set_epochs(window, 12)  # digits-mlp epochs take a few tens of milliseconds here
+    panel.ensure_plots()
+    flushes, shown_epochs = [], []
+    real_flush, real_results = type(panel.loss_plot).flush, panel._show_epoch_results
+    monkeypatch.setattr(panel.loss_plot, "flush", lambda: (flushes.append(1), real_flush(panel.loss_plot)))
+    monkeypatch.setattr(panel, "_show_epoch_results",
+                        lambda metrics, samples: (shown_epochs.append(metrics.epoch), real_results(metrics, samples)))
+    began = clock.perf_counter()
+    outcome = _train(qtbot, window)
+    elapsed = clock.perf_counter() - began
+    assert outcome.status == "finished"
+    assert len(flushes) <= MAX_UPDATES_PER_SECOND * elapsed + 3, (len(flushes), elapsed)
+    assert shown_epochs and shown_epochs[-1] == 12, "the final epoch's results are always shown"
+    assert shown_epochs == sorted(set(shown_epochs)), "results are never shown out of order or twice"
+    assert panel.confusion.counts().sum() == panel.info.val_size
+    assert not panel._redraw_timer.isActive()
