@@ -16,7 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QTimer
+from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 from shiboken6 import Shiboken
 
@@ -29,6 +30,8 @@ from nnstudio.ui.theme import apply_application_style
 STARTUP_PROBE_ENV = "NNSTUDIO_STARTUP_PROBE"
 #: How long ``--screenshot`` waits for the first analysis before giving up.
 SCREENSHOT_TIMEOUT_S = 120
+#: The id of packaging/linux/io.github.nnstudio.desktop: Wayland compositors match windows to it.
+DESKTOP_FILE_ID = "io.github.nnstudio"
 
 
 def application() -> QApplication:
@@ -38,7 +41,7 @@ def application() -> QApplication:
         app = QApplication(sys.argv[:1])
         app.setApplicationName("nnstudio")
         app.setOrganizationName("nnstudio")
-        app.setDesktopFileName("nnstudio")
+        app.setDesktopFileName(DESKTOP_FILE_ID)
         app.setWindowIcon(app_icon())
         apply_application_style(app)
     return app  # type: ignore[return-value]
@@ -67,9 +70,40 @@ def run_gui(path: str | None = None, example: str | None = None, screenshot: str
     window.show()
     if not window.offer_recovery():
         _open(window, path, example or (DEFAULT_EXAMPLE if path is None else None))
+    relay = FileOpenRelay(window)
+    app.installEventFilter(relay)
     status = app.exec()
+    app.removeEventFilter(relay)
     release_clipboard(app)
     return status
+
+
+class FileOpenRelay(QObject):
+    """Opens the project files the system hands the application as ``QFileOpenEvent``s.
+
+    macOS's Finder does not pass a double-clicked ``.nns`` file on the command line but sends this
+    event (at launch too); the window opens it as it opens a dropped file, unsaved-changes prompt
+    and all.
+    """
+
+    def __init__(self, window: MainWindow) -> None:
+        super().__init__(window)
+        self._window = window
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() != QEvent.Type.FileOpen or not isinstance(event, QFileOpenEvent):
+            return False
+        path = event.file()
+        if not path:
+            return False
+        # After the event returns, so a dialog does not run inside the platform's event delivery.
+        QTimer.singleShot(0, self._window, lambda: self._open(path))
+        return True
+
+    def _open(self, path: str) -> None:
+        self._window.raise_()
+        self._window.activateWindow()
+        self._window.open_path(path)
 
 
 def release_clipboard(app: QApplication) -> None:

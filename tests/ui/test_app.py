@@ -99,3 +99,32 @@ def test_a_screenshot_shows_every_layer_of_a_long_network_at_a_readable_zoom(
     assert seen["layers"] == 12
     assert seen["outside"] == []  # the Output at the bottom included
     assert seen["zoom"] >= READABLE_ZOOM * 0.9
+
+
+def test_a_file_the_system_hands_over_is_opened_like_a_dropped_one(qapp, qtbot, window, tmp_path):
+    """macOS's Finder sends a double-clicked .nns file as a QFileOpenEvent, not on the command line."""
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtGui import QFileOpenEvent
+
+    from nnstudio.ui.app import FileOpenRelay
+
+    target = tmp_path / "handed-over.nns"
+    target.write_bytes(example_path("residual-block").read_bytes())
+    relay = FileOpenRelay(window)
+    qapp.installEventFilter(relay)
+    try:
+        assert QCoreApplication.sendEvent(qapp, QFileOpenEvent(str(target)))
+        qtbot.waitUntil(lambda: window.document.path == target.resolve(), timeout=5000)
+    finally:
+        qapp.removeEventFilter(relay)
+    assert "skip_add" in window.document.project.graph.node_ids()
+
+
+def test_the_desktop_file_name_is_the_id_of_the_packaged_desktop_entry():
+    from pathlib import Path
+
+    from nnstudio.ui.app import DESKTOP_FILE_ID
+
+    linux = Path(__file__).resolve().parents[2] / "packaging" / "linux"
+    assert (linux / f"{DESKTOP_FILE_ID}.desktop").is_file()
+    assert (linux / f"{DESKTOP_FILE_ID}.metainfo.xml").is_file()
