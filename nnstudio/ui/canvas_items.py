@@ -411,12 +411,24 @@ class EdgeItem(QGraphicsItem):
             width = metrics.horizontalAdvance(self._label) + 10
             height = metrics.height() + 2
             middle = self._path.pointAtPercent(0.5)
-            self._label_rect = QRectF(middle.x() + 6, middle.y() - height / 2, width, height)
+            if abs(math.sin(math.radians(self._path.angleAtPercent(0.5)))) >= 0.5:
+                # Beside a steep wire: to the right of its middle.
+                self._label_rect = QRectF(middle.x() + 6, middle.y() - height / 2, width, height)
+            else:
+                # A wire that runs sideways (into the next column) would cover a label at its middle,
+                # and the gap between two rows is too low for one above it: the label goes beside the
+                # arrow head, on the side the wire does not come from.
+                left = end.x() + 8 if end.x() >= start.x() else end.x() - 8 - width
+                self._label_rect = QRectF(left, end.y() - height - 1, width, height)
         self._bounds = self._path.boundingRect().adjusted(-8, -8, 8, 8).united(self._label_rect)
         self.update()
 
     def path(self) -> QPainterPath:
         return QPainterPath(self._path)
+
+    def label_rect(self) -> QRectF:
+        """Return where the shape label is drawn, in scene coordinates (empty without a label)."""
+        return QRectF(self._label_rect)
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
         return self._bounds

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
+from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QDropEvent, QGuiApplication, QMouseEvent, QPalette, QWheelEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
@@ -472,6 +472,31 @@ def test_cards_and_wires_show_shapes_counts_and_problems_from_a_real_analysis(ca
     assert "error" in items["fc1"].toolTip()
     canvas.set_analysis(None)
     assert items["conv1"].shape_text == "" and items["fc1"].problems == []
+
+
+def test_a_wire_label_never_covers_its_own_wire(canvas):
+    """Beside a steep wire, above one that runs sideways (the residual block's skip into conv1)."""
+    from nnstudio.compile.analysis import analyze
+
+    project = load_example("residual-block")
+    graph = project.graph
+    _bind(canvas, graph)
+    canvas.set_analysis(analyze(graph, project.settings))
+    labelled = [item for item in canvas.canvas_scene.edge_items.values() if item.label]
+    assert len(labelled) == len(graph.edges())
+    cards = [card.mapRectToScene(QRectF(0, 0, NODE_WIDTH, NODE_HEIGHT))
+             for card in canvas.canvas_scene.node_items.values()]
+    flat = 0
+    for item in labelled:
+        path = item.path()
+        rect = item.label_rect()
+        assert not any(rect.intersects(card) for card in cards), (item.edge, rect)
+        for i in range(1, 20):  # the middle of the wire, where the label is placed
+            point = path.pointAtPercent(0.3 + 0.02 * i)
+            assert not rect.adjusted(1, 1, -1, -1).contains(point), (item.edge, rect, point)
+        if abs(path.pointAtPercent(0.6).y() - path.pointAtPercent(0.4).y()) < 10:
+            flat += 1
+    assert flat >= 1, "the example should hold a sideways wire for this test to mean anything"
 
 
 # --- looks -----------------------------------------------------------------------------------------
