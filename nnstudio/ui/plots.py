@@ -57,7 +57,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
 from PySide6.QtGui import QAction, QColor, QPalette
-from PySide6.QtWidgets import QFileDialog, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from nnstudio.ui.plot_series import RAW_LIMIT, PeakEnvelope, SeriesBuffer, visible_points
 
@@ -132,6 +132,9 @@ class _ValueAxis(pg.AxisItem):
         if self.labels == "compact":
             return [_compact_number(v * scale) for v in values]
         return super().tickStrings(values, scale, spacing)
+
+
+_DEVICE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
 
 
 class TrainingPlot(QWidget):
@@ -265,6 +268,7 @@ class TrainingPlot(QWidget):
                 series.envelope.clear()
             series.item.setData([], [])
             series.dirty = False
+        self._readout.setMinimumHeight(0)
         self._reset_state()
         self._update_readout()
 
@@ -429,6 +433,7 @@ class TrainingPlot(QWidget):
         self._style_overlays()
         if items:
             self._legend.addItem(items[0][0], f"{label or run_id} (earlier)")
+            self._cache_static_items()
 
     def remove_overlay(self, run_id: str) -> None:
         """Remove the overlay of ``run_id`` (nothing happens when it is not shown)."""
@@ -508,6 +513,11 @@ class TrainingPlot(QWidget):
                 value = self._format_value(series.name, values[series.title])
                 parts.append(f"<span style='color:{colour}'>&#9679;</span> {series.title} {value}")
         self._readout.setText("&nbsp;&nbsp;".join(parts))
+        # A read-out that wraps onto a second line keeps that height for the rest of the run: a label
+        # flipping between one and two lines as digits change would resize (and re-lay) the plot.
+        needed = self._readout.heightForWidth(self._readout.width()) if self._readout.width() > 0 else -1
+        if needed > self._readout.minimumHeight():
+            self._readout.setMinimumHeight(needed)
 
     def readout_text(self) -> str:
         """Return the hover read-out as plain text (for tests and accessibility)."""
@@ -575,6 +585,18 @@ class TrainingPlot(QWidget):
             self._style_series(series)
         self._style_overlays()
         self._update_readout()
+        self._cache_static_items()
+
+    def _cache_static_items(self) -> None:
+        """Let Qt keep axes, titles and the legend as pixmaps between their own changes.
+
+        A redraw while training then replays the curves alone: the axes' QPicture playback and the
+        legend's Python paint ran on every frame, holding the GIL the trainer needs.
+        """
+        static = (pg.AxisItem, pg.LegendItem, pg.LabelItem)  # ItemSample markers lose their fill cached
+        for item in self._graphics.scene().items():
+            if isinstance(item, static) and item.cacheMode() != _DEVICE_CACHE:
+                item.setCacheMode(_DEVICE_CACHE)
 
     def changeEvent(self, event: QEvent) -> None:  # noqa: N802 (Qt's name)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.StyleChange):
@@ -603,6 +625,10 @@ class LossPlot(TrainingPlot):
         # a constant rate in a +-0.5 band, where 0.001 looks like 0.
         self.lr_plot.enableAutoRange(axis="y", enable=False)
         self._live_lr_top = 0.0
+        # The loss axis follows the data with some slack (see _fit_loss_axis) instead of re-fitting,
+        # and re-ticking, on every frame as pyqtgraph's auto range does.
+        self.main_plot.enableAutoRange(axis="y", enable=False)
+        self._live_loss_range = (math.inf, -math.inf)
         self.main_plot.getAxis("bottom").setStyle(showValues=False)
         # Dense curves keep 1-pixel pens: wider ones cost the raster engine several times more.
         self._add_series("batch_loss", "batch", _Style("train", width=1.0, alpha=45, dense=True))
@@ -619,16 +645,58 @@ class LossPlot(TrainingPlot):
         self._ema = 0.0
         self._ema_weight = 0.0
         self._live_lr_top = 0.0
+        self._live_loss_range = (math.inf, -math.inf)
         self._fit_lr_axis()
+        self._fit_loss_axis(force=True)
 
     def add_overlay(self, run_id: str, data: Mapping[str, tuple[Iterable[float], Iterable[float]]],
                     label: str | None = None) -> None:
         super().add_overlay(run_id, data, label)
         self._fit_lr_axis()
+        self._fit_loss_axis(force=True)
 
     def remove_overlay(self, run_id: str) -> None:
         super().remove_overlay(run_id)
         self._fit_lr_axis()
+        self._fit_loss_axis(force=True)
+
+    def loss_axis_range(self) -> tuple[float, float]:
+        """Return the (bottom, top) of the loss axis."""
+        bottom, top = self.main_plot.getViewBox().viewRange()[1]
+        return float(bottom), float(top)
+
+    def _note_losses(self, values: np.ndarray) -> None:
+        finite = values[np.isfinite(values)]
+        if len(finite):
+            lo, hi = self._live_loss_range
+            self._live_loss_range = (min(lo, float(finite.min())), max(hi, float(finite.max())))
+            self._fit_loss_axis()
+
+    def _fit_loss_axis(self, force: bool = False) -> None:
+        """Keep every loss of the live run and the overlays in view, re-fitting only when needed.
+
+        The axis is re-fitted when a value falls outside it or the values fill less than 60% of it
+        (a falling loss leaves the top empty); otherwise it stays, so most frames re-tick nothing.
+        """
+        lo, hi = self._live_loss_range
+        for items in self._overlays.values():
+            for item, name, _plot in items:
+                if name != "lr" and item.yData is not None and len(item.yData):
+                    lo, hi = min(lo, float(np.min(item.yData))), max(hi, float(np.max(item.yData)))
+        if not lo <= hi:
+            return
+        # A non-negative loss that has come down a long way is shown from 0, as people read losses;
+        # the bottom then never has to follow it again.
+        from_zero = 0.0 <= lo <= 0.5 * hi
+        if from_zero:
+            lo = 0.0
+        bottom, top = self.loss_axis_range()
+        span = hi - lo if hi > lo else max(abs(hi), 1e-12)
+        fits = bottom <= lo and hi <= top and span >= 0.6 * (top - bottom)
+        if force or not fits:
+            # More room below a loss still falling: it then crosses the bottom less often.
+            below = 0.03 if from_zero else 0.1
+            self.main_plot.setYRange(lo - below * span, hi + 0.05 * span, padding=0)
 
     def lr_axis_range(self) -> tuple[float, float]:
         """Return the (bottom, top) of the learning-rate strip's y axis."""
@@ -658,8 +726,10 @@ class LossPlot(TrainingPlot):
             raise ValueError(f"add_batches got {len(xs)} positions but {len(ys)} losses")
         keep = np.isfinite(xs) & np.isfinite(ys)
         xs_kept, ys_kept = xs[keep], ys[keep]
+        smoothed = self._smooth(ys_kept)
         self._store_many("batch_loss", xs_kept, ys_kept)
-        self._store_many("batch_loss_smooth", xs_kept, self._smooth(ys_kept))
+        self._store_many("batch_loss_smooth", xs_kept, smoothed)
+        self._note_losses(ys_kept)
         if lrs is not None:
             lr_values = np.asarray(lrs, dtype=np.float64).ravel()
             if len(lr_values) != len(xs):
@@ -687,6 +757,7 @@ class LossPlot(TrainingPlot):
         """Store the mean train loss and the validation loss of ``epoch`` (drawn at x = epoch)."""
         self._store("train_loss", epoch, train_loss)
         self._store("val_loss", epoch, val_loss)
+        self._note_losses(np.array([v for v in (train_loss, val_loss) if v is not None], dtype=np.float64))
 
     def _format_value(self, name: str, value: float) -> str:
         return f"{value:.3g}" if name == "lr" else f"{value:.4f}"

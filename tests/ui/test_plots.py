@@ -346,3 +346,32 @@ def test_an_epoch_span_fixes_the_axis_to_the_planned_run(loss_plot):
     assert len(loss_plot.displayed_data("batch_loss")[0]) == 20, "every point of the run so far is drawn"
     with pytest.raises(ValueError, match="last > first"):
         loss_plot.set_epoch_span(3.0, 3.0)
+
+
+def test_the_loss_axis_keeps_every_value_in_view_but_rarely_moves(loss_plot):
+    loss_plot.begin_run()
+    changes = []
+    loss_plot.main_plot.getViewBox().sigYRangeChanged.connect(lambda *_: changes.append(1))
+    losses = 2.3 * np.exp(-np.linspace(0.0, 4.0, 500)) + 0.05
+    for i, value in enumerate(losses):
+        loss_plot.add_batches([(i + 1) / 100], [value])
+        bottom, top = loss_plot.loss_axis_range()
+        assert bottom <= losses[: i + 1].min() and losses[: i + 1].max() <= top
+    assert len(changes) <= 40, f"the axis moved on {len(changes)} of 500 updates"
+    bottom, top = loss_plot.loss_axis_range()
+    assert -0.1 < bottom <= 0.0, "a loss that came down a long way is shown from 0"
+    assert losses.max() >= 0.6 * (top - bottom), "the curve fills the final axis"
+    loss_plot.add_overlay("run-0", {"val_loss": (np.array([1.0, 2.0]), np.array([4.0, 3.0]))})
+    assert loss_plot.loss_axis_range()[1] >= 4.0, "an earlier run overlaid stays in view"
+    loss_plot.end_run()
+
+
+def test_axes_and_legend_are_cached_between_their_own_changes(loss_plot):
+    from PySide6.QtWidgets import QGraphicsItem
+
+    cached = QGraphicsItem.CacheMode.DeviceCoordinateCache
+    for plot in (loss_plot.main_plot, loss_plot.lr_plot):
+        assert plot.getAxis("left").cacheMode() == cached and plot.getAxis("bottom").cacheMode() == cached
+    loss_plot.add_overlay("run-0", {"val_loss": (np.array([1.0]), np.array([1.0]))}, label="run 0")
+    assert loss_plot._legend.cacheMode() == cached
+    assert all(label.cacheMode() == cached for _sample, label in loss_plot._legend.items)
