@@ -64,6 +64,9 @@ from nnstudio.ui.training_worker import (
 #: Extra formats the results export can add to model.pth / model.py / project.nns / metrics.csv.
 #: The progress text and bar change at most this often (a label re-layout is not free while training).
 PROGRESS_UPDATES_PER_SECOND = 8
+#: The confusion matrix and the sample grid change at most this often (the last epoch's always show):
+#: nobody reads a matrix that changes ten times a second, and each one drawn holds the GIL.
+RESULTS_PER_SECOND = 2
 EXTRA_EXPORTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
 
 
@@ -105,7 +108,11 @@ class TrainingPanel(QWidget):
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.timeout.connect(self._redraw_now)
+        self._results_timer = QTimer(self)
+        self._results_timer.setSingleShot(True)
+        self._results_timer.timeout.connect(self._show_pending_results)
         self._redrawn_at = 0.0
+        self._results_at = 0.0
         self._pending_results: tuple[Any, ValidationSamples | None] | None = None
 
         self._build_actions()
@@ -458,6 +465,7 @@ class TrainingPanel(QWidget):
         was_running = self.is_running
         self.session.shutdown()
         self._redraw_timer.stop()
+        self._results_timer.stop()
         if was_running:
             self.running_changed.emit(False)
 
@@ -511,16 +519,28 @@ class TrainingPanel(QWidget):
         else:
             self._redraw_timer.start(max(1, int(wait_s * 1000)))
 
-    def _redraw_now(self) -> None:
+    def _redraw_now(self, final: bool = False) -> None:
         self._redraw_timer.stop()
         self._redrawn_at = time.perf_counter()
         if self.loss_plot is not None:
             self.loss_plot.flush()
             self.accuracy_plot.flush()
-        if self._pending_results is not None:
+        self._show_pending_results(final)
+
+    def _show_pending_results(self, final: bool = False) -> None:
+        """Show the latest epoch's results now if their cadence allows (or ``final``), else later."""
+        if self._pending_results is None:
+            return
+        now = time.perf_counter()
+        wait_s = self._results_at + 1.0 / RESULTS_PER_SECOND - now
+        if final or wait_s <= 0:
+            self._results_timer.stop()
             metrics, samples = self._pending_results
             self._pending_results = None
+            self._results_at = now
             self._show_epoch_results(metrics, samples)
+        elif not self._results_timer.isActive():
+            self._results_timer.start(max(1, int(wait_s * 1000)))
 
     def _on_epoch(self, metrics: Any, samples: ValidationSamples | None) -> None:
         self.loss_plot.add_epoch(metrics.epoch, metrics.train_loss, metrics.val_loss)
@@ -552,7 +572,7 @@ class TrainingPanel(QWidget):
 
     def _on_ended(self, outcome: RunOutcome) -> None:
         self.outcome = outcome
-        self._redraw_now()  # whatever the cadence held back
+        self._redraw_now(final=True)  # whatever the cadence held back
         for note in outcome.notes:
             if note not in self.log.toPlainText():
                 self.log_message(note, "note")

@@ -285,6 +285,7 @@ def test_the_device_list_names_the_devices_present(window, wait_analysis):
 def test_short_epochs_are_drawn_on_the_redraw_cadence_and_the_last_one_is_shown(qtbot, digits_window, monkeypatch):
     import time as clock
 
+    from nnstudio.ui.training_panel import RESULTS_PER_SECOND
     from nnstudio.ui.training_worker import MAX_UPDATES_PER_SECOND
 
     window, panel = digits_window, digits_window.training_panel
@@ -302,5 +303,6 @@ def test_short_epochs_are_drawn_on_the_redraw_cadence_and_the_last_one_is_shown(
     assert len(flushes) <= MAX_UPDATES_PER_SECOND * elapsed + 3, (len(flushes), elapsed)
     assert shown_epochs and shown_epochs[-1] == 12, "the final epoch's results are always shown"
     assert shown_epochs == sorted(set(shown_epochs)), "results are never shown out of order or twice"
+    assert len(shown_epochs) <= RESULTS_PER_SECOND * elapsed + 2, (shown_epochs, elapsed)
     assert panel.confusion.counts().sum() == panel.info.val_size
-    assert not panel._redraw_timer.isActive()
+    assert not panel._redraw_timer.isActive() and not panel._results_timer.isActive()
