@@ -291,6 +291,10 @@ class ConfusionMatrixWidget(QWidget):
                           f"true {self._names[row]}, predicted {self._names[col]}: {count} samples{share}", self)
 
 
+#: The smallest side an image of the sample grid shrinks to so that every sample stays in view.
+MIN_TILE = 36
+
+
 class SampleGridWidget(QWidget):
     """A grid of validation images with predicted and true labels; wrong predictions framed in red."""
 
@@ -298,7 +302,7 @@ class SampleGridWidget(QWidget):
         super().__init__(parent)
         self.setObjectName("sampleGrid")
         self.setAccessibleName("Validation samples")
-        self._tile = tile_size
+        self._tile = self._max_tile = tile_size
         self._pixmaps: list[QPixmap] = []
         self._predicted = np.zeros(0, dtype=np.int64)
         self._true = np.zeros(0, dtype=np.int64)
@@ -329,6 +333,7 @@ class SampleGridWidget(QWidget):
         self._names = None if class_names is None else [str(n) for n in class_names]
         wrong = len(self.wrong_indices())
         self.setAccessibleDescription(f"{len(images)} samples, {wrong} predicted wrongly")
+        self._fit_tile()
         self.updateGeometry()
         self.update()
 
@@ -359,6 +364,27 @@ class SampleGridWidget(QWidget):
     def _columns(self) -> int:
         return max(1, (self.width() - 8) // (self._tile + 8))
 
+    def _height_for(self, width: int, tile: int) -> int:
+        columns = max(1, (width - 8) // (tile + 8))
+        return 8 + max(1, -(-len(self._pixmaps) // columns)) * (tile + 30)
+
+    def tile_size(self) -> int:
+        """Return the side of one image as drawn now (the largest that shows every sample, if any does)."""
+        return self._tile
+
+    def _fit_tile(self) -> None:
+        """Shrink the images (down to MIN_TILE) until every sample fits the height the grid has."""
+        tile = self._max_tile
+        while tile > MIN_TILE and self._height_for(self.width(), tile) > self.height():
+            tile -= 4
+        if tile != self._tile:
+            self._tile = max(tile, MIN_TILE)
+            self.update()
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._fit_tile()
+
     def tile_rect(self, index: int) -> QRect:
         """Return the rectangle of sample ``index`` (its image and its caption) in widget coordinates."""
         columns = self._columns()
@@ -374,8 +400,8 @@ class SampleGridWidget(QWidget):
         return True
 
     def heightForWidth(self, width: int) -> int:  # noqa: N802 (Qt's name)
-        columns = max(1, (width - 8) // (self._tile + 8))
-        return 8 + max(1, -(-len(self._pixmaps) // columns)) * (self._tile + 30)
+        # What the smallest images need: a scroll area around the grid scrolls only below that.
+        return self._height_for(width, MIN_TILE)
 
     # ----------------------------------------------------------------- painting
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)

@@ -121,3 +121,20 @@ def test_the_caption_is_whole_above_a_narrow_grid_of_ten_classes(qtbot):
     assert grid.width() < needed, "the grid should be narrower than the caption for this test to mean anything"
     assert rect.width() >= needed and rect.left() >= 0 and rect.right() <= widget.width()
     assert abs(rect.center().x() - grid.center().x()) <= 2, "the caption is centred over the grid"
+
+
+def test_the_sample_grid_shrinks_its_images_so_every_sample_and_caption_is_in_view(qtbot):
+    from nnstudio.ui.results import MIN_TILE
+
+    grid = SampleGridWidget()
+    qtbot.addWidget(grid)
+    grid.show()
+    grid.set_samples(np.random.default_rng(0).random((24, 1, 8, 8)), np.arange(24) % 10, np.arange(24) % 10)
+    grid.resize(481, 228)  # the Training tab's results pane
+    inside = grid.rect()
+    assert all(inside.contains(grid.tile_rect(i)) for i in range(24)), grid.tile_size()
+    assert MIN_TILE <= grid.tile_size() < 72
+    grid.resize(900, 600)  # room enough: full-size images again
+    assert grid.tile_size() == 72
+    grid.resize(200, 120)  # too small even for the smallest images: a scroll area must scroll
+    assert grid.tile_size() == MIN_TILE and grid.heightForWidth(200) > 120
