@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -679,10 +679,8 @@ class LossPlot(TrainingPlot):
         (a falling loss leaves the top empty); otherwise it stays, so most frames re-tick nothing.
         """
         lo, hi = self._live_loss_range
-        for items in self._overlays.values():
-            for item, name, _plot in items:
-                if name != "lr" and item.yData is not None and len(item.yData):
-                    lo, hi = min(lo, float(np.min(item.yData))), max(hi, float(np.max(item.yData)))
+        for values in self._overlay_values(lr=False):
+            lo, hi = min(lo, float(np.min(values))), max(hi, float(np.max(values)))
         if not lo <= hi:
             return
         # A non-negative loss that has come down a long way is shown from 0, as people read losses;
@@ -703,13 +701,16 @@ class LossPlot(TrainingPlot):
         bottom, top = self.lr_plot.getViewBox().viewRange()[1]
         return float(bottom), float(top)
 
-    def _fit_lr_axis(self) -> None:
-        """Span the learning-rate strip from 0 to the largest rate of the live run and the overlays."""
-        top = self._live_lr_top
+    def _overlay_values(self, lr: bool) -> Iterator[np.ndarray]:
+        """Yield the y values of every non-empty overlay curve of the lr strip (``lr``) or of the loss axis."""
         for items in self._overlays.values():
             for item, name, _plot in items:
-                if name == "lr" and item.yData is not None and len(item.yData):
-                    top = max(top, float(np.max(item.yData)))
+                if (name == "lr") == lr and item.yData is not None and len(item.yData):
+                    yield item.yData
+
+    def _fit_lr_axis(self) -> None:
+        """Span the learning-rate strip from 0 to the largest rate of the live run and the overlays."""
+        top = max([self._live_lr_top, *(float(np.max(values)) for values in self._overlay_values(lr=True))])
         if top > 0.0:
             self.lr_plot.setYRange(0.0, top, padding=0.12)
 
