@@ -159,17 +159,15 @@ def main() -> int:
 
     import torch
     from PySide6.QtCore import QEventLoop
-    from PySide6.QtWidgets import QApplication
 
     # One intra-op thread for both ways: on a shared 2-core machine, two OpenMP threads turn these
     # tiny steps into scheduling noise (5-20x swings between identical runs).
     torch.set_num_threads(1)
 
     from nnstudio.ui import MainWindow
-    from nnstudio.ui.theme import apply_application_style
+    from nnstudio.ui.app import application
 
-    app = QApplication.instance() or QApplication(["bench_gui"])
-    apply_application_style(app)
+    app = application()  # the application object nnstudio runs in, styled as the app is
     window = MainWindow(remember_layout=False)
     window.show()
     # Let the window finish its start (analysis thread, device probe) before measuring.

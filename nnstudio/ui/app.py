@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QEventLoop, QObject, QTimer
+from PySide6.QtCore import QEvent, QEventLoop, QTimer
 from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 from shiboken6 import Shiboken
@@ -38,7 +39,7 @@ def application() -> QApplication:
     """Returns the running QApplication, creating and styling it on first use."""
     app = QApplication.instance()
     if app is None:
-        app = QApplication(sys.argv[:1])
+        app = Application(sys.argv[:1])
         app.setApplicationName("nnstudio")
         app.setOrganizationName("nnstudio")
         app.setDesktopFileName(DESKTOP_FILE_ID)
@@ -70,40 +71,57 @@ def run_gui(path: str | None = None, example: str | None = None, screenshot: str
     window.show()
     if not window.offer_recovery():
         _open(window, path, example or (DEFAULT_EXAMPLE if path is None else None))
-    relay = FileOpenRelay(window)
-    app.installEventFilter(relay)
+    if isinstance(app, Application):
+        app.set_file_open_handler(lambda handed: open_handed_file(window, handed))
     status = app.exec()
-    app.removeEventFilter(relay)
+    if isinstance(app, Application):
+        app.set_file_open_handler(None)
     release_clipboard(app)
     return status
 
 
-class FileOpenRelay(QObject):
-    """Opens the project files the system hands the application as ``QFileOpenEvent``s.
+class Application(QApplication):
+    """nnstudio's QApplication: it also opens the project files the system hands it.
 
-    macOS's Finder does not pass a double-clicked ``.nns`` file on the command line but sends this
-    event (at launch too); the window opens it as it opens a dropped file, unsaved-changes prompt
-    and all.
+    macOS's Finder does not pass a double-clicked ``.nns`` file on the command line but sends the
+    application a ``QFileOpenEvent`` (at launch too, before any window exists). It is taken here, in
+    ``event()`` of the application object, which sees only the application's own events: an event
+    filter installed on the application would run Python for every event of every widget, and
+    each of those calls takes the GIL from a training run (see benchmarks/bench_gui.py).
     """
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self._window = window
+    def __init__(self, argv: list[str]) -> None:
+        super().__init__(argv)
+        self._file_open_handler: Callable[[str], None] | None = None
+        self._held_files: list[str] = []
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 (Qt's name)
-        if event.type() != QEvent.Type.FileOpen or not isinstance(event, QFileOpenEvent):
-            return False
-        path = event.file()
-        if not path:
-            return False
+    def set_file_open_handler(self, handler: Callable[[str], None] | None) -> None:
+        """Send handed-over files to ``handler(path)``, starting with those that came before it."""
+        self._file_open_handler = handler
+        held, self._held_files = self._held_files, []
+        for path in held:
+            self._deliver(path)
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent) and event.file():
+            path = event.file()
+            if self._file_open_handler is None:
+                self._held_files.append(path)
+            else:
+                self._deliver(path)
+            return True
+        return super().event(event)
+
+    def _deliver(self, path: str) -> None:
         # After the event returns, so a dialog does not run inside the platform's event delivery.
-        QTimer.singleShot(0, self._window, lambda: self._open(path))
-        return True
+        QTimer.singleShot(0, self, lambda: self._file_open_handler and self._file_open_handler(path))
 
-    def _open(self, path: str) -> None:
-        self._window.raise_()
-        self._window.activateWindow()
-        self._window.open_path(path)
+
+def open_handed_file(window: MainWindow, path: str) -> None:
+    """Bring the window forward and open ``path`` as a dropped file (unsaved-changes prompt and all)."""
+    window.raise_()
+    window.activateWindow()
+    window.open_path(path)
 
 
 def release_clipboard(app: QApplication) -> None:

@@ -106,17 +106,24 @@ def test_a_file_the_system_hands_over_is_opened_like_a_dropped_one(qapp, qtbot, 
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtGui import QFileOpenEvent
 
-    from nnstudio.ui.app import FileOpenRelay
+    from nnstudio.ui.app import Application, open_handed_file
 
+    assert isinstance(qapp, Application)
+    early = tmp_path / "at-launch.nns"
+    early.write_bytes(example_path("digits-mlp").read_bytes())
     target = tmp_path / "handed-over.nns"
     target.write_bytes(example_path("residual-block").read_bytes())
-    relay = FileOpenRelay(window)
-    qapp.installEventFilter(relay)
+    opened: list[str] = []
     try:
+        # At launch the event can come before the window exists: it is held until a handler is set.
+        assert QCoreApplication.sendEvent(qapp, QFileOpenEvent(str(early)))
+        qapp.set_file_open_handler(lambda path: (opened.append(path), open_handed_file(window, path)))
+        qtbot.waitUntil(lambda: window.document.path == early.resolve(), timeout=5000)
         assert QCoreApplication.sendEvent(qapp, QFileOpenEvent(str(target)))
         qtbot.waitUntil(lambda: window.document.path == target.resolve(), timeout=5000)
     finally:
-        qapp.removeEventFilter(relay)
+        qapp.set_file_open_handler(None)
+    assert opened == [str(early), str(target)]
     assert "skip_add" in window.document.project.graph.node_ids()
 
 
