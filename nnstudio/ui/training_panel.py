@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES
 from nnstudio.ui.document import Document
+from nnstudio.ui.live_text import LiveText
 from nnstudio.ui.results import ConfusionMatrixWidget, SampleGridWidget
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 from nnstudio.ui.training_dataset import DatasetChooser
@@ -76,6 +77,22 @@ def format_duration(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def set_progress_value(bar: QProgressBar, value: int) -> None:
+    """Set ``bar``'s value and let the event loop paint it.
+
+    ``QProgressBar.setValue`` repaints synchronously whenever a pixel or its text changes; called from
+    Python that paint runs with the GIL held, so the training thread would wait for it. With updates
+    briefly disabled the synchronous repaint is skipped and the bar is painted by the event loop,
+    without Python on the stack.
+    """
+    if bar.value() == value:
+        return
+    bar.setUpdatesEnabled(False)
+    bar.setValue(value)
+    bar.setUpdatesEnabled(True)
+    bar.update()
 
 
 class TrainingPanel(QWidget):
@@ -231,9 +248,10 @@ class TrainingPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setTextVisible(False)
         self.progress.setFixedHeight(8)
-        self.progress_label = QLabel(self)
+        self.progress.setAutoFillBackground(True)  # opaque: repainting it leaves the window alone
+        # Changes several times a second: a LiveText repaints alone instead of re-laying the window.
+        self.progress_label = LiveText(self)
         self.progress_label.setObjectName("progressText")
-        self.progress_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         # Curves: built when the tab is first shown (pyqtgraph would slow the window's start).
         self.loss_plot: Any = None
@@ -501,7 +519,7 @@ class TrainingPanel(QWidget):
         total_steps = info.epochs * update.steps_per_epoch
         done = (update.epoch - 1) * update.steps_per_epoch + update.step
         done_here = done - (info.first_epoch - 1) * update.steps_per_epoch
-        self.progress.setValue(int(1000 * done / max(total_steps, 1)))
+        set_progress_value(self.progress, int(1000 * done / max(total_steps, 1)))
         elapsed = time.perf_counter() - self._started_at - self._paused_total
         eta = elapsed / max(done_here, 1) * (total_steps - done)
         self.progress_label.setText(
