@@ -48,17 +48,25 @@ with pen width and with semi-transparent lines.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
-from PySide6.QtGui import QAction, QColor, QPalette
-from PySide6.QtWidgets import QFileDialog, QGraphicsItem, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt, QTimer
+from PySide6.QtGui import QAction, QColor, QPainterPath, QPalette, QPen
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGraphicsItem,
+    QGraphicsPathItem,
+    QGraphicsView,
+    QVBoxLayout,
+    QWidget,
+)
 
+from nnstudio.ui.live_text import LiveText, plain_text
+from nnstudio.ui.plot_curves import QtCurve, marker_path
 from nnstudio.ui.plot_series import RAW_LIMIT, PeakEnvelope, SeriesBuffer, visible_points
 
 __all__ = ["AccuracyPlot", "LossPlot", "MODES", "REDRAW_HZ", "SeriesBuffer", "TrainingPlot", "epoch_position"]
@@ -98,7 +106,7 @@ class _Series:
     title: str
     style: _Style
     plot: pg.PlotItem
-    item: pg.PlotDataItem
+    item: QtCurve
     buffer: SeriesBuffer
     envelope: PeakEnvelope | None
     dirty: bool = False
@@ -137,6 +145,95 @@ class _ValueAxis(pg.AxisItem):
 _DEVICE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
 
 
+class _GridLines:
+    """Horizontal lines at the major ticks of a plot's left axis, drawn by one plain ``QGraphicsPathItem``."""
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self._plot = plot
+        self.item = QGraphicsPathItem()
+        self.item.setZValue(-100)  # under every curve
+        view = plot.getViewBox()
+        view.addItem(self.item, ignoreBounds=True)
+        view.sigRangeChanged.connect(self.refresh)
+        view.sigResized.connect(self.refresh)
+
+    def set_colour(self, colour: QColor) -> None:
+        pen = QPen(colour)
+        pen.setWidthF(1.0)
+        pen.setCosmetic(True)
+        self.item.setPen(pen)
+
+    def values(self) -> list[float]:
+        """Return the y values the lines are drawn at (the axis's major ticks)."""
+        view = self._plot.getViewBox()
+        (_x0, _x1), (y0, y1) = view.viewRange()
+        height = view.height()
+        if not height > 0 or not y1 > y0:
+            return []
+        levels = self._plot.getAxis("left").tickValues(y0, y1, height)
+        return [float(v) for v in levels[0][1]] if levels else []
+
+    def refresh(self, *_args) -> None:
+        """Re-draw the lines for the view's current range (the view calls this when it changes)."""
+        x0, x1 = self._plot.getViewBox().viewRange()[0]
+        margin = max(x1 - x0, 1e-9)
+        path = QPainterPath()
+        for value in self.values():
+            path.moveTo(x0 - margin, value)
+            path.lineTo(x1 + margin, value)
+        self.item.setPath(path)
+
+
+class _LegendSample(pg.ItemSample):
+    """A legend key for a ``QtCurve``: a short stretch of its line with its marker on top."""
+
+    def paint(self, painter, *args) -> None:
+        curve = self.item
+        if not curve.isVisible():
+            super().paint(painter, *args)  # pyqtgraph's "hidden" eye
+            return
+        opts = curve.opts
+        painter.setRenderHint(painter.RenderHint.Antialiasing)
+        if opts["pen"] is not None:
+            painter.setPen(pg.mkPen(opts["pen"]))
+            painter.drawLine(0, 11, 20, 11)
+        if opts["symbol"]:
+            painter.setPen(pg.mkPen(opts["symbolPen"]))
+            painter.setBrush(pg.mkBrush(opts["symbolBrush"]))
+            painter.translate(10, 11)
+            painter.drawPath(marker_path(opts["symbol"], opts["symbolSize"]))
+
+
+class _PrepareBeforePaint(QObject):
+    """Event filter on a view's viewport: lets pyqtgraph's items catch up just before each paint."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Paint:
+            scene = self.parent().scene()
+            if scene is not None:
+                scene.prepareForPaint()
+        return False
+
+
+class LiveGraphicsView(pg.GraphicsLayoutWidget):
+    """pyqtgraph's layout view, painted by Qt's own ``QGraphicsView.paintEvent``.
+
+    pyqtgraph overrides ``paintEvent`` in Python only to call ``scene().prepareForPaint()`` first; a
+    Python override keeps the GIL held for the whole frame, so while Qt rasterised the curves the
+    training thread could not run (measured in benchmarks/bench_gui.py). Here the C++ method is the
+    class attribute, so Qt paints without Python on the stack, and an event filter on the viewport
+    runs ``prepareForPaint`` just before every paint event (a few microseconds of Python), which
+    keeps exactly pyqtgraph's behaviour: auto-range and view transforms settle before a frame.
+    """
+
+    paintEvent = QGraphicsView.paintEvent  # noqa: N815 - Qt's name; see the class docstring
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent=parent)
+        self._prepare_filter = _PrepareBeforePaint(self)
+        self.viewport().installEventFilter(self._prepare_filter)
+
+
 class TrainingPlot(QWidget):
     """Return-free base of the live plots: series storage, rate-limited redraws, hover, export, overlays."""
 
@@ -144,19 +241,18 @@ class TrainingPlot(QWidget):
                  y_axis: _ValueAxis | None = None) -> None:
         super().__init__(parent)
         self._series: dict[str, _Series] = {}
-        self._overlays: dict[str, list[tuple[pg.PlotDataItem, str, pg.PlotItem]]] = {}
+        self._overlays: dict[str, list[tuple[QtCurve, str, pg.PlotItem]]] = {}
         self._overlay_labels: dict[str, str] = {}
         self._title = title
         self._hover_x: float | None = None
 
-        self._graphics = pg.GraphicsLayoutWidget(parent=self)
+        self._graphics = LiveGraphicsView(parent=self)
         self._graphics.ci.setContentsMargins(4, 4, 8, 4)
         self._graphics.ci.setSpacing(2)
-        self._readout = QLabel(self)
-        self._readout.setTextFormat(Qt.TextFormat.RichText)
+        # Changes with every redraw: a LiveText repaints alone instead of re-laying the window. A
+        # narrow plot wraps it onto a second line rather than cutting values off.
+        self._readout = LiveText(self, rich=True, wrap=True)
         self._readout.setContentsMargins(8, 2, 8, 0)
-        # A narrow plot wraps its read-out onto a second line rather than cutting values off.
-        self._readout.setWordWrap(True)
         self._readout.setObjectName(f"{self.__class__.__name__[0].lower()}{self.__class__.__name__[1:]}Readout")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -188,8 +284,17 @@ class TrainingPlot(QWidget):
         plot.setLabel("left", y_label)
         # Horizontal major grid lines only (the hover line reads x): semi-transparent grid lines
         # across the view are the most expensive thing in a frame of the software raster engine.
-        plot.showGrid(x=False, y=True, alpha=0.18)
+        # Drawn by a plain Qt item, not by the axis: pyqtgraph's grid makes the axis span the whole
+        # view, and every frame of the curves would then call back into the axis's Python.
+        plot._nnstudio_grid = _GridLines(plot)
+        # The containers draw nothing themselves: flagged so, Qt skips them (and their Python) when painting.
+        for container in (plot, plot.getViewBox()):
+            container.setFlag(QGraphicsItem.GraphicsItemFlag.ItemHasNoContents)
         plot.getAxis("left").setStyle(maxTickLevel=0)
+        # Ticks point outwards: pyqtgraph's inward ticks make each axis reach into the view, so every
+        # frame of the curves would repaint (and call the Python of) both axes too.
+        for side in ("left", "bottom"):
+            plot.getAxis(side).setStyle(tickLength=5)
         plot.getAxis("bottom").enableAutoSIPrefix(False)
         plot.setMouseEnabled(x=True, y=False)
         plot.hideButtons()
@@ -214,13 +319,11 @@ class TrainingPlot(QWidget):
     def _add_series(self, name: str, title: str, style: _Style, plot: pg.PlotItem | None = None,
                     in_legend: bool = True) -> _Series:
         plot = plot or self.main_plot
-        # Downsample to about one point per pixel: the raster engine's cost grows with points drawn.
-        item = pg.PlotDataItem(skipFiniteCheck=True, autoDownsampleFactor=1.0)
-        plot.addItem(item)
-        item.setDownsampling(auto=True, method="peak")
-        item.setClipToView(True)
+        # Drawn by Qt alone (see plot_curves); dense series get about one point per pixel (_drawable).
+        item = QtCurve()
+        item.attach(plot.getViewBox())
         if in_legend:
-            self._legend.addItem(item, title)
+            self._legend.addItem(_LegendSample(item), title)
         series = _Series(name, title, style, plot, item, SeriesBuffer(), PeakEnvelope() if style.dense else None)
         self._series[name] = series
         self._style_series(series)
@@ -229,7 +332,7 @@ class TrainingPlot(QWidget):
     def _remove_series(self, name: str) -> None:
         series = self._series.pop(name)
         self._legend.removeItem(series.item)
-        series.plot.removeItem(series.item)
+        series.item.detach()
 
     # ----------------------------------------------------------------- run lifecycle
     @property
@@ -268,7 +371,7 @@ class TrainingPlot(QWidget):
                 series.envelope.clear()
             series.item.setData([], [])
             series.dirty = False
-        self._readout.setMinimumHeight(0)
+        self._readout.reset_height()
         self._reset_state()
         self._update_readout()
 
@@ -344,7 +447,7 @@ class TrainingPlot(QWidget):
             return np.empty(0), np.empty(0)
         return np.asarray(item.xData), np.asarray(item.yData)
 
-    def series_item(self, name: str) -> pg.PlotDataItem:
+    def series_item(self, name: str) -> QtCurve:
         """Return the long-lived curve item of series ``name``."""
         return self._series[name].item
 
@@ -406,7 +509,7 @@ class TrainingPlot(QWidget):
         Series this plot does not draw are ignored; adding ``run_id`` again replaces it.
         """
         self.remove_overlay(run_id)
-        items: list[tuple[pg.PlotDataItem, str, pg.PlotItem]] = []
+        items: list[tuple[QtCurve, str, pg.PlotItem]] = []
         for name, (xs, ys) in data.items():
             series = self._series.get(name)
             if series is None:
@@ -420,19 +523,16 @@ class TrainingPlot(QWidget):
                 envelope = PeakEnvelope()
                 envelope.extend(xs, ys)
                 xs, ys = envelope.points()
-            item = pg.PlotDataItem(skipFiniteCheck=True, autoDownsampleFactor=1.0)
+            item = QtCurve()
             item.setZValue(-10)  # behind the live run
-            # Added before the data arrives: pyqtgraph cannot clip an item to a view it is not in yet.
-            series.plot.addItem(item)
-            item.setDownsampling(auto=True, method="peak")
-            item.setClipToView(True)
-            item.setData(xs, ys, skipFiniteCheck=True)
+            item.attach(series.plot.getViewBox())
+            item.setData(xs, ys)
             items.append((item, name, series.plot))
         self._overlays[run_id] = items
         self._overlay_labels[run_id] = label or run_id
         self._style_overlays()
         if items:
-            self._legend.addItem(items[0][0], f"{label or run_id} (earlier)")
+            self._legend.addItem(_LegendSample(items[0][0]), f"{label or run_id} (earlier)")
             self._cache_static_items()
 
     def remove_overlay(self, run_id: str) -> None:
@@ -442,8 +542,8 @@ class TrainingPlot(QWidget):
         if not items:
             return
         self._legend.removeItem(items[0][0])
-        for item, _name, plot in items:
-            plot.removeItem(item)
+        for item, _name, _plot in items:
+            item.detach()
 
     def overlay_ids(self) -> list[str]:
         """Return the run ids currently overlaid."""
@@ -512,16 +612,13 @@ class TrainingPlot(QWidget):
                 colour = self._colour(series.style.role).name()
                 value = self._format_value(series.name, values[series.title])
                 parts.append(f"<span style='color:{colour}'>&#9679;</span> {series.title} {value}")
+        # A read-out that wraps onto a second line keeps that height for the rest of the run (LiveText
+        # grows only): flipping between one and two lines as digits change would resize the plot.
         self._readout.setText("&nbsp;&nbsp;".join(parts))
-        # A read-out that wraps onto a second line keeps that height for the rest of the run: a label
-        # flipping between one and two lines as digits change would resize (and re-lay) the plot.
-        needed = self._readout.heightForWidth(self._readout.width()) if self._readout.width() > 0 else -1
-        if needed > self._readout.minimumHeight():
-            self._readout.setMinimumHeight(needed)
 
     def readout_text(self) -> str:
         """Return the hover read-out as plain text (for tests and accessibility)."""
-        return re.sub(r"<[^>]+>", "", self._readout.text()).replace("&nbsp;", " ").replace("&#9679;", "●")
+        return plain_text(self._readout.text())
 
     # ----------------------------------------------------------------- palette
     def _is_dark(self) -> bool:
@@ -544,10 +641,7 @@ class TrainingPlot(QWidget):
         item.setPen(pg.mkPen(colour, width=style.width) if style.line else None)
         if style.symbol:
             background = self.palette().color(QPalette.ColorRole.Base)
-            item.setSymbol(style.symbol)
-            item.setSymbolSize(7)
-            item.setSymbolPen(pg.mkPen(colour, width=1.6))
-            item.setSymbolBrush(pg.mkBrush(background))
+            item.setSymbol(style.symbol, 7, pg.mkPen(colour, width=1.6), pg.mkBrush(background))
         else:
             item.setSymbol(None)
 
@@ -574,6 +668,9 @@ class TrainingPlot(QWidget):
             plot.titleLabel.setAttr("color", text.name())
             plot.titleLabel.setText(plot.titleLabel.text)
             plot._nnstudio_crosshair.setPen(pg.mkPen(axis_colour, width=1, style=Qt.PenStyle.DotLine))
+            grid_colour = QColor(text)
+            grid_colour.setAlpha(46)
+            plot._nnstudio_grid.set_colour(grid_colour)
         legend_background = QColor(background)
         legend_background.setAlpha(215)
         self._legend.setBrush(pg.mkBrush(legend_background))
@@ -593,7 +690,7 @@ class TrainingPlot(QWidget):
         A redraw while training then replays the curves alone: the axes' QPicture playback and the
         legend's Python paint ran on every frame, holding the GIL the trainer needs.
         """
-        static = (pg.AxisItem, pg.LegendItem, pg.LabelItem)  # ItemSample markers lose their fill cached
+        static = (pg.AxisItem, pg.LegendItem, pg.LabelItem, _LegendSample)
         for item in self._graphics.scene().items():
             if isinstance(item, static) and item.cacheMode() != _DEVICE_CACHE:
                 item.setCacheMode(_DEVICE_CACHE)

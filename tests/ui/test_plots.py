@@ -111,12 +111,63 @@ def test_the_live_timer_redraws_without_an_explicit_flush(loss_plot, qtbot):
     loss_plot.end_run()
 
 
-def test_every_curve_downsamples_and_clips_to_view(loss_plot, accuracy_plot):
+def test_every_curve_is_painted_by_qt_alone(loss_plot, accuracy_plot):
+    """Curves are plain QGraphicsPathItems: Python paint/boundingRect calls would take the GIL from
+    the training thread on every frame (benchmarks/bench_gui.py)."""
+    from PySide6.QtWidgets import QGraphicsPathItem
+
     for plot in (loss_plot, accuracy_plot):
+        plot.add_overlay("run-1", plot.snapshot() or {name: ([0.5, 1.0], [0.2, 0.1]) for name in plot.series_names()})
+        if isinstance(plot, LossPlot):
+            plot.add_batches(np.linspace(0.1, 1.0, 50), np.linspace(2.0, 1.0, 50), np.full(50, 1e-3))
+            plot.add_epoch(1, train_loss=1.5, val_loss=1.4)
+        else:
+            plot.add_epoch(1, train=0.5, val=0.4)
+        plot.flush()
+        scene_items = plot._graphics.scene().items()
+        assert not [i for i in scene_items if isinstance(i, (pg.PlotCurveItem, pg.ScatterPlotItem))]
         for name in plot.series_names():
-            opts = plot.series_item(name).opts
-            assert opts["autoDownsample"] and opts["downsampleMethod"] == "peak", name
-            assert opts["clipToView"] and opts["skipFiniteCheck"], name
+            curve = plot.series_item(name)
+            assert type(curve.line) is QGraphicsPathItem, name
+
+
+def test_epoch_series_mark_each_point_and_stop_marking_very_long_runs(loss_plot):
+    from nnstudio.ui.plot_curves import MAX_MARKERS
+
+    for epoch in range(1, 4):
+        loss_plot.add_epoch(epoch, train_loss=1.0 / epoch, val_loss=1.1 / epoch)
+    loss_plot.flush()
+    val = loss_plot.series_item("val_loss")
+    assert val.marker_count() == 3
+    marker = val._markers[0]
+    # Markers keep their size in pixels and sit on their point.
+    assert marker.pos().x() == 1.0 and abs(marker.pos().y() - 1.1) < 1e-12
+    assert marker.boundingRect().width() < 12
+    assert loss_plot.series_item("batch_loss").marker_count() == 0
+    for epoch in range(4, MAX_MARKERS + 2):
+        loss_plot.add_epoch(epoch, train_loss=1.0 / epoch, val_loss=1.1 / epoch)
+    loss_plot.flush()
+    assert val.marker_count() == 0 and len(loss_plot.displayed_data("val_loss")[0]) == MAX_MARKERS + 1
+
+
+def test_clicking_a_legend_key_hides_and_shows_its_curve(loss_plot, qtbot):
+    loss_plot.add_epoch(1, train_loss=1.0, val_loss=1.1)
+    loss_plot.flush()
+    sample = next(s for s, label in loss_plot._legend.items if label.text == "validation")
+    curve = loss_plot.series_item("val_loss")
+    assert sample.item is curve and curve.isVisible()
+
+    class Click:
+        def button(self):
+            return Qt.MouseButton.LeftButton
+
+        def accept(self):
+            pass
+
+    sample.mouseClickEvent(Click())
+    assert not curve.isVisible() and not curve.line.isVisible()
+    sample.mouseClickEvent(Click())
+    assert curve.isVisible()
 
 
 def test_curves_are_fed_views_of_the_preallocated_buffer(loss_plot):
@@ -196,12 +247,13 @@ def test_overlays_are_added_and_removed(loss_plot):
     drawn = loss_plot.overlay_data("run-1")
     assert list(drawn) == ["val_loss"] and drawn["val_loss"][1].tolist() == [0.9, 0.5]
     item = loss_plot._overlays["run-1"][0][0]
-    assert item in loss_plot.main_plot.items and item.opts["pen"].style() == Qt.PenStyle.DashLine
+    view = loss_plot.main_plot.getViewBox()
+    assert item.line.scene() is view.scene() and item.opts["pen"].style() == Qt.PenStyle.DashLine
     loss_plot.begin_run()  # a new run keeps the overlays of earlier ones
     assert loss_plot.overlay_ids() == ["run-1"]
     loss_plot.end_run()
     loss_plot.remove_overlay("run-1")
-    assert loss_plot.overlay_ids() == [] and item not in loss_plot.main_plot.items
+    assert loss_plot.overlay_ids() == [] and item.line.scene() is None
     loss_plot.remove_overlay("run-1")  # removing twice is harmless
 
 
