@@ -300,7 +300,9 @@ def test_short_epochs_are_drawn_on_the_redraw_cadence_and_the_last_one_is_shown(
     outcome = _train(qtbot, window)
     elapsed = clock.perf_counter() - began
     assert outcome.status == "finished"
-    assert len(flushes) <= MAX_UPDATES_PER_SECOND * elapsed + 3, (len(flushes), elapsed)
+    # Besides the cadence: the x axis settling at the start (auto range, then the run's epoch span;
+    # each re-reduces the curves at once), the final redraw and the one when the run ends.
+    assert len(flushes) <= MAX_UPDATES_PER_SECOND * elapsed + 4, (len(flushes), elapsed)
     assert shown_epochs and shown_epochs[-1] == 12, "the final epoch's results are always shown"
     assert shown_epochs == sorted(set(shown_epochs)), "results are never shown out of order or twice"
     assert len(shown_epochs) <= RESULTS_PER_SECOND * elapsed + 2, (shown_epochs, elapsed)
