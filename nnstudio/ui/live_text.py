@@ -8,8 +8,9 @@ of that runs with the GIL held, which the training thread then waits for.
 
 ``LiveText`` changes only what it must: a new text repaints this widget alone (it fills its own
 background, so it is opaque to Qt) and never touches the layout, except when wrapped text needs more
-lines than it has room for; then it grows once, and keeps that height until ``reset_height()``, so
-a value flipping between one and two lines does not make the plots below it jump.
+lines than it has room for; then it grows, and keeps that height until it is resized or
+``reset_height()`` is called, so a value flipping between one and two lines does not make the plots
+below it jump.
 
 Plain text that does not fit is elided with "…" (the full text is the tooltip); rich text (simple
 HTML, as ``QLabel`` takes) wraps at word boundaries when ``wrap`` is set. Right-click copies the
@@ -78,10 +79,8 @@ class LiveText(QWidget):
         self.update()
 
     def reset_height(self) -> None:
-        """Go back to one line (the start of a run); the next text grows it again if it must."""
-        self._lines = 1
-        self._fit_lines()
-        self._apply_height()
+        """Fit the height to the current text again (the start of a run); later texts only grow it."""
+        self._fit_lines(exact=True)
 
     # --- geometry ---------------------------------------------------------------------------------
 
@@ -108,12 +107,12 @@ class LiveText(QWidget):
         measure.prepare(font=self.font())
         return max(1, round(measure.size().height() / max(self._line_height(), 1)))
 
-    def _fit_lines(self) -> None:
-        if self._wrap and self.width() > 0:
-            needed = self._lines_for(self.width())
-            if needed > self._lines:
-                self._lines = needed
-                self._apply_height()
+    def _fit_lines(self, exact: bool = False) -> None:
+        """Grow to the lines the text needs at the current width (``exact``: shrink too)."""
+        needed = self._lines_for(self.width()) if self._wrap and self.width() > 0 else 1
+        if needed > self._lines or (exact and needed != self._lines):
+            self._lines = needed
+            self._apply_height()
 
     def _apply_height(self) -> None:
         margins = self.contentsMargins()
@@ -132,7 +131,7 @@ class LiveText(QWidget):
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
         if self._wrap and event.size().width() != event.oldSize().width():
-            self._fit_lines()
+            self._fit_lines(exact=True)  # a new width: as many lines as the text needs there
 
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().changeEvent(event)

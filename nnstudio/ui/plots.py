@@ -241,6 +241,7 @@ class TrainingPlot(QWidget):
                  y_axis: _ValueAxis | None = None) -> None:
         super().__init__(parent)
         self._series: dict[str, _Series] = {}
+        self._readout_stale = False  # data drawn since the read-out last changed
         self._overlays: dict[str, list[tuple[QtCurve, str, pg.PlotItem]]] = {}
         self._overlay_labels: dict[str, str] = {}
         self._title = title
@@ -378,15 +379,21 @@ class TrainingPlot(QWidget):
     def _reset_state(self) -> None:
         """Subclasses forget running state (e.g. the EMA) here."""
 
-    def flush(self) -> None:
-        """Push stored points to the screen now (the timer calls this while a run is live)."""
+    def flush(self, readout: bool = True) -> None:
+        """Push stored points to the screen now (the timer calls this while a run is live).
+
+        ``readout=False`` leaves the read-out's latest values for a later flush: a training panel
+        refreshes the numbers less often than the curves (laying out rich text is the dearest part
+        of a frame, and digits changing ten times a second cannot be read anyway).
+        """
         changed = False
         for series in self._series.values():
             if series.dirty:
                 series.item.setData(*self._drawable(series), skipFiniteCheck=True)
                 series.dirty = False
                 changed = True
-        if changed:
+        self._readout_stale = self._readout_stale or changed
+        if readout and self._readout_stale:
             self._update_readout()
 
     def _drawable(self, series: _Series) -> tuple[np.ndarray, np.ndarray]:
@@ -595,6 +602,7 @@ class TrainingPlot(QWidget):
         return "Train the network to see its curves here."
 
     def _update_readout(self) -> None:
+        self._readout_stale = False
         if not any(len(s.buffer) for s in self._series.values()):
             self._readout.setText(f"<span style='color:{self._muted_hex()}'>{self._empty_hint()}</span>")
             return

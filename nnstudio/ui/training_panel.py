@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QMenu,
     QPlainTextEdit,
     QProgressBar,
@@ -47,7 +48,6 @@ from PySide6.QtWidgets import (
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES
 from nnstudio.ui.document import Document
-from nnstudio.ui.live_text import LiveText
 from nnstudio.ui.results import ConfusionMatrixWidget, SampleGridWidget
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 from nnstudio.ui.training_dataset import DatasetChooser
@@ -68,6 +68,9 @@ PROGRESS_UPDATES_PER_SECOND = 8
 #: The confusion matrix and the sample grid change at most this often (the last epoch's always show):
 #: nobody reads a matrix that changes ten times a second, and each one drawn holds the GIL.
 RESULTS_PER_SECOND = 2
+#: The plots' read-outs (latest values) change at most this often while a run is live; the curves
+#: redraw at MAX_UPDATES_PER_SECOND. Hovering, pausing and the end of a run show them at once.
+READOUTS_PER_SECOND = 2
 EXTRA_EXPORTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
 
 
@@ -129,6 +132,7 @@ class TrainingPanel(QWidget):
         self._results_timer.setSingleShot(True)
         self._results_timer.timeout.connect(self._show_pending_results)
         self._redrawn_at = 0.0
+        self._readout_at = 0.0
         self._results_at = 0.0
         self._pending_results: tuple[Any, ValidationSamples | None] | None = None
 
@@ -249,9 +253,18 @@ class TrainingPanel(QWidget):
         self.progress.setTextVisible(False)
         self.progress.setFixedHeight(8)
         self.progress.setAutoFillBackground(True)  # opaque: repainting it leaves the window alone
-        # Changes several times a second: a LiveText repaints alone instead of re-laying the window.
-        self.progress_label = LiveText(self)
+        # Changes several times a second. A QLabel would re-lay the whole window on each change; a
+        # read-only, frameless, opaque line edit repaints alone, painted by Qt without Python, and its
+        # text can still be selected and copied.
+        self.progress_label = QLineEdit(self)
         self.progress_label.setObjectName("progressText")
+        self.progress_label.setReadOnly(True)
+        self.progress_label.setFrame(False)
+        self.progress_label.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.progress_label.setAutoFillBackground(True)
+        self.progress_label.setBackgroundRole(QPalette.ColorRole.Window)
+        self.progress_label.setStyleSheet("QLineEdit#progressText { background: palette(window); border: none; }")
+        self.progress_label.setAccessibleName("Training progress details")
 
         # Curves: built when the tab is first shown (pyqtgraph would slow the window's start).
         self.loss_plot: Any = None
@@ -539,10 +552,13 @@ class TrainingPanel(QWidget):
 
     def _redraw_now(self, final: bool = False) -> None:
         self._redraw_timer.stop()
-        self._redrawn_at = time.perf_counter()
+        now = self._redrawn_at = time.perf_counter()
+        readout = final or self.session.is_paused or now - self._readout_at >= 1.0 / READOUTS_PER_SECOND
+        if readout:
+            self._readout_at = now
         if self.loss_plot is not None:
-            self.loss_plot.flush()
-            self.accuracy_plot.flush()
+            self.loss_plot.flush(readout)
+            self.accuracy_plot.flush(readout)
         self._show_pending_results(final)
 
     def _show_pending_results(self, final: bool = False) -> None:
@@ -590,7 +606,10 @@ class TrainingPanel(QWidget):
 
     def _on_ended(self, outcome: RunOutcome) -> None:
         self.outcome = outcome
-        self._redraw_now(final=True)  # whatever the cadence held back
+        try:
+            self._redraw_now(final=True)  # whatever the cadence held back
+        except Exception as exc:  # noqa: BLE001 - the run is over either way: the panel must say so
+            self.log_message(f"could not draw the last curves: {type(exc).__name__}: {exc}", "error")
         for note in outcome.notes:
             if note not in self.log.toPlainText():
                 self.log_message(note, "note")

@@ -293,7 +293,8 @@ def test_short_epochs_are_drawn_on_the_redraw_cadence_and_the_last_one_is_shown(
     panel.ensure_plots()
     flushes, shown_epochs = [], []
     real_flush, real_results = type(panel.loss_plot).flush, panel._show_epoch_results
-    monkeypatch.setattr(panel.loss_plot, "flush", lambda: (flushes.append(1), real_flush(panel.loss_plot)))
+    monkeypatch.setattr(panel.loss_plot, "flush",
+                        lambda *args: (flushes.append(1), real_flush(panel.loss_plot, *args)))
     monkeypatch.setattr(panel, "_show_epoch_results",
                         lambda metrics, samples: (shown_epochs.append(metrics.epoch), real_results(metrics, samples)))
     began = clock.perf_counter()
@@ -308,3 +309,44 @@ def test_short_epochs_are_drawn_on_the_redraw_cadence_and_the_last_one_is_shown(
     assert len(shown_epochs) <= RESULTS_PER_SECOND * elapsed + 2, (shown_epochs, elapsed)
     assert panel.confusion.counts().sum() == panel.info.val_size
     assert not panel._redraw_timer.isActive() and not panel._results_timer.isActive()
+
+
+def test_the_read_outs_change_less_often_than_the_curves_and_end_on_the_last_values(qtbot, digits_window,
+                                                                                 monkeypatch):
+    import time as clock
+
+    from nnstudio.ui.training_panel import READOUTS_PER_SECOND
+
+    window, panel = digits_window, digits_window.training_panel
+    _set_epochs(window, 12)
+    panel.ensure_plots()
+    texts = []
+    readout = panel.loss_plot._readout
+    real_set_text = type(readout).setText
+    monkeypatch.setattr(readout, "setText", lambda text: (texts.append(text), real_set_text(readout, text)))
+    began = clock.perf_counter()
+    assert _train(qtbot, window).status == "finished"
+    elapsed = clock.perf_counter() - began
+    # The start's empty hint and the end's final values come on top of the cadence.
+    assert len(texts) <= READOUTS_PER_SECOND * elapsed + 3, (len(texts), elapsed)
+    last_x = panel.loss_plot.series_data("batch_loss")[0][-1]
+    assert f"latest epoch {last_x:.2f}" in panel.loss_plot.readout_text()
+
+
+def test_a_failure_to_draw_the_last_curves_still_ends_the_run(qtbot, digits_window, monkeypatch):
+    window, panel = digits_window, digits_window.training_panel
+    _set_epochs(window, 1)
+    panel.ensure_plots()
+
+    real_flush = type(panel.loss_plot).flush
+
+    def broken(*args):
+        if panel.session.is_running:
+            return real_flush(panel.loss_plot, *args)
+        raise RuntimeError("no room left for pixels")  # the redraw once the run is over
+
+    monkeypatch.setattr(panel.loss_plot, "flush", broken)
+    outcome = _train(qtbot, window)
+    assert outcome.status == "finished" and not panel.is_running
+    assert "could not draw the last curves: RuntimeError: no room left for pixels" in panel.log.toPlainText()
+    assert _action(window, "actionTrain").isEnabled()
