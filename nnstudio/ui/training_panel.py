@@ -63,8 +63,9 @@ from nnstudio.ui.training_worker import (
 )
 
 #: Extra formats the results export can add to model.pth / model.py / project.nns / metrics.csv.
-#: The progress text and bar change at most this often (a label re-layout is not free while training).
-PROGRESS_UPDATES_PER_SECOND = 8
+#: The progress text and bar change at most this often: ETA and samples/s cannot be read faster, and
+#: each change is a repaint while training.
+PROGRESS_UPDATES_PER_SECOND = 4
 #: The confusion matrix and the sample grid change at most this often (the last epoch's always show):
 #: nobody reads a matrix that changes ten times a second, and each one drawn holds the GIL.
 RESULTS_PER_SECOND = 2

@@ -27,10 +27,11 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from nnstudio.core.project import Project
 
-#: The GUI is sent at most this many batch updates a second. Each one redraws the curves, which on a
-#: busy 2-core machine costs the trainer through the GIL; 10 a second still reads as steady motion
-#: (measured in benchmarks/bench_gui.py: 20 a second cost tiny steps 0.60x instead of 0.68x).
-MAX_UPDATES_PER_SECOND = 10
+#: The GUI is sent at most this many batch updates a second. Each one redraws the curves, and every
+#: frame still calls some of pyqtgraph's Python (its axes, labels and legend), which takes the GIL
+#: from the trainer; 6 a second reads as steady motion (benchmarks/bench_gui.py, tiny steps: 10 a
+#: second 0.94-0.95x of the headless speed, 6 a second 0.96x).
+MAX_UPDATES_PER_SECOND = 6
 #: Validation samples shown with their predictions after each epoch of a classification run.
 SAMPLES_SHOWN = 24
 
