@@ -6,6 +6,15 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+@pytest.fixture(scope="session")
+def qapp_cls():
+    """Every Qt test runs in nnstudio's own QApplication subclass, as the app does (pytest-qt makes
+    one application per session, for whichever test asks first)."""
+    from nnstudio.ui.app import Application
+
+    return Application
+
+
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("NNSTUDIO_LONG") == "1":
         return

@@ -16,14 +16,6 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
 
 @pytest.fixture(scope="session")
-def qapp_cls():
-    """The tests run in nnstudio's own QApplication subclass, as the app does."""
-    from nnstudio.ui.app import Application
-
-    return Application
-
-
-@pytest.fixture(scope="session")
 def qapp_args():
     return ["nnstudio-tests"]
 
