@@ -10,7 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 def qapp_cls():
     """Every Qt test runs in nnstudio's own QApplication subclass, as the app does (pytest-qt makes
     one application per session, for whichever test asks first)."""
-    from nnstudio.ui.app import Application
+    from nnstudio.ui.application import Application
 
     return Application
 

@@ -14,16 +14,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QEventLoop, QTimer
-from PySide6.QtGui import QFileOpenEvent
+from PySide6.QtCore import QEventLoop, QTimer
 from PySide6.QtWidgets import QApplication
 from shiboken6 import Shiboken
 
 from nnstudio.core.examples import DEFAULT_EXAMPLE, example_path
 from nnstudio.core.project import load_project
+from nnstudio.ui.application import Application
 from nnstudio.ui.icons import app_icon
 from nnstudio.ui.main_window import MainWindow
 from nnstudio.ui.theme import apply_application_style
@@ -78,43 +77,6 @@ def run_gui(path: str | None = None, example: str | None = None, screenshot: str
         app.set_file_open_handler(None)
     release_clipboard(app)
     return status
-
-
-class Application(QApplication):
-    """nnstudio's QApplication: it also opens the project files the system hands it.
-
-    macOS's Finder does not pass a double-clicked ``.nns`` file on the command line but sends the
-    application a ``QFileOpenEvent`` (at launch too, before any window exists). It is taken here, in
-    ``event()`` of the application object, which sees only the application's own events: an event
-    filter installed on the application would run Python for every event of every widget, and
-    each of those calls takes the GIL from a training run (see benchmarks/bench_gui.py).
-    """
-
-    def __init__(self, argv: list[str]) -> None:
-        super().__init__(argv)
-        self._file_open_handler: Callable[[str], None] | None = None
-        self._held_files: list[str] = []
-
-    def set_file_open_handler(self, handler: Callable[[str], None] | None) -> None:
-        """Send handed-over files to ``handler(path)``, starting with those that came before it."""
-        self._file_open_handler = handler
-        held, self._held_files = self._held_files, []
-        for path in held:
-            self._deliver(path)
-
-    def event(self, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.FileOpen and isinstance(event, QFileOpenEvent) and event.file():
-            path = event.file()
-            if self._file_open_handler is None:
-                self._held_files.append(path)
-            else:
-                self._deliver(path)
-            return True
-        return super().event(event)
-
-    def _deliver(self, path: str) -> None:
-        # After the event returns, so a dialog does not run inside the platform's event delivery.
-        QTimer.singleShot(0, self, lambda: self._file_open_handler and self._file_open_handler(path))
 
 
 def open_handed_file(window: MainWindow, path: str) -> None:

@@ -42,7 +42,6 @@ from PySide6.QtGui import (
 )
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
-    QApplication,
     QFileDialog,
     QGraphicsItem,
     QGraphicsPathItem,
@@ -99,7 +98,9 @@ def rasterize_svg(svg: str, path: Path | str, scale: float = 1.0) -> None:
         if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
             os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         # a full QApplication, not a QGuiApplication: widgets made later in this process need one
-        rasterize_svg.app = QApplication([])  # kept alive for the rest of the process
+        from nnstudio.ui.application import Application
+
+        rasterize_svg.app = Application([])  # kept alive for the rest of the process
     renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
     if not renderer.isValid():
         raise ValueError("the SVG could not be parsed")
