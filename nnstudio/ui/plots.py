@@ -35,14 +35,14 @@ Public API of both plots (``TrainingPlot``):
 ``AccuracyPlot`` series: ``train_acc``/``val_acc`` in mode ``"accuracy"`` (y shown in percent) or
 ``train_mae``/``val_mae`` in mode ``"mae"``.
 
-Speed (see benchmarks/bench_plots.py): one long-lived PlotDataItem per series, fed views of a
-preallocated, doubling numpy buffer (``plot_series.SeriesBuffer``) with peak downsampling,
-clip-to-view and no finite check. pyqtgraph still touches every point it is given on each redraw,
-so the per-batch series also keep an incremental min/max envelope (``plot_series.PeakEnvelope``)
-and the curve gets, for the visible x range, the raw points (few), a fresh min/max reduction, or
-the envelope (``visible_points``): zooming in re-reduces and shows every raw point again. Dense
-curves use 1-pixel pens and the grid only horizontal major lines, because the raster engine's cost grows
-with pen width and with semi-transparent lines.
+Speed (see benchmarks/bench_plots.py and bench_gui.py): one long-lived ``plot_curves.QtCurve`` per
+series (plain Qt path items: Qt paints them without calling Python, so a frame does not take the
+GIL from a training thread), fed views of a preallocated, doubling numpy buffer
+(``plot_series.SeriesBuffer``). The per-batch series also keep an incremental min/max envelope
+(``plot_series.PeakEnvelope``) and the curve gets, for the visible x range, the raw points (few), a
+fresh min/max reduction, or the envelope (``visible_points``): zooming in re-reduces and shows every
+raw point again; the view clips the rest. Dense curves use 1-pixel pens and the grid only horizontal
+major lines, because the raster engine's cost grows with pen width and with semi-transparent lines.
 """
 
 from __future__ import annotations
