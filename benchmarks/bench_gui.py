@@ -16,6 +16,7 @@ Run with ``.venv/bin/python benchmarks/bench_gui.py [--repeats N] [--epochs N] [
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -53,8 +54,13 @@ def _project(epochs: int):
     return project
 
 
+@functools.cache
+def _batch_size() -> int:
+    return BATCH if WORKLOAD == "tiny-steps" else _project(1).settings.batch_size
+
+
 def _rate(history) -> float:
-    batch = BATCH if WORKLOAD == "tiny-steps" else _project(1).settings.batch_size
+    batch = _batch_size()
     return statistics.median(m.samples_per_s for m in history) / batch  # steps per second
 
 

@@ -43,6 +43,7 @@ class LiveText(QWidget):
     def __init__(self, parent: QWidget | None = None, *, rich: bool = False, wrap: bool = False) -> None:
         super().__init__(parent)
         self._text = ""
+        self._plain = ""  # the text without markup: measured, copied, read out
         self._rich = rich
         self._wrap = wrap
         self._static = QStaticText()
@@ -57,7 +58,7 @@ class LiveText(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         copy = QAction("Copy", self)
-        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(plain_text(self._text)))
+        copy.triggered.connect(lambda: QGuiApplication.clipboard().setText(self._plain))
         self.addAction(copy)
         self._apply_height()
 
@@ -70,11 +71,11 @@ class LiveText(QWidget):
         if text == self._text:
             return
         self._text = text
+        self._plain = plain_text(text) if self._rich else text
         self._static.setText(text)
-        plain = plain_text(text) if self._rich else text
-        self.setAccessibleName(plain)
+        self.setAccessibleName(self._plain)
         if not self._wrap:
-            self.setToolTip(plain if self._elided(plain) else "")
+            self.setToolTip(self._plain if self._elided(self._plain) else "")
         self._fit_lines()
         self.update()
 
@@ -99,8 +100,7 @@ class LiveText(QWidget):
     def _lines_for(self, width: int) -> int:
         if not self._wrap or not self._text:
             return 1
-        plain = plain_text(self._text) if self._rich else self._text
-        if self.fontMetrics().horizontalAdvance(plain) <= self._text_width(width) - 2:
+        if self.fontMetrics().horizontalAdvance(self._plain) <= self._text_width(width) - 2:
             return 1  # fits on one line: no need to lay the text out to know
         measure = QStaticText(self._static)
         measure.setTextWidth(self._text_width(width))
@@ -119,7 +119,7 @@ class LiveText(QWidget):
         self.setFixedHeight(self._lines * self._line_height() + margins.top() + margins.bottom())
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
-        return QSize(max(120, self.fontMetrics().horizontalAdvance(plain_text(self._text))), self.height())
+        return QSize(max(120, self.fontMetrics().horizontalAdvance(self._plain)), self.height())
 
     def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
         return QSize(40, self.height())

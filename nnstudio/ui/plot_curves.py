@@ -82,9 +82,6 @@ class QtCurve:
         if view is not None and any(view.autoRangeEnabled()):
             view.itemBoundsChanged(self.line)  # what a pyqtgraph item tells its view itself
 
-    def getData(self) -> tuple[np.ndarray | None, np.ndarray | None]:  # noqa: N802 - PlotDataItem's name
-        return self.xData, self.yData
-
     # --- looks ------------------------------------------------------------------------------------
 
     def setPen(self, pen: QPen | None) -> None:  # noqa: N802 - PlotDataItem's name
@@ -145,6 +142,3 @@ class QtCurve:
 
     def setZValue(self, z: float) -> None:  # noqa: N802 - Qt's name
         self.line.setZValue(z)
-
-    def zValue(self) -> float:  # noqa: N802 - Qt's name
-        return self.line.zValue()

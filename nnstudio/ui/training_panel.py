@@ -62,7 +62,6 @@ from nnstudio.ui.training_worker import (
     ValidationSamples,
 )
 
-#: Extra formats the results export can add to model.pth / model.py / project.nns / metrics.csv.
 #: The progress text and bar change at most this often: ETA and samples/s cannot be read faster, and
 #: each change is a repaint while training.
 PROGRESS_UPDATES_PER_SECOND = 4
@@ -72,6 +71,7 @@ RESULTS_PER_SECOND = 2
 #: The plots' read-outs (latest values) change at most this often while a run is live; the curves
 #: redraw at MAX_UPDATES_PER_SECOND. Hovering, pausing and the end of a run show them at once.
 READOUTS_PER_SECOND = 2
+#: Extra formats the results export can add to model.pth / model.py / project.nns / metrics.csv.
 EXTRA_EXPORTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
 
 
