@@ -8,21 +8,15 @@ layer means adding one entry here.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from nnstudio.core.errors import DuplicateLayerError, ParamError, UnknownLayerError
+from nnstudio.core.fields import ParamKind, ParamSpec
 
-
-class ParamKind(str, Enum):
-    INT = "int"
-    FLOAT = "float"
-    BOOL = "bool"
-    CHOICE = "choice"
-    INT_TUPLE = "int_tuple"
+__all__ = ["CATALOG", "Catalog", "LayerKind", "LayerSpec", "ParamKind", "ParamSpec", "PortSpec"]
 
 
 class LayerKind(str, Enum):
@@ -33,101 +27,6 @@ class LayerKind(str, Enum):
     MODULE = "module"  # a submodule call, ``target`` is an nn.Module class path
     MERGE = "merge"  # a function over several inputs (add, cat, mul)
     RESHAPE = "reshape"  # a tensor method keeping the batch dimension
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One typed parameter of a layer; ``name`` is the torch constructor's argument name."""
-
-    name: str
-    kind: ParamKind
-    default: Any
-    help: str
-    minimum: float | None = None
-    maximum: float | None = None
-    choices: tuple[str, ...] = ()
-    #: INT_TUPLE only: the number of entries a tuple must have (``None``: any, at least one).
-    length: int | None = None
-    #: INT_TUPLE only: a single int is also accepted (``kernel_size=3`` for ``(3, 3)``).
-    scalar_ok: bool = False
-    #: ``None`` is accepted (for example ``MaxPool2d.stride``: ``None`` means "same as kernel").
-    optional: bool = False
-    #: The value is implied by the input shape when left as ``None`` (``Linear.in_features``).
-    inferred: bool = False
-    #: Passed to the torch constructor; ``False`` for nnstudio's own settings (LSTM output choice).
-    constructor: bool = True
-    #: Entries of an INT_TUPLE may be -1 (a reshape's "whatever is left").
-    allow_minus_one: bool = False
-
-    @property
-    def nullable(self) -> bool:
-        return self.optional or self.inferred
-
-    def validate(self, value: Any) -> Any:
-        """Return ``value`` normalised to this parameter's type, or raise :class:`ParamError`."""
-        if value is None:
-            if self.nullable:
-                return None
-            raise ParamError(self.name, "a value is required")
-        kind = self.kind
-        if kind is ParamKind.BOOL:
-            if isinstance(value, bool):
-                return value
-            raise ParamError(self.name, f"expected true or false, got {value!r}")
-        if kind is ParamKind.INT:
-            return self._check_range(self._as_int(value))
-        if kind is ParamKind.FLOAT:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ParamError(self.name, f"expected a number, got {value!r}")
-            number = float(value)
-            if not math.isfinite(number):
-                raise ParamError(self.name, f"expected a finite number, got {value!r}")
-            return self._check_range(number)
-        if kind is ParamKind.CHOICE:
-            if value in self.choices:
-                return value
-            raise ParamError(self.name, f"{value!r} is not one of {', '.join(map(repr, self.choices))}")
-        if kind is ParamKind.INT_TUPLE:
-            return self._validate_tuple(value)
-        raise AssertionError(kind)  # pragma: no cover - every kind is handled above
-
-    def _as_int(self, value: Any) -> int:
-        if isinstance(value, bool):
-            raise ParamError(self.name, f"expected a whole number, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ParamError(self.name, f"expected a whole number, got {value!r}")
-
-    def _check_range(self, number: float) -> Any:
-        if self.minimum is not None and number < self.minimum:
-            raise ParamError(self.name, f"{number:g} is below the minimum {self.minimum:g}")
-        if self.maximum is not None and number > self.maximum:
-            raise ParamError(self.name, f"{number:g} is above the maximum {self.maximum:g}")
-        return number
-
-    def _validate_tuple(self, value: Any) -> int | tuple[int, ...]:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            if not self.scalar_ok:
-                raise ParamError(self.name, f"expected a list of whole numbers, got {value!r}")
-            return self._check_entry(self._as_int(value))
-        if not isinstance(value, (list, tuple)):
-            raise ParamError(self.name, f"expected a list of whole numbers, got {value!r}")
-        entries = tuple(self._check_entry(self._as_int(v)) for v in value)
-        if not entries:
-            raise ParamError(self.name, "expected at least one number")
-        if self.length is not None and len(entries) != self.length:
-            raise ParamError(self.name, f"expected {self.length} numbers, got {len(entries)}")
-        if self.allow_minus_one and entries.count(-1) > 1:
-            raise ParamError(self.name, "only one entry may be -1")
-        return entries
-
-    def _check_entry(self, number: int) -> int:
-        if self.allow_minus_one and number == -1:
-            return number
-        self._check_range(number)
-        return number
 
 
 @dataclass(frozen=True)

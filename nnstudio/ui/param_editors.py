@@ -1,4 +1,4 @@
-"""Returns an editor widget for each kind of layer parameter, through the :data:`EDITORS` mapping.
+"""An editor widget for each kind of field (layer parameters, dataset options), through the :data:`EDITORS` mapping.
 
 Every editor shows a parameter's value and reports what the person typed as a Python value
 (``edited``), already parsed but not yet checked against the parameter's range: the inspector checks it
@@ -12,7 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLineEdit,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
 
 from nnstudio.core.catalog import ParamKind, ParamSpec
 
@@ -180,6 +189,70 @@ class IntTupleEditor(_TextEditor):
         return str(value)
 
 
+class TextEditor(_TextEditor):
+    """Free text, taken as typed (a column name, a delimiter)."""
+
+    def parse(self, text: str) -> Any:
+        return text
+
+    def format(self, value: Any) -> str:
+        return str(value)
+
+
+class FloatListEditor(_TextEditor):
+    """Numbers separated by commas or spaces (``0.485, 0.456, 0.406``)."""
+
+    placeholder = "e.g. 0.5, 0.5, 0.5"
+
+    def parse(self, text: str) -> Any:
+        parts = [p for p in re.split(r"[,;\s]+", text.strip().strip("()[]")) if p]
+        if not parts:
+            if self.spec.nullable:
+                return None
+            raise ParseError("enter one or more numbers, e.g. 0.5, 0.5")
+        try:
+            return tuple(float(p) for p in parts)
+        except ValueError:
+            bad = next(p for p in parts if not _is_number(p))
+            raise ParseError(f"{bad!r} is not a number") from None
+
+    def format(self, value: Any) -> str:
+        return ", ".join(f"{float(v):.6g}" for v in value)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class PathEditor(TextEditor):
+    """A file or folder path: typed, or chosen with the platform's dialog (the "…" button)."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.line.setPlaceholderText("choose a folder…" if spec.path_kind == "folder" else "choose a file…")
+        self.browse = QToolButton(self)
+        self.browse.setText("…")
+        self.browse.setAccessibleName(f"Choose {spec.title.lower()}")
+        self.browse.setToolTip(f"Choose the {spec.path_kind}")
+        self.browse.clicked.connect(self._choose)
+        self._layout.addWidget(self.browse)
+
+    def _choose(self) -> None:
+        start = self.line.text().strip()
+        if self.spec.path_kind == "folder":
+            chosen = QFileDialog.getExistingDirectory(self, self.spec.title, start)
+        else:
+            chosen, _ = QFileDialog.getOpenFileName(self, self.spec.title, start, self.spec.path_filter)
+        if chosen:
+            self.line.setText(chosen)
+            self.edited.emit(chosen)
+            self.finished.emit()
+
+
 class BoolEditor(ParamEditor):
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
@@ -227,6 +300,9 @@ EDITORS: dict[ParamKind, Callable[[ParamSpec, QWidget | None], ParamEditor]] = {
     ParamKind.BOOL: BoolEditor,
     ParamKind.CHOICE: ChoiceEditor,
     ParamKind.INT_TUPLE: IntTupleEditor,
+    ParamKind.TEXT: TextEditor,
+    ParamKind.PATH: PathEditor,
+    ParamKind.FLOAT_LIST: FloatListEditor,
 }
 
 

@@ -124,3 +124,27 @@ def test_categories_group_every_layer():
     groups = CATALOG.categories()
     assert sum(len(v) for v in groups.values()) == len(CATALOG)
     assert [s.type_id for s in groups["Merge"]] == ["add", "concat", "multiply"]
+
+
+@pytest.mark.parametrize(("kind", "extra", "value", "expected"), [
+    (ParamKind.TEXT, {}, "label", "label"),
+    (ParamKind.PATH, {"path_kind": "folder"}, "~/images", "~/images"),
+    (ParamKind.FLOAT_LIST, {"length": 3}, [0.5, 1, 0.25], (0.5, 1.0, 0.25)),
+])
+def test_dataset_field_kinds_normalise_good_values(kind, extra, value, expected):
+    assert ParamSpec("f", kind, None, "help", optional=True, **extra).validate(value) == expected
+
+
+@pytest.mark.parametrize(("kind", "extra", "value", "reason"), [
+    (ParamKind.TEXT, {}, 3, "expected text"),
+    (ParamKind.TEXT, {"choices": ("a", "b")}, "c", "is not one of"),
+    (ParamKind.PATH, {"max_length": 4}, "/a/long/path", "at most 4"),
+    (ParamKind.FLOAT_LIST, {}, [1.0, float("nan")], "finite"),
+    (ParamKind.FLOAT_LIST, {"length": 3}, [1.0], "expected 3 numbers"),
+    (ParamKind.FLOAT_LIST, {}, "0.5", "list of numbers"),
+    (ParamKind.FLOAT_LIST, {"minimum": 0.0}, [-1.0], "below the minimum"),
+])
+def test_dataset_field_kinds_refuse_bad_values_naming_the_field(kind, extra, value, reason):
+    with pytest.raises(ParamError, match=reason) as caught:
+        ParamSpec("opt", kind, None, "help", **extra).validate(value)
+    assert caught.value.field == "opt"

@@ -191,3 +191,25 @@ def test_the_pin_button_says_whether_the_value_is_pinned_or_inferred(example_win
     window.document.undo_stack.undo()  # the form follows the model, not just the click
     wait_analysis(window)
     assert (pin.text(), pin.isChecked()) == ("Inferred", False)
+
+
+def test_dataset_field_editors_parse_what_people_type(qtbot):
+    from nnstudio.core.catalog import ParamSpec
+    from nnstudio.ui.param_editors import FloatListEditor, PathEditor, TextEditor, make_editor
+
+    floats = make_editor(ParamSpec("mean", ParamKind.FLOAT_LIST, (0.5,), "per-channel mean"))
+    qtbot.addWidget(floats)
+    assert isinstance(floats, FloatListEditor)
+    assert floats.parse("0.485, 0.456 0.406") == (0.485, 0.456, 0.406)
+    with pytest.raises(ValueError, match="'x' is not a number"):
+        floats.parse("0.4, x")
+    path = make_editor(ParamSpec("root", ParamKind.PATH, "", "data folder", path_kind="folder"))
+    qtbot.addWidget(path)
+    assert isinstance(path, PathEditor) and path.browse.accessibleName() == "Choose root"
+    seen = []
+    path.edited.connect(seen.append)
+    qtbot.keyClicks(path.input_widget, "~/data")
+    assert seen[-1] == "~/data"
+    text = make_editor(ParamSpec("target", ParamKind.TEXT, "", "column"))
+    qtbot.addWidget(text)
+    assert isinstance(text, TextEditor)
