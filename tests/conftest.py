@@ -1,9 +1,21 @@
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # Qt must never try to open a real display in tests.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: "dev" (the default: fresh examples each run),
+# "ci" (what .ci/run asks for: derandomized, so a red CI run reproduces on any machine) and "long"
+# (many more examples, for a patient look). Tests that need their own example counts scale them
+# from the active profile's max_examples.
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=_SLOW_IS_FINE)
+settings.register_profile("ci", max_examples=50, deadline=None, derandomize=True, database=None,
+                          print_blob=True, suppress_health_check=_SLOW_IS_FINE)
+settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=_SLOW_IS_FINE)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 
 @pytest.fixture(scope="session")

@@ -6,25 +6,21 @@ Run more examples with HYPOTHESIS_PROFILE=long.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 import torch
 from graph_builders import graph_from
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nnstudio.compile import CompileError, analyze, compile_graph, generate_source
 from nnstudio.core.commands import Disconnect, SetParam
 from nnstudio.core.graph import Edge, Graph
 
-settings.register_profile("nnstudio-fast", max_examples=50, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("long", max_examples=1000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-PROFILE = settings.get_profile("long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "nnstudio-fast")
+#: The active profile (tests/conftest.py registers dev, ci and long; HYPOTHESIS_PROFILE picks one).
+PROFILE = settings()
 
 ACTIVATIONS = ["relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh"]
 

@@ -1,0 +1,62 @@
+"""How numbers and shapes are written for people, the same way in the window, the CLI and the docs.
+
+One formatter per thing: a tensor shape (``[N, 32, 8, 8]``, ``?`` when unknown), a count with a
+short suffix (``18.5k``, ``1.2M``), a byte size (``97.7 KB``) and a duration (``1:05``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+#: Written where a value is not known (a layer in error has no parameter count).
+UNKNOWN = "–"
+
+
+def format_shape(shape: Sequence[object] | None) -> str:
+    """Return a shape as ``[N, 64, 2, 2]``; ``?`` when it is unknown."""
+    if shape is None:
+        return "?"
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+_COUNT_STEPS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))
+
+
+def format_count(count: float | None) -> str:
+    """Return a count in at most four characters and a suffix: ``320``, ``18.5k``, ``1.2M``, ``3G``.
+
+    ``None`` (not known) gives :data:`UNKNOWN`.
+    """
+    if count is None:
+        return UNKNOWN
+    value = float(count)
+    for factor, suffix in _COUNT_STEPS:
+        if abs(value) >= factor * 0.9995:
+            scaled = value / factor
+            text = f"{scaled:.0f}" if abs(scaled) >= 100 else f"{scaled:.1f}".removesuffix(".0")
+            return text + suffix
+    return f"{value:.0f}" if value == int(value) else f"{value:.3g}"
+
+
+_BYTE_UNITS = ("bytes", "KB", "MB", "GB", "TB", "PB")
+
+
+def format_bytes(count: float | None) -> str:
+    """Return a size in bytes for people (binary multiples): ``512 bytes``, ``97.7 KB``, ``3.6 GB``."""
+    if count is None:
+        return UNKNOWN
+    size, unit = float(count), 0
+    while abs(size) >= 1024 and unit < len(_BYTE_UNITS) - 1:
+        size /= 1024
+        unit += 1
+    return f"{int(count)} bytes" if unit == 0 else f"{size:.1f} {_BYTE_UNITS[unit]}"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return a duration as ``0:42``, ``12:05`` or ``1:02:03``."""
+    if seconds is None:
+        return UNKNOWN
+    total = max(0, int(round(seconds)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,26 @@
+import pytest
+
+from nnstudio.core.formatting import UNKNOWN, format_bytes, format_count, format_duration, format_shape
+
+
+@pytest.mark.parametrize(("count", "text"), [
+    (0, "0"), (320, "320"), (999, "999"), (1000, "1k"), (18_496, "18.5k"), (999_950, "1M"),
+    (1_200_000, "1.2M"), (123_456_789, "123M"), (3_000_000_000, "3G"), (2.5e12, "2.5T"), (None, UNKNOWN),
+])
+def test_counts_read_the_same_everywhere(count, text):
+    assert format_count(count) == text
+
+
+def test_shapes_show_the_batch_label_and_unknown_as_a_question_mark():
+    assert format_shape(("N", 32, 8, 8)) == "[N, 32, 8, 8]"
+    assert format_shape(None) == "?"
+
+
+@pytest.mark.parametrize(("size", "text"), [(512, "512 bytes"), (100_000, "97.7 KB"), (3 * 2**30, "3.0 GB")])
+def test_byte_sizes_use_binary_multiples(size, text):
+    assert format_bytes(size) == text
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(0.4, "0:00"), (42, "0:42"), (725, "12:05"), (3723, "1:02:03")])
+def test_durations(seconds, text):
+    assert format_duration(seconds) == text
