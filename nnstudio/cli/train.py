@@ -38,6 +38,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="output folder (default: a new folder beside the project, or ./runs/ for examples)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pth of an earlier run")
+    parser.add_argument("--telemetry", action="store_true",
+                        help="sample per-layer statistics while training: telemetry.csv in the output folder, "
+                             "problems (dead units, exploding gradients...) printed as they appear")
 
 
 def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
@@ -80,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
                              f"pass --epochs with more than {training.epochs_done} to continue")
     print(f"training {project.name} on {training.device.type}: {training.data.description}", file=sys.stderr)
+    telemetry = _watch_layers(training) if args.telemetry else None
     reporter = RichReporter(training) if sys.stdout.isatty() else LineReporter(training)
     with reporter, stop_on_interrupt(training) as interrupted:
         result = training.run()
@@ -87,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     if result.history or checkpoint is not None:
         write_outputs(training, out_dir, project)
+        if telemetry is not None:
+            telemetry.write(out_dir)
         print(f"wrote {out_dir}")
     if result.failure is not None:
         from nnstudio.train.faults import TrainingError
@@ -99,6 +105,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def _watch_layers(training: TrainingRun) -> Any:
+    """Turns on telemetry; returns the log that collects it and prints each new problem once."""
+    from nnstudio.train.telemetry_log import TelemetryLog
+
+    log = TelemetryLog()
+
+    def on_sample(sample: Any) -> None:
+        for problem in log.add(sample):
+            print(f"telemetry: epoch {sample.epoch} step {sample.step}: {problem}", file=sys.stderr)
+
+    training.enable_telemetry()
+    training.events.telemetry.connect(on_sample)
+    return log
 
 
 @contextmanager

@@ -161,7 +161,7 @@ class Telemetry:
         self._watched_at = None
         ordinary = self._step_time or watched_period
         self.last_cost = max(0.0, watched_period - ordinary)
-        steps = math.ceil(self.last_cost / max(self.options.budget * ordinary, 1e-9))
+        steps = math.ceil(self.last_cost / max(self.options.budget * ordinary, 1e-9) - 1e-6)
         self.interval = max(self.options.min_interval_steps, steps, 1)
         self._next_step = self.global_step + self.interval - 1
         self._not_before = self._last_tick + 1.0 / self.options.max_per_second  # type: ignore[operator]
