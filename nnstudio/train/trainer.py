@@ -390,7 +390,7 @@ class TrainingRun:
                     break
         except _StopRequested:
             self._restore_snapshot()
-            result = RunResult("stopped", list(self.history), notes=list(self.notes))
+            result = RunResult("stopped", list(self.history), notes=list(self.notes), changes=list(self.changes))
             self.events.stopped.emit(result)
             return result
         except _NonFiniteLoss as fault:
@@ -409,7 +409,7 @@ class TrainingRun:
         except Exception as exc:  # noqa: BLE001 - every fault ends the run cleanly, never the process
             self.failure_details = "".join(traceback.format_exception(exc))
             return self._fail(self._diagnose(exc, epoch))
-        result = RunResult("finished", list(self.history), notes=list(self.notes))
+        result = RunResult("finished", list(self.history), notes=list(self.notes), changes=list(self.changes))
         self.events.finished.emit(result)
         return result
 
@@ -485,7 +485,7 @@ class TrainingRun:
         self.failure = failure
         with contextlib.suppress(Exception):  # the snapshot is on the device; never mask the failure
             self._restore_snapshot()
-        result = RunResult("failed", list(self.history), failure, list(self.notes))
+        result = RunResult("failed", list(self.history), failure, list(self.notes), list(self.changes))
         self.events.failed.emit(failure)
         return result
 
@@ -605,7 +605,9 @@ class TrainingRun:
         if "batch_size" in applied:
             remaining_before = self.schedule.scheduler.total_steps - self.schedule.scheduler.last_epoch \
                 if self.schedule.name == "onecycle" else 0
-            future = self._count_steps() * (self.settings.epochs - self._epoch_number)
+            # Later epochs batch the new size (a DataLoader's from the next epoch on, this one keeps its own).
+            future = math.ceil(len(self.data.train) / self.settings.batch_size) * (self.settings.epochs
+                                                                                   - self._epoch_number)
             if isinstance(self._train_data, TensorData):
                 left = max(0, len(self._train_data) - getattr(self, "_drawn", 0))
                 self.steps_per_epoch = done + math.ceil(left / self.settings.batch_size)
