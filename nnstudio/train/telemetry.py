@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nnstudio.core.gradient_scale import EXPLODING_ABOVE, VANISHING_BELOW
+from nnstudio.core.gradient_scale import EXPLODING_ABOVE, SCALE_LOG10, VANISHING_BELOW
 from nnstudio.core.problems import Problem
 from nnstudio.train.probes import RELU, SIGMOID, TANH, LayerMap, eager, unwrap, watching_layers
 
@@ -88,7 +88,9 @@ class LayerStats:
     grad_norm: float | None = None
     #: ||weights after - weights before|| / ||weights after|| for this step's optimizer update.
     update_ratio: float | None = None
+    #: The output's values (bins over mean +- 4 std, within its range).
     activations: Histogram | None = None
+    #: log10 |gradient at the output| (bins over the gradient colour scale, -8..4; zeros not counted).
     gradients: Histogram | None = None
 
 
@@ -278,7 +280,7 @@ class WatchedStep:
             if what == "out":
                 outputs[name] = _decode_output(chunk)
             elif what == "grad":
-                norm, lo, hi = (v / scale for v in chunk[:3])
+                norm, lo, hi = chunk[0] / scale, chunk[1], chunk[2]
                 fields[name]["output_grad_norm"] = norm
                 fields[name]["gradients"] = _histogram(lo, hi, chunk[_GRADIENT_FIELDS:])
             else:
@@ -310,11 +312,15 @@ def _sum_squares(norms: torch.Tensor, owners: torch.Tensor, count: int) -> torch
 
 
 def _histogram_of(flat: torch.Tensor) -> torch.Tensor:
-    """Returns [lo, hi, counts...] of up to HISTOGRAM_SAMPLE finite values of ``flat`` (on its device,
-    with no host sync: the bin of each value is computed, then counted with ``index_add_``)."""
+    """Returns [lo, hi, counts...] of up to HISTOGRAM_SAMPLE finite values of ``flat``, on its device and
+    with no host sync: each value's bin is computed, then counted with ``index_add_``. The bins span
+    mean +- 4 standard deviations (within the values' range), so a few outliers do not squeeze the rest
+    into one bin; values beyond fall into the end bins."""
     stride = max(1, flat.numel() // HISTOGRAM_SAMPLE)
     values = torch.nan_to_num(flat[::stride], nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = torch.aminmax(values)
+    low, high = torch.aminmax(values)
+    centre, spread = values.mean(), values.std(correction=0) * 4
+    lo, hi = torch.maximum(low, centre - spread), torch.minimum(high, centre + spread)
     width = (hi - lo).clamp_min(1e-30)
     bins = ((values - lo) / width * HISTOGRAM_BINS).long().clamp_(0, HISTOGRAM_BINS - 1)
     counts = torch.zeros(HISTOGRAM_BINS, device=flat.device, dtype=torch.float32)
@@ -345,11 +351,21 @@ def _output_summary(tensor: torch.Tensor, family: str | None) -> torch.Tensor:
 
 
 def _gradient_summary(grad: torch.Tensor) -> torch.Tensor:
-    """Returns [norm, lo, hi, counts...] of the gradient arriving at a layer's output."""
+    """Returns [norm, lo, hi, counts...] of the gradient arriving at a layer's output; the histogram is
+    of log10 |gradient| over the gradient colour scale's fixed range (exact zeros not counted), so
+    every sample of every layer shares one axis, on which vanishing and exploding read at a glance."""
     flat = grad.detach().float().reshape(-1)
     if flat.numel() == 0:
         return torch.full((_GRADIENT_FIELDS + HISTOGRAM_BINS,), math.nan, device=grad.device)
-    return torch.cat([torch.linalg.vector_norm(flat).reshape(1), _histogram_of(flat)])
+    stride = max(1, flat.numel() // HISTOGRAM_SAMPLE)
+    lo, hi = SCALE_LOG10
+    magnitude = torch.nan_to_num(flat[::stride].abs(), nan=10.0 ** hi, posinf=10.0 ** hi)
+    bins = ((magnitude.clamp_min(10.0 ** lo).log10() - lo) / (hi - lo) * HISTOGRAM_BINS).long()
+    counts = torch.zeros(HISTOGRAM_BINS, device=flat.device, dtype=torch.float32)
+    # Exact zeros (units a ReLU or a max-pool shut) say nothing about the size of the gradient.
+    counts.index_add_(0, bins.clamp_(0, HISTOGRAM_BINS - 1), (magnitude > 0).float())
+    bounds = torch.tensor([lo, hi], device=flat.device, dtype=torch.float32)
+    return torch.cat([torch.linalg.vector_norm(flat).reshape(1), bounds, counts])
 
 
 def _number(value: float) -> float | None:
