@@ -9,7 +9,8 @@ host once, at the end of that step; the other K-1 steps run untouched (no hooks,
 
 K adapts so that the watched steps cost about ``budget`` (2%) of the run: after each sample the extra
 time it took over an ordinary step sets the distance to the next. Samples also come no more often
-than ``max_per_second``: views cannot show more.
+than ``max_per_second``: views cannot show more. The first sample is taken at the run's third step
+(dead units show from the start) and the last at its final step, whatever the budget says.
 
 A :class:`TelemetrySample` holds one step's :class:`LayerStats` by node id and the problems read from
 them (:func:`find_problems`): dead units, vanishing or exploding gradients, update ratios far from
@@ -19,7 +20,9 @@ them (:func:`find_problems`): dead units, vanishing or exploding gradients, upda
 from __future__ import annotations
 
 import math
+import statistics
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,8 +36,10 @@ from nnstudio.train.probes import RELU, SIGMOID, TANH, LayerMap, eager, unwrap, 
 
 #: Bins of each activation / gradient histogram.
 HISTOGRAM_BINS = 32
-#: Histograms read at most this many values of a tensor (evenly strided); statistics read all.
-HISTOGRAM_SAMPLE = 1 << 16
+#: Mean, std and shares read at most this many values of an output (evenly strided), histograms this
+#: many; norms and dead units read every value.
+STATS_SAMPLE = 1 << 16
+HISTOGRAM_SAMPLE = 1 << 13
 #: A Sigmoid output below 1% or above 99% (|x| > 4.6), a Tanh output beyond +-0.99, is saturated.
 SATURATED_WITHIN = 0.01
 #: More than this share of dead units is a problem.
@@ -43,6 +48,8 @@ DEAD_ABOVE = 0.9
 HEALTHY_UPDATE_RATIO = (1e-4, 1e-2)
 FAR_OUTSIDE = 10.0
 
+#: Steps between the first sample (which pays one-time costs) and the second.
+CALIBRATION_STEPS = 10
 _OUTPUT_FIELDS = 7  # mean, std, zeros, dead, saturated, lo, hi (then the histogram)
 _GRADIENT_FIELDS = 3  # norm, lo, hi (then the histogram)
 
@@ -54,9 +61,10 @@ class TelemetryOptions:
     budget: float = 0.02
     max_per_second: float = 4.0
     #: The first sample is taken at this step of the run (the ones before time an ordinary step).
-    first_step: int = 2
-    #: Never more often than every this many steps (1: the budget alone decides).
-    min_interval_steps: int = 1
+    first_step: int = 3
+    #: Never more often than every this many steps (with one ordinary step between samples, the measure
+    #: of an ordinary step stays current; 1: the budget alone decides).
+    min_interval_steps: int = 2
 
 
 @dataclass(frozen=True)
@@ -129,24 +137,33 @@ class Telemetry:
         self._next_step = max(1, self.options.first_step)
         self._not_before = 0.0
         self._last_tick: float | None = None
-        self._step_time: float | None = None  # moving average of an ordinary step's duration
+        #: Durations of the latest ordinary steps; their median is what a step costs.
+        self._periods: deque[float] = deque(maxlen=15)
+        self._skip_period = True
+        self._watched = 0
         self._watched_at: float | None = None  # when the watched step began (its tick)
         #: What the last watched step cost beyond an ordinary one (s), and the steps it set until the next.
         self.last_cost = 0.0
         self.interval = 0
 
-    def due(self) -> bool:
-        """Counts one step; returns True when this step is to be watched. Costs a clock read."""
+    def due(self, final: bool = False) -> bool:
+        """Counts one step; returns True when this step is to be watched. Costs a clock read.
+
+        The ``final`` step of a run is always watched, so even a run too short for the budget to
+        allow more than its first sample ends with a picture of the trained network.
+        """
         self.global_step += 1
         now = time.perf_counter()
-        last, self._last_tick = self._last_tick, now
-        if last is not None:
-            period = now - last
+        previous, self._last_tick = self._last_tick, now
+        if previous is not None:
+            period = now - previous
             if self._watched_at is not None:
                 self._schedule_after(period)
+            elif self._skip_period:
+                self._skip_period = False  # the first step after a (re)start warms caches up
             else:
-                self._step_time = period if self._step_time is None else 0.9 * self._step_time + 0.1 * period
-        if self.global_step < self._next_step or now < self._not_before:
+                self._periods.append(period)
+        if (self.global_step < self._next_step or now < self._not_before) and not final:
             return False
         self._watched_at = now
         return True
@@ -154,6 +171,7 @@ class Telemetry:
     def restart_clock(self) -> None:
         """Forget the time since the last step (after a pause or validation, which are not steps)."""
         self._last_tick = None
+        self._skip_period = True
         if self._watched_at is not None:  # its duration is lost: keep the last distance between samples
             self._watched_at = None
             self._next_step = self.global_step + max(self.interval, self.options.min_interval_steps, 1)
@@ -161,10 +179,15 @@ class Telemetry:
     def _schedule_after(self, watched_period: float) -> None:
         """Sets the next watched step from what the last one cost beyond an ordinary step."""
         self._watched_at = None
-        ordinary = self._step_time or watched_period
+        ordinary = statistics.median(self._periods) if self._periods else watched_period
         self.last_cost = max(0.0, watched_period - ordinary)
         steps = math.ceil(self.last_cost / max(self.options.budget * ordinary, 1e-9) - 1e-6)
         self.interval = max(self.options.min_interval_steps, steps, 1)
+        self._watched += 1
+        if self._watched == 1:
+            # The first watched step also pays one-time costs (first calls of every statistic): measure
+            # again soon rather than wait as if each sample cost that much.
+            self.interval = min(self.interval, CALIBRATION_STEPS)
         self._next_step = self.global_step + self.interval - 1
         self._not_before = self._last_tick + 1.0 / self.options.max_per_second  # type: ignore[operator]
 
@@ -311,61 +334,87 @@ def _sum_squares(norms: torch.Tensor, owners: torch.Tensor, count: int) -> torch
     return torch.zeros(count, device=norms.device, dtype=torch.float32).index_add_(0, owners, norms.float() ** 2)
 
 
-def _histogram_of(flat: torch.Tensor) -> torch.Tensor:
-    """Returns [lo, hi, counts...] of up to HISTOGRAM_SAMPLE finite values of ``flat``, on its device and
-    with no host sync: each value's bin is computed, then counted with ``index_add_``. The bins span
-    mean +- 4 standard deviations (within the values' range), so a few outliers do not squeeze the rest
-    into one bin; values beyond fall into the end bins."""
-    stride = max(1, flat.numel() // HISTOGRAM_SAMPLE)
-    values = torch.nan_to_num(flat[::stride], nan=0.0, posinf=0.0, neginf=0.0)
+def _counts(bins: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Returns how many of ``bins`` (bin indices, already clamped) fall in each bin, as float32.
+
+    ``bincount`` is fastest on the CPU but reads its largest index back on a GPU (a host sync), so
+    accelerators add ones into the bins with ``index_add_`` instead.
+    """
+    if bins.device.type == "cpu":
+        return torch.bincount(bins, weights, minlength=HISTOGRAM_BINS).float()
+    counts = torch.zeros(HISTOGRAM_BINS, device=bins.device, dtype=torch.float32)
+    return counts.index_add_(0, bins, torch.ones_like(bins, dtype=torch.float32) if weights is None else weights)
+
+
+def _strided(flat: torch.Tensor, limit: int) -> torch.Tensor:
+    """Returns at most about ``limit`` evenly strided values of ``flat`` (a view, no copy)."""
+    return flat[::max(1, flat.numel() // limit)]
+
+
+def _histogram_of(values: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Returns [lo, hi, counts...] of ``values`` (finite) on their device, with no host sync. The bins
+    span mean +- 4 standard deviations (within the values' range), so a few outliers do not squeeze the
+    rest into one bin; values beyond fall into the end bins."""
     low, high = torch.aminmax(values)
-    centre, spread = values.mean(), values.std(correction=0) * 4
-    lo, hi = torch.maximum(low, centre - spread), torch.minimum(high, centre + spread)
+    lo, hi = torch.maximum(low, mean - 4 * std), torch.minimum(high, mean + 4 * std)
     width = (hi - lo).clamp_min(1e-30)
     bins = ((values - lo) / width * HISTOGRAM_BINS).long().clamp_(0, HISTOGRAM_BINS - 1)
-    counts = torch.zeros(HISTOGRAM_BINS, device=flat.device, dtype=torch.float32)
-    counts.index_add_(0, bins, torch.ones_like(values))
-    return torch.cat([torch.stack([lo, hi]), counts])
+    return torch.cat([torch.stack([lo, hi]), _counts(bins)])
+
+
+def _mean_std(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns the mean and (population) standard deviation of 1-D ``values``; NaN/inf propagate.
+
+    From a sum and a dot product around the first value: torch's ``std`` takes ~30x as long on the
+    CPU, and shifting by a value from the data keeps float32 from cancelling when the mean is large.
+    """
+    count = values.numel()
+    shifted = values - values[0]
+    shift_mean = shifted.sum() / count
+    variance = (torch.dot(shifted, shifted) / count - shift_mean * shift_mean).clamp_min(0.0)
+    return shift_mean + values[0], variance.sqrt()
 
 
 def _output_summary(tensor: torch.Tensor, family: str | None) -> torch.Tensor:
-    """Returns [mean, std, zeros, dead, saturated, lo, hi, counts...] of a layer output (NaN: n/a)."""
-    x = tensor.detach().float()
-    flat = x.reshape(-1)
-    nan = torch.full((), math.nan, device=x.device)
-    if flat.numel() == 0:
+    """Returns [mean, std, zeros, dead, saturated, lo, hi, counts...] of a layer output (NaN: n/a).
+
+    Mean, std and shares are read from up to STATS_SAMPLE evenly strided values (plenty for three
+    digits), the histogram from HISTOGRAM_SAMPLE of those; dead units look at every value.
+    """
+    x = tensor.detach()
+    if x.numel() == 0:
         return torch.full((_OUTPUT_FIELDS + HISTOGRAM_BINS,), math.nan, device=x.device)
-    mean = flat.mean()
-    std = flat.std(correction=0) if flat.numel() > 1 else torch.zeros((), device=x.device)
+    sample = _strided(x.reshape(-1), STATS_SAMPLE).float()
+    mean, std = _mean_std(sample)
+    nan = torch.full((), math.nan, device=x.device)
     zeros = dead = saturated = nan
     if family == RELU:
-        zero = x <= 0
-        zeros = zero.float().mean()
+        zeros = (sample <= 0).float().mean()
         # A unit is one output position; it is dead when it is zero for every sample of the batch.
-        dead = zero.all(dim=0).float().mean() if x.dim() > 1 else zero.all().float()
+        dead = (x <= 0).all(dim=0).float().mean() if x.dim() > 1 else (x <= 0).all().float()
     elif family == SIGMOID:
-        saturated = ((x < SATURATED_WITHIN) | (x > 1 - SATURATED_WITHIN)).float().mean()
+        saturated = ((sample < SATURATED_WITHIN) | (sample > 1 - SATURATED_WITHIN)).float().mean()
     elif family == TANH:
-        saturated = (x.abs() > 1 - SATURATED_WITHIN).float().mean()
-    return torch.cat([torch.stack([mean, std, zeros, dead, saturated]), _histogram_of(flat)])
+        saturated = (sample.abs() > 1 - SATURATED_WITHIN).float().mean()
+    histogram = _histogram_of(_strided(sample, HISTOGRAM_SAMPLE), mean, std)
+    return torch.cat([torch.stack([mean, std, zeros, dead, saturated]), histogram])
 
 
 def _gradient_summary(grad: torch.Tensor) -> torch.Tensor:
     """Returns [norm, lo, hi, counts...] of the gradient arriving at a layer's output; the histogram is
     of log10 |gradient| over the gradient colour scale's fixed range (exact zeros not counted), so
     every sample of every layer shares one axis, on which vanishing and exploding read at a glance."""
-    flat = grad.detach().float().reshape(-1)
+    flat = grad.detach().reshape(-1)
     if flat.numel() == 0:
         return torch.full((_GRADIENT_FIELDS + HISTOGRAM_BINS,), math.nan, device=grad.device)
-    stride = max(1, flat.numel() // HISTOGRAM_SAMPLE)
     lo, hi = SCALE_LOG10
-    magnitude = torch.nan_to_num(flat[::stride].abs(), nan=10.0 ** hi, posinf=10.0 ** hi)
+    magnitude = torch.nan_to_num(_strided(flat, HISTOGRAM_SAMPLE).float().abs(), nan=10.0 ** hi, posinf=10.0 ** hi)
     bins = ((magnitude.clamp_min(10.0 ** lo).log10() - lo) / (hi - lo) * HISTOGRAM_BINS).long()
-    counts = torch.zeros(HISTOGRAM_BINS, device=flat.device, dtype=torch.float32)
     # Exact zeros (units a ReLU or a max-pool shut) say nothing about the size of the gradient.
-    counts.index_add_(0, bins.clamp_(0, HISTOGRAM_BINS - 1), (magnitude > 0).float())
+    counts = _counts(bins.clamp_(0, HISTOGRAM_BINS - 1), (magnitude > 0).float())
     bounds = torch.tensor([lo, hi], device=flat.device, dtype=torch.float32)
-    return torch.cat([torch.linalg.vector_norm(flat).reshape(1), bounds, counts])
+    norm = torch.linalg.vector_norm(flat, dtype=torch.float32).reshape(1)
+    return torch.cat([norm, bounds, counts])
 
 
 def _number(value: float) -> float | None:

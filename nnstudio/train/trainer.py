@@ -630,8 +630,9 @@ class TrainingRun:
         if self._compile_pending:
             return self._first_compiled_step(x, y, read_loss)
         # A sampled step (telemetry) runs with every layer watched; the others pay one counter.
-        watched = self.telemetry.watch(self._forward) if self.telemetry is not None and self.telemetry.due() \
-            else None
+        telemetry = self.telemetry
+        watched = telemetry.watch(self._forward) if telemetry is not None and telemetry.due(
+            self._epoch_number == self.settings.epochs and self._step_index == self.steps_per_epoch) else None
         self.optimizer.zero_grad(set_to_none=True)
         if watched is None:
             output, loss = self._forward_loss(self._forward, x, y)

@@ -1,11 +1,12 @@
 """Returns live telemetry on the editor's cards: a small badge under each layer while a run trains.
 
-A :class:`TelemetryBadge` hangs off the lower-left edge of a card (left of its output port): a dot in
+A :class:`TelemetryBadge` hangs off the lower-left corner of a card (left of its output port): a dot in
 the colour of the layer's gradient norm -- the autograd view's scale (:mod:`nnstudio.core.gradient_scale`),
 blue vanishing, green healthy, red exploding, magenta NaN -- a sparkline of that norm's recent
 history, and the layer's most telling number: its share of dead units (ReLU), of saturated outputs
 (Sigmoid / Tanh) or its gradient norm. A layer with a live telemetry problem gets an orange outline;
-the layer where a NaN was first made turns red ("NaN here", or "NaN ∇" when its backward made it).
+the layer where a NaN was first made turns red ("NaN made here", or "NaN in its gradient" when its
+backward made it).
 
 Badges are child items of the cards, cached like them; :class:`CardTelemetry` adds, refreshes and
 removes them from a :class:`~nnstudio.core.graph`-bound canvas scene (its ``node_items``).
@@ -18,17 +19,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from nnstudio.core.gradient_scale import NAN_COLOR, gradient_color, scale_position
 from nnstudio.ui.canvas_style import ERROR_COLOUR, NODE_HEIGHT, WARNING_COLOUR
 from nnstudio.ui.telemetry_history import LayerHistory
 
-BADGE_WIDTH = 64.0
 BADGE_HEIGHT = 15.0
-#: Where the badge sits on its card: straddling the bottom edge, left of the output port.
-BADGE_POS = (7.0, NODE_HEIGHT - BADGE_HEIGHT / 2)
+#: The badge straddles the card's bottom edge and ends here, clear of the output port at the bottom
+#: centre; it grows to the left with its text (into the gap between columns of cards).
+BADGE_RIGHT = 66.0
+_TEXT_LEFT = 33.0  # dot and sparkline come first
 #: Points in a sparkline.
 SPARK_POINTS = 16
 BADGE_TYPE = QGraphicsItem.UserType + 7
@@ -39,7 +41,8 @@ class TelemetryBadge(QGraphicsItem):
 
     def __init__(self, parent: QGraphicsItem) -> None:
         super().__init__(parent)
-        self.setPos(QPointF(*BADGE_POS))
+        self.width = 60.0
+        self.setPos(QPointF(BADGE_RIGHT - self.width, NODE_HEIGHT - BADGE_HEIGHT / 2))
         self.setZValue(3)
         self.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.setAcceptedMouseButtons(Qt.MouseButton.NoButton)
@@ -58,19 +61,31 @@ class TelemetryBadge(QGraphicsItem):
         if (dot, text, spark, warning, None) == (self.dot, self.text, self.spark, self.warning, self.culprit):
             return  # nothing to repaint
         self.dot, self.text, self.spark, self.warning, self.culprit = dot, text, spark, warning, None
+        self._fit(text, bold=False)
         self.update()
 
+    def _fit(self, text: str, bold: bool) -> None:
+        """Sizes the badge to its text, growing to the left."""
+        width = max(46.0, _TEXT_LEFT + QFontMetricsF(_font(bold)).horizontalAdvance(text) + 7)
+        if bold:
+            width = QFontMetricsF(_font(True)).horizontalAdvance(text) + 14
+        if width != self.width:
+            self.prepareGeometryChange()
+            self.width = width
+            self.setPos(QPointF(BADGE_RIGHT - width, NODE_HEIGHT - BADGE_HEIGHT / 2))
+
     def show_culprit(self, side: str | None, message: str) -> None:
-        self.culprit = "NaN ∇" if side == "gradient" else "NaN here"
+        self.culprit = "NaN in its gradient" if side == "gradient" else "NaN made here"
         self.setToolTip(message)
+        self._fit(self.culprit, bold=True)
         self.update()
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
-        return QRectF(-1, -1, BADGE_WIDTH + 2, BADGE_HEIGHT + 2)
+        return QRectF(-1, -1, self.width + 2, BADGE_HEIGHT + 2)
 
     def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None) -> None:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        rect = QRectF(0, 0, BADGE_WIDTH, BADGE_HEIGHT)
+        rect = QRectF(0, 0, self.width, BADGE_HEIGHT)
         palette = widget.palette() if widget is not None else None
         base = palette.base().color() if palette is not None else QColor("white")
         text_colour = palette.text().color() if palette is not None else QColor("black")
@@ -104,7 +119,7 @@ class TelemetryBadge(QGraphicsItem):
             painter.drawPath(path)
         painter.setPen(QColor(WARNING_COLOUR).darker(130) if self.warning else text_colour)
         painter.setFont(_font())
-        painter.drawText(QRectF(33, 0, BADGE_WIDTH - 35, BADGE_HEIGHT),
+        painter.drawText(QRectF(_TEXT_LEFT, 0, self.width - _TEXT_LEFT - 4, BADGE_HEIGHT),
                          Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self.text)
 
 

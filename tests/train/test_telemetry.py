@@ -16,7 +16,7 @@ from nnstudio.train.telemetry_log import COLUMNS
 from nnstudio.train.trainer import TrainingRun
 
 #: Every step sampled: tests look at specific steps, not at the overhead.
-EVERY_STEP = TelemetryOptions(budget=1e9, max_per_second=1e9, first_step=1)
+EVERY_STEP = TelemetryOptions(budget=1e9, max_per_second=1e9, first_step=1, min_interval_steps=1)
 
 
 def example_run(name: str, epochs: int = 1, **settings) -> TrainingRun:
@@ -147,8 +147,9 @@ def test_the_sampling_interval_keeps_the_cost_near_the_budget(monkeypatch):
             clock[0] += 0.011  # a watched step: 10 ms more than an ordinary one
         else:
             clock[0] += 0.001
-    # 10 ms extra every K steps of 1 ms is 2% when K = 500.
-    assert watched[:3] == [5, 505, 1005]
+    # The first sample is followed by a calibration sample 10 steps later (the first one pays one-time
+    # costs); then 10 ms extra every K steps of 1 ms is 2% when K = 500.
+    assert watched[:4] == [5, 15, 515, 1015]
     assert telemetry.interval == 500 and telemetry.last_cost == pytest.approx(0.010)
 
 
@@ -183,4 +184,4 @@ def test_cli_train_with_telemetry_writes_the_csv_and_prints_problems(tmp_path, c
     assert all(float(row["grad_norm"]) >= 0 and row["update_ratio"] for row in fc1)
     assert all(row["dead"] == "" for row in fc1) and all(row["dead"] != "" for row in rows if row["layer"] == "relu1")
     err = capsys.readouterr().err
-    assert "telemetry: epoch 1 step 2: warning: fc" in err and "update" in err
+    assert "telemetry: epoch 1 step 3: warning: fc" in err and "update" in err
