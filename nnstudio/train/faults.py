@@ -15,7 +15,7 @@ from torch import fx, nn
 from nnstudio.compile.compiler import NODE_ID
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.problems import Problem
-from nnstudio.train.probes import LayerMap, unwrap, watching_layers
+from nnstudio.train.probes import LayerMap, NodeRunner, unwrap, watching_layers
 
 FailureKind = Literal["nan", "oom", "layer_error", "error"]
 
@@ -93,7 +93,7 @@ def blame_layer(model: nn.Module, error: BaseException) -> str | None:
     return LayerMap(model).owner_of_module(blamed) if blamed else None
 
 
-class _FailureLocator(fx.Interpreter):
+class _FailureLocator(NodeRunner):
     """Replays a GraphModule node by node and remembers the node that raised."""
 
     failed: fx.Node | None = None

@@ -143,7 +143,29 @@ def _family(model: fx.GraphModule, node: fx.Node) -> str | None:
     return None
 
 
-class _Recorder(fx.Interpreter):
+class NodeRunner(fx.Interpreter):
+    """Runs a GraphModule node by node, as ``fx.Interpreter`` does, without its progress bar (a tqdm
+    object per run, whose first one starts a monitor thread that outlives the run)."""
+
+    def run(self, *args: Any, initial_env: dict[fx.Node, Any] | None = None,
+            enable_io_processing: bool = True) -> Any:
+        self.env = initial_env if initial_env is not None else {}
+        if enable_io_processing:
+            args = self.graph.process_inputs(*args)
+        self.args_iter = iter(args)
+        for node in self.graph.nodes:
+            if node not in self.env:
+                self.env[node] = self.run_node(node)
+            if self.garbage_collect_values:
+                for used in self.user_to_last_uses.get(node, []):
+                    del self.env[used]
+            if node.op == "output":
+                output = self.env[node]
+                return self.graph.process_outputs(output) if enable_io_processing else output
+        return None
+
+
+class _Recorder(NodeRunner):
     """Runs a GraphModule node by node, handing each layer's output to a callback."""
 
     def __init__(self, model: fx.GraphModule, values: dict[fx.Node, str], on_value: ValueCallback) -> None:

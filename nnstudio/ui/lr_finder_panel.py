@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Qt, QThread, Signal, Slot
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from nnstudio.core.project import Project
@@ -179,6 +180,9 @@ class LrFinderPanel(QWidget):
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.hideButtons()
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.plot.setXRange(-7, 1, padding=0.02)  # log10 of the default sweep, 1e-7 .. 10
+        self.plot.setYRange(0, 1)
+        self._apply_palette()
         self.raw_curve = self.plot.plot([], [], pen=pg.mkPen((120, 120, 120, 110), width=1))
         self.smooth_curve = self.plot.plot([], [], pen=pg.mkPen("#1f77b4", width=2))
         self.region = pg.LinearRegionItem(movable=False, brush=pg.mkBrush(44, 160, 44, 40), pen=pg.mkPen(None))
@@ -199,6 +203,21 @@ class LrFinderPanel(QWidget):
         self.session.ended.connect(self._update_buttons)
         self._training = False
         self._update_buttons()
+
+    def _apply_palette(self) -> None:
+        palette = self.palette()
+        self.plot.setBackground(palette.color(QPalette.ColorRole.Base))
+        text = palette.color(QPalette.ColorRole.Text)
+        for side in ("left", "bottom"):
+            axis = self.plot.getAxis(side)
+            axis.setTextPen(text)
+            axis.setPen(QColor(text.red(), text.green(), text.blue(), 110))
+            axis.label.setDefaultTextColor(text)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_palette()
 
     def set_training(self, training: bool) -> None:
         """A run is training (the test waits until it ends: both would share the machine)."""

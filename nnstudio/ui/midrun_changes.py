@@ -52,8 +52,9 @@ class MidRunChangesBox(QWidget):
         self.weight_decay = self._double("weight_decay", 0.0, 1.0, 6, "Weight decay from the next step on")
         self.batch_size = QSpinBox(self)
         self.batch_size.setObjectName("midRun_batch_size")
-        self.batch_size.setRange(1, 1_000_000)
         self.batch_size.setToolTip("Samples per step from the next batch on")
+        self.batch_size.setRange(0, 1_000_000)
+        self.batch_size.setSpecialValueText("–")
         for label, widget in (("Learning rate", self.lr), ("Momentum", self.momentum),
                               ("Weight decay", self.weight_decay), ("Batch size", self.batch_size)):
             form.addRow(label, widget)
@@ -76,6 +77,9 @@ class MidRunChangesBox(QWidget):
         box.setRange(low, high)
         box.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
         box.setToolTip(tip)
+        if low > 0:  # the learning rate: "–" until a paused run's values are loaded (0 is a real momentum)
+            box.setSpecialValueText("–")
+        box.setValue(low)
         return box
 
     def editors(self) -> dict[str, QDoubleSpinBox | QSpinBox]:
