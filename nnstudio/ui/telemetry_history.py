@@ -15,8 +15,10 @@ import numpy as np
 
 #: The statistics kept per layer and sample, as LayerStats names them.
 STATS = ("mean", "std", "zeros", "dead", "saturated", "output_grad_norm", "grad_norm", "update_ratio")
-#: Rows of a histogram-over-time image (bins on the common value axis).
+#: Rows of a histogram-over-time image (bins on the common value axis), and its columns (an even grid
+#: over the run so far).
 IMAGE_ROWS = 48
+IMAGE_COLUMNS = 240
 
 
 @dataclass
@@ -75,8 +77,9 @@ class TelemetryHistory:
 
     def histogram_image(self, node_id: str, kind: str = "activations",
                         rows: int = IMAGE_ROWS) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]] | None:
-        """Returns a layer's histograms over time as an image: ``(image[samples, rows], (x0, x1), (lo,
-        hi))``, each column one sample's histogram re-binned onto the common value range ``lo..hi`` and
+        """Returns a layer's histograms over time as an image: ``(image[columns, rows], (x0, x1), (lo,
+        hi))``: columns evenly spaced from the first sample's position x0 to the last one's x1, each
+        showing the latest sample at or before it, re-binned onto the common value range ``lo..hi`` and
         scaled to its largest bin (1.0); None without histograms."""
         history = self.layers.get(node_id)
         if history is None:
@@ -88,14 +91,19 @@ class TelemetryHistory:
         hi = max(h.hi for _, h in columns)
         if not hi > lo:
             hi = lo + 1.0
-        image = np.zeros((len(columns), rows), dtype=np.float32)
+        samples = np.zeros((len(columns), rows), dtype=np.float32)
         for column, (_, h) in enumerate(columns):
-            image[column] = rebin(h.lo, h.hi, h.counts, lo, hi, rows)
-            peak = image[column].max()
+            samples[column] = rebin(h.lo, h.hi, h.counts, lo, hi, rows)
+            peak = samples[column].max()
             if peak > 0:
-                image[column] /= peak
-        xs = [x for x, _ in columns]
-        return image, (xs[0], xs[-1] if xs[-1] > xs[0] else xs[0] + 1e-3), (lo, hi)
+                samples[column] /= peak
+        # Samples are not evenly spaced (the first ones come quickly): on an even grid of columns, each
+        # sample holds until the next, so every column sits where its step lies on the epoch axis.
+        xs = np.asarray([x for x, _ in columns])
+        x0, x1 = float(xs[0]), float(xs[-1]) if xs[-1] > xs[0] else float(xs[0]) + 1e-3
+        grid = np.linspace(x0, x1, IMAGE_COLUMNS, endpoint=False) if len(columns) > 1 else np.asarray([x0])
+        index = np.clip(np.searchsorted(xs, grid, side="right") - 1, 0, len(columns) - 1)
+        return samples[index], (x0, x1), (lo, hi)
 
 
 def rebin(lo: float, hi: float, counts: Iterable[int], new_lo: float, new_hi: float, rows: int) -> np.ndarray:
