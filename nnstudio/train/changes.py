@@ -18,6 +18,7 @@ end at the run's new last step.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.settings import TrainingSettings
+from nnstudio.train.data import TensorData
 
 #: What can change mid-run, in the order messages list them.
 CHANGEABLE = ("lr", "momentum", "weight_decay", "batch_size")
@@ -184,3 +186,63 @@ def stretch_one_cycle(scheduler: Any, remaining_before: int, remaining_after: in
     scheduler._schedule_phases[-1]["end_step"] = total - 1
     scheduler.total_steps = total
     scheduler.last_epoch = done
+
+
+class ChangeableRun:
+    """The mid-run changes of :class:`~nnstudio.train.trainer.TrainingRun` (mixed into it).
+
+    ``change_settings`` (any thread) checks and queues a change; the trainer calls ``_apply_pending``
+    before drawing each batch while something is queued. It reads the run's ``settings``,
+    ``optimizer``, ``schedule``, ``data``, ``_train_data``, ``steps_per_epoch``, ``_step_index``,
+    ``_epoch_number``, ``global_step`` and ``_drawn`` (samples of the epoch drawn so far).
+    """
+
+    settings: TrainingSettings
+    optimizer: torch.optim.Optimizer
+    schedule: Any
+    data: Any
+    _train_data: Any
+    steps_per_epoch: int
+    _step_index: int | None
+    _epoch_number: int
+    global_step: int
+    events: Any
+
+    def _init_changes(self) -> None:
+        #: Settings changed mid-run (``change_settings``), applied before the next batch.
+        self.changes: list[SettingsChange] = []
+        self._pending: dict[str, float] = {}
+        self._pending_lock = threading.Lock()
+
+    def change_settings(self, **values: float) -> None:
+        """Change ``lr``, ``momentum``, ``weight_decay`` or ``batch_size`` from the next batch on (meant
+        for a paused run). Checked now: raises ChangeError naming the field; nothing changes then."""
+        checked = check_change(self.settings, self.optimizer, values)
+        with self._pending_lock:
+            self._pending.update(checked)
+
+    def _apply_pending(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        old_steps = self.steps_per_epoch
+        done = self._step_index or 0
+        applied = apply_change(self.settings, self.optimizer, self.schedule.scheduler, pending)
+        if not applied:
+            return
+        if "batch_size" in applied:
+            remaining_before = self.schedule.scheduler.total_steps - self.schedule.scheduler.last_epoch \
+                if self.schedule.name == "onecycle" else 0
+            # Later epochs batch the new size (a DataLoader's from the next epoch on, this one keeps its own).
+            future = math.ceil(len(self.data.train) / self.settings.batch_size) * (self.settings.epochs
+                                                                                   - self._epoch_number)
+            if isinstance(self._train_data, TensorData):
+                left = max(0, len(self._train_data) - getattr(self, "_drawn", 0))
+                self.steps_per_epoch = done + math.ceil(left / self.settings.batch_size)
+            if remaining_before:
+                stretch_one_cycle(self.schedule.scheduler, remaining_before,
+                                  self.steps_per_epoch - done + future)
+        change = SettingsChange(self._epoch_number, done, self.global_step,
+                                self._epoch_number - 1 + done / max(old_steps, 1), applied)
+        self.changes.append(change)
+        self._note(f"changed at epoch {change.epoch}, step {done}: {change.describe()}")
+        self.events.changed.emit(change)

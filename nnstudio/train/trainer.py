@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import functools
 import math
 import threading
 import time
@@ -49,21 +48,18 @@ from torch import nn
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.project import Project
 from nnstudio.core.settings import TrainingSettings
-from nnstudio.train.changes import SettingsChange, apply_change, check_change, stretch_one_cycle
+from nnstudio.train.changes import ChangeableRun, SettingsChange
 from nnstudio.train.data import DatasetBundle, TensorData
 from nnstudio.train.devices import pick_device
 from nnstudio.train.faults import (
     TrainingFailure,
     blame_layer,
-    first_nonfinite_gradient,
-    first_nonfinite_layer,
     gradients_are_finite,
     is_out_of_memory,
     release_memory,
     replay_to_failing_node,
-    weights_are_finite,
 )
-from nnstudio.train.probes import unwrap
+from nnstudio.train.nan_culprit import NanCulprit, NonFiniteGradient, NonFiniteLoss, culprit_text
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
 from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked
 from nnstudio.train.telemetry import Telemetry, TelemetryOptions
@@ -72,8 +68,6 @@ from nnstudio.train.telemetry import Telemetry, TelemetryOptions
 READS_PER_SECOND = 30
 #: The ``gradients`` event fires at most this often (seconds); views refresh no faster anyway.
 GRADIENT_REPORT_INTERVAL_S = 1.0
-#: Locating a NaN's origin by replaying the epoch gives up after this many seconds.
-REPLAY_LIMIT_S = 120.0
 CHECKPOINT_FORMAT = "nnstudio-checkpoint"
 CHECKPOINT_VERSION = 1
 
@@ -135,21 +129,11 @@ class CheckpointError(NnstudioError):
         super().__init__(f"checkpoint {field}: {message}" if field else f"checkpoint: {message}")
 
 
-class _NonFiniteLoss(Exception):
-    def __init__(self, value: float, inputs: torch.Tensor | None) -> None:
-        self.value = value
-        self.inputs = inputs
-
-
 class _StopRequested(Exception):
     pass
 
 
-class _NonFiniteGradient(Exception):
-    pass
-
-
-class TrainingRun:
+class TrainingRun(ChangeableRun, NanCulprit):
     """Trains ``model`` on ``data`` as ``settings`` say; see the module docstring for the protocol."""
 
     def __init__(self, model: nn.Module, data: DatasetBundle, settings: TrainingSettings, *,
@@ -194,10 +178,7 @@ class TrainingRun:
         self._inputs: torch.Tensor | None = None
         self._next_gradient_report = 0.0
         self._snapshot = self._take_snapshot()
-        #: Settings changed mid-run (``change_settings``), applied before the next batch.
-        self.changes: list[SettingsChange] = []
-        self._pending: dict[str, float] = {}
-        self._pending_lock = threading.Lock()
+        self._init_changes()
         self._paused_s = 0.0
         self._epoch_number = 0
         #: Training steps taken by this run object (all epochs, all calls of run()).
@@ -224,13 +205,6 @@ class TrainingRun:
     @property
     def paused(self) -> bool:
         return not self._resumed.is_set()
-
-    def change_settings(self, **values: float) -> None:
-        """Change ``lr``, ``momentum``, ``weight_decay`` or ``batch_size`` from the next batch on (meant
-        for a paused run). Checked now: raises ChangeError naming the field; nothing changes then."""
-        checked = check_change(self.settings, self.optimizer, values)
-        with self._pending_lock:
-            self._pending.update(checked)
 
     def enable_telemetry(self, options: TelemetryOptions | None = None) -> None:
         """Start sampling per-layer statistics (the ``telemetry`` event). In a data-parallel run only
@@ -393,14 +367,10 @@ class TrainingRun:
             result = RunResult("stopped", list(self.history), notes=list(self.notes), changes=list(self.changes))
             self.events.stopped.emit(result)
             return result
-        except _NonFiniteLoss as fault:
+        except NonFiniteLoss as fault:
             step = self._step_index
             node, side = self._nan_culprit(fault)
-            where = {"forward": f"; the first non-finite values come from layer {node}",
-                     "gradient": f"; the first non-finite gradient comes from layer {node} (in its backward)",
-                     "data": "; the input batch itself holds NaN or infinite values",
-                     "loss": "; every layer's output is finite: the loss itself overflowed (very large outputs)",
-                     }.get(side or "", "") if node or side in ("data", "loss") else ""
+            where = culprit_text(node, side)
             good = f"epoch {self.epochs_done}" if self.epochs_done else "the start"
             return self._fail(TrainingFailure(
                 f"the loss became {fault.value} in epoch {epoch}{where}. The weights were put back to those "
@@ -412,56 +382,6 @@ class TrainingRun:
         result = RunResult("finished", list(self.history), notes=list(self.notes), changes=list(self.changes))
         self.events.finished.emit(result)
         return result
-
-    def _nan_culprit(self, fault: _NonFiniteLoss) -> tuple[str | None, str | None]:
-        """Returns the layer where the first NaN/Inf was made and how: ``forward``, ``gradient`` or
-        ``data`` (the batch itself). With finite weights the failing batch shows it at once. Broken
-        weights mean an earlier step broke them: the epoch is replayed from its start, checking every
-        loss and gradient, up to the step that did (at most REPLAY_LIMIT_S seconds); when the replay
-        does not break (the cause came from outside the network), the first layer whose output is
-        non-finite with the broken weights is named."""
-        x = fault.inputs
-        try:
-            if x is not None and not bool(torch.isfinite(x).all()):
-                return None, "data"
-            seen = first_nonfinite_layer(unwrap(self._forward), x) if x is not None else None
-            if x is not None and weights_are_finite(self.model):
-                return (seen, "forward") if seen else (None, "loss")
-            node, side = self._replay_to_nonfinite(self._step_index)
-            return (node, side) if node or side else (seen, "forward")
-        except Exception:  # noqa: BLE001 - a diagnosis never hides the failure it explains
-            return None, None
-
-    def _replay_to_nonfinite(self, until_step: int | None) -> tuple[str | None, str | None]:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return None, None  # the other processes are not replaying with this one
-        deadline = time.monotonic() + REPLAY_LIMIT_S
-        telemetry, self.telemetry = self.telemetry, None
-        self._restore_snapshot()
-        self.model.train()
-        self._check_gradients = True
-        try:
-            for step, (x, y) in enumerate(self._batches(), start=1):
-                if (until_step is not None and step > until_step) or time.monotonic() > deadline:
-                    break
-                try:
-                    self._step(x, y, read_loss=True)
-                except _NonFiniteLoss:
-                    if not bool(torch.isfinite(x).all()):
-                        return None, "data"
-                    return first_nonfinite_layer(unwrap(self._forward), x), "forward"
-                except _NonFiniteGradient:
-                    model = unwrap(self._forward)
-                    return first_nonfinite_gradient(model, model, functools.partial(self._loss_against, y), x), "gradient"
-                if self.schedule.per_step:
-                    self.schedule.after_step()
-        finally:
-            self._check_gradients = False
-            self.telemetry = telemetry
-        return None, None
-
-    def _loss_against(self, y: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
-        return self.loss_fn(output, y)
 
     def _diagnose(self, exc: BaseException, epoch: int) -> TrainingFailure:
         if is_out_of_memory(exc):
@@ -551,7 +471,7 @@ class TrainingRun:
                     next_read = now + 1.0 / READS_PER_SECOND
                     shown = loss.item()
                     if not math.isfinite(shown) or not math.isfinite(float(loss_sum)):
-                        raise _NonFiniteLoss(shown, x)
+                        raise NonFiniteLoss(shown, x)
             if self.schedule.per_step:
                 self.schedule.after_step()
             lr = self.schedule.lr()
@@ -562,11 +482,11 @@ class TrainingRun:
         train_loss = float(loss_sum) / max(seen, 1)
         epoch_time = time.perf_counter() - started - (self._paused_s - paused_before)
         if not math.isfinite(train_loss):
-            raise _NonFiniteLoss(train_loss, None)
+            raise NonFiniteLoss(train_loss, None)
         train_acc, train_mae, _ = score.result(seen)
         val_loss, val_acc, val_mae, confusion = self._validate()
         if not math.isfinite(val_loss):
-            raise _NonFiniteLoss(val_loss, None)
+            raise NonFiniteLoss(val_loss, None)
         metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, lr, epoch_time,
                                seen / max(epoch_time, 1e-9), train_mae, val_mae, confusion)
         self.schedule.after_epoch(val_loss)
@@ -594,32 +514,6 @@ class TrainingRun:
             except StopIteration:
                 return
 
-    def _apply_pending(self) -> None:
-        with self._pending_lock:
-            pending, self._pending = self._pending, {}
-        old_steps = self.steps_per_epoch
-        done = self._step_index or 0
-        applied = apply_change(self.settings, self.optimizer, self.schedule.scheduler, pending)
-        if not applied:
-            return
-        if "batch_size" in applied:
-            remaining_before = self.schedule.scheduler.total_steps - self.schedule.scheduler.last_epoch \
-                if self.schedule.name == "onecycle" else 0
-            # Later epochs batch the new size (a DataLoader's from the next epoch on, this one keeps its own).
-            future = math.ceil(len(self.data.train) / self.settings.batch_size) * (self.settings.epochs
-                                                                                   - self._epoch_number)
-            if isinstance(self._train_data, TensorData):
-                left = max(0, len(self._train_data) - getattr(self, "_drawn", 0))
-                self.steps_per_epoch = done + math.ceil(left / self.settings.batch_size)
-            if remaining_before:
-                stretch_one_cycle(self.schedule.scheduler, remaining_before,
-                                  self.steps_per_epoch - done + future)
-        change = SettingsChange(self._epoch_number, done, self.global_step,
-                                self._epoch_number - 1 + done / max(old_steps, 1), applied)
-        self.changes.append(change)
-        self._note(f"changed at epoch {change.epoch}, step {done}: {change.describe()}")
-        self.events.changed.emit(change)
-
     def _step(self, x: torch.Tensor, y: torch.Tensor,
               read_loss: bool) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Run one optimisation step; return the (detached) output, the loss, and its value if read.
@@ -641,7 +535,7 @@ class TrainingRun:
                 output, loss = self._forward_loss(watched.forward, x, y)
         value = loss.item() if read_loss else None
         if value is not None and not math.isfinite(value):
-            raise _NonFiniteLoss(value, x)
+            raise NonFiniteLoss(value, x)
         if self._scaler is not None:
             self._scaler.scale(loss).backward()
             report = self._gradient_report_due()
@@ -665,7 +559,7 @@ class TrainingRun:
             if watched is not None:
                 watched.after_backward()
             if self._check_gradients and not gradients_are_finite(self.model):
-                raise _NonFiniteGradient
+                raise NonFiniteGradient
             if self.settings.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
             if watched is not None:
@@ -715,7 +609,7 @@ class TrainingRun:
             self._forward = torch.compile(self.model)
             return self._step(x, y, read_loss)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
-            if is_out_of_memory(exc) or isinstance(exc, _NonFiniteLoss):
+            if is_out_of_memory(exc) or isinstance(exc, NonFiniteLoss):
                 raise
             self._forward = self.model
             self._note(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
