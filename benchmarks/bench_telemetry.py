@@ -1,10 +1,11 @@
 """Telemetry overhead: training steps per second with per-layer telemetry on vs off, in the same run.
 
-One :class:`TrainingRun` trains many epochs; telemetry is switched on and off between epochs in an
-off-on-on-off pattern (so a slow drift of the machine's speed weighs on both sides alike), keeping one
-``Telemetry`` object so its adaptive interval carries over. The rate is the trainer's own (training
-samples / epoch time, validation excluded); medians over the epochs of each side; the ratio is
-on / off (target >= 0.95x).
+One :class:`TrainingRun` trains many epochs; telemetry is switched on and off between epochs in
+blocks of four, off-on-on-off (so a slow drift of the machine's speed weighs on both sides alike),
+keeping one ``Telemetry`` object so its adaptive interval carries over. The rate is the trainer's own
+(training samples / epoch time, validation excluded); each block gives a ratio on / off, and the
+result is the median block (target >= 0.95x). A second run switches telemetry on without letting it
+sample: its ratio shows how much of the spread is the machine's noise.
 
 Workloads: ``tiny-steps`` (digits-mlp's network on 20,000 synthetic 64-feature samples, batch 32:
 ~0.5 ms Python-bound steps, where a watched step costs the most relative to an ordinary one) and
@@ -37,23 +38,29 @@ def _project(workload: str, epochs: int):
     return project
 
 
-def measure(workload: str, epochs: int) -> dict[str, float]:
-    """Returns steps/s with telemetry off and on (medians), the samples taken and their mean cost."""
+def measure(workload: str, epochs: int, sampling: bool = True) -> dict[str, float]:
+    """Returns steps/s with telemetry off and on, their ratio, the samples taken and their mean cost.
+
+    Epochs come in blocks of four, off-on-on-off; each block gives one ratio (its two "on" epochs
+    against its two "off" ones, so a drift of the machine's speed weighs on both alike) and the
+    result is the median block. ``sampling=False`` switches telemetry "on" without it ever sampling:
+    the same comparison with nothing to measure shows the noise of the machine.
+    """
     from nnstudio.train.project_run import build_training_run
+    from nnstudio.train.telemetry import TelemetryOptions
 
     project = _project(workload, epochs)
     run = build_training_run(project)
-    run.enable_telemetry()
+    run.enable_telemetry(None if sampling else TelemetryOptions(first_step=10**12))
     telemetry = run.telemetry
-    pattern = [False, True, True, False]  # off-on-on-off, repeated
-    sides: dict[bool, list[float]] = {False: [], True: []}
+    pattern = [False, True, True, False]
+    rates: list[tuple[bool, float]] = []
     samples = []
     run.events.telemetry.connect(samples.append)
-    run.telemetry = telemetry if pattern[0] else None
+    run.telemetry = None
 
     def on_epoch(metrics) -> None:
-        on = run.telemetry is not None
-        sides[on].append(metrics.samples_per_s / project.settings.batch_size)
+        rates.append((run.telemetry is not None, metrics.samples_per_s / project.settings.batch_size))
         run.telemetry = telemetry if pattern[metrics.epoch % len(pattern)] else None
 
     run.events.epoch_end.connect(on_epoch)
@@ -63,11 +70,18 @@ def measure(workload: str, epochs: int) -> dict[str, float]:
     worker.start()
     worker.join()
     assert results and results[0].status == "finished", results
-    off, on = statistics.median(sides[False][1:]), statistics.median(sides[True])  # epoch 1 warms up
+    blocks = []
+    for start in range(4, len(rates) - 3, 4):  # the first block warms up
+        block = rates[start:start + 4]
+        on = [r for is_on, r in block if is_on]
+        off = [r for is_on, r in block if not is_on]
+        blocks.append(sum(on) / sum(off))
     costs = [s.cost_s for s in samples if s.cost_s > 0]
-    on_steps = len(sides[True]) * run.steps_per_epoch
-    return {"off": off, "on": on, "ratio": on / off, "samples": len(samples),
-            "cost_ms": 1000 * statistics.median(costs) if costs else 0.0,
+    on_steps = sum(1 for is_on, _ in rates if is_on) * run.steps_per_epoch
+    return {"off": statistics.median(r for is_on, r in rates[4:] if not is_on),
+            "on": statistics.median(r for is_on, r in rates[4:] if is_on),
+            "ratio": statistics.median(blocks), "low": min(blocks), "high": max(blocks),
+            "samples": len(samples), "cost_ms": 1000 * statistics.median(costs) if costs else 0.0,
             "every": on_steps / max(len(samples), 1), "layers": len(samples[-1].layers) if samples else 0}
 
 
@@ -80,14 +94,16 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)  # as bench_gui: one intra-op thread, steadier on a shared 2-core machine
-    measure("tiny-steps", 4)  # warm-up: imports, first allocations
+    measure("tiny-steps", 8)  # warm-up: imports, first allocations
     for workload in args.workload:
-        epochs = args.epochs or (24 if workload == "tiny-steps" else 80)
+        epochs = args.epochs or (40 if workload == "tiny-steps" else 80)
         r = measure(workload, epochs)
+        null = measure(workload, epochs, sampling=False)
         print(f"{workload} ({epochs} epochs, {r['layers']} layers): off {r['off']:.0f} steps/s, "
-              f"on {r['on']:.0f} steps/s, ratio {r['ratio']:.3f}x (target >= 0.95); "
-              f"{r['samples']} samples, one every {r['every']:.0f} steps, a watched step costs "
-              f"{r['cost_ms']:.1f} ms extra")
+              f"on {r['on']:.0f} steps/s, ratio {r['ratio']:.3f}x (blocks {r['low']:.3f}-{r['high']:.3f}; "
+              f"target >= 0.95); {r['samples']} samples, one every {r['every']:.0f} steps, a watched step "
+              f"costs {r['cost_ms']:.1f} ms extra. Same run, telemetry on but never sampling: "
+              f"{null['ratio']:.3f}x (blocks {null['low']:.3f}-{null['high']:.3f}), the machine's noise")
     return 0
 
 
