@@ -181,6 +181,13 @@ class _Recorder(NodeRunner):
         return result
 
 
+def run_watched(layers: LayerMap, on_value: ValueCallback, *args: Any) -> Any:
+    """Runs a GraphModule's forward on ``args`` node by node, reporting each layer's output to
+    ``on_value``; returns what the forward returns. Nothing on the module changes (no hook, no swapped
+    ``forward``), so a ``torch.compile`` of it keeps its compiled code."""
+    return _Recorder(layers.model, layers.values, on_value).run(*args)  # type: ignore[arg-type]
+
+
 @contextlib.contextmanager
 def watching_layers(layers: LayerMap, on_value: ValueCallback) -> Iterator[None]:
     """Within the block, every forward of ``layers.model`` reports each layer's output to ``on_value``.

@@ -19,6 +19,8 @@ them (:func:`find_problems`): dead units, vanishing or exploding gradients, upda
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import statistics
 import time
@@ -32,7 +34,7 @@ from torch import nn
 
 from nnstudio.core.gradient_scale import EXPLODING_ABOVE, SCALE_LOG10, VANISHING_BELOW
 from nnstudio.core.problems import Problem
-from nnstudio.train.probes import RELU, SIGMOID, TANH, LayerMap, eager, unwrap, watching_layers
+from nnstudio.train.probes import RELU, SIGMOID, TANH, LayerMap, eager, run_watched, unwrap, watching_layers
 
 #: Bins of each activation / gradient histogram.
 HISTOGRAM_BINS = 32
@@ -203,8 +205,12 @@ class WatchedStep:
     def __init__(self, telemetry: Telemetry, forward: nn.Module) -> None:
         self.telemetry = telemetry
         self.layers = telemetry.layers
+        # A compiled network called directly runs node by node without touching the module; inside a
+        # wrapper (DistributedDataParallel) the wrapper must run, so the module's forward is swapped.
+        self._direct = self.layers.is_fx and forward is self.layers.model
         #: Call this instead of the trainer's (possibly compiled) forward on this step.
-        self.forward = forward
+        self.forward: Any = functools.partial(run_watched, self.layers, self._on_output) if self._direct \
+            else forward
         self._outputs: dict[str, torch.Tensor] = {}
         self._output_grads: dict[str, torch.Tensor] = {}
         self._params: list[nn.Parameter] = []
@@ -217,7 +223,7 @@ class WatchedStep:
 
     def watching(self) -> Any:
         """A context in which the forward of the network reports every layer's output."""
-        return watching_layers(self.layers, self._on_output)
+        return contextlib.nullcontext() if self._direct else watching_layers(self.layers, self._on_output)
 
     def _on_output(self, node_id: str, tensor: torch.Tensor) -> None:
         layer = self.layers.layers[node_id]

@@ -185,3 +185,22 @@ def test_cli_train_with_telemetry_writes_the_csv_and_prints_problems(tmp_path, c
     assert all(row["dead"] == "" for row in fc1) and all(row["dead"] != "" for row in rows if row["layer"] == "relu1")
     err = capsys.readouterr().err
     assert "telemetry: epoch 1 step 3: warning: fc" in err and "update" in err
+
+
+def test_a_wrapped_network_is_watched_inside_its_wrapper(blob_settings, blob_data):
+    # DataParallel stands in for DistributedDataParallel: the wrapper's forward must still run (it is
+    # what shares gradients between processes), so the network's forward is swapped for the step.
+    from torch import fx, nn
+
+    torch.manual_seed(0)
+    inner = fx.symbolic_trace(nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 3)))
+    wrapper = nn.DataParallel(inner)
+    calls = []
+    wrapper.register_forward_pre_hook(lambda module, args: calls.append(1))
+    run = TrainingRun(wrapper, blob_data, blob_settings)
+    result, samples = collect(run)
+    assert result.status == "finished" and samples
+    assert list(samples[-1].layers) == ["0", "1", "2"]
+    assert samples[-1].layers["1"].dead is not None and samples[-1].layers["2"].grad_norm > 0
+    assert len(calls) >= run.global_step, "every step, watched ones included, ran through the wrapper"
+    assert "forward" not in vars(inner)
