@@ -55,23 +55,32 @@ _STAGING_SUFFIX = ".tmp"
 _BACKUP_PREFIX = ".backup-"
 
 
-class FileWriteError(NnstudioError):
-    """A file could not be written; the previous one (if any) is unchanged. ``errno`` when the OS refused."""
+class FileWriteError(NnstudioError, OSError):
+    """A file could not be written; the previous one (if any) is unchanged. ``errno`` when the OS refused.
+
+    Also an OSError, so code that guards a write with ``except OSError`` keeps catching it.
+    """
 
     def __init__(self, path: str | os.PathLike[str], reason: str, errno: int | None = None) -> None:
+        super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
         self.errno = errno
-        super().__init__(f"{path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
-class FileReadError(NnstudioError):
-    """A file could not be read or was refused before reading; ``path`` names it."""
+class FileReadError(NnstudioError, OSError):
+    """A file could not be read or was refused before reading; ``path`` names it (also an OSError)."""
 
     def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{path}: {reason}")
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 # --------------------------------------------------------------------------- fault injection
@@ -137,6 +146,8 @@ def write_atomic(target: str | os.PathLike[str], write: Writer, *, verify: Verif
             _fault_point("fsync", staged)
             for part in parts:
                 _fsync_file(part)
+        except NnstudioError:
+            raise
         except OSError as exc:
             raise FileWriteError(target, f"could not be written ({_reason(exc)}); {_kept(target)}",
                                  exc.errno) from None
@@ -365,10 +376,8 @@ def check_regular_file(path: str | os.PathLike[str], limit: int, what: str = "fi
     """
     try:
         info = os.stat(path)
-    except FileNotFoundError:
-        raise FileReadError(path, "no such file") from None
     except OSError as exc:
-        raise FileReadError(path, f"cannot read it ({_reason(exc)})") from None
+        raise FileReadError(path, f"cannot read the file: {_reason(exc)}") from None
     if stat.S_ISDIR(info.st_mode):
         raise FileReadError(path, f"is a folder, not a {what}")
     if not stat.S_ISREG(info.st_mode):
@@ -394,14 +403,14 @@ def read_bytes(path: str | os.PathLike[str], limit: int, what: str = "file") -> 
     try:
         fd = os.open(path, flags)
     except OSError as exc:
-        raise FileReadError(path, f"cannot read it ({_reason(exc)})") from None
+        raise FileReadError(path, f"cannot read the file: {_reason(exc)}") from None
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
             raise FileReadError(path, f"is not a regular file, not a {what}")
         try:
             data = handle.read(limit + 1)
         except OSError as exc:
-            raise FileReadError(path, f"cannot read it ({_reason(exc)})") from None
+            raise FileReadError(path, f"cannot read the file: {_reason(exc)}") from None
     if len(data) > limit:
         raise FileReadError(path, f"the file grew past {format_bytes(limit)} while being read")
     return data

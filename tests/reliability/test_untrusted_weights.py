@@ -143,7 +143,7 @@ def test_an_empty_or_missing_weights_file_is_named(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(WeightsFileError, match="empty"):
         load_weights_file(empty)
-    with pytest.raises(WeightsFileError, match="no such file"):
+    with pytest.raises(WeightsFileError, match="No such file"):
         load_weights_file(tmp_path / "absent.pth")
 
 
