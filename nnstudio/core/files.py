@@ -157,13 +157,12 @@ def write_atomic(target: str | os.PathLike[str], write: Writer, *, verify: Verif
                 verify(staged)
         except NnstudioError:
             raise
-        except OSError as exc:
-            raise FileWriteError(target, f"could not be checked ({_reason(exc)}); {_kept(target)}",
-                                 exc.errno) from None
         except Exception as exc:  # noqa: BLE001 - format checkers raise their own types
+            detail = _reason(exc) if isinstance(exc, OSError) else _first_line(exc)
             raise FileWriteError(target, f"the written file failed its check ({type(exc).__name__}: "
-                                         f"{_first_line(exc)}); {_kept(target)}") from None
-        _keep_mode(staged, target)
+                                         f"{detail}); {_kept(target)}", getattr(exc, "errno", None)) from None
+        for part in parts:
+            _give_mode(part, folder / part.name)
         _commit(staging, staged, folder)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -242,15 +241,33 @@ def _commit(staging: Path, main: Path, folder: Path) -> None:
         raise FileWriteError(target, f"could not be replaced ({_reason(exc)}); {_kept(target)}", exc.errno) from None
 
 
-def _keep_mode(staged: Path, target: Path) -> None:
+def _give_mode(staged: Path, target: Path) -> None:
+    """Give a staged file the mode it will keep: the replaced file's, or a plain open()'s under the umask.
+
+    Libraries choose their own (mkstemp-based writers make 0600 files); the person's umask decides.
+    """
     try:
         mode = stat.S_IMODE(target.stat().st_mode)
     except OSError:
-        return  # a new file: the umask already gave it a plain open()'s mode
+        mode = 0o666 & ~current_umask()
     try:
         os.chmod(staged, mode)
     except OSError:
         pass
+
+
+def current_umask() -> int:
+    """Return the process's umask (read from /proc where it can be, without changing it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere the only way to read it is to set it, then put it back at once
+    os.umask(mask)
+    return mask
 
 
 def _kept(target: Path) -> str:
