@@ -64,8 +64,13 @@ def _location(loc: tuple[Any, ...]) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
 
 
-def validate_checkpoint(checkpoint: Any) -> dict[str, Any]:
-    """Return ``checkpoint`` once every part has the type a run needs; raises CheckpointError naming the part."""
+def validate_checkpoint(checkpoint: Any, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+    """Return ``checkpoint`` once every part has the type a run needs; raises CheckpointError naming the part.
+
+    With the run's ``optimizer``, its saved state is also held against it: every hyperparameter the
+    optimizer uses present with a value of the same kind, and every per-parameter state tensor
+    shaped like its parameter (torch would otherwise accept them and fail at the next step).
+    """
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"the file holds a {type(checkpoint).__name__}, not an nnstudio checkpoint",
                               "format")
@@ -82,6 +87,8 @@ def validate_checkpoint(checkpoint: Any) -> dict[str, Any]:
                                                  for k, v in model.items()):
         raise CheckpointError("must be a state dict (a mapping of names to tensors)", "model")
     _validate_optimizer(checkpoint.get("optimizer"))
+    if optimizer is not None:
+        _validate_against(checkpoint["optimizer"], optimizer)
     scheduler = checkpoint.get("scheduler", {})
     if not isinstance(scheduler, dict):
         raise CheckpointError(f"must be a mapping (found {type(scheduler).__name__})", "scheduler")
@@ -136,6 +143,51 @@ def _validate_optimizer(optimizer: Any) -> None:
         if betas is not None and not (isinstance(betas, (list, tuple)) and len(betas) == 2
                                       and all(_is_number(b) for b in betas)):
             raise CheckpointError(f"must be two finite numbers, not {betas!r}", f"{where}.betas")
+
+
+def _same_kind(live: Any, saved: Any) -> bool:
+    if isinstance(live, bool):
+        return isinstance(saved, bool)
+    if live is None:
+        return saved is None or isinstance(saved, bool)
+    if isinstance(live, (int, float, torch.Tensor)) and (not isinstance(live, torch.Tensor) or live.numel() == 1):
+        return _is_number(saved)
+    if isinstance(live, (tuple, list)):
+        return isinstance(saved, (tuple, list)) and len(saved) == len(live) and \
+            all(_same_kind(a, b) for a, b in zip(live, saved))
+    if isinstance(live, str):
+        return isinstance(saved, str)
+    return True
+
+
+def _validate_against(saved: dict[str, Any], optimizer: torch.optim.Optimizer) -> None:
+    live_groups = optimizer.param_groups
+    if len(saved["param_groups"]) != len(live_groups):
+        raise CheckpointError(f"has {len(saved['param_groups'])} parameter groups; this run's optimizer has "
+                              f"{len(live_groups)} (was the optimizer changed?)", "optimizer.param_groups")
+    shapes: dict[int, tuple[int, ...]] = {}
+    for i, (group, live) in enumerate(zip(saved["param_groups"], live_groups)):
+        where = f"optimizer.param_groups[{i}]"
+        if len(group["params"]) != len(live["params"]):
+            raise CheckpointError(f"holds {len(group['params'])} parameters; this network's group holds "
+                                  f"{len(live['params'])}", f"{where}.params")
+        for index, param in zip(group["params"], live["params"]):
+            shapes[index] = tuple(param.shape)
+        for key, value in live.items():
+            if key in ("params", "param_names"):
+                continue
+            if key not in group:
+                raise CheckpointError(f"is missing (this run's {type(optimizer).__name__} needs it)", f"{where}.{key}")
+            if not _same_kind(value, group[key]):
+                raise CheckpointError(f"must be like {value!r}, not {group[key]!r}", f"{where}.{key}")
+    for index, state in saved.get("state", {}).items():
+        if not isinstance(state, dict):
+            raise CheckpointError(f"must be a mapping (found {type(state).__name__})", f"optimizer.state.{index}")
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor) and value.dim() > 0 and index in shapes and \
+                    tuple(value.shape) != shapes[index]:
+                raise CheckpointError(f"has shape {list(value.shape)}; its parameter has {list(shapes[index])}",
+                                      f"optimizer.state.{index}.{key}")
 
 
 def _validate_history(history: Any) -> None:

@@ -277,7 +277,8 @@ class TrainingRun:
         """
         from nnstudio.train.checkpoints import validate_checkpoint
 
-        validate_checkpoint(checkpoint)  # every part typed before anything changes: no failure at epoch 3
+        # every part typed (and held against this optimizer) before anything changes: no failure at epoch 3
+        validate_checkpoint(checkpoint, self.optimizer)
         before = (self.history, self._best_val, self._bad_epochs)
         try:
             load_state_dict_checked(self.model, checkpoint.get("model"))
