@@ -183,3 +183,13 @@ def test_when_the_rescue_fails_too_both_places_are_named(trained, tmp_path, monk
     with simulate_fault("write", errno.ENOSPC), pytest.raises(NnstudioError) as failed:
         write_outputs_or_rescue(run, tmp_path / "run", project)
     assert "rescue folders" in str(failed.value) and str(tmp_path / "rescue") in str(failed.value)
+
+
+def test_export_of_model_py_with_weights_that_do_not_fit_says_so(tmp_path, capsys):
+    weights = tmp_path / "moons.pth"
+    assert main(["export", "--example", "logistic-moons", "-o", str(weights)]) == 0
+    capsys.readouterr()
+    assert main(["export", "--example", "digits-mlp", "--weights", str(weights), "-o", str(tmp_path / "m.py")]) == 1
+    err = capsys.readouterr().err
+    assert "do not fit this network" in err and "missing: fc2.weight" in err
+    assert not (tmp_path / "m.py").exists()
