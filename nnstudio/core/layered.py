@@ -52,8 +52,9 @@ class LayoutOptions:
     #: a second starting order is tried on drawings up to this many nodes (dummies included)
     second_start_below: int = 8000
     coordinate_passes: int = 8
-    #: a node that splits into (or merges) several paths sits centred on them, and so does the chain
-    #: it ends (the editor: a residual block's trunk stays one straight line through its forks)
+    #: a node that splits into (or merges) several paths sits centred on them, or on the skip wire
+    #: among them, and so does the chain it ends (the editor, whose wires run straight from card to
+    #: card: a residual block's trunk and skip wire stay one straight line beside the branch)
     center_forks: bool = False
 
 
@@ -361,7 +362,14 @@ class _Layering:
         up, down = followed(self.up), followed(self.down)
         both = [a + b for a, b in zip(up, down)]
         if self.options.center_forks:
-            both = [d if len(d) > 1 >= len(u) else u if len(u) > 1 >= len(d) else u + d
+            real = self.real_count
+
+            def fork_side(side: list[int]) -> list[int]:
+                # a skip wire (a long edge's dummies) leaving a fork: the trunk follows the wire, so
+                # the wire drawn straight from fork to merge passes beside the branch, not through it
+                return [w for w in side if w >= real] or side
+
+            both = [fork_side(d) if len(d) > 1 >= len(u) else fork_side(u) if len(u) > 1 >= len(d) else u + d
                     for u, d in zip(up, down)]
         for p in range(self.options.coordinate_passes):
             downward = p % 2 == 0
