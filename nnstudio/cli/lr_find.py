@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 def _write_curve(result: object, path: str) -> None:
     from pathlib import Path
 
-    from nnstudio.core.project import write_text_atomic
+    from nnstudio.core.files import write_text_atomic
 
     lines = ["lr,loss,smoothed"]
     lines += [f"{lr!r},{loss!r},{smoothed!r}" for lr, loss, smoothed in

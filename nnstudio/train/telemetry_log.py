@@ -22,8 +22,8 @@ import io
 import os
 from pathlib import Path
 
+from nnstudio.core.files import write_text_atomic
 from nnstudio.core.problems import Problem
-from nnstudio.core.project import write_text_atomic
 from nnstudio.train.telemetry import TelemetrySample
 
 COLUMNS = ("epoch", "step", "global_step", "layer", "mean", "std", "zeros", "dead", "saturated",
