@@ -61,8 +61,14 @@ class SettingsChange:
         return ", ".join(f"{TITLES[k]} {_number(old)} -> {_number(new)}" for k, (old, new) in self.values.items())
 
     def as_dict(self) -> dict[str, Any]:
+        """Returns the change as plain JSON-able values (a run record, a worker's stream)."""
         return {"epoch": self.epoch, "step": self.step, "global_step": self.global_step,
                 "position": self.position, "values": {k: list(v) for k, v in self.values.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SettingsChange:
+        return cls(int(data["epoch"]), int(data["step"]), int(data["global_step"]), float(data["position"]),
+                   {k: (v[0], v[1]) for k, v in data["values"].items()})
 
 
 def _number(value: float) -> str:

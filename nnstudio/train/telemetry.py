@@ -26,7 +26,7 @@ import statistics
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -123,6 +123,29 @@ class TelemetrySample:
     def position(self) -> float:
         """Where the step lies on an epoch axis (epoch 1, step 5 of 10 -> 0.5), as the curves use."""
         return float(self.epoch - 1) + self.step / max(self.steps_per_epoch, 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Returns the sample as plain JSON-able values (for a worker process streaming it to a window);
+        :meth:`from_dict` reads it back."""
+        return {"global_step": self.global_step, "epoch": self.epoch, "step": self.step,
+                "steps_per_epoch": self.steps_per_epoch, "cost_s": self.cost_s,
+                "interval_steps": self.interval_steps,
+                "layers": {name: asdict(stats) for name, stats in self.layers.items()},
+                "problems": [{"severity": p.severity, "code": p.code, "message": p.message, "node_id": p.node_id}
+                             for p in self.problems]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TelemetrySample:
+        layers = {}
+        for name, stats in data["layers"].items():
+            fields = dict(stats)
+            for kind in ("activations", "gradients"):
+                if fields.get(kind) is not None:
+                    fields[kind] = Histogram(fields[kind]["lo"], fields[kind]["hi"], tuple(fields[kind]["counts"]))
+            layers[name] = LayerStats(**fields)
+        problems = tuple(Problem(p["severity"], p["code"], p["message"], p.get("node_id")) for p in data["problems"])
+        return cls(data["global_step"], data["epoch"], data["step"], data["steps_per_epoch"], layers, problems,
+                   data.get("cost_s", 0.0), data.get("interval_steps", 0))
 
 
 class Telemetry:

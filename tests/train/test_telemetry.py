@@ -204,3 +204,20 @@ def test_a_wrapped_network_is_watched_inside_its_wrapper(blob_settings, blob_dat
     assert samples[-1].layers["1"].dead is not None and samples[-1].layers["2"].grad_norm > 0
     assert len(calls) >= run.global_step, "every step, watched ones included, ran through the wrapper"
     assert "forward" not in vars(inner)
+
+
+def test_a_sample_and_a_change_survive_json_as_a_worker_process_streams_them():
+    import json
+
+    from nnstudio.train.changes import SettingsChange
+    from nnstudio.train.telemetry import TelemetrySample
+
+    run = example_run("digits-mlp")
+    with torch.no_grad():
+        run.model.fc1.bias.fill_(-100.0)
+    _, samples = collect(run)
+    sample = samples[0]
+    again = TelemetrySample.from_dict(json.loads(json.dumps(sample.as_dict())))
+    assert again == sample and again.problems and again.layers["relu1"].activations.counts
+    change = SettingsChange(2, 3, 40, 1.25, {"lr": (0.001, 0.01)})
+    assert SettingsChange.from_dict(json.loads(json.dumps(change.as_dict()))) == change
