@@ -61,7 +61,7 @@ from nnstudio.train.faults import (
 )
 from nnstudio.train.nan_culprit import NanCulprit, NonFiniteGradient, NonFiniteLoss, culprit_text
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
-from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked
+from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked, state_dict_mismatches
 from nnstudio.train.telemetry import Telemetry, TelemetryOptions
 
 #: On accelerators the running loss is read (a host sync) at most this often.
@@ -303,7 +303,14 @@ class TrainingRun(ChangeableRun, NanCulprit):
         """
         from nnstudio.train.checkpoints import validate_checkpoint
 
-        # every part typed (and held against this optimizer) before anything changes: no failure at epoch 3
+        # Every part typed before anything changes (no failure at epoch 3). The weights are held
+        # against the network before the optimizer state is: a checkpoint of another network is
+        # best explained by its layers ("fc1.weight: shape ..."), not by its optimizer's group sizes.
+        validate_checkpoint(checkpoint)
+        if isinstance(checkpoint.get("model"), dict):
+            mismatches = state_dict_mismatches(self.model, checkpoint["model"])
+            if mismatches:
+                raise CheckpointError(str(WeightsMismatchError(mismatches)), "model")
         validate_checkpoint(checkpoint, self.optimizer)
         before = (self.history, self._best_val, self._bad_epochs)
         try:
