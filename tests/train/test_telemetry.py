@@ -69,6 +69,24 @@ def test_statistics_match_the_tensors_they_describe():
     assert _output_summary(torch.tensor([-0.995, 0.0, 0.3, 0.999]), "tanh")[4].item() == 0.5
 
 
+@pytest.mark.parametrize("family", ["relu", "sigmoid", "tanh", None])
+def test_the_cpu_and_the_device_statistics_agree(family):
+    # The CPU reads statistics with numpy, accelerators with torch operators: one meaning for both.
+    from nnstudio.train.telemetry import _gradient_summary, _gradient_summary_host, _output_summary_host
+
+    torch.manual_seed(0)
+    x = torch.randn(64, 16, 5, 5) * 3
+    x = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, None: lambda t: t}[family](x)
+    device, host = _output_summary(x, family).tolist(), _output_summary_host(x, family).tolist()
+    for a, b in zip(device[:7], host[:7]):
+        assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-4, abs=1e-6)
+    assert sum(device[7:]) == sum(host[7:]) and max(abs(a - b) for a, b in zip(device[7:], host[7:])) <= 2
+    grad = torch.randn(64, 40) * 1e-3
+    grad[:, :5] = 0
+    device, host = _gradient_summary(grad).tolist(), _gradient_summary_host(grad).tolist()
+    assert device[:3] == pytest.approx(host[:3], rel=1e-5) and device[3:] == host[3:]
+
+
 def test_a_far_too_high_learning_rate_flags_exploding_gradients_on_the_layers_whose_gradients_explode():
     run = example_run("digits-mlp", optimizer="sgd", lr=30.0)
     checked = []
