@@ -19,7 +19,7 @@ from nnstudio.compile.results import Analysis, NodeResult
 from nnstudio.compile.validation import check_structure
 from nnstudio.core.catalog import LayerKind, LayerSpec
 from nnstudio.core.graph import Graph
-from nnstudio.core.problems import Problem
+from nnstudio.core.problems import Problem, name_problems
 from nnstudio.core.settings import TrainingSettings
 
 _CacheKey = tuple[Any, ...]
@@ -49,7 +49,7 @@ class ShapeInference:
         self.recomputed = []
         structure = check_structure(graph)
         analysis = Analysis(revision=graph.revision)
-        problems: list[Problem] = list(structure.problems)
+        problems: list[Problem] = list(structure.problems) + name_problems(graph)
         values: dict[str, TensorInfo] = {}
         wiring = structure.wiring
         for node_id in structure.order:
