@@ -104,7 +104,7 @@ def test_odd_parameters_that_load_are_analysed_without_raising():
     (_minimal(nodes=[{"id": "a", "type": "conv2d", "params": {"kernel_size": 0}}]), "kernel_size"),
     (_minimal(nodes=[{"id": "a", "type": "linear"}, {"id": "a", "type": "relu"}]), "two layers are named 'a'"),
     (_minimal(nodes=[{"id": "a", "type": "relu"}], edges=[{"source": "a", "target": "ghost"}]), "'ghost'"),
-    (_minimal(nodes=[{"id": "import", "type": "relu"}]), "not a valid layer name"),
+    (_minimal(nodes=[{"id": "import", "type": "relu"}]), "nodes[0].id: layer name 'import': `import` is a Python keyword"),
     (_minimal(training={"lr": "fast"}), "training.lr"),
     (_minimal(training={"batch_size": -5}), "training.batch_size"),
     ('{"format": "nnstudio-project", "version": ' + "9" * 5000 + "}", "absurdly long"),
