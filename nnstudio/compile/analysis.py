@@ -16,6 +16,7 @@ from nnstudio.compile.fixes import fit_pinned_size
 from nnstudio.compile.lints import run_lints
 from nnstudio.compile.node_inference import NodeOutcome, TensorInfo, infer_node
 from nnstudio.compile.results import Analysis, NodeResult
+from nnstudio.compile.stored_weights import weight_problems
 from nnstudio.compile.validation import check_structure
 from nnstudio.core.catalog import LayerKind, LayerSpec
 from nnstudio.core.graph import Graph
@@ -84,7 +85,7 @@ class ShapeInference:
         for edges in wiring.incoming.values():
             for edge in edges:
                 analysis.edge_shapes[edge] = analysis.nodes[edge.source].output_shape
-        analysis.problems = problems
+        analysis.problems = problems + weight_problems(graph, analysis)
         analysis.problems.extend(run_lints(graph, analysis, settings, wiring))
         return analysis
 

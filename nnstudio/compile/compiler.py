@@ -19,6 +19,7 @@ from torch import fx, nn
 from nnstudio.compile.analysis import analyze
 from nnstudio.compile.layers import build_module, call_arguments, result_selection, selection_comment
 from nnstudio.compile.results import Analysis
+from nnstudio.compile.stored_weights import load_stored_weights
 from nnstudio.core.catalog import LayerKind, LayerSpec
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import Graph
@@ -115,6 +116,7 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
             raise CompileError(f"{spec.title} with {size:,} parameters cannot be built: {exc}", node_id) from None
         except Exception as exc:  # the analysis builds the same module on meta, so this is rare
             raise CompileError(f"{spec.title} cannot be built: {exc}", node_id) from None
+    load_stored_weights(modules, graph)
     return fx.GraphModule(modules, plan.graph, class_name="Model")
 
 

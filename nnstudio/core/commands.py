@@ -163,6 +163,23 @@ class RenameNode(Command):
         self.graph._rename_node(self.new, self.old, check=False)
 
 
+class SetStoredWeights(Command):
+    """Replace the stored tensors of one layer (``{}``: the layer starts from fresh weights)."""
+
+    def __init__(self, graph: Graph, node_id: str, tensors: Mapping[str, Any]) -> None:
+        node = graph.node(node_id)
+        self.graph = graph
+        self.node_id = node_id
+        self.old, self.new = dict(node.weights), dict(tensors)
+        self.text = f"Drop stored weights of {node_id}" if not tensors else f"Set stored weights of {node_id}"
+
+    def redo(self) -> None:
+        self.graph._set_weights(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.graph._set_weights(self.node_id, self.old)
+
+
 class MoveNodes(Command):
     """Move one or more nodes; a whole drag is one command."""
 

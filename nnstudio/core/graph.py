@@ -53,9 +53,12 @@ class Node:
     params: dict[str, Any]
     position: tuple[float, float] = (0.0, 0.0)
     spec: LayerSpec = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    #: Stored tensors (imported, pretrained, fine-tuned) by their name inside the layer (``weight``):
+    #: :class:`nnstudio.core.weights.StoredTensor`. Empty: the layer starts from its initialisation.
+    weights: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def copy(self) -> Node:
-        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec)
+        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights))
 
 
 @dataclass(frozen=True, order=True)
@@ -327,6 +330,10 @@ class Graph:
         self.events.param_changed.emit(node_id, name)
         self._touch()
 
+    def _set_weights(self, node_id: str, tensors: Mapping[str, Any]) -> None:
+        self.node(node_id).weights = dict(tensors)
+        self._touch()
+
     def _move(self, node_id: str, position: tuple[float, float]) -> None:
         problem = position_problem(position)
         if problem:
@@ -349,7 +356,7 @@ class Graph:
             self._remove_edge(edge)
         order = self._order[old]
         self._remove_node(old)
-        renamed = Node(new, node.type_id, node.params, node.position, node.spec)
+        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights)
         self._add_node(renamed, order, allow_clash=not check)
         for edge in incoming + outgoing:
             self._add_edge(Edge(new if edge.source == old else edge.source,

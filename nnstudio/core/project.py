@@ -34,6 +34,8 @@ from nnstudio.core.project_schema import (
     validate_document,
 )
 from nnstudio.core.settings import TrainingSettings
+from nnstudio.core.weights import SUFFIX as WEIGHTS_SUFFIX
+from nnstudio.core.weights import TensorSource, WeightsFileError, bind_weights, save_weights, stored_tensors
 
 __all__ = ["FORMAT", "MIGRATIONS", "SUFFIX", "VERSION", "Project", "dumps_project", "load_project",
            "loads_project", "project_to_dict", "save_project", "write_text_atomic"]
@@ -51,14 +53,17 @@ class Project:
     settings: TrainingSettings = field(default_factory=TrainingSettings)
     name: str = "Untitled"
     description: str = ""
+    #: The weights file (beside the project) last read or written; the layers hold the tensors.
+    weights_name: str | None = None
 
     def copy(self) -> Project:
-        return Project(self.graph.copy(), self.settings.model_copy(deep=True), self.name, self.description)
+        return Project(self.graph.copy(), self.settings.model_copy(deep=True), self.name, self.description,
+                       self.weights_name)
 
 
 def project_to_dict(project: Project) -> dict[str, Any]:
     nodes, edges = project.graph.to_records()
-    return {
+    record = {
         "format": FORMAT,
         "version": VERSION,
         "name": project.name,
@@ -67,6 +72,9 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         "edges": edges,
         "training": project.settings.model_dump(mode="json"),
     }
+    if project.weights_name and any(node.weights for node in project.graph.nodes()):
+        record["weights"] = project.weights_name
+    return record
 
 
 def dumps_project(project: Project) -> str:
@@ -74,7 +82,17 @@ def dumps_project(project: Project) -> str:
 
 
 def save_project(project: Project, path: str | os.PathLike[str]) -> None:
-    """Write ``project`` to ``path`` atomically; raises ProjectFileError (old file kept) on failure."""
+    """Write ``project`` to ``path`` atomically; raises ProjectFileError (old file kept) on failure.
+
+    Stored tensors go first into the weights file beside it (see :func:`save_weights`), so the
+    project file never names a weights file that is not whole.
+    """
+    tensors = stored_tensors(project.graph)
+    if tensors:
+        try:
+            project.weights_name = save_weights(tensors, Path(path))
+        except WeightsFileError as exc:
+            raise ProjectFileError(exc.reason, str(Path(path).with_name(exc.name)), "weights") from None
     write_text_atomic(Path(path), dumps_project(project))
 
 
@@ -147,11 +165,16 @@ def load_project(path: str | os.PathLike[str], catalog: Catalog = CATALOG) -> Pr
         raise
     except OSError as exc:
         raise ProjectFileError(f"cannot read the file: {exc.strerror or exc}", str(path)) from exc
-    return loads_project(raw, catalog, source=str(path))
+    return loads_project(raw, catalog, source=str(path), folder=path.parent)
 
 
-def loads_project(data: str | bytes, catalog: Catalog = CATALOG, source: str | None = None) -> Project:
-    """Parse, migrate, validate and build a project from text; raises ProjectFileError."""
+def loads_project(data: str | bytes, catalog: Catalog = CATALOG, source: str | None = None,
+                  folder: str | os.PathLike[str] | None = None) -> Project:
+    """Parse, migrate, validate and build a project from text; raises ProjectFileError.
+
+    ``folder`` is where the project's weights file is looked for (a project naming one cannot be
+    read from text alone).
+    """
     try:
         # Loading allocates a few objects per number in the file and frees none of them: the cyclic
         # collector would walk that growing heap again and again (half the time of a 40,000-layer load).
@@ -160,7 +183,7 @@ def loads_project(data: str | bytes, catalog: Catalog = CATALOG, source: str | N
             raw = _migrate(raw, source)
             refuse_non_finite(raw, catalog, source)
             record = validate_document(raw, source)
-            return _build(record, catalog, source)
+            return _build(record, catalog, source, None if folder is None else Path(folder))
     except ProjectFileError:
         raise
     except (RecursionError, MemoryError) as exc:
@@ -229,7 +252,7 @@ def _migrate(raw: dict[str, Any], source: str | None) -> dict[str, Any]:
     return raw
 
 
-def _build(record: ProjectRecord, catalog: Catalog, source: str | None) -> Project:
+def _build(record: ProjectRecord, catalog: Catalog, source: str | None, folder: Path | None) -> Project:
     index: dict[str, int] = {}
     for i, node in enumerate(record.nodes):
         if node.id in index:
@@ -261,4 +284,20 @@ def _build(record: ProjectRecord, catalog: Catalog, source: str | None) -> Proje
     except UnknownLayerError as exc:
         raise ProjectFileError(str(exc), source) from None
     settings = TrainingSettings.model_validate(record.training)
-    return Project(graph, settings, record.name, record.description)
+    if record.weights is not None:
+        _attach_weights(graph, record.weights, source, folder)
+    return Project(graph, settings, record.name, record.description, record.weights)
+
+
+def _attach_weights(graph: Graph, name: str, source: str | None, folder: Path | None) -> None:
+    """Read the weights file ``name`` beside the project and give each layer its tensors."""
+    if name != Path(name).name or name in (".", "..") or not name.endswith(WEIGHTS_SUFFIX):
+        raise ProjectFileError(f"{name!r} is not the name of a {WEIGHTS_SUFFIX} file beside the project "
+                               "(a plain file name, no folder)", source, "weights")
+    if folder is None:
+        raise ProjectFileError(f"the project keeps its weights in {name}, but it was read without its folder",
+                               source, "weights")
+    try:
+        bind_weights(graph, TensorSource.open(folder / name))
+    except WeightsFileError as exc:
+        raise ProjectFileError(str(exc), source, "weights") from None
