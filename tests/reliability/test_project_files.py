@@ -236,10 +236,10 @@ def test_clashing_names_in_every_name_position_load_and_are_reported():
 def test_malformed_dotted_ids_are_refused_naming_the_layer():
     cases = 0
     for _, document in _documents():
-        for label, text, where in project_corpora.bad_dotted_ids(document):
+        for _label, text, where in project_corpora.bad_dotted_ids(document):
             _refused_at(text, where)
             cases += 1
-        for label, text, _ in project_corpora.containers_that_are_layers(document):
+        for _label, text, _ in project_corpora.containers_that_are_layers(document):
             with pytest.raises(ProjectFileError, match="is a layer, so no layer can sit inside it|sit inside"):
                 loads_project(text)
             cases += 1
