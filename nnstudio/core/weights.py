@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import NnstudioError
+from nnstudio.core.files import WEIGHTS_BYTES, FileReadError, FileWriteError, check_regular_file, write_atomic
 
 if TYPE_CHECKING:
     from nnstudio.core.graph import Graph
@@ -38,7 +39,7 @@ SUFFIX = ".safetensors"
 #: safetensors' own limit on the JSON header.
 MAX_HEADER_BYTES = 100 * 2**20
 #: Weights files up to this size are read (real state dicts reach several gigabytes).
-MAX_WEIGHTS_BYTES = 32 * 2**30
+MAX_WEIGHTS_BYTES = WEIGHTS_BYTES
 #: Most dimensions a stored tensor may have (torch allows 64).
 MAX_DIMENSIONS = 64
 
@@ -95,11 +96,10 @@ class TensorSource:
         path = Path(path)
         flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
         try:
-            info = os.stat(path)
-            if not stat.S_ISREG(info.st_mode):
-                raise WeightsFileError(path.name, "is not a regular file")
-            if info.st_size > limit:
-                raise WeightsFileError(path.name, f"the file is {info.st_size:,} bytes; at most {limit:,} are read")
+            check_regular_file(path, limit, "weights file")
+        except FileReadError as exc:
+            raise WeightsFileError(path.name, exc.reason) from None
+        try:
             fd = os.open(path, flags)
         except OSError as exc:
             raise WeightsFileError(path.name, f"cannot be read: {exc.strerror or exc}") from None
@@ -273,7 +273,7 @@ def save_weights(tensors: Mapping[str, StoredTensor], project_path: Path) -> str
     previous = _written.get(target.absolute())
     if previous is not None and _same_tensors(previous[0], fingerprint) and _identity_of(target) == previous[1]:
         return target.name
-    _write_atomically(target, lambda handle: write_safetensors(handle, tensors))
+    _write_atomically(target, tensors)
     _written[target.absolute()] = (fingerprint, _identity_of(target))
     return target.name
 
@@ -296,20 +296,20 @@ def _identity_of(path: Path) -> tuple[int, int, int, int] | None:
         return None
 
 
-def _write_atomically(target: Path, write: Any) -> None:
-    """Write ``target`` through ``write(handle)`` beside it, fsync, then rename over it; old file kept on failure."""
-    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o666)
+def _write_atomically(target: Path, tensors: Mapping[str, StoredTensor]) -> None:
+    """Write ``tensors`` to ``target`` through the one atomic writer, checked by reading its index back."""
+    def write(staged: Path) -> None:
+        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
         with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, target)
-    except OSError as exc:
-        try:
-            temporary.unlink()
-        except OSError:
-            pass
-        raise WeightsFileError(target.name, f"could not be written ({exc.strerror or exc}); "
-                                            "the previous file is unchanged") from None
+            write_safetensors(handle, tensors)
+
+    def verify(staged: Path) -> None:
+        written = TensorSource.open(staged)
+        if [(k, t.dtype, t.shape) for k, t in written.tensors.items()] != [
+                (k, t.dtype, t.shape) for k, t in tensors.items()]:
+            raise ValueError("the written file does not list the tensors that were written")
+
+    try:
+        write_atomic(target, write, verify=verify)
+    except FileWriteError as exc:
+        raise WeightsFileError(target.name, exc.reason) from None

@@ -145,7 +145,8 @@ def test_a_damaged_weights_file_is_one_clear_error(tmp_path, how, message):
 
 @pytest.mark.parametrize(("name", "message"), [
     ("../elsewhere.safetensors", "a plain file name, no folder"), ("net.pth", "not the name of a .safetensors"),
-    ("missing.safetensors", "cannot be read"), ("folder.safetensors", "not a regular file"),
+    ("missing.safetensors", "missing.safetensors: cannot read the file"),
+    ("folder.safetensors", "is a folder, not a weights file"),
 ])
 def test_the_weights_key_names_a_readable_file_beside_the_project(tmp_path, name, message):
     path = _save_with(tmp_path, {"fc.weight": WEIGHT})
@@ -177,3 +178,20 @@ def test_weights_file_errors_name_the_file(tmp_path):
     (tmp_path / "w.safetensors").write_bytes(b"12345")
     with pytest.raises(WeightsFileError, match="w.safetensors"):
         TensorSource.open(tmp_path / "w.safetensors")
+
+
+def test_a_failed_weights_write_keeps_both_old_files_and_says_why(tmp_path):
+    from nnstudio.core.files import simulate_fault
+
+    path = tmp_path / "net.nns"
+    project = _project_with_weights()
+    save_project(project, path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    RenameNode(project.graph, "body.0.fc", "head").redo()  # new keys: the weights file must be rewritten
+    for stage in ("write", "fsync", "rename"):
+        with simulate_fault(stage, name="net.safetensors"), pytest.raises(ProjectFileError) as refused:
+            save_project(project, path)
+        assert refused.value.location == "weights" and "No space left" in refused.value.reason
+        assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    save_project(project, path)
+    assert set(load_numpy(str(tmp_path / "net.safetensors"))) == {"head.weight", "head.bias"}
