@@ -99,12 +99,28 @@ def test_kernel_larger_than_input_reports_pytorchs_message_on_the_node():
     assert "Kernel size can't be greater than actual input size" in problem.message
 
 
-def test_an_absurd_size_is_analysed_without_allocating_it():
-    graph = chain(("linear", {"out_features": 1_000_000}), ("linear", {"out_features": 1_000_000}),
+def test_an_absurd_size_is_analysed_without_allocating_it_and_is_an_error_naming_the_largest_layer():
+    graph = chain(("linear", {"out_features": 1_000_000}), ("linear", {"out_features": 500_000}),
                   shape=(1_000_000,))
     analysis = analyze(graph)
-    assert analysis.ok
-    assert analysis.nodes["l2"].params == 1_000_000 * 1_000_000 + 1_000_000  # 4 TB if it were real
+    assert analysis.nodes["l1"].params == 1_000_000 * 1_000_000 + 1_000_000  # 4 TB if it were real
+    assert analysis.nodes["l2"].output_shape == ("N", 500_000)  # shapes are still shown
+    (problem,) = analysis.errors
+    assert problem.code == "too-large-for-memory" and problem.node_id == "l1"
+    assert "1,500,001,500,000 weights" in problem.message and "5.5 TB" in problem.message
+    assert "1,000,001,000,000 parameters" in problem.message
+
+
+def test_weights_too_large_for_this_machine_are_an_analysis_error(monkeypatch):
+    from nnstudio.compile import memory
+
+    monkeypatch.setattr(memory, "physical_memory_bytes", lambda: 100_000)
+    analysis = analyze(load_example("digits-cnn").graph)
+    (problem,) = analysis.errors
+    assert problem.node_id == "fc1"  # 32,896 of the 53,002 parameters
+    assert "53,002 weights" in problem.message and "32,896" in problem.message and "97.7 KB" in problem.message
+    monkeypatch.setattr(memory, "physical_memory_bytes", lambda: None)  # a platform that does not say
+    assert analyze(load_example("digits-cnn").graph).ok
 
 
 def test_wrong_input_rank_is_explained():
@@ -115,7 +131,9 @@ def test_wrong_input_rank_is_explained():
 
 def test_attention_head_count_must_divide_the_embedding():
     analysis = analyze(chain(("multihead_attention", {"num_heads": 3}), shape=(5, 8)))
-    assert "divisible" in errors_by_node(analysis)["l1"].message
+    problem = errors_by_node(analysis)["l1"]
+    assert problem.field == "num_heads"
+    assert "num_heads 3 does not divide embed_dim 8" in problem.message and "1, 2, 4 or 8" in problem.message
 
 
 @pytest.mark.parametrize(("output", "shape"), [
@@ -260,16 +278,16 @@ def test_analysis_of_real_modules_matches_eager_pytorch():
 
 
 def test_a_surprise_inside_one_layer_becomes_a_problem_not_an_exception(monkeypatch):
-    from nnstudio.compile import node_inference
+    from nnstudio.compile.rule_kinds import ModuleRule
 
-    original = node_inference.resolve_params
+    original = ModuleRule.resolve
 
-    def explode(spec, params, x):
+    def explode(self, spec, params, x):
         if spec.type_id == "linear":
             raise ZeroDivisionError("boom")
-        return original(spec, params, x)
+        return original(self, spec, params, x)
 
-    monkeypatch.setattr(node_inference, "resolve_params", explode)
+    monkeypatch.setattr(ModuleRule, "resolve", explode)
     analysis = analyze(load_example("digits-mlp").graph)
     problem = errors_by_node(analysis)["fc1"]
     assert problem.code == "analysis-failed" and "ZeroDivisionError: boom" in problem.message

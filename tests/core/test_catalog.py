@@ -26,9 +26,9 @@ def test_parameter_names_are_the_torch_constructor_arguments():
         module_path, _, cls_name = spec.target.rpartition(".")
         cls = getattr(torch.nn, cls_name)
         accepted = set(inspect.signature(cls.__init__).parameters)
-        if cls_name in {"LSTM", "GRU"}:  # their constructors take **kwargs
+        if cls_name in {"LSTM", "GRU", "RNN"}:  # their constructors take **kwargs
             accepted |= {"input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-                         "bidirectional"}
+                         "bidirectional", "nonlinearity"}
         for param in spec.params:
             if param.constructor:
                 assert param.name in accepted, f"{spec.type_id}.{param.name} is not an argument of {cls_name}"
