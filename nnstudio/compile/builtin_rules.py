@@ -97,6 +97,7 @@ class FlattenRule(ModuleRule):
     type_id = "flatten"
     dtypes = "any"
     traits = frozenset({Trait.PASSES_LINEARLY})
+    dim_params = ("start_dim", "end_dim")
 
     def check_input(self, spec: LayerSpec, params: Mapping[str, Any], x: TensorInfo) -> None:
         super().check_input(spec, params, x)
@@ -104,6 +105,24 @@ class FlattenRule(ModuleRule):
         if -x.rank <= start < x.rank and start % x.rank == 0:
             raise fail("flattens-batch", f"{spec.title} with start_dim 0 would merge the batch dimension into "
                        "the features; set start_dim to 1", "start_dim")
+
+
+class ConvTransposeRule(ModuleRule):
+    """A transposed convolution, whose ``output_padding`` must stay below its stride or dilation."""
+
+    def check_input(self, spec: LayerSpec, params: Mapping[str, Any], x: TensorInfo) -> None:
+        super().check_input(spec, params, x)
+        dims = self.layout.ranks[0] - 2 if self.layout else 1
+        extra, stride, dilation = (_per_dim(params[n], dims) for n in ("output_padding", "stride", "dilation"))
+        for e, s, d in zip(extra, stride, dilation, strict=True):
+            if e >= max(s, d):
+                raise fail("invalid-layer", f"{spec.title}'s output_padding {params['output_padding']} must be "
+                           f"smaller than its stride {params['stride']} (or dilation); lower output_padding",
+                           "output_padding")
+
+
+def _per_dim(value: Any, dims: int) -> tuple[int, ...]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * dims
 
 
 class RecurrentRule(ModuleRule):
@@ -227,7 +246,8 @@ for rule in (
     ModuleRule("embedding", dtypes="integer"),
     _conv("conv1d", SIGNALS),
     _conv("conv2d", IMAGES),
-    _conv("conv_transpose2d", IMAGES),
+    ConvTransposeRule("conv_transpose2d", implied=CHANNELS, layout=IMAGES, bias_axis=1,
+                      readers={"padding": _same_padding}),
     _pool("max_pool2d", IMAGES),
     _pool("avg_pool2d", IMAGES, linear=True),
     _pool("adaptive_avg_pool2d", IMAGES, linear=True),
@@ -270,9 +290,9 @@ for rule in (
     _activation("hardsigmoid", unit=True),
     _activation("tanh"),
     _activation("softplus"),
-    ModuleRule("glu", traits={Trait.ACTIVATION}),  # halves ``dim``: runs on meta to check it is even
-    ModuleRule("softmax", traits={Trait.PROBABILITIES, Trait.SAME_SHAPE}),
-    ModuleRule("log_softmax", traits={Trait.LOG_PROBABILITIES, Trait.SAME_SHAPE}),
+    ModuleRule("glu", traits={Trait.ACTIVATION}, dim_params=("dim",)),  # halves ``dim``: runs on meta
+    ModuleRule("softmax", traits={Trait.PROBABILITIES, Trait.SAME_SHAPE}, dim_params=("dim",)),
+    ModuleRule("log_softmax", traits={Trait.LOG_PROBABILITIES, Trait.SAME_SHAPE}, dim_params=("dim",)),
     ElementwiseMerge("add", verb="add"),
     ConcatMerge("concat"),
     ElementwiseMerge("multiply", verb="multiply"),

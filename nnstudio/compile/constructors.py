@@ -56,6 +56,9 @@ class ConstructorSignature:
     defaults: dict[str, Any]
     #: Every named parameter, required or not.
     names: tuple[str, ...] = ()
+    #: Read from a base class whose constructor the class wraps in ``*args`` (LSTM -> RNNBase): the
+    #: class itself fills the base's required arguments (``mode``).
+    borrowed: bool = False
 
 
 _NO_DEFAULT = inspect.Parameter.empty
@@ -78,7 +81,7 @@ def constructor_signature(cls: type[nn.Module]) -> ConstructorSignature:
         positional = tuple(p.name for p in params if p.default is _NO_DEFAULT and own
                            and p.kind is p.POSITIONAL_OR_KEYWORD)
         defaults = {p.name: p.default for p in params if p.default is not _NO_DEFAULT}
-        return ConstructorSignature(positional, defaults, tuple(p.name for p in params))
+        return ConstructorSignature(positional, defaults, tuple(p.name for p in params), borrowed=not own)
     return ConstructorSignature((), {})
 
 
@@ -143,6 +146,8 @@ def read_constructor_arguments(spec: LayerSpec, module: nn.Module, readers: Mapp
         if name in values or name in IGNORED_ARGUMENTS or name.startswith("_"):
             continue
         if name not in signature.defaults:
+            if signature.borrowed:
+                continue
             raise NotRepresentable(name, f"{type(module).__name__} needs {name!r}, which {spec.title} "
                                    "does not hold")
         value = _read(module, name, readers)

@@ -146,6 +146,9 @@ class LayerRule:
     traits: frozenset[Trait] = frozenset()
     #: Torch classes this layer stands for besides its catalog target (same constructor and forward).
     aliases: tuple[type[nn.Module], ...] = ()
+    #: Parameters that name a dimension of the input (Softmax's ``dim``), checked against its rank:
+    #: meta tensors do not check them, so without this a wrong one would pass analysis.
+    dim_params: tuple[str, ...] = ()
     #: Where a learned per-channel bias sits in the output (Conv: 1, Linear: -1); None: no such bias.
     bias_axis: int | None = None
     #: A normaliser that subtracts a per-channel batch mean along this axis (BatchNorm: 1).
@@ -193,10 +196,16 @@ class LayerRule:
         layout = self.layout
         if layout is not None and x.rank not in layout.ranks:
             wanted = min(layout.ranks, key=lambda r: abs(r - x.rank))
-            todo = (f"add a Reshape before it that gives each sample {wanted - 1} dimensions"
-                    if wanted > x.rank else "add a Flatten or a pooling layer before it")
+            todo = ("add a Flatten before it" if wanted == 2 else
+                    f"add a Reshape before it that gives each sample {wanted - 1} dimensions")
             raise fail("wrong-rank", f"{spec.title} expects input shaped {layout.description}, but gets "
                        f"{x.shown}; {todo}")
+        for name in self.dim_params:
+            dim = params[name]
+            if not -x.rank <= dim < x.rank:
+                raise fail("bad-dim", f"{spec.title}'s {name} {dim} does not exist in its input {x.shown}, "
+                           f"which has {x.rank} dimensions; set {name} to a value from {-x.rank} to {x.rank - 1}",
+                           name)
         if self.dtypes == "integer" and x.dtype.is_floating_point:
             raise fail("needs-integer-input", f"{spec.title} looks up integer token ids, but gets "
                        f"{x.dtype_name} values {x.shown}; set the Input's dtype to int64")
