@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from torch import nn
 from torch.nn import functional
 from torch.nn.modules.linear import NonDynamicallyQuantizableLinear
 
@@ -52,10 +51,9 @@ def _must_divide(spec: LayerSpec, part: str, parts: int, whole: str, size: int) 
                 f"equal share); set {part} to a divisor of {size}: {_divisors(size)}", part)
 
 
-def _stride_or_none(module: nn.Module) -> Any:
+def _stride_or_none(module: Any) -> Any:
     """Pools keep ``stride=None`` as the kernel size; read it back as None ("same as the kernel")."""
-    stride: Any = module.stride
-    return None if stride == module.kernel_size else stride
+    return None if module.stride == module.kernel_size else module.stride
 
 
 def _bias_if(flag: str) -> Reader:
@@ -63,9 +61,9 @@ def _bias_if(flag: str) -> Reader:
     return lambda module: module.bias is not None if getattr(module, flag) else True
 
 
-def _same_padding(module: nn.Module) -> Any:
+def _same_padding(module: Any) -> Any:
     """Conv padding as numbers: ``"valid"`` is 0, ``"same"`` the symmetric padding it stands for."""
-    padding: Any = module.padding
+    padding = module.padding
     if padding == "valid":
         return 0
     if padding == "same":
@@ -183,7 +181,7 @@ class AttentionRule(ModuleRule):
         return super().build_failure(spec, resolved, x, exc)
 
 
-def _activation_name(module: nn.Module) -> str:
+def _activation_name(module: Any) -> str:
     activation = module.activation
     for name, function in (("relu", functional.relu), ("gelu", functional.gelu)):
         if activation is function:

@@ -64,9 +64,18 @@ class ConstructorSignature:
 _NO_DEFAULT = inspect.Parameter.empty
 
 
-@cache
+_SIGNATURES: dict[type[nn.Module], ConstructorSignature] = {}
+
+
 def constructor_signature(cls: type[nn.Module]) -> ConstructorSignature:
     """Return the constructor's named parameters, looking through ``*args`` wrappers (nn.LSTM)."""
+    signature = _SIGNATURES.get(cls)
+    if signature is None:
+        signature = _SIGNATURES[cls] = _read_signature(cls)
+    return signature
+
+
+def _read_signature(cls: type[nn.Module]) -> ConstructorSignature:
     for klass in cls.__mro__:
         init = klass.__dict__.get("__init__")
         if init is None:
@@ -121,8 +130,9 @@ def same_value(default: Any, value: Any) -> bool:
 #: Constructor arguments that change how a module runs, not what it computes (or where it lives).
 IGNORED_ARGUMENTS = frozenset({"inplace", "device", "dtype"})
 
-#: Reads one constructor argument back from a module (for arguments not stored under their own name).
-Reader = Callable[[nn.Module], Any]
+#: Reads one constructor argument back from a module (for arguments not stored under their own name);
+#: it takes the module as ``Any`` because torch types submodule attributes as ``Tensor | Module``.
+Reader = Callable[[Any], Any]
 
 
 class NotRepresentable(ParamError):

@@ -8,6 +8,7 @@ returns the undoable command that repairs the project.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from nnstudio.compile.fixes import BypassNode, InsertOnEdge, set_loss
 from nnstudio.compile.results import Analysis, format_shape
@@ -69,6 +70,14 @@ def _final_layers(wiring: Wiring) -> Iterator[tuple[Node, Edge]]:
 
 def _bypass_fix(description: str, node_id: str) -> Fix:
     return Fix(description, lambda project: BypassNode(project.graph, node_id))
+
+
+def _insert_fix(description: str, edge: Edge, type_id: str) -> Fix:
+    return Fix(description, lambda project: InsertOnEdge(project.graph, edge, type_id))
+
+
+def _set_param_fix(node_id: str, name: str, value: Any) -> Fix:
+    return Fix(f"Set {node_id}.{name} to {value}", lambda project: SetParam(project.graph, node_id, name, value))
 
 
 class _NoRule(LayerRule):
@@ -175,8 +184,7 @@ def log_softmax_before_nll(wiring: Wiring, analysis: Analysis, settings: Trainin
         yield Problem("warning", "nll-without-log-softmax",
                       f"the network ends with {node.id} ({node.spec.title}), but NLLLoss expects "
                       "log-probabilities; insert a LogSoftmax (dim 1) before the Output, or use CrossEntropyLoss",
-                      node.id, fix=Fix("Insert a LogSoftmax before the Output",
-                                       lambda project, edge=edge: InsertOnEdge(project.graph, edge, "log_softmax")))
+                      node.id, fix=_insert_fix("Insert a LogSoftmax before the Output", edge, "log_softmax"))
 
 
 def _between_linear_maps(rule: LayerRule) -> bool:
@@ -201,8 +209,7 @@ def linear_after_linear(wiring: Wiring, analysis: Analysis, settings: TrainingSe
                       f"{node.id} follows {current.id}{between} no activation{aside}, so the two "
                       f"{node.spec.title} layers act as a single linear map; insert an activation such as "
                       f"ReLU before {node.id}", node.id,
-                      fix=Fix(f"Insert a ReLU before {node.id}",
-                              lambda project, edge=entry: InsertOnEdge(project.graph, edge, "relu")))
+                      fix=_insert_fix(f"Insert a ReLU before {node.id}", entry, "relu"))
 
 
 def bias_before_norm(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
@@ -219,14 +226,10 @@ def bias_before_norm(wiring: Wiring, analysis: Analysis, settings: TrainingSetti
         if (bias_axis is None or producer.params.get("bias") is not True or shape is None
                 or wiring.feeds[producer.id] != [node.id] or bias_axis % len(shape) != axis % len(shape)):
             continue
-        producer_id = producer.id
         yield Problem("warning", "bias-before-norm",
-                      f"{producer_id}'s bias is wasted, because {node.id} ({node.spec.title}) right after it "
-                      f"subtracts each channel's mean and so removes it; set bias to False on {producer_id}",
-                      producer_id, "bias",
-                      fix=Fix(f"Set {producer_id}.bias to False",
-                              lambda project, producer_id=producer_id: SetParam(project.graph, producer_id,
-                                                                                "bias", False)))
+                      f"{producer.id}'s bias is wasted, because {node.id} ({node.spec.title}) right after it "
+                      f"subtracts each channel's mean and so removes it; set bias to False on {producer.id}",
+                      producer.id, "bias", fix=_set_param_fix(producer.id, "bias", False))
 
 
 def output_matches_classes(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
@@ -318,12 +321,10 @@ def softmax_over_batch(wiring: Wiring, analysis: Analysis, settings: TrainingSet
         dim = node.params["dim"]
         if shape is None or not -len(shape) <= dim < len(shape) or dim % len(shape) != 0:
             continue
-        node_id = node.id
         yield Problem("warning", "softmax-over-batch",
-                      f"{node_id} normalises along dim {dim}, across the samples of a batch, so each prediction "
-                      "depends on the others in its batch; set dim to 1 (the classes)", node_id, "dim",
-                      fix=Fix(f"Set {node_id}.dim to 1",
-                              lambda project, node_id=node_id: SetParam(project.graph, node_id, "dim", 1)))
+                      f"{node.id} normalises along dim {dim}, across the samples of a batch, so each prediction "
+                      "depends on the others in its batch; set dim to 1 (the classes)", node.id, "dim",
+                      fix=_set_param_fix(node.id, "dim", 1))
 
 
 LINTS: tuple[Lint, ...] = (

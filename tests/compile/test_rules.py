@@ -10,7 +10,14 @@ from torch import nn
 from nnstudio.compile import analyze
 from nnstudio.compile.constructors import NotRepresentable
 from nnstudio.compile.module_lookup import NoCatalogLayer, entry_for_class, module_classes, params_from_module
-from nnstudio.compile.rule_kinds import ConcatMerge, ElementwiseMerge, InputRule, ModuleRule, OutputRule, ReshapeRule
+from nnstudio.compile.rule_kinds import (
+    ConcatMerge,
+    ElementwiseMerge,
+    InputRule,
+    ModuleRule,
+    OutputRule,
+    ReshapeRule,
+)
 from nnstudio.compile.rules import RULES, ImpliedSize, MissingRuleError, RuleRegistry, rule_for
 from nnstudio.core.catalog import CATALOG, LayerKind
 from nnstudio.core.errors import DuplicateLayerError
