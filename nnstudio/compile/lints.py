@@ -12,7 +12,7 @@ from typing import Any
 
 from nnstudio.compile.fixes import BypassNode, InsertOnEdge, set_loss
 from nnstudio.compile.results import Analysis, format_shape
-from nnstudio.compile.rules import LayerRule, MissingRuleError, Trait, rule_for
+from nnstudio.compile.rules import LayerRule, Trait
 from nnstudio.compile.validation import Wiring
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import Macro, SetParam
@@ -80,24 +80,13 @@ def _set_param_fix(node_id: str, name: str, value: Any) -> Fix:
     return Fix(f"Set {node_id}.{name} to {value}", lambda project: SetParam(project.graph, node_id, name, value))
 
 
-class _NoRule(LayerRule):
-    """Stands in for a layer without a rule (analysis reports that): it has no traits."""
-
-
-def _rule(node: Node) -> LayerRule:
-    try:
-        return rule_for(node.spec)
-    except MissingRuleError:
-        return _NoRule(node.type_id)
-
-
 def _upstream(wiring: Wiring, node: Node, through: Callable[[LayerRule], bool]) -> tuple[Node, list[Node]]:
     """Walk up from ``node`` through single-input layers whose rule satisfies ``through``.
 
     Returns the first layer that does not (or the last one reached), and the layers walked through.
     """
     current, passed, seen = node, [], {node.id}
-    while through(_rule(current)):
+    while through(wiring.rules[current.id]):
         edges = wiring.incoming[current.id]
         if len(edges) != 1 or edges[0].source in seen:
             break
@@ -130,7 +119,7 @@ def softmax_before_cross_entropy(wiring: Wiring, analysis: Analysis, settings: T
     if settings is None or settings.loss != "cross_entropy":
         return
     for node, passed, _ in _scoring_layers(wiring):
-        if _rule(node).has(Trait.PROBABILITIES):
+        if wiring.rules[node.id].has(Trait.PROBABILITIES):
             yield Problem("warning", "softmax-before-cross-entropy",
                           f"{node.id} applies a {node.spec.title}{_through(passed)} before CrossEntropyLoss, "
                           "which applies log-softmax itself, so the scores are squashed twice and learning "
@@ -144,7 +133,7 @@ def sigmoid_before_bce(wiring: Wiring, analysis: Analysis, settings: TrainingSet
     if settings is None or settings.loss != "bce":
         return
     for node, passed, _ in _scoring_layers(wiring):
-        if not _rule(node).has(Trait.UNIT_INTERVAL) or len(wiring.incoming[node.id]) != 1:
+        if not wiring.rules[node.id].has(Trait.UNIT_INTERVAL) or len(wiring.incoming[node.id]) != 1:
             continue
         node_id = node.id
 
@@ -165,7 +154,7 @@ def sigmoid_before_bce_with_logits(wiring: Wiring, analysis: Analysis, settings:
     if settings is None or settings.loss != "bce_with_logits":
         return
     for node, passed, _ in _scoring_layers(wiring):
-        if not _rule(node).has(Trait.UNIT_INTERVAL) or len(wiring.incoming[node.id]) != 1:
+        if not wiring.rules[node.id].has(Trait.UNIT_INTERVAL) or len(wiring.incoming[node.id]) != 1:
             continue
         yield Problem("warning", "sigmoid-before-bce-with-logits",
                       f"{node.id} applies a {node.spec.title}{_through(passed)} before BCEWithLogitsLoss, which "
@@ -179,7 +168,7 @@ def log_softmax_before_nll(wiring: Wiring, analysis: Analysis, settings: Trainin
     if settings is None or settings.loss != "nll":
         return
     for node, _, edge in _scoring_layers(wiring):
-        if _rule(node).has(Trait.LOG_PROBABILITIES):
+        if wiring.rules[node.id].has(Trait.LOG_PROBABILITIES):
             continue
         yield Problem("warning", "nll-without-log-softmax",
                       f"the network ends with {node.id} ({node.spec.title}), but NLLLoss expects "
@@ -187,23 +176,29 @@ def log_softmax_before_nll(wiring: Wiring, analysis: Analysis, settings: Trainin
                       node.id, fix=_insert_fix("Insert a LogSoftmax before the Output", edge, "log_softmax"))
 
 
+_BETWEEN_LINEAR_MAPS = frozenset({Trait.PASSES_LINEARLY, Trait.NORMALISER})
+_LINEAR_CHAIN = _BETWEEN_LINEAR_MAPS | {Trait.LINEAR_MAP}
+
+
 def _between_linear_maps(rule: LayerRule) -> bool:
-    return rule.has(Trait.PASSES_LINEARLY) or rule.has(Trait.NORMALISER)
+    return not _BETWEEN_LINEAR_MAPS.isdisjoint(rule.traits)
 
 
 def linear_after_linear(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                         ) -> Iterator[Problem]:
     """Two linear maps with only linear steps or normalisers between them collapse into one map."""
-    for node in wiring.nodes.values():
+    for node in wiring.having(Trait.LINEAR_MAP):
         edges = wiring.incoming[node.id]
-        if len(edges) != 1 or not _rule(node).has(Trait.LINEAR_MAP):
+        if len(edges) != 1:
             continue
         entry = edges[0]
+        if _LINEAR_CHAIN.isdisjoint(wiring.rules[entry.source].traits):
+            continue  # the common case, an activation before the Linear: nothing to walk
         current, passed = _upstream(wiring, wiring.nodes[entry.source], _between_linear_maps)
-        if not _rule(current).has(Trait.LINEAR_MAP) or current.id == node.id:
+        if not wiring.rules[current.id].has(Trait.LINEAR_MAP) or current.id == node.id:
             continue
         between = f" with only {', '.join(n.id for n in passed)} between them and" if passed else ""
-        normalisers = [n for n in passed if _rule(n).has(Trait.NORMALISER)]
+        normalisers = [n for n in passed if wiring.rules[n.id].has(Trait.NORMALISER)]
         aside = (f" ({normalisers[0].spec.title} normalises but is not a nonlinearity)" if normalisers else "")
         yield Problem("warning", "linear-after-linear",
                       f"{node.id} follows {current.id}{between} no activation{aside}, so the two "
@@ -215,13 +210,13 @@ def linear_after_linear(wiring: Wiring, analysis: Analysis, settings: TrainingSe
 def bias_before_norm(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                      ) -> Iterator[Problem]:
     """A learned bias right before a normaliser that subtracts each channel's mean is wasted."""
-    for node in wiring.nodes.values():
-        axis = _rule(node).centres_axis
+    for node in wiring.having(Trait.NORMALISER):
+        axis = wiring.rules[node.id].centres_axis
         edges = wiring.incoming[node.id]
         if axis is None or len(edges) != 1:
             continue
         producer = wiring.nodes[edges[0].source]
-        bias_axis = _rule(producer).bias_axis
+        bias_axis = wiring.rules[producer.id].bias_axis
         shape = analysis.shape_of(producer.id)
         if (bias_axis is None or producer.params.get("bias") is not True or shape is None
                 or wiring.feeds[producer.id] != [node.id] or bias_axis % len(shape) != axis % len(shape)):
@@ -284,7 +279,7 @@ def output_matches_classes(wiring: Wiring, analysis: Analysis, settings: Trainin
 def _width_fix(wiring: Wiring, last: Node, width: int) -> Fix | None:
     """A fix setting the out_features of the Linear that decides the output width, if there is one."""
     current, _ = _upstream(wiring, last, lambda rule: rule.keeps_shape)
-    if not _rule(current).has(Trait.LINEAR_MAP) or "out_features" not in current.params:
+    if not wiring.rules[current.id].has(Trait.LINEAR_MAP) or "out_features" not in current.params:
         return None
     node_id = current.id
     return Fix(f"Set {node_id}.out_features to {width}",
@@ -313,9 +308,8 @@ def loss_matches_targets(wiring: Wiring, analysis: Analysis, settings: TrainingS
 def softmax_over_batch(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                        ) -> Iterator[Problem]:
     """A (Log)Softmax along dim 0 mixes the samples of a batch: each prediction depends on the others."""
-    for node in wiring.nodes.values():
-        rule = _rule(node)
-        if not (rule.has(Trait.PROBABILITIES) or rule.has(Trait.LOG_PROBABILITIES)) or "dim" not in node.params:
+    for node in wiring.having(Trait.PROBABILITIES, Trait.LOG_PROBABILITIES):
+        if "dim" not in node.params:
             continue
         shape = analysis.shape_of(node.id)
         dim = node.params["dim"]

@@ -35,7 +35,9 @@ def memory_problem(nodes: dict[str, NodeResult]) -> Problem | None:
 
     The problem sits on the largest layer (the one to shrink first) and gives the numbers.
     """
-    total = sum(result.params for result in nodes.values())
+    total = 0
+    for result in nodes.values():  # a plain loop: this runs after every edit
+        total += result.params
     weight_bytes = BYTES_PER_WEIGHT * total
     limit = physical_memory_bytes()
     if limit is None or weight_bytes * TRAINING_MEMORY_FACTOR <= limit:
