@@ -18,7 +18,7 @@ from nnstudio.compile.rule_kinds import (
     OutputRule,
     ReshapeRule,
 )
-from nnstudio.compile.rules import RULES, ImpliedSize, MissingRuleError, RuleRegistry, rule_for
+from nnstudio.compile.rules import RULES, ImpliedSize, MissingRuleError, RuleRegistry, Trait, rule_for
 from nnstudio.core.catalog import CATALOG, LayerKind
 from nnstudio.core.errors import DuplicateLayerError
 
@@ -56,6 +56,14 @@ def test_every_catalog_layer_has_a_rule_of_its_kind():
     for spec in CATALOG:
         assert isinstance(rule_for(spec), KIND_OF_RULE[spec.kind]), spec.type_id
     assert {rule.type_id for rule in RULES} == {spec.type_id for spec in CATALOG}
+
+
+def test_rule_facts_agree_with_each_other():
+    for rule in RULES:
+        if rule.centres_axis is not None:  # the bias lint finds these among the normalisers
+            assert rule.has(Trait.NORMALISER), rule
+        if rule.elementwise:
+            assert isinstance(rule, ModuleRule) and rule.keeps_shape and rule.implied is None, rule
 
 
 def test_implied_sizes_name_a_parameter_the_entry_marks_inferred():

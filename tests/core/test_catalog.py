@@ -148,3 +148,15 @@ def test_dataset_field_kinds_refuse_bad_values_naming_the_field(kind, extra, val
     with pytest.raises(ParamError, match=reason) as caught:
         ParamSpec("opt", kind, None, "help", **extra).validate(value)
     assert caught.value.field == "opt"
+
+
+def test_the_editor_guide_lists_every_palette_layer():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "editor.md").read_text(encoding="utf-8")
+    table = text[text.index("| group | layers |"):text.index("Hover an entry")]
+    rows = {line.split("|")[1].strip(): line.split("|")[2] for line in table.splitlines()[2:] if line.startswith("|")}
+    for category, specs in CATALOG.categories().items():
+        listed = {word.strip(" (),.`") for word in rows[category].split()}
+        missing = [spec.title for spec in specs if spec.title not in listed]
+        assert not missing, f"docs/editor.md's palette table lacks {missing} in {category}"
