@@ -109,7 +109,7 @@ def _scoring_layers(wiring: Wiring) -> Iterator[tuple[Node, list[Node], Edge]]:
 
 
 def _through(passed: list[Node]) -> str:
-    return f" (through {', '.join(n.id for n in passed)})" if passed else ""
+    return f" (through {', '.join(n.id for n in reversed(passed))})" if passed else ""
 
 
 # --- the lints -----------------------------------------------------------------------------------
@@ -197,11 +197,11 @@ def linear_after_linear(wiring: Wiring, analysis: Analysis, settings: TrainingSe
         current, passed = _upstream(wiring, wiring.nodes[entry.source], _between_linear_maps)
         if not wiring.rules[current.id].has(Trait.LINEAR_MAP) or current.id == node.id:
             continue
-        between = f" with only {', '.join(n.id for n in passed)} between them and" if passed else ""
+        between = f"only {', '.join(n.id for n in reversed(passed))} and " if passed else ""
         normalisers = [n for n in passed if wiring.rules[n.id].has(Trait.NORMALISER)]
         aside = (f" ({normalisers[0].spec.title} normalises but is not a nonlinearity)" if normalisers else "")
         yield Problem("warning", "linear-after-linear",
-                      f"{node.id} follows {current.id}{between} no activation{aside}, so the two "
+                      f"{node.id} follows {current.id} with {between}no activation between them{aside}, so the two "
                       f"{node.spec.title} layers act as a single linear map; insert an activation such as "
                       f"ReLU before {node.id}", node.id,
                       fix=_insert_fix(f"Insert a ReLU before {node.id}", entry, "relu"))

@@ -47,5 +47,4 @@ def memory_problem(nodes: dict[str, NodeResult]) -> Problem | None:
         "error", "too-large-for-memory",
         f"the network's {total:,} weights need {format_bytes(weight_bytes)} as float32 and training about "
         f"{TRAINING_MEMORY_FACTOR} times that, more than this machine's {format_bytes(limit)} of memory; "
-        f"{largest} alone has {nodes[largest].params:,} parameters, so make it (or the layers feeding it) "
-        "smaller", largest)
+        f"{largest} alone has {nodes[largest].params:,} parameters, so make that layer smaller", largest)

@@ -76,6 +76,9 @@ def test_linear_after_linear_without_a_nonlinearity(between):
     problem = lint_codes(project)["linear-after-linear"]
     last = f"l{len(between) + 2}"
     assert problem.node_id == last and "l1" in problem.message
+    between = ", ".join(f"l{i}" for i in range(2, len(between) + 2))
+    assert f"{last} follows l1 with {'only ' + between + ' and ' if between else ''}no activation between them" \
+        in problem.message
     apply_fix(project, problem)
     inserted = project.graph.predecessors(last)[0]
     assert project.graph.node(inserted).type_id == "relu"
