@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import importlib
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -237,13 +238,25 @@ class RuleRegistry:
         self._parent = parent
         #: A module whose import registers the built-in rules, loaded on first use (it imports torch).
         self._builtins = builtins
+        # The analysis thread and the GUI thread may ask at the same time: the first loads the
+        # built-ins while the other waits (an RLock, because loading registers into this registry).
+        self._loading_lock = threading.RLock()
+        self._loading = False
         #: Bumped by every registration (caches keyed on it, such as the torch class index).
         self.version = 0
 
     def _load_builtins(self) -> None:
-        if self._builtins is not None:
-            module, self._builtins = self._builtins, None
-            importlib.import_module(module)
+        if self._builtins is None:
+            return
+        with self._loading_lock:
+            if self._builtins is None or self._loading:
+                return  # loaded meanwhile, or this is the loading module registering its rules
+            self._loading = True
+            try:
+                importlib.import_module(self._builtins)
+                self._builtins = None
+            finally:
+                self._loading = False
 
     def register(self, rule: _Registrable) -> _Registrable:
         instance = rule() if isinstance(rule, type) else rule
@@ -256,11 +269,11 @@ class RuleRegistry:
 
     def get(self, type_id: str) -> LayerRule:
         rule = self._rules.get(type_id)
+        if rule is None and self._builtins is not None:
+            self._load_builtins()
+            rule = self._rules.get(type_id)
         if rule is not None:
             return rule
-        if self._builtins is not None:
-            self._load_builtins()
-            return self.get(type_id)
         if self._parent is not None:
             return self._parent.get(type_id)
         raise MissingRuleError(type_id)

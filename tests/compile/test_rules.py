@@ -205,3 +205,36 @@ def test_a_catalog_entry_without_a_rule_is_a_problem_on_its_node():
         [{"source": "x_in", "target": "o1"}, {"source": "o1", "target": "out"}], catalog)
     (problem,) = analyze(graph).errors
     assert problem.node_id == "o1" and problem.code == "no-rule" and "orphan" in problem.message
+
+
+def test_the_built_in_rules_load_once_when_threads_ask_together(monkeypatch):
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from nnstudio.compile import rules
+
+    registry = RuleRegistry(builtins="slow_builtins")
+    imports = []
+
+    def import_slowly(name):  # stands for builtin_rules: registers one rule after another
+        imports.append(name)
+        for type_id in ("a", "b", "c"):
+            registry.register(ModuleRule(type_id))
+            time.sleep(0.02)
+
+    monkeypatch.setattr(rules, "importlib", SimpleNamespace(import_module=import_slowly))
+    found, errors = [], []
+
+    def ask():
+        try:
+            found.append(registry.get("c").type_id)
+        except Exception as exc:  # a half-loaded registry would raise MissingRuleError here
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert errors == [] and found == ["c"] * 4 and imports == ["slow_builtins"]
