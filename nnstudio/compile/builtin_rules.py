@@ -7,9 +7,11 @@ call, GroupNorm's refusal) are small subclasses below.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch.nn import functional
 from torch.nn.modules.linear import NonDynamicallyQuantizableLinear
 
@@ -291,8 +293,8 @@ for rule in (
     ModuleRule("glu", traits={Trait.ACTIVATION}, dim_params=("dim",)),  # halves ``dim``: runs on meta
     ModuleRule("softmax", traits={Trait.PROBABILITIES, Trait.SAME_SHAPE}, dim_params=("dim",)),
     ModuleRule("log_softmax", traits={Trait.LOG_PROBABILITIES, Trait.SAME_SHAPE}, dim_params=("dim",)),
-    ElementwiseMerge("add", verb="add"),
-    ConcatMerge("concat"),
-    ElementwiseMerge("multiply", verb="multiply"),
+    ElementwiseMerge("add", verb="add", aliases=(operator.add, torch.Tensor.add)),
+    ConcatMerge("concat", aliases=(torch.concat, torch.concatenate)),
+    ElementwiseMerge("multiply", verb="multiply", aliases=(operator.mul, torch.Tensor.mul, torch.multiply)),
 ):
     RULES.register(rule)

@@ -1,8 +1,9 @@
 """From torch modules back to catalog layers: which entry a ``torch.nn`` class is, and its parameters.
 
-This is what an importer maps ``call_module`` nodes with: ``entry_for_class(nn.Conv2d)`` is the
+This is what an importer maps fx ``call_module`` nodes with: ``entry_for_class(nn.Conv2d)`` is the
 Conv2d entry, and ``params_from_module(conv)`` the card's parameters read back from the instance
-(kernel, stride, padding, groups, bias...). Classes match exactly, never by subclass: a subclass
+(kernel, stride, padding, groups, bias...); ``call_function`` nodes such as ``torch.add`` or
+``operator.add`` map to merges with ``entry_for_function``. Classes match exactly, never by subclass: a subclass
 may change ``forward`` (torchvision's ``LayerNorm2d`` permutes before normalising), so only the
 classes a rule names (its catalog target and its ``aliases``) map to a layer.
 """
@@ -18,7 +19,7 @@ from nnstudio.compile.rules import RuleRegistry, active_rules
 from nnstudio.core.catalog import CATALOG, Catalog, LayerKind, LayerSpec
 from nnstudio.core.errors import NnstudioError
 
-_Index = dict[type[nn.Module], LayerSpec]
+_Index = dict[Any, LayerSpec]
 _INDEXES: dict[tuple[Any, ...], _Index] = {}
 
 
@@ -36,10 +37,10 @@ def _index(catalog: Catalog, rules: RuleRegistry) -> _Index:
     if index is None:
         index = {}
         for spec in catalog:
-            if spec.kind is not LayerKind.MODULE or spec.type_id not in rules:
+            if spec.kind not in (LayerKind.MODULE, LayerKind.MERGE) or spec.type_id not in rules:
                 continue
             rule = rules.get(spec.type_id)
-            for cls in rule.torch_classes(spec):
+            for cls in (*rule.torch_classes(spec), *rule.torch_functions(spec)):
                 index.setdefault(cls, spec)  # the first entry registered for a class keeps it
         if len(_INDEXES) > 16:
             _INDEXES.clear()
@@ -49,12 +50,20 @@ def _index(catalog: Catalog, rules: RuleRegistry) -> _Index:
 
 def entry_for_class(cls: type[nn.Module], catalog: Catalog = CATALOG) -> LayerSpec | None:
     """Return the catalog entry that stands for exactly this torch module class, or None."""
-    return _index(catalog, active_rules()).get(cls)
+    spec = _index(catalog, active_rules()).get(cls)
+    return spec if spec is not None and spec.kind is LayerKind.MODULE else None
+
+
+def entry_for_function(function: Any, catalog: Catalog = CATALOG) -> LayerSpec | None:
+    """Return the merge entry that a traced function stands for (``torch.add``, ``operator.add``,
+    ``torch.cat``...), or None. The caller checks that every argument it combines is a tensor."""
+    spec = _index(catalog, active_rules()).get(function)
+    return spec if spec is not None and spec.kind is LayerKind.MERGE else None
 
 
 def module_classes(catalog: Catalog = CATALOG) -> dict[type[nn.Module], LayerSpec]:
     """Return every torch module class that has a catalog layer, with that layer's entry."""
-    return dict(_index(catalog, active_rules()))
+    return {cls: spec for cls, spec in _index(catalog, active_rules()).items() if spec.kind is LayerKind.MODULE}
 
 
 def params_from_module(module: nn.Module, catalog: Catalog = CATALOG) -> dict[str, Any]:

@@ -230,6 +230,9 @@ class MergeRule(LayerRule):
     def function(self, spec: LayerSpec) -> Any:
         return resolve_target(spec.target)
 
+    def torch_functions(self, spec: LayerSpec) -> tuple[Any, ...]:
+        return (self.function(spec), *self.aliases)
+
     def _rank_mismatch(self, spec: LayerSpec, inputs: Sequence[TensorInfo]) -> None:
         first = inputs[0]
         for index, x in enumerate(inputs[1:], start=1):

@@ -145,8 +145,10 @@ class LayerRule:
     #: each), a cost that buys no information.
     elementwise: bool = False
     traits: frozenset[Trait] = frozenset()
-    #: Torch classes this layer stands for besides its catalog target (same constructor and forward).
-    aliases: tuple[type[nn.Module], ...] = ()
+    #: What else this layer stands for besides its catalog target: module classes with the same
+    #: constructor and forward (a module layer), or functions computing the same (a merge:
+    #: ``operator.add`` for ``torch.add``).
+    aliases: tuple[Any, ...] = ()
     #: Parameters that name a dimension of the input (Softmax's ``dim``), checked against its rank:
     #: meta tensors do not check them, so without this a wrong one would pass analysis.
     dim_params: tuple[str, ...] = ()
@@ -189,8 +191,12 @@ class LayerRule:
         raise NotImplementedError
 
     def torch_classes(self, spec: LayerSpec) -> tuple[type[nn.Module], ...]:
-        """Return the torch module classes this layer stands for (none for functions)."""
-        return self.aliases
+        """Return the torch module classes this layer stands for (none but for module layers)."""
+        return ()
+
+    def torch_functions(self, spec: LayerSpec) -> tuple[Any, ...]:
+        """Return the torch functions this layer stands for (none but for merges)."""
+        return ()
 
     def check_input(self, spec: LayerSpec, params: Mapping[str, Any], x: TensorInfo) -> None:
         """Raise a failure when ``x`` has a rank or element type the layer cannot take."""

@@ -138,6 +138,17 @@ def test_classes_map_exactly_and_unknown_ones_are_named():
         params_from_module(nn.PixelShuffle(2))
 
 
+def test_traced_functions_map_to_merges():
+    import operator
+
+    from nnstudio.compile.module_lookup import entry_for_function
+
+    assert entry_for_function(operator.add) is CATALOG.get("add") is entry_for_function(torch.add)
+    assert entry_for_function(torch.cat) is CATALOG.get("concat")
+    assert entry_for_function(operator.mul) is CATALOG.get("multiply")
+    assert entry_for_function(torch.flatten) is None and entry_for_class(torch.add) is None
+
+
 def test_the_torchvision_classifiers_layer_classes_all_have_cards():
     assert TORCHVISION_LAYER_CLASSES <= set(module_classes())
     assert not TORCHVISION_CONTAINERS & set(module_classes())
