@@ -402,7 +402,7 @@ def _builtin_layers() -> list[LayerSpec]:
                     "x · ReLU6(x + 3) / 6: a cheap swish (MobileNetV3)"),
         _activation("sigmoid", "Sigmoid", "torch.nn.Sigmoid", "1 / (1 + e⁻ˣ), squashes to (0, 1)"),
         _activation("hardsigmoid", "Hardsigmoid", "torch.nn.Hardsigmoid",
-                    "ReLU6(x + 3) / 6: a cheap sigmoid, squashes to [0, 1] (MobileNetV3)"),
+                    "ReLU6(x + 3) / 6: a cheap sigmoid with outputs in [0, 1] (MobileNetV3)"),
         _activation("tanh", "Tanh", "torch.nn.Tanh", "hyperbolic tangent, squashes to (-1, 1)"),
         _activation("softplus", "Softplus", "torch.nn.Softplus", "log(1 + e^(beta·x)) / beta: a smooth ReLU",
                     ParamSpec("beta", F, 1.0, "sharpness of the bend", minimum=0.001, maximum=1000.0),
