@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from graph_builders import chain
+from graph_builders import chain, sample_input
 from torch import nn
 
 from nnstudio.compile import analyze
@@ -35,14 +35,6 @@ TORCHVISION_LAYER_CLASSES = {
 }
 #: ... and the containers among them, which are blocks of layers rather than layers.
 TORCHVISION_CONTAINERS = {nn.Sequential, nn.ModuleList}
-
-
-def sample_input(spec):
-    """Return an input shape and dtype the layer accepts with its default parameters."""
-    rule = rule_for(spec)
-    rank = rule.layout.ranks[0] if rule.layout else 2
-    dtype = "int64" if rule.dtypes == "integer" else "float32"
-    return (8,) * (rank - 1), dtype
 
 
 def resolved_defaults(spec):
