@@ -15,8 +15,9 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from nnstudio.compile.layers import build_module
 from nnstudio.compile.results import Analysis
+from nnstudio.compile.rule_kinds import ModuleRule
+from nnstudio.compile.rules import rule_for
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import SetStoredWeights
 from nnstudio.core.graph import Graph, Node
@@ -56,7 +57,9 @@ def _layer_shapes(node: Node, analysis: Analysis) -> dict[str, tuple[int, ...]] 
             _SHAPES.move_to_end(key)
             return _SHAPES[key]
     try:
-        module = build_module(node.spec, result.resolved, device="meta")
+        rule = rule_for(node.spec)
+        assert isinstance(rule, ModuleRule)
+        module = rule.build(node.spec, result.resolved, device="meta")
         shapes: dict[str, tuple[int, ...]] | None = {name: tuple(t.shape) for name, t in module.state_dict().items()}
     except Exception:  # noqa: BLE001 - the analysis already reports a layer that cannot be built
         shapes = None
