@@ -2,7 +2,8 @@
 names the culprit layer after a non-finite loss (see :meth:`NanCulprit._nan_culprit`).
 
 It reads the run's ``model``, ``_forward``, ``loss_fn``, ``schedule``, ``telemetry`` and
-``_step_index`` and calls its ``_restore_snapshot()``, ``_batches()`` and ``_step()``; the trainer
+``_step_index`` and calls its ``_restore_snapshot()``, ``_batches()``, ``_validation_batches()`` and
+``_step()``; the trainer
 raises :class:`NonFiniteLoss` when a loss it read is NaN or infinite, and :class:`NonFiniteGradient`
 while ``_check_gradients`` is set and a backward made a non-finite gradient.
 """
@@ -29,9 +30,11 @@ REPLAY_LIMIT_S = 120.0
 class NonFiniteLoss(Exception):
     """A loss the trainer read was NaN or infinite; ``inputs`` is the batch (None: an epoch's sum)."""
 
-    def __init__(self, value: float, inputs: torch.Tensor | None) -> None:
+    def __init__(self, value: float, inputs: torch.Tensor | None, validation: bool = False) -> None:
         self.value = value
         self.inputs = inputs
+        #: The validation loss, not a training one, was non-finite.
+        self.validation = validation
 
 
 class NonFiniteGradient(Exception):
@@ -41,6 +44,7 @@ class NonFiniteGradient(Exception):
 #: How each side of a culprit reads in a failure message.
 WHERE = {
     "forward": "; the first non-finite values come from layer {node}",
+    "validation": "; in validation (layers in evaluation mode) the first non-finite values come from layer {node}",
     "gradient": "; the first non-finite gradient comes from layer {node} (in its backward)",
     "data": "; the input batch itself holds NaN or infinite values",
     "loss": "; every layer's output is finite: the loss itself overflowed (very large outputs)",
@@ -59,6 +63,7 @@ class NanCulprit:
 
     model: Any
     _forward: Any
+    _validation_batches: Any
     loss_fn: Any
     schedule: Any
     telemetry: Any
@@ -74,6 +79,8 @@ class NanCulprit:
         non-finite with the broken weights is named."""
         x = fault.inputs
         try:
+            if fault.validation and weights_are_finite(self.model):
+                return self._validation_culprit()
             if x is not None and not bool(torch.isfinite(x).all()):
                 return None, "data"
             seen = first_nonfinite_layer(unwrap(self._forward), x) if x is not None else None
@@ -83,6 +90,26 @@ class NanCulprit:
             return (node, side) if node or side else (seen, "forward")
         except Exception:  # noqa: BLE001 - a diagnosis never hides the failure it explains
             return None, None
+
+    def _validation_culprit(self) -> tuple[str | None, str | None]:
+        """Returns the first layer making non-finite values on a validation batch, the network in
+        evaluation mode (BatchNorm's running statistics, no dropout), as validation ran it."""
+        deadline = time.monotonic() + REPLAY_LIMIT_S
+        model = unwrap(self._forward)
+        was_training = model.training
+        model.eval()
+        try:
+            for x, _y in self._validation_batches():
+                if not bool(torch.isfinite(x).all()):
+                    return None, "data"
+                node = first_nonfinite_layer(model, x)
+                if node is not None:
+                    return node, "validation"
+                if time.monotonic() > deadline:
+                    break
+        finally:
+            model.train(was_training)
+        return None, None
 
     def _replay_to_nonfinite(self, until_step: int | None) -> tuple[str | None, str | None]:
         if torch.distributed.is_available() and torch.distributed.is_initialized():

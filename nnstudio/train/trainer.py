@@ -376,9 +376,10 @@ class TrainingRun(ChangeableRun, NanCulprit):
             where = culprit_text(node, side)
             good = f"epoch {self.epochs_done}" if self.epochs_done else "the start"
             return self._fail(TrainingFailure(
-                f"the loss became {fault.value} in epoch {epoch}{where}. The weights were put back to those "
+                f"the {'validation ' if fault.validation else ''}loss became {fault.value} in epoch {epoch}{where}. The weights were put back to those "
                 f"of {good}. Try a lower learning rate, gradient clipping, or check the data.",
-                "nan", node, epoch, step, side if side in ("forward", "gradient") and node else None))
+                "nan", node, epoch, step, {"forward": "forward", "validation": "forward", "gradient": "gradient"}.get(
+                    side or "") if node else None))
         except Exception as exc:  # noqa: BLE001 - every fault ends the run cleanly, never the process
             self.failure_details = "".join(traceback.format_exception(exc))
             return self._fail(self._diagnose(exc, epoch))
@@ -489,7 +490,7 @@ class TrainingRun(ChangeableRun, NanCulprit):
         train_acc, train_mae, _ = score.result(seen)
         val_loss, val_acc, val_mae, confusion = self._validate()
         if not math.isfinite(val_loss):
-            raise NonFiniteLoss(val_loss, None)
+            raise NonFiniteLoss(val_loss, None, validation=True)
         metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, lr, epoch_time,
                                seen / max(epoch_time, 1e-9), train_mae, val_mae, confusion)
         self.schedule.after_epoch(val_loss)
@@ -619,6 +620,15 @@ class TrainingRun(ChangeableRun, NanCulprit):
                        "training without it")
             return self._step(x, y, read_loss)
 
+    def _validation_batches(self) -> Any:
+        """Yield (inputs, targets) of the validation split on the device."""
+        data = self._val_data
+        if isinstance(data, TensorData):
+            size = max(self.settings.batch_size, 1024)
+            yield from (data.span(s, s + size) for s in range(0, len(data), size))
+        else:
+            yield from ((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in data)
+
     @torch.no_grad()
     def _validate(self) -> tuple[float, float | None, float | None, list[list[int]] | None]:
         """Return validation loss, accuracy, MAE and confusion matrix."""
@@ -626,13 +636,7 @@ class TrainingRun(ChangeableRun, NanCulprit):
         score = _Score(self.data.task, self.settings.loss, self.device, self.data.num_classes)
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         seen = 0
-        data = self._val_data
-        if isinstance(data, TensorData):
-            size = max(self.settings.batch_size, 1024)
-            batches: Any = (data.span(s, s + size) for s in range(0, len(data), size))
-        else:
-            batches = ((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in data)
-        for x, y in batches:
+        for x, y in self._validation_batches():
             if self._autocast is not None:
                 with torch.autocast(self.device.type, dtype=self._autocast):
                     output = self.model(x).float()

@@ -12,6 +12,7 @@ import torch
 from torch import fx, nn
 
 from nnstudio.compile.compiler import NODE_ID
+from nnstudio.core.commands import RenameNode
 from nnstudio.core.examples import load_example
 from nnstudio.train import build_training_run
 from nnstudio.train.faults import first_nonfinite_gradient, first_nonfinite_layer
@@ -20,9 +21,11 @@ from nnstudio.train.trainer import TrainingRun
 HUGE = 3e38  # finite in float32; twice it is not
 
 
-def project_run(example: str, epochs: int = 2) -> TrainingRun:
+def project_run(example: str, epochs: int = 2, renames: dict[str, str] | None = None) -> TrainingRun:
     project = load_example(example)
     project.settings.epochs = epochs
+    for old, new in (renames or {}).items():  # layers nested in blocks have dotted ids
+        RenameNode(project.graph, old, new).redo()
     return build_training_run(project, device="cpu")
 
 
@@ -41,6 +44,28 @@ def test_a_middle_layer_that_overflows_is_the_culprit_not_the_layers_after_it():
     assert "layer fc2" in failure.message
     problem = failure.problem()
     assert (problem.severity, problem.code, problem.node_id) == ("error", "nan-culprit", "fc2")
+
+
+def test_a_layer_nested_in_a_block_of_a_project_is_named_by_its_dotted_id():
+    run = project_run("digits-mlp", renames={"fc2": "head.0.fc", "relu2": "head.0.act"})
+    with torch.no_grad():
+        run.model.get_submodule("head.0.fc").weight.fill_(1e38)
+    failure = fail(run)
+    assert (failure.node_id, failure.side) == ("head.0.fc", "forward")
+    assert "layer head.0.fc" in failure.message
+
+
+def test_a_layer_that_breaks_only_in_evaluation_mode_is_found_in_validation():
+    # BatchNorm uses its running statistics in validation: a negative running variance (as a damaged
+    # weights file can hold) gives NaN there while every training step is fine.
+    run = project_run("residual-block", epochs=1, renames={"bn1": "block.0.norm"})
+    norm = run.model.get_submodule("block.0.norm")
+    norm.momentum = 0.0  # the training steps leave the running statistics as set here
+    with torch.no_grad():
+        norm.running_var.fill_(-1.0)
+    failure = fail(run)
+    assert (failure.kind, failure.node_id, failure.side, failure.step) == ("nan", "block.0.norm", "forward", None)
+    assert failure.message.startswith("the validation loss became nan") and "in validation" in failure.message
 
 
 def test_a_merge_layer_is_named_when_it_makes_the_first_inf():
