@@ -191,8 +191,7 @@ class LrFinderPanel(QWidget):
             item.setVisible(False)
             self.plot.addItem(item)
         layout.addWidget(self.plot)
-        self.summary = QLabel("Finds a good learning rate for this network and data: a short test run on a "
-                              "copy of the network (your weights are not changed).", self)
+        self.summary = QLabel(self)
         self.summary.setObjectName("lrFinderSummary")
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -202,7 +201,7 @@ class LrFinderPanel(QWidget):
         self.session.failed.connect(self._on_failed)
         self.session.ended.connect(self._update_buttons)
         self._training = False
-        self._update_buttons()
+        self.reset()
 
     def _apply_palette(self) -> None:
         palette = self.palette()
@@ -232,6 +231,19 @@ class LrFinderPanel(QWidget):
         self.use_button.setEnabled(suggestion is not None and not running)
         self.use_button.setText(f"Use {suggestion:.3g}" if suggestion is not None else "Use")
 
+    def reset(self) -> None:
+        """Forgets the last test (another document is open: its suggestion does not apply there)."""
+        self._forgotten = self.session.is_running
+        self.session.stop()
+        self.result, self._points = None, []
+        self.raw_curve.setData([], [])
+        self.smooth_curve.setData([], [])
+        self.region.setVisible(False)
+        self.marker.setVisible(False)
+        self._say("Finds a good learning rate for this network and data: a short test run on a copy of the "
+                  "network (your weights are not changed).")
+        self._update_buttons()
+
     def start(self) -> bool:
         """Starts the test on the open project; returns False when it cannot start now."""
         if self.session.is_running or self._training:
@@ -240,7 +252,7 @@ class LrFinderPanel(QWidget):
         if analysis is not None and not analysis.ok:
             self._say("Fix the network's errors first (see the Problems list).", error=True)
             return False
-        self.result, self._points = None, []
+        self.result, self._points, self._forgotten = None, [], False
         self.raw_curve.setData([], [])
         self.smooth_curve.setData([], [])
         self.region.setVisible(False)
@@ -251,6 +263,8 @@ class LrFinderPanel(QWidget):
         return True
 
     def _on_progress(self, points: list[tuple[float, float]]) -> None:
+        if self._forgotten:
+            return
         self._points.extend(points)
         lrs, losses = zip(*self._points)
         finite = np.isfinite(losses)
@@ -264,6 +278,9 @@ class LrFinderPanel(QWidget):
             self.plot.setYRange(float(losses.min()) * 0.9, max(top, float(losses.min()) * 1.1), padding=0.02)
 
     def _on_finished(self, result: Any) -> None:
+        if self._forgotten:
+            self._forgotten = False
+            return  # a test of a document no longer open
         self.result = result
         if result.lrs:
             self.raw_curve.setData(result.lrs, result.losses)

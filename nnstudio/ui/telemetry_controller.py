@@ -142,7 +142,7 @@ class TelemetryController(QObject):
         panel.action_pause.triggered.connect(self._on_pause_toggled)
         self.midrun.apply_requested.connect(self.apply_midrun_changes)
         window.canvas.selection_changed.connect(self._on_selection)
-        window.document.replaced.connect(self.forget)
+        window.document.replaced.connect(self._on_document_replaced)
         window.document.analysis_ready.connect(self._on_analysis)
         window.about_to_close.connect(self.shutdown)
 
@@ -236,6 +236,11 @@ class TelemetryController(QObject):
         self.change_markers.append(marker)
 
     # --- staleness -------------------------------------------------------------------------------------
+
+    def _on_document_replaced(self) -> None:
+        self.forget()
+        if self.lr_finder is not None:
+            self.lr_finder.reset()
 
     def _on_analysis(self, _analysis: Any) -> None:
         graph = self.window.document.graph

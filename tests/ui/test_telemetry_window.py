@@ -171,6 +171,10 @@ def test_the_lr_finder_suggests_a_rate_and_use_sets_it_as_one_undoable_step(qtbo
     assert window.document.project.settings.lr == suggested
     _action(window, "actionUndo").trigger()
     assert window.document.project.settings.lr == 1e-3
+    # Another document: the suggestion was for the network that was open.
+    assert window.open_example("digits-cnn")
+    wait_analysis(window)
+    assert finder.result is None and not finder.use_button.isEnabled() and not finder.marker.isVisible()
 
 
 def test_badges_are_plain_child_items_of_the_cards(qtbot, window, wait_analysis):
