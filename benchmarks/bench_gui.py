@@ -115,8 +115,8 @@ def gui_steps_per_s(window, epochs: int, probe: bool = False) -> tuple[float, li
     from PySide6.QtCore import QEventLoop, Qt, QTimer
 
     window.document.replace(_project(epochs), None)
-    panel = window.training_panel
-    window.tabs.setCurrentWidget(panel)
+    panel = window.training_panel.presenter
+    window.tabs.setCurrentWidget(window.training_panel)
     late: list[float] = []
     last = [0.0]
 

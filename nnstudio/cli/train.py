@@ -69,11 +69,13 @@ def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
 def run(args: argparse.Namespace) -> int:
     project, default_out = load_for_training(args)
     out_dir = Path(args.out) if args.out else default_out
+    from nnstudio.compile import analyze
     from nnstudio.train.outputs import load_weights_file, write_outputs
     from nnstudio.train.project_run import build_training_run
 
     checkpoint = load_weights_file(args.resume) if args.resume else None
-    training = build_training_run(project)
+    analysis = analyze(project.graph, project.settings)  # the one analysis: training and model.py use it
+    training = build_training_run(project, analysis=analysis)
     if checkpoint is not None:
         training.load_checkpoint(checkpoint)
         if training.epochs_done >= project.settings.epochs:
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if result.history or checkpoint is not None:
-        write_outputs(training, out_dir, project)
+        write_outputs(training, out_dir, project, analysis=analysis)
         print(f"wrote {out_dir}")
     if result.failure is not None:
         from nnstudio.train.faults import TrainingError

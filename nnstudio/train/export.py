@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from nnstudio.compile.results import Analysis
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.project import Project, write_text_atomic
@@ -33,12 +34,16 @@ class ExportError(NnstudioError):
         super().__init__(f"{fmt} export: {message}")
 
 
-def build_model(project: Project, weights: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """Return the project's compiled network in eval mode, with ``weights`` loaded when given."""
+def build_model(project: Project, weights: dict[str, torch.Tensor] | None = None,
+                analysis: Analysis | None = None) -> nn.Module:
+    """Return the project's compiled network in eval mode, with ``weights`` loaded when given.
+
+    ``analysis`` (the project's current analysis, e.g. the editor's) spares analysing it again.
+    """
     from nnstudio.compile import compile_graph
 
     torch.manual_seed(project.settings.seed)
-    model = compile_graph(project.graph)
+    model = compile_graph(project.graph, analysis)
     if weights is not None:
         load_state_dict_checked(model, weights)  # WeightsMismatchError lists every mismatch
     return model.eval()
@@ -58,8 +63,8 @@ def example_input(project: Project, batch: int = 2) -> torch.Tensor:
 
 
 def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
-                 weights: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write the network in ``fmt`` to ``path``; return the path."""
+                 weights: dict[str, torch.Tensor] | None = None, analysis: Analysis | None = None) -> Path:
+    """Write the network in ``fmt`` to ``path``; return the path (``analysis``: see build_model)."""
     path = Path(path)
     if fmt not in EXPORT_FORMATS:
         raise ExportError(fmt, f"unknown format; choose one of {', '.join(EXPORT_FORMATS)}")
@@ -67,9 +72,9 @@ def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
     if fmt == "py":
         from nnstudio.compile import generate_source
 
-        write_text_atomic(path, generate_source(project.graph))
+        write_text_atomic(path, generate_source(project.graph, analysis=analysis))
         return path
-    model = build_model(project, weights)
+    model = build_model(project, weights, analysis)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     if fmt == "pth":
         torch.save(state, path)

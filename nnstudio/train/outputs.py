@@ -16,11 +16,13 @@ import re
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nnstudio.compile.results import Analysis
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.project import Project, save_project, write_text_atomic
 from nnstudio.train.trainer import EpochMetrics, TrainingRun
@@ -28,6 +30,8 @@ from nnstudio.train.trainer import EpochMetrics, TrainingRun
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
                    "samples_per_s")
 OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth")
+#: Formats a run's outputs can add to OUTPUT_FILES, and the file each one writes.
+EXTRA_OUTPUTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
 
 
 class WeightsFileError(NnstudioError):
@@ -160,10 +164,20 @@ def metrics_csv_text(history: list[EpochMetrics]) -> str:
     return out.getvalue()
 
 
-def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Project | None = None) -> Path:
+def write_checkpoint(run: TrainingRun, path: str | os.PathLike[str]) -> Path:
+    """Write the run's checkpoint (weights, optimizer, epoch, history) to ``path``; return the path."""
+    path = Path(path)
+    _save_atomic(run.checkpoint(), path)
+    return path
+
+
+def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Project | None = None, *,
+                  analysis: Analysis | None = None, extra_formats: Sequence[str] = ()) -> Path:
     """Write the run's last good epoch to ``out_dir`` (created); return the folder.
 
     model.py and project.nns need the project (``project`` or ``run.project``); the rest does not.
+    ``analysis`` (the project's current one) spares analysing it again; ``extra_formats`` adds the
+    :data:`EXTRA_OUTPUTS` named (safetensors, onnx, pt2) with the trained weights.
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -174,8 +188,16 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
     if project is not None:
         from nnstudio.compile import generate_source
 
-        write_text_atomic(folder / "model.py", generate_source(project.graph))
+        write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis))
         trained = project.copy()
         trained.settings = run.settings.model_copy(deep=True)
         save_project(trained, folder / "project.nns")
+    if extra_formats:
+        if project is None:
+            raise NnstudioError("exports in other formats need the run's project")
+        from nnstudio.train.export import export_model
+
+        weights = run.weights()
+        for fmt in extra_formats:
+            export_model(project, fmt, folder / EXTRA_OUTPUTS[fmt], weights=weights, analysis=analysis)
     return folder

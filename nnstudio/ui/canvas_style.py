@@ -8,7 +8,6 @@ chosen to read well on either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtGui import QColor, QPalette
@@ -73,7 +72,7 @@ class CanvasColours:
     def from_palette(cls, palette: QPalette) -> CanvasColours:
         window = palette.color(QPalette.ColorRole.Window)
         text = palette.color(QPalette.ColorRole.WindowText)
-        dark = window.lightness() < 128
+        dark = theme.is_dark(palette)
         if dark:
             background = window.darker(118)
             card = window.lighter(125)
@@ -94,24 +93,6 @@ class CanvasColours:
         label_bg.setAlphaF(0.85)
         return cls(background, minor, major, card, border, text, muted,
                     palette.color(QPalette.ColorRole.Highlight), wire, label_bg, dark)
-
-
-def format_shape(shape: Sequence[object] | None) -> str:
-    """``[N, 32, 8, 8]`` for a shape tuple; an empty string when the shape is unknown."""
-    if shape is None:
-        return ""
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def format_count(count: int | None) -> str:
-    """A compact parameter count: ``320``, ``18.5k``, ``1.2M``; empty for unknown or zero."""
-    if not count:
-        return ""
-    if count < 1000:
-        return str(count)
-    if count < 1_000_000:
-        return f"{count / 1000:.1f}k".replace(".0k", "k")
-    return f"{count / 1_000_000:.1f}M".replace(".0M", "M")
 
 
 #: Parameters worth a glance on the card, most telling first.

@@ -1,0 +1,59 @@
+"""Saving a live plot: a picture of it (PNG) or its data (CSV), and the dialog that asks where.
+
+The CSV has one row per point, ``series,epoch,value``, so every series (per batch, per epoch, the
+learning rate) fits one table that spreadsheets and pandas read as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
+
+from nnstudio.core.errors import NnstudioError
+from nnstudio.core.project import write_text_atomic
+
+_DIALOGS = {"png": ("Export plot", "PNG image (*.png)"), "csv": ("Export plot data", "CSV file (*.csv)")}
+
+
+def csv_text(series: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> str:
+    """Returns the CSV of ``(name, xs, ys)`` series: a header and one ``name,x,y`` row per point."""
+    lines = ["series,epoch,value"]
+    for name, xs, ys in series:
+        lines.extend(f"{name},{x:.10g},{y:.10g}" for x, y in zip(xs.tolist(), ys.tolist()))
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(series: Iterable[tuple[str, np.ndarray, np.ndarray]], path: str | Path) -> Path:
+    """Writes the series' CSV to ``path`` (all or nothing); raises OSError naming the path."""
+    path = Path(path)
+    try:
+        write_text_atomic(path, csv_text(series))
+    except NnstudioError as error:
+        raise OSError(f"could not write the plot data to {path}: {error}") from error
+    return path
+
+
+def write_png(picture: QPixmap, path: str | Path) -> Path:
+    """Writes ``picture`` to ``path`` as PNG; raises OSError naming the path."""
+    path = Path(path)
+    if not picture.save(str(path), "PNG"):
+        raise OSError(f"could not write the plot image to {path}")
+    return path
+
+
+def ask_and_export(plot: Any, kind: str) -> None:
+    """Asks where to save ``plot`` as ``kind`` ("png" or "csv") and saves it there."""
+    title, file_filter = _DIALOGS[kind]
+    path, _ = QFileDialog.getSaveFileName(plot if isinstance(plot, QWidget) else None, title,
+                                          f"{plot.objectName()}.{kind}", file_filter)
+    if not path:
+        return
+    try:
+        (plot.export_png if kind == "png" else plot.export_csv)(path)
+    except OSError as error:
+        QMessageBox.warning(plot, title, str(error))
