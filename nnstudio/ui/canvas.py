@@ -62,6 +62,7 @@ class CanvasView(QGraphicsView):
         self.setScene(self._scene)
         #: The edit operations (the window's Edit actions call these).
         self.edits = CanvasEdits(self)
+        self._document: Document | None = None
         self._frame_when_shown = False
         # The gesture in progress, if any.
         self._wire: WireDrag | None = None
@@ -89,11 +90,14 @@ class CanvasView(QGraphicsView):
 
     def follow(self, document: Document) -> None:
         """Shows ``document``'s graph and analyses from now on (a new project is framed when shown)."""
-        def show_project() -> None:
-            self.set_document(document.graph, document.undo_stack)
-            QTimer.singleShot(0, self.frame_document)  # after the window's layout settled
-        document.replaced.connect(show_project)
+        self._document = document
+        document.replaced.connect(self._on_document_replaced)
         document.analysis_ready.connect(self.set_analysis)
+
+    def _on_document_replaced(self) -> None:
+        assert self._document is not None
+        self.set_document(self._document.graph, self._document.undo_stack)
+        QTimer.singleShot(0, self, self.frame_document)  # after the window's layout settled
 
     def set_document(self, graph: Graph, undo_stack: UndoStack) -> None:
         """Shows ``graph`` and pushes edits on ``undo_stack`` (on New/Open); the view is fitted to it."""

@@ -70,13 +70,15 @@ class ProblemsPanel(QTreeWidget):
         self._placeholder = "Analysing…"
         document.replaced.connect(self._on_document_replaced)
         document.analysis_ready.connect(self._on_analysis)
-        document.analysis_failed.connect(
-            lambda _message: self.set_placeholder("Shape analysis failed; see the status bar."))
+        document.analysis_failed.connect(self._on_analysis_failed)
 
     def _on_document_replaced(self) -> None:
         self.set_problems([])
         self.set_placeholder("Analysing…")
         self.title_changed.emit("Problems")
+
+    def _on_analysis_failed(self, _message: str) -> None:
+        self.set_placeholder("Shape analysis failed; see the status bar.")
 
     def _on_analysis(self, analysis: Any) -> None:
         self.set_problems(list(analysis.problems))

@@ -35,10 +35,11 @@ class DocumentStatusBar(QStatusBar):
         self.device_label.setStyleSheet(f"color: {muted_text_color(self).name()};")
         self.device_label.setText("Device: …")
         self.show_analysis(None)
-        document.replaced.connect(lambda: self.show_analysis(None))
+        # Bound methods, not lambdas: Qt drops a connection to a method of a deleted receiver.
+        document.replaced.connect(self.show_analysis)
         document.analysis_ready.connect(self.show_analysis)
         document.analysis_failed.connect(self.show_failure)
-        document.device_found.connect(lambda text: self.device_label.setText(f"Device: {text}"))
+        document.device_found.connect(self.show_device)
 
     def _label(self, name: str, tip: str) -> QLabel:
         label = QLabel(self)
@@ -48,7 +49,7 @@ class DocumentStatusBar(QStatusBar):
         self.addPermanentWidget(label)
         return label
 
-    def show_analysis(self, analysis: Any) -> None:
+    def show_analysis(self, analysis: Any = None) -> None:
         """Shows the counts and verdict of ``analysis`` (None: one is on its way)."""
         if analysis is None:
             self.params_label.setText("Parameters: –")
@@ -66,6 +67,10 @@ class DocumentStatusBar(QStatusBar):
             text, color = "● Ready to train", OK_COLOR
         self.validity_label.setText(f"<span style='color:{color}; font-weight:600'>{text}</span>")
         self.validity_label.setToolTip("\n".join(str(p) for p in analysis.problems) or "No problems found")
+
+    def show_device(self, description: str) -> None:
+        """Names the device training would use."""
+        self.device_label.setText(f"Device: {description}")
 
     def show_failure(self, message: str) -> None:
         """Says that shape analysis itself failed, and why."""

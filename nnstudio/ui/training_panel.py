@@ -81,7 +81,7 @@ class TrainingPanel(QWidget):
         self._build_actions()
         self._build_layout()
         self.dataset.message.connect(self.log_message)
-        document.analysis_ready.connect(lambda _analysis: self.update_actions())
+        document.analysis_ready.connect(self.update_actions)
         document.replaced.connect(self.update_actions)
         document.device_found.connect(self._list_devices)
         self.update_actions()
@@ -309,8 +309,8 @@ class TrainingPanel(QWidget):
 
     # --- state ---------------------------------------------------------------------------------
 
-    def update_actions(self) -> None:
-        """Enable each action only when it can do something now."""
+    def update_actions(self, _analysis: Any = None) -> None:
+        """Enables each action only when it can do something now."""
         running = self.presenter.is_running
         errors = analysis_errors(self.document.analysis)
         self.action_train.setEnabled(not running and not errors)
