@@ -16,8 +16,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
-from nnstudio.ui.canvas_items import NodeItem, PortHighlight, PortRef, wire_path
-from nnstudio.ui.canvas_style import ACCEPT_COLOUR
+from nnstudio.ui.canvas_items import NodeItem, PortHighlight, PortRef
+from nnstudio.ui.canvas_style import ACCEPT_COLOUR, wire_path
 
 if TYPE_CHECKING:
     from nnstudio.ui.canvas import CanvasView

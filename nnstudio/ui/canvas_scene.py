@@ -19,13 +19,14 @@ from PySide6.QtWidgets import QApplication, QGraphicsItem, QGraphicsScene
 from nnstudio.core.formatting import format_count, format_shape
 from nnstudio.core.graph import Edge, Graph
 from nnstudio.core.problems import Problem
-from nnstudio.ui.canvas_items import CardFonts, EdgeItem, NodeItem
+from nnstudio.ui.canvas_items import EdgeItem, NodeItem
 from nnstudio.ui.canvas_style import (
     GRID_MAJOR,
     GRID_STEP,
     NODE_HEIGHT,
     NODE_WIDTH,
     CanvasColours,
+    CardFonts,
 )
 
 #: Empty room kept around the network so there is always space to pan into and drop on.

@@ -577,8 +577,7 @@ def test_arrow_keys_nudge_the_selection_by_grid_steps(canvas):
 @pytest.mark.parametrize("example", [info.name for info in list_examples()])
 def test_every_card_of_every_bundled_example_shows_its_whole_output_shape(canvas, example):
     from nnstudio.compile.analysis import analyze
-    from nnstudio.ui.canvas_items import fit_shape_text
-    from nnstudio.ui.canvas_style import STRIP_WIDTH
+    from nnstudio.ui.canvas_style import STRIP_WIDTH, fit_shape_text
 
     project = load_example(example)
     _bind(canvas, project.graph)

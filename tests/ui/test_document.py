@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QThread
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QSpinBox
 
 from nnstudio.core.commands import SetParam
 from nnstudio.core.examples import load_example
@@ -69,6 +69,7 @@ def test_training_export_and_the_autograd_view_reuse_the_documents_analysis(
         qtbot, window, wait_analysis, analyses, tmp_path, monkeypatch):
     assert window.files.open_example("digits-mlp")
     wait_analysis(window)
+    window.training_panel.findChild(QSpinBox, "epochs").setValue(1)
     # An edit just before each use: its analysis is still on the way when Train is pressed.
     window.document.push(SetParam(window.document.graph, "fc1", "out_features", 40))
     presenter = window.training_panel.presenter
