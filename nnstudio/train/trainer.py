@@ -53,7 +53,7 @@ from nnstudio.train.faults import (
     replay_to_failing_node,
 )
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
-from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked
+from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked, state_dict_mismatches
 
 #: On accelerators the running loss is read (a host sync) at most this often.
 READS_PER_SECOND = 30
@@ -275,14 +275,17 @@ class TrainingRun:
         Raises CheckpointError naming the part that does not fit; the run is then left exactly as it
         was (a half-applied checkpoint would train a mix of two networks).
         """
-        if not isinstance(checkpoint, dict):
-            raise CheckpointError(f"the file holds a {type(checkpoint).__name__}, not an nnstudio checkpoint",
-                                  "format")
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"not an nnstudio checkpoint (format {checkpoint.get('format')!r})", "format")
-        version = checkpoint.get("version", 0)
-        if not isinstance(version, int) or version > CHECKPOINT_VERSION:
-            raise CheckpointError(f"written by a newer nnstudio (version {version!r})", "version")
+        from nnstudio.train.checkpoints import validate_checkpoint
+
+        # Every part typed before anything changes (no failure at epoch 3). The weights are held
+        # against the network before the optimizer state is: a checkpoint of another network is
+        # best explained by its layers ("fc1.weight: shape ..."), not by its optimizer's group sizes.
+        validate_checkpoint(checkpoint)
+        if isinstance(checkpoint.get("model"), dict):
+            mismatches = state_dict_mismatches(self.model, checkpoint["model"])
+            if mismatches:
+                raise CheckpointError(str(WeightsMismatchError(mismatches)), "model")
+        validate_checkpoint(checkpoint, self.optimizer)
         before = (self.history, self._best_val, self._bad_epochs)
         try:
             load_state_dict_checked(self.model, checkpoint.get("model"))

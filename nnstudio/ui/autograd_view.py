@@ -48,12 +48,12 @@ from nnstudio.autograd.appearance import DARK, LIGHT, Theme
 from nnstudio.autograd.collapse import COLLAPSE_ABOVE, LAYER
 from nnstudio.autograd.gradients import GradientProblem, find_gradient_problems, node_gradient_norms
 from nnstudio.autograd.layout import Layout
-from nnstudio.autograd.render import display_graph, layout_graph, to_dot, to_svg
+from nnstudio.autograd.render import display_graph, layout_graph, save_drawing, to_dot, to_svg
 from nnstudio.autograd.walk import AutogradTrace
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.project import write_text_atomic
 from nnstudio.ui.autograd_items import GradientLegend, GraphCanvas, NodeItem, edges_items
 from nnstudio.ui.jobs import BackgroundJobs
+from nnstudio.ui.picture_files import save_picture
 from nnstudio.ui.theme import is_dark
 
 #: Gradient colours change at most this often (seconds), however fast training reports them.
@@ -86,8 +86,7 @@ def rasterize_svg(svg: str, path: Path | str, scale: float = 1.0) -> None:
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
     renderer.render(painter)
     painter.end()
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"cannot write {path}")
+    save_picture(image, path)
 
 
 # --------------------------------------------------------------------------- the view
@@ -453,12 +452,12 @@ class AutogradView(QWidget):
         suffix = path.suffix.lower()
         theme = self._theme()
         if suffix == ".dot":
-            write_text_atomic(path, to_dot(self._display, self.trace.root, theme))
+            save_drawing(path, to_dot(self._display, self.trace.root, theme))
             return
         norms = node_gradient_norms(self._display, self._norms) if self._norms else None
         svg = to_svg(self._display, self._layout, self.trace.root, theme, norms)
         if suffix == ".svg":
-            write_text_atomic(path, svg)
+            save_drawing(path, svg)
         elif suffix == ".png":
             rasterize_svg(svg, path, scale=2.0)
         else:

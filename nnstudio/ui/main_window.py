@@ -79,6 +79,8 @@ class MainWindow(QMainWindow):
         self.dialogs = WindowDialogs(self)
         self.status_bar = DocumentStatusBar(self.document, self)
         self.setStatusBar(self.status_bar)
+        self.autosaver.failed.connect(self.status_bar.show_autosave_failure)
+        self.autosaver.saved.connect(self.status_bar.clear_autosave_failure)
         self.files = FilesController(self.document, self.autosaver, self.dialogs, self.status_bar, self)
         self._shown_once = False
         self._closed = False

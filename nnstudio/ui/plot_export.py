@@ -14,8 +14,8 @@ import numpy as np
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from nnstudio.core.errors import NnstudioError
-from nnstudio.core.project import write_text_atomic
+from nnstudio.core.files import write_text_atomic
+from nnstudio.ui.picture_files import save_picture
 
 _DIALOGS = {"png": ("Export plot", "PNG image (*.png)"), "csv": ("Export plot data", "CSV file (*.csv)")}
 
@@ -29,21 +29,16 @@ def csv_text(series: Iterable[tuple[str, np.ndarray, np.ndarray]]) -> str:
 
 
 def write_csv(series: Iterable[tuple[str, np.ndarray, np.ndarray]], path: str | Path) -> Path:
-    """Writes the series' CSV to ``path`` (all or nothing); raises OSError naming the path."""
-    path = Path(path)
-    try:
-        write_text_atomic(path, csv_text(series))
-    except NnstudioError as error:
-        raise OSError(f"could not write the plot data to {path}: {error}") from error
-    return path
+    """Writes the series' CSV to ``path`` through the one atomic writer; returns the path.
+
+    Raises FileWriteError (an OSError naming the path and the reason; the previous file kept).
+    """
+    return write_text_atomic(Path(path), csv_text(series))
 
 
 def write_png(picture: QPixmap, path: str | Path) -> Path:
-    """Writes ``picture`` to ``path`` as PNG; raises OSError naming the path."""
-    path = Path(path)
-    if not picture.save(str(path), "PNG"):
-        raise OSError(f"could not write the plot image to {path}")
-    return path
+    """Writes ``picture`` to ``path`` as a checked PNG, atomically; raises FileWriteError (an OSError)."""
+    return save_picture(picture, path)
 
 
 def ask_and_export(plot: Any, kind: str) -> None:

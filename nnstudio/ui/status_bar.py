@@ -15,6 +15,9 @@ from nnstudio.core.formatting import format_count
 from nnstudio.ui.document import Document
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 
+#: The start of the status bar's message while autosave fails.
+AUTOSAVE_FAILED = "⚠ Autosave failed:"
+
 
 def plural(count: int, noun: str) -> str:
     """Returns ``"1 error"``, ``"3 errors"``."""
@@ -71,6 +74,15 @@ class DocumentStatusBar(QStatusBar):
     def show_device(self, description: str) -> None:
         """Names the device training would use."""
         self.device_label.setText(f"Device: {description}")
+
+    def show_autosave_failure(self, reason: str) -> None:
+        """Says that autosave failed, until an autosave works again."""
+        self.showMessage(f"{AUTOSAVE_FAILED} {reason}")  # no time-out: it stays until it works
+
+    def clear_autosave_failure(self) -> None:
+        """Removes the autosave failure message (an autosave worked)."""
+        if self.currentMessage().startswith(AUTOSAVE_FAILED):
+            self.clearMessage()
 
     def show_failure(self, message: str) -> None:
         """Says that shape analysis itself failed, and why."""

@@ -378,21 +378,18 @@ class TrainingPresenter(QObject):
     def save_checkpoint(self, path: str | Path) -> Path:
         """Writes the last run's checkpoint (weights, optimizer, epoch, history) to ``path``."""
         run = self._trained_or_refuse()
-        from nnstudio.train.outputs import write_checkpoint
+        from nnstudio.train.checkpoints import save_checkpoint
 
-        return write_checkpoint(run, path)
+        return save_checkpoint(run.checkpoint(), path)  # atomic, checked; FileWriteError keeps the old file
 
     def resume_from(self, path: str | Path) -> bool:
         """Continues training from a checkpoint file (read with ``weights_only=True``)."""
-        from nnstudio.train.outputs import load_weights_file
+        from nnstudio.train.checkpoints import read_checkpoint_file
 
         try:
-            checkpoint = load_weights_file(path)
+            checkpoint = read_checkpoint_file(path)  # every part typed: a damaged one is refused here
         except NnstudioError as exc:
             self.panel.log_message(str(exc), "error")
-            return False
-        if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("history"), list):
-            self.panel.log_message(f"{path}: not an nnstudio checkpoint (save one with Save Checkpoint…)", "error")
             return False
         self.panel.log_message(f"resuming from {Path(path).name} after epoch {len(checkpoint['history'])}")
         return self.start(checkpoint)

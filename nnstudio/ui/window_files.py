@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QMenu, QMessageBox, QStatusBar
 
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.examples import list_examples, load_example
-from nnstudio.core.project import SUFFIX, Project, load_project, save_project, write_text_atomic
-from nnstudio.ui.autosave import Autosaver, discard_recovery, find_recovery
+from nnstudio.core.files import write_text_atomic
+from nnstudio.core.project import SUFFIX, Project, load_project, save_project
+from nnstudio.ui.autosave import Autosaver, find_recovery
 from nnstudio.ui.dialogs import WindowDialogs
 from nnstudio.ui.document import Document
 
@@ -94,10 +95,10 @@ class FilesController(QObject):
         if recovery is None:
             return False
         if self.dialogs.ask_recover(recovery.original_path) != Button.Yes:
-            discard_recovery(self.autosaver.folder)
+            recovery.discard()  # only that crashed window's autosave; live windows' are never touched
             return False
         self.document.replace(recovery.project, recovery.original_path, modified=True)
-        self.autosaver.owns_files = True
+        self.autosaver.adopt(recovery)
         self._status.showMessage("Recovered unsaved work from the last session", 8000)
         return True
 
