@@ -1,4 +1,4 @@
-"""Saving a live plot: a picture of it (PNG) or its data (CSV), and the dialog that asks where.
+"""Saving a live plot's data as CSV, and the dialog that asks where to save its picture (PNG) or data.
 
 The CSV has one row per point, ``series,epoch,value``, so every series (per batch, per epoch, the
 learning rate) fits one table that spreadsheets and pandas read as it is.
@@ -11,11 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from nnstudio.core.files import write_text_atomic
-from nnstudio.ui.picture_files import save_picture
 
 _DIALOGS = {"png": ("Export plot", "PNG image (*.png)"), "csv": ("Export plot data", "CSV file (*.csv)")}
 
@@ -35,10 +33,6 @@ def write_csv(series: Iterable[tuple[str, np.ndarray, np.ndarray]], path: str | 
     """
     return write_text_atomic(Path(path), csv_text(series))
 
-
-def write_png(picture: QPixmap, path: str | Path) -> Path:
-    """Writes ``picture`` to ``path`` as a checked PNG, atomically; raises FileWriteError (an OSError)."""
-    return save_picture(picture, path)
 
 
 def ask_and_export(plot: Any, kind: str) -> None:

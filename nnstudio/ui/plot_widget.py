@@ -21,8 +21,9 @@ from PySide6.QtGui import QAction, QColor, QPalette
 from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from nnstudio.ui.live_text import LiveText, plain_text
+from nnstudio.ui.picture_files import save_picture
 from nnstudio.ui.plot_curves import QtCurve
-from nnstudio.ui.plot_export import ask_and_export, write_csv, write_png
+from nnstudio.ui.plot_export import ask_and_export, write_csv
 from nnstudio.ui.plot_parts import (
     DARK_COLOURS,
     DEVICE_CACHE,
@@ -285,7 +286,7 @@ class TrainingPlot(QWidget):
     def export_png(self, path: str | Path) -> Path:
         """Returns ``path`` after saving a picture of the plot there as PNG."""
         self.flush()
-        return write_png(self._graphics.grab(), path)
+        return save_picture(self._graphics.grab(), path)  # FileWriteError (an OSError) keeps the old file
 
     def export_csv(self, path: str | Path) -> Path:
         """Returns ``path`` after writing every live series there as CSV (``series,epoch,value``)."""
