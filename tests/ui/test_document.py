@@ -91,3 +91,29 @@ def test_training_export_and_the_autograd_view_reuse_the_documents_analysis(
     qtbot.waitUntil(lambda: view.trace is not None, timeout=RUN_TIMEOUT_MS)
     # Every analysis ran on the document's analysis thread: none in training, export or the walk.
     assert analyses and set(analyses) == {"nnstudio-analysis"}, analyses
+
+
+def test_every_view_follows_the_document_by_itself(qtbot, document):
+    """No window in between: the canvas, the problems list, the status bar and the inspector show a
+    new project and each of its analyses from the document's own signals."""
+    from nnstudio.ui.canvas import CanvasView
+    from nnstudio.ui.inspector import Inspector
+    from nnstudio.ui.problems import ProblemsPanel
+    from nnstudio.ui.status_bar import DocumentStatusBar
+
+    canvas = CanvasView()
+    canvas.follow(document)
+    problems, bar, inspector = ProblemsPanel(document), DocumentStatusBar(document), Inspector(document)
+    for widget in (canvas, problems, bar, inspector):
+        qtbot.addWidget(widget)
+    titles = []
+    problems.title_changed.connect(titles.append)
+    document.replace(load_example("logistic-moons"))
+    assert set(canvas.canvas_scene.node_items) == set(document.graph.node_ids())
+    assert "analysing" in bar.validity_label.text()
+    qtbot.waitUntil(lambda: document.analysis_is_current, timeout=60_000)
+    assert canvas.canvas_scene.node_items["fc1"].shape_text == "[N, 1]"
+    assert [p.code for p in problems.problems] == ["sigmoid-before-bce"]
+    assert titles[-1] == "Problems (1 warning)"
+    assert bar.params_label.text() == "Parameters: 3" and "1 warning" in bar.validity_label.text()
+    assert "logistic-moons" in inspector.findChild(object, "inspectorSummary").text()
