@@ -53,6 +53,8 @@ class CanvasView(QGraphicsView):
     selection_changed = Signal(list)
     #: A short sentence for the status bar, e.g. why a connection was refused.
     status_message = Signal(str)
+    #: F2 on one selected layer: the id whose name the person wants to change.
+    rename_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -102,8 +104,11 @@ class CanvasView(QGraphicsView):
     def set_document(self, graph: Graph, undo_stack: UndoStack) -> None:
         """Shows ``graph`` and pushes edits on ``undo_stack`` (on New/Open); the view is fitted to it."""
         self._cancel_wire()
+        if self.edits.graph is not None:
+            self.edits.graph.events.node_renamed.disconnect(self._on_node_renamed)
         self.edits.bind(graph, undo_stack)
         self._scene.bind(graph)
+        graph.events.node_renamed.connect(self._on_node_renamed)
         self.edits.set_read_only(self.edits.read_only)
         # A hidden view has no real size yet: frame the network when it first shows.
         self._frame_when_shown = not self.isVisible()
@@ -166,6 +171,11 @@ class CanvasView(QGraphicsView):
 
     def _on_selection_changed(self) -> None:
         self.selection_changed.emit(self.selected_node_ids())
+
+    def _on_node_renamed(self, _old: str, new: str) -> None:
+        # The card came back under its new name unselected; a rename leaves it selected (if nothing else is).
+        if not self.selected_node_ids():
+            self.select_nodes([new])
 
     # --- zoom and pan ----------------------------------------------------------------------------
 
@@ -318,6 +328,8 @@ class CanvasView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.edits.delete_selection()
+        elif key == Qt.Key.Key_F2 and len(self.selected_node_ids()) == 1 and self.edits.editable():
+            self.rename_requested.emit(self.selected_node_ids()[0])
         elif key == Qt.Key.Key_Escape and self._wire is not None:
             self._cancel_wire()
         elif key in _NUDGE and self.selected_node_ids():

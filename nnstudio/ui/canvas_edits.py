@@ -195,13 +195,13 @@ class CanvasEdits:
             return
         node_ids = self._view.selected_node_ids()
         if node_ids:
-            self._paste(Fragment.of(self.graph, node_ids), PASTE_OFFSET)
+            self._paste(Fragment.of(self.graph, node_ids), PASTE_OFFSET, "Duplicate")
 
-    def _paste(self, fragment: Fragment, offset: float) -> None:
+    def _paste(self, fragment: Fragment, offset: float, verb: str = "Paste") -> None:
         assert self.graph is not None
         try:
             macro, renamed = paste_fragment(self.graph, fragment.node_records(), fragment.edge_records(),
-                                            (offset, offset))
+                                            (offset, offset), verb=verb)
         except NnstudioError as exc:
             self._tell(f"Cannot paste: {exc}")
             return

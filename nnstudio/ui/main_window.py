@@ -282,6 +282,7 @@ class MainWindow(QMainWindow):
         self.problems.node_activated.connect(self.show_node)
         self.problems.fix_requested.connect(self.apply_fix)
         self.canvas.selection_changed.connect(self._on_selection_changed)
+        self.canvas.rename_requested.connect(self.inspector.edit_name)
         self.canvas.status_message.connect(lambda text: self.status_bar.showMessage(text, 6000))
         presenter = self.training_panel.presenter
         presenter.running_changed.connect(self._on_training_running)
