@@ -117,7 +117,7 @@ class TelemetryController(QObject):
 
             self.lr_finder = LrFinderPanel(self.window.document, self.lr_group)
             self.lr_group.layout().addWidget(self.lr_finder)
-            self.lr_finder.set_training(self.window.training_panel.is_running)
+            self.lr_finder.set_training(self.window.training_panel.presenter.is_running)
         return self.lr_finder
 
     def ensure_view(self) -> Any:
@@ -133,12 +133,13 @@ class TelemetryController(QObject):
     def _connect(self) -> None:
         window = self.window
         panel = window.training_panel
-        session = panel.session
+        presenter = panel.presenter
+        session = presenter.session
         session.prepared.connect(self._on_run_prepared)
         session.telemetry.connect(self._on_sample)
         session.changed.connect(self._on_change)
-        panel.run_ended.connect(self._on_run_ended)
-        panel.running_changed.connect(self._on_running_changed)
+        presenter.run_ended.connect(self._on_run_ended)
+        presenter.running_changed.connect(self._on_running_changed)
         panel.action_pause.triggered.connect(self._on_pause_toggled)
         self.midrun.apply_requested.connect(self.apply_midrun_changes)
         window.canvas.selection_changed.connect(self._on_selection)
@@ -201,7 +202,7 @@ class TelemetryController(QObject):
     # --- mid-run changes ---------------------------------------------------------------------------
 
     def _on_pause_toggled(self) -> None:
-        session = self.window.training_panel.session
+        session = self.window.training_panel.presenter.session
         paused = session.is_paused
         self.midrun.set_paused(paused)
         values = session.current_values() if paused else None
@@ -213,7 +214,7 @@ class TelemetryController(QObject):
         from nnstudio.core.errors import NnstudioError
 
         try:
-            self.window.training_panel.session.change_settings(**values)
+            self.window.training_panel.presenter.session.change_settings(**values)
         except (NnstudioError, RuntimeError) as exc:
             self.midrun.show_error(str(exc))
             return False
@@ -244,7 +245,8 @@ class TelemetryController(QObject):
 
     def _on_analysis(self, _analysis: Any) -> None:
         graph = self.window.document.graph
-        if self._revision is not None and graph.revision != self._revision and not self.window.training_panel.is_running:
+        if self._revision is not None and graph.revision != self._revision \
+                and not self.window.training_panel.presenter.is_running:
             self.forget()  # the numbers describe a network that has since been edited
 
     def forget(self) -> None:

@@ -21,7 +21,7 @@ def _action(window, name: str) -> QAction:
 
 
 def _open(window, wait_analysis, example: str, epochs: int):
-    assert window.open_example(example)
+    assert window.files.open_example(example)
     wait_analysis(window)
     window.document.project.settings.epochs = epochs
     window.document.project.settings.device = "cpu"
@@ -30,7 +30,7 @@ def _open(window, wait_analysis, example: str, epochs: int):
 
 def _train(qtbot, window):
     panel = window.training_panel
-    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
         _action(window, "actionTrain").trigger()
     return ended.args[0]
 
@@ -113,21 +113,21 @@ def test_a_learning_rate_changed_while_paused_steps_the_lr_curve_and_is_marked(q
     controller = window.telemetry
     box = controller.midrun
     assert not box.apply_button.isEnabled()
-    with qtbot.waitSignal(panel.session.epoch_ended, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(panel.presenter.session.epoch_ended, timeout=RUN_TIMEOUT_MS):
         _action(window, "actionTrain").trigger()
     _action(window, "actionPause").trigger()
-    assert panel.session.is_paused and box.apply_button.isEnabled()
+    assert panel.presenter.session.is_paused and box.apply_button.isEnabled()
     assert box.lr.value() == pytest.approx(1e-3) and box.batch_size.value() == 64
     box.lr.setValue(0.01)
-    with qtbot.waitSignal(panel.session.changed, timeout=RUN_TIMEOUT_MS) as changed:
+    with qtbot.waitSignal(panel.presenter.session.changed, timeout=RUN_TIMEOUT_MS) as changed:
         box.apply_button.click()
         assert "Resume" in box.message.text()
         _action(window, "actionPause").trigger()  # Resume
     change = changed.args[0]
     assert change.values == {"lr": (pytest.approx(1e-3), pytest.approx(0.01))}
-    with qtbot.waitSignal(panel.session.epoch_ended, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(panel.presenter.session.epoch_ended, timeout=RUN_TIMEOUT_MS):
         pass
-    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=RUN_TIMEOUT_MS):
         _action(window, "actionStop").trigger()
     assert len(controller.change_markers) == 1
     assert controller.change_markers[0].value() == pytest.approx(change.position)
@@ -140,16 +140,16 @@ def test_a_learning_rate_changed_while_paused_steps_the_lr_curve_and_is_marked(q
 
 def test_a_refused_change_is_named_under_the_form_and_nothing_changes(qtbot, window, wait_analysis):
     panel = _open(window, wait_analysis, "digits-mlp", epochs=200)
-    with qtbot.waitSignal(panel.session.batches, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(panel.presenter.session.batches, timeout=RUN_TIMEOUT_MS):
         _action(window, "actionTrain").trigger()
     _action(window, "actionPause").trigger()
     box = window.telemetry.midrun
     box.batch_size.setValue(0)
     box.apply_button.click()
     assert "batch size" in box.message.text() and "greater than or equal to 1" in box.message.text()
-    run = panel.session._worker.run
+    run = panel.presenter.session._worker.run
     assert run._pending == {} and run.settings.batch_size == 64
-    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=RUN_TIMEOUT_MS):
         _action(window, "actionStop").trigger()
     assert not box.apply_button.isEnabled()
 
@@ -172,7 +172,7 @@ def test_the_lr_finder_suggests_a_rate_and_use_sets_it_as_one_undoable_step(qtbo
     _action(window, "actionUndo").trigger()
     assert window.document.project.settings.lr == 1e-3
     # Another document: the suggestion was for the network that was open.
-    assert window.open_example("digits-cnn")
+    assert window.files.open_example("digits-cnn")
     wait_analysis(window)
     assert finder.result is None and not finder.use_button.isEnabled() and not finder.marker.isVisible()
 
