@@ -166,7 +166,7 @@ class TelemetryController(QObject):
         problems = list(self.history.problems)
         if problems != self._shown_problems:
             self._shown_problems = problems
-            self.window.problems.set_extra_problems(TELEMETRY_SOURCE, problems)
+            self._show_problems(TELEMETRY_SOURCE, problems)
         if self.dock.isVisible() and self.history.samples:
             selected = self.window.canvas.selected_node_ids()
             if len(selected) == 1:
@@ -175,6 +175,11 @@ class TelemetryController(QObject):
                     view.show_layer(selected[0], self.history)
                 else:
                     view.refresh()
+
+    def _show_problems(self, source: str, problems: list[Any]) -> None:
+        """Lists ``problems`` in the Problems panel and marks them on their cards."""
+        self.window.problems.set_extra_problems(source, problems)
+        self.window.canvas.canvas_scene.set_extra_problems(source, problems)
 
     def _on_selection(self, node_ids: list[str]) -> None:
         if self.history.samples and len(node_ids) == 1 and self.dock.isVisible():
@@ -188,7 +193,7 @@ class TelemetryController(QObject):
         failure = getattr(result, "failure", None)
         if outcome.status != "failed" or failure is None:
             return
-        self.window.problems.set_extra_problems(TRAINING_SOURCE, [failure.problem()])
+        self._show_problems(TRAINING_SOURCE, [failure.problem()])
         if failure.kind == "nan" and failure.node_id and failure.node_id in self.window.document.graph:
             self.cards.mark_culprit(failure.node_id, failure.side, failure.message)
             self.window.canvas.center_on_node(failure.node_id)
@@ -256,8 +261,8 @@ class TelemetryController(QObject):
         self.cards.clear()
         self._shown_problems = []
         self._revision = None
-        self.window.problems.set_extra_problems(TELEMETRY_SOURCE, [])
-        self.window.problems.set_extra_problems(TRAINING_SOURCE, [])
+        self._show_problems(TELEMETRY_SOURCE, [])
+        self._show_problems(TRAINING_SOURCE, [])
         plot = self.window.training_panel.loss_plot
         for marker in self.change_markers:
             if plot is not None:

@@ -77,6 +77,8 @@ def test_dead_relus_are_flagged_live_on_the_card_and_in_the_problems_list(qtbot,
     problems = [p for p in window.problems.problems if p.code == "dead-units"]
     assert [p.node_id for p in problems] == ["relu1"]
     assert window.telemetry.cards.badges()["relu1"].warning
+    card = window.canvas.canvas_scene.node_items["relu1"]
+    assert any(p.code == "dead-units" for p in card.problems), "the card shows the warning as analysis problems"
 
 
 def test_the_nan_culprit_is_marked_on_its_card_and_listed_as_an_error(qtbot, window, wait_analysis, monkeypatch):
@@ -98,6 +100,7 @@ def test_the_nan_culprit_is_marked_on_its_card_and_listed_as_an_error(qtbot, win
     assert badge is not None and badge.culprit == "NaN made here"
     errors = [p for p in window.problems.problems if p.code == "nan-culprit"]
     assert [(p.severity, p.node_id) for p in errors] == [("error", "fc2")]
+    assert [p.code for p in window.canvas.canvas_scene.node_items["fc2"].problems] == ["nan-culprit"]
     # An edit makes the marks stale: they go.
     from nnstudio.core.commands import SetParam
 
@@ -105,6 +108,7 @@ def test_the_nan_culprit_is_marked_on_its_card_and_listed_as_an_error(qtbot, win
     wait_analysis(window)
     assert window.telemetry.cards.badge("fc2", create=False) is None
     assert not [p for p in window.problems.problems if p.code == "nan-culprit"]
+    assert not window.canvas.canvas_scene.node_items["fc2"].problems
 
 
 def test_a_learning_rate_changed_while_paused_steps_the_lr_curve_and_is_marked(qtbot, window, wait_analysis):
