@@ -160,6 +160,9 @@ class LayerTelemetryView(QWidget):
             x, y = layer.series(name)
             keep = np.isfinite(y) & ((y > 0) if name in ("grad_norm", "output_grad_norm", "update_ratio") else True)
             curve.setData(x[keep], y[keep])
+        # The share axis belongs to dead units (ReLU) or saturation (Sigmoid / Tanh) only.
+        has_share = any(np.isfinite(layer.series(name)[1]).any() for name in ("dead", "saturated"))
+        self.output_plot.getAxis("right").setStyle(showValues=has_share)
         # A layer without weights has no update to show: its row folds away.
         has_update = bool(np.isfinite(layer.series("update_ratio")[1]).any())
         self.update_plot.setVisible(has_update)
