@@ -33,18 +33,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from nnstudio.core.gradient_scale import EXPLODING_ABOVE, SCALE_LOG10, VANISHING_BELOW
+from nnstudio.core.gradient_scale import EXPLODING_ABOVE, VANISHING_BELOW
 from nnstudio.core.problems import Problem
-from nnstudio.train.probes import RELU, SIGMOID, TANH, LayerMap, eager, run_watched, unwrap, watching_layers
+from nnstudio.train.layer_stats import (
+    GRADIENT_FIELDS,
+    OUTPUT_FIELDS,
+    gradient_summary,
+    gradient_summary_host,
+    output_summary,
+    output_summary_host,
+)
+from nnstudio.train.probes import LayerMap, eager, run_watched, unwrap, watching_layers
 
-#: Bins of each activation / gradient histogram.
-HISTOGRAM_BINS = 32
-#: Mean, std and shares read at most this many values of an output (evenly strided), histograms this
-#: many; norms and dead units read every value.
-STATS_SAMPLE = 1 << 16
-HISTOGRAM_SAMPLE = 1 << 13
-#: A Sigmoid output below 1% or above 99% (|x| > 4.6), a Tanh output beyond +-0.99, is saturated.
-SATURATED_WITHIN = 0.01
 #: More than this share of dead units is a problem.
 DEAD_ABOVE = 0.9
 #: The healthy update / weight norm ratio per step; a problem only when it is 10x outside.
@@ -53,8 +53,6 @@ FAR_OUTSIDE = 10.0
 
 #: Steps between the first sample (which pays one-time costs) and the second.
 CALIBRATION_STEPS = 10
-_OUTPUT_FIELDS = 7  # mean, std, zeros, dead, saturated, lo, hi (then the histogram)
-_GRADIENT_FIELDS = 3  # norm, lo, hi (then the histogram)
 
 
 @dataclass(frozen=True)
@@ -253,16 +251,16 @@ class WatchedStep:
         layer = self.layers.layers[node_id]
         with torch.no_grad():
             if tensor.device.type == "cpu":
-                self._outputs[node_id] = _output_summary_host(tensor, layer.family)
+                self._outputs[node_id] = output_summary_host(tensor, layer.family)
             else:
-                self._outputs[node_id] = _output_summary(tensor, layer.family)
+                self._outputs[node_id] = output_summary(tensor, layer.family)
         if tensor.requires_grad:
             tensor.register_hook(lambda grad, name=node_id: self._on_output_grad(name, grad))
 
     def _on_output_grad(self, node_id: str, grad: torch.Tensor) -> None:
         with torch.no_grad():
-            self._output_grads[node_id] = _gradient_summary_host(grad) if grad.device.type == "cpu" \
-                else _gradient_summary(grad)
+            self._output_grads[node_id] = gradient_summary_host(grad) if grad.device.type == "cpu" \
+                else gradient_summary(grad)
 
     def after_backward(self) -> None:
         """Reads the parameters' gradients (call once they are final: after unscaling, before clipping)."""
@@ -338,7 +336,7 @@ class WatchedStep:
             elif what == "grad":
                 norm, lo, hi = chunk[0] / scale, chunk[1], chunk[2]
                 fields[name]["output_grad_norm"] = norm
-                fields[name]["gradients"] = _histogram(lo, hi, chunk[_GRADIENT_FIELDS:])
+                fields[name]["gradients"] = _histogram(lo, hi, chunk[GRADIENT_FIELDS:])
             else:
                 squares.append(chunk)
         has_params = {names[index] for index in self._owners}
@@ -385,146 +383,6 @@ def _sum_squares(norms: torch.Tensor, owners: torch.Tensor, count: int) -> torch
     return torch.zeros(count, device=norms.device, dtype=torch.float32).index_add_(0, owners, norms.float() ** 2)
 
 
-def _counts(bins: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Returns how many of ``bins`` (bin indices, already clamped) fall in each bin, as float32.
-
-    ``bincount`` is fastest on the CPU but reads its largest index back on a GPU (a host sync), so
-    accelerators add ones into the bins with ``index_add_`` instead.
-    """
-    if bins.device.type == "cpu":
-        return torch.bincount(bins, weights, minlength=HISTOGRAM_BINS).float()
-    counts = torch.zeros(HISTOGRAM_BINS, device=bins.device, dtype=torch.float32)
-    return counts.index_add_(0, bins, torch.ones_like(bins, dtype=torch.float32) if weights is None else weights)
-
-
-def _strided(flat: torch.Tensor, limit: int) -> torch.Tensor:
-    """Returns at most about ``limit`` evenly strided values of ``flat`` (a view, no copy)."""
-    return flat[::max(1, flat.numel() // limit)]
-
-
-def _histogram_of(values: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """Returns [lo, hi, counts...] of ``values`` (finite) on their device, with no host sync. The bins
-    span mean +- 4 standard deviations (within the values' range), so a few outliers do not squeeze the
-    rest into one bin; values beyond fall into the end bins."""
-    low, high = torch.aminmax(values)
-    lo, hi = torch.maximum(low, mean - 4 * std), torch.minimum(high, mean + 4 * std)
-    width = (hi - lo).clamp_min(1e-30)
-    bins = ((values - lo) / width * HISTOGRAM_BINS).long().clamp_(0, HISTOGRAM_BINS - 1)
-    return torch.cat([torch.stack([lo, hi]), _counts(bins)])
-
-
-def _mean_std(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Returns the mean and (population) standard deviation of 1-D ``values``; NaN/inf propagate.
-
-    From a sum and a dot product around the first value: torch's ``std`` takes ~30x as long on the
-    CPU, and shifting by a value from the data keeps float32 from cancelling when the mean is large.
-    """
-    count = values.numel()
-    shifted = values - values[0]
-    shift_mean = shifted.sum() / count
-    variance = (torch.dot(shifted, shifted) / count - shift_mean * shift_mean).clamp_min(0.0)
-    return shift_mean + values[0], variance.sqrt()
-
-
-def _output_summary(tensor: torch.Tensor, family: str | None) -> torch.Tensor:
-    """Returns [mean, std, zeros, dead, saturated, lo, hi, counts...] of a layer output (NaN: n/a).
-
-    Mean, std and shares are read from up to STATS_SAMPLE evenly strided values (plenty for three
-    digits), the histogram from HISTOGRAM_SAMPLE of those; dead units look at every value.
-    """
-    x = tensor.detach()
-    if x.numel() == 0:
-        return torch.full((_OUTPUT_FIELDS + HISTOGRAM_BINS,), math.nan, device=x.device)
-    sample = _strided(x.reshape(-1), STATS_SAMPLE).float()
-    mean, std = _mean_std(sample)
-    nan = torch.full((), math.nan, device=x.device)
-    zeros = dead = saturated = nan
-    if family == RELU:
-        zeros = (sample <= 0).float().mean()
-        # A unit is one output position; it is dead when it is zero for every sample of the batch.
-        dead = (x <= 0).all(dim=0).float().mean() if x.dim() > 1 else (x <= 0).all().float()
-    elif family == SIGMOID:
-        saturated = ((sample < SATURATED_WITHIN) | (sample > 1 - SATURATED_WITHIN)).float().mean()
-    elif family == TANH:
-        saturated = (sample.abs() > 1 - SATURATED_WITHIN).float().mean()
-    histogram = _histogram_of(_strided(sample, HISTOGRAM_SAMPLE), mean, std)
-    return torch.cat([torch.stack([mean, std, zeros, dead, saturated]), histogram])
-
-
-def _gradient_summary(grad: torch.Tensor) -> torch.Tensor:
-    """Returns [norm, lo, hi, counts...] of the gradient arriving at a layer's output; the histogram is
-    of log10 |gradient| over the gradient colour scale's fixed range (exact zeros not counted), so
-    every sample of every layer shares one axis, on which vanishing and exploding read at a glance."""
-    flat = grad.detach().reshape(-1)
-    if flat.numel() == 0:
-        return torch.full((_GRADIENT_FIELDS + HISTOGRAM_BINS,), math.nan, device=grad.device)
-    lo, hi = SCALE_LOG10
-    magnitude = torch.nan_to_num(_strided(flat, HISTOGRAM_SAMPLE).float().abs(), nan=10.0 ** hi, posinf=10.0 ** hi)
-    bins = ((magnitude.clamp_min(10.0 ** lo).log10() - lo) / (hi - lo) * HISTOGRAM_BINS).long()
-    # Exact zeros (units a ReLU or a max-pool shut) say nothing about the size of the gradient.
-    counts = _counts(bins.clamp_(0, HISTOGRAM_BINS - 1), (magnitude > 0).float())
-    bounds = torch.tensor([lo, hi], device=flat.device, dtype=torch.float32)
-    norm = torch.linalg.vector_norm(flat, dtype=torch.float32).reshape(1)
-    return torch.cat([norm, bounds, counts])
-
-
-# On the CPU the same statistics are read with numpy: a host sync costs nothing there, and a numpy
-# call on a small array costs a fraction of a torch operator's dispatch, of which a summary needs ~25.
-
-def _output_summary_host(tensor: torch.Tensor, family: str | None) -> np.ndarray:
-    """Returns what :func:`_output_summary` does, for a tensor on the CPU."""
-    x = tensor.detach()
-    if x.dtype != torch.float32:
-        x = x.float()
-    values = x.numpy()
-    out = np.full(_OUTPUT_FIELDS + HISTOGRAM_BINS, math.nan)
-    if values.size == 0:
-        return out
-    flat = values.reshape(-1)
-    sample = flat[::max(1, flat.size // STATS_SAMPLE)]
-    with np.errstate(all="ignore"):
-        mean, std = float(sample.mean(dtype=np.float64)), float(sample.std(dtype=np.float64))
-        out[0], out[1] = mean, std
-        if family == RELU:
-            zero = values <= 0
-            out[2] = float((sample <= 0).mean())
-            out[3] = float(zero.all(axis=0).mean()) if values.ndim > 1 else float(zero.all())
-        elif family == SIGMOID:
-            out[4] = float(((sample < SATURATED_WITHIN) | (sample > 1 - SATURATED_WITHIN)).mean())
-        elif family == TANH:
-            out[4] = float((np.abs(sample) > 1 - SATURATED_WITHIN).mean())
-        if math.isfinite(mean) and math.isfinite(std):
-            part = sample[::max(1, sample.size // HISTOGRAM_SAMPLE)]
-            lo, hi = max(float(part.min()), mean - 4 * std), min(float(part.max()), mean + 4 * std)
-            bins = ((part - lo) / max(hi - lo, 1e-30) * HISTOGRAM_BINS).astype(np.int64)
-            out[5], out[6] = lo, hi
-            out[_OUTPUT_FIELDS:] = np.bincount(np.clip(bins, 0, HISTOGRAM_BINS - 1), minlength=HISTOGRAM_BINS)
-    return out
-
-
-def _gradient_summary_host(grad: torch.Tensor) -> np.ndarray:
-    """Returns what :func:`_gradient_summary` does, for a gradient on the CPU."""
-    g = grad.detach()
-    if g.dtype != torch.float32:
-        g = g.float()
-    flat = g.numpy().reshape(-1)
-    out = np.full(_GRADIENT_FIELDS + HISTOGRAM_BINS, math.nan)
-    if flat.size == 0:
-        return out
-    lo, hi = SCALE_LOG10
-    with np.errstate(all="ignore"):
-        # Not np.dot: that calls BLAS, whose own threads fight torch's for the cores. numpy sums pairwise,
-        # so float32 keeps the norm accurate.
-        out[0] = float(np.sqrt(np.square(flat).sum(dtype=np.float64)))
-        magnitude = np.abs(flat[::max(1, flat.size // HISTOGRAM_SAMPLE)])
-        magnitude = np.nan_to_num(magnitude, nan=10.0 ** hi, posinf=10.0 ** hi)
-        kept = magnitude[magnitude > 0]  # exact zeros say nothing about the size of the gradient
-        bins = ((np.log10(np.maximum(kept, 10.0 ** lo)) - lo) / (hi - lo) * HISTOGRAM_BINS).astype(np.int64)
-    out[1], out[2] = lo, hi
-    out[_GRADIENT_FIELDS:] = np.bincount(np.clip(bins, 0, HISTOGRAM_BINS - 1), minlength=HISTOGRAM_BINS)
-    return out
-
-
 def _number(value: float) -> float | None:
     return None if math.isnan(value) else value
 
@@ -536,9 +394,9 @@ def _histogram(lo: float, hi: float, counts: Sequence[float]) -> Histogram | Non
 
 
 def _decode_output(chunk: Sequence[float]) -> dict[str, Any]:
-    mean, std, zeros, dead, saturated, lo, hi = chunk[:_OUTPUT_FIELDS]
+    mean, std, zeros, dead, saturated, lo, hi = chunk[:OUTPUT_FIELDS]
     return {"mean": mean, "std": std, "zeros": _number(zeros), "dead": _number(dead),
-            "saturated": _number(saturated), "activations": _histogram(lo, hi, chunk[_OUTPUT_FIELDS:])}
+            "saturated": _number(saturated), "activations": _histogram(lo, hi, chunk[OUTPUT_FIELDS:])}
 
 
 # --- problems -----------------------------------------------------------------------------------

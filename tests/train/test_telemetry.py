@@ -11,7 +11,14 @@ import torch
 from nnstudio.cli import main
 from nnstudio.core.examples import load_example
 from nnstudio.train import build_training_run
-from nnstudio.train.telemetry import HISTOGRAM_BINS, Telemetry, TelemetryOptions, _output_summary
+from nnstudio.train.layer_stats import (
+    HISTOGRAM_BINS,
+    gradient_summary,
+    gradient_summary_host,
+    output_summary,
+    output_summary_host,
+)
+from nnstudio.train.telemetry import Telemetry, TelemetryOptions
 from nnstudio.train.telemetry_log import COLUMNS
 from nnstudio.train.trainer import TrainingRun
 
@@ -59,31 +66,30 @@ def test_digits_cnn_has_statistics_for_every_layer():
 def test_statistics_match_the_tensors_they_describe():
     x = torch.tensor([[-1.0, 0.0, 2.0, 0.0], [-3.0, 0.0, 4.0, 5.0]])
     relu = torch.relu(x)  # columns 0 and 1 are zero for both samples: two of four units dead
-    mean, std, zeros, dead, saturated, lo, hi, *counts = _output_summary(relu, "relu").tolist()
+    mean, std, zeros, dead, saturated, lo, hi, *counts = output_summary(relu, "relu").tolist()
     assert (mean, zeros, dead) == (pytest.approx(relu.mean().item()), 5 / 8, 0.5)
     assert std == pytest.approx(relu.std(correction=0).item())
     assert math.isnan(saturated)
     assert (lo, hi, sum(counts), counts[0], counts[-1]) == (0.0, 5.0, 8, 5, 1)
     sig = torch.tensor([0.001, 0.5, 0.999, 0.2])
-    assert _output_summary(sig, "sigmoid")[4].item() == 0.5
-    assert _output_summary(torch.tensor([-0.995, 0.0, 0.3, 0.999]), "tanh")[4].item() == 0.5
+    assert output_summary(sig, "sigmoid")[4].item() == 0.5
+    assert output_summary(torch.tensor([-0.995, 0.0, 0.3, 0.999]), "tanh")[4].item() == 0.5
 
 
 @pytest.mark.parametrize("family", ["relu", "sigmoid", "tanh", None])
 def test_the_cpu_and_the_device_statistics_agree(family):
     # The CPU reads statistics with numpy, accelerators with torch operators: one meaning for both.
-    from nnstudio.train.telemetry import _gradient_summary, _gradient_summary_host, _output_summary_host
 
     torch.manual_seed(0)
     x = torch.randn(64, 16, 5, 5) * 3
     x = {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh, None: lambda t: t}[family](x)
-    device, host = _output_summary(x, family).tolist(), _output_summary_host(x, family).tolist()
+    device, host = output_summary(x, family).tolist(), output_summary_host(x, family).tolist()
     for a, b in zip(device[:7], host[:7]):
         assert (math.isnan(a) and math.isnan(b)) or a == pytest.approx(b, rel=1e-4, abs=1e-6)
     assert sum(device[7:]) == sum(host[7:]) and max(abs(a - b) for a, b in zip(device[7:], host[7:])) <= 2
     grad = torch.randn(64, 40) * 1e-3
     grad[:, :5] = 0
-    device, host = _gradient_summary(grad).tolist(), _gradient_summary_host(grad).tolist()
+    device, host = gradient_summary(grad).tolist(), gradient_summary_host(grad).tolist()
     assert device[:3] == pytest.approx(host[:3], rel=1e-5) and device[3:] == host[3:]
 
 
