@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.train.project_run import build_training_run
 
     checkpoint = load_weights_file(args.resume) if args.resume else None
-    training = build_training_run(project)
+    training = build_training_run(project, on_warning=print_warning)
     if checkpoint is not None:
         training.load_checkpoint(checkpoint)
         if training.epochs_done >= project.settings.epochs:
@@ -99,6 +99,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 0
+
+
+def print_warning(problem: Any) -> None:
+    """Print a lint warning the run trains through, as ``nnstudio check`` words it."""
+    print(problem, file=sys.stderr)
+    if problem.fix is not None:
+        print(f"    fix (in the window): {problem.fix.description}", file=sys.stderr)
 
 
 @contextmanager

@@ -3,6 +3,8 @@
 The torchvision sets live in ``<user data dir>/nnstudio/datasets`` (or the ``root`` option). They are
 read with torchvision's own loaders, then held as uint8 tensors and scaled per batch on the device.
 When the files are missing and downloading is not possible, the error names the exact folder and files.
+An image folder is checked before training: every file must be a regular file Pillow can read, within
+the size limits; a bad one is named (see :mod:`nnstudio.train.image_files`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,11 @@ from nnstudio.train.data import (
     DatasetBundle,
     DatasetError,
     TensorData,
-    random_split,
-    stratified_split,
+    split_indices,
     targets_for_loss,
     task_for,
 )
-
-TORCHVISION_OPTIONS = {"root", "download", "normalize"}
-IMAGE_FOLDER_OPTIONS = {"path", "size", "channels", "normalize", "mean", "std", "seed"}
+from nnstudio.train.datasets import LoadRequest, register_loader
 
 # (mean, std) per channel of each training set, the values the PyTorch examples normalise with.
 _STATS = {
@@ -77,12 +76,33 @@ def _missing_files_error(kind: str, folder: Path, files: list[str], cause: str) 
         f"or connect to the internet and try again.", option="root", dataset=kind)
 
 
-def _torchvision_set(kind: str, options: Any, seed: int, loss: str | None) -> DatasetBundle:
+#: ImageNet's per-channel statistics, the values pretrained torchvision models expect.
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+
+
+def normalisation(options: dict[str, Any], channels: int, own: tuple[tuple[float, ...], tuple[float, ...]] | None
+                  ) -> tuple[tuple[float, ...], tuple[float, ...]] | tuple[None, None]:
+    """Return the (mean, std) the ``normalize`` option asks for, one value per channel, or (None, None).
+
+    ``own`` is the dataset's own statistics (for "dataset"); ImageNet's are averaged for grey images.
+    The registry entry has already checked that "custom" has one mean and std per channel.
+    """
+    choice = options["normalize"]
+    if choice == "none":
+        return None, None
+    if choice == "custom":
+        return tuple(options["mean"]), tuple(options["std"])
+    mean, std = own if choice == "dataset" and own is not None else IMAGENET_STATS
+    if channels == 1 and len(mean) == 3:
+        return (sum(mean) / 3,), (sum(std) / 3,)
+    return mean, std
+
+
+def _torchvision_set(kind: str, options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     from torchvision import datasets
 
-    root = Path(options.text("root", str(data_root())))
-    download = options.flag("download", True)
-    normalize = options.flag("normalize", True)
+    root = Path(options["root"]).expanduser() if options["root"] else data_root()
+    download = options["download"]
     if kind == "cifar10":
         loader_class = _present_cifar_class()
         folder, files = root / "cifar-10-batches-py", _CIFAR_FILES
@@ -106,10 +126,10 @@ def _torchvision_set(kind: str, options: Any, seed: int, loss: str | None) -> Da
     train_set, test_set = open_split(True), open_split(False)
     x_train, y_train = _as_uint8_nchw(train_set.data), torch.as_tensor(train_set.targets, dtype=torch.long)
     x_val, y_val = _as_uint8_nchw(test_set.data), torch.as_tensor(test_set.targets, dtype=torch.long)
-    mean, std = _STATS[kind] if normalize else (None, None)
+    mean, std = normalisation(options, int(x_train.shape[1]), _STATS[kind])
     scaler = PixelScaler(mean, std)
     classes = list(getattr(train_set, "classes", [])) or [str(i) for i in range(10)]
-    task = task_for("classification", len(classes), loss)
+    task = task_for("classification", request.loss)
     return DatasetBundle(
         train=TensorData(x_train, targets_for_loss(y_train, task), scaler),
         val=TensorData(x_val, targets_for_loss(y_val, task), scaler),
@@ -144,107 +164,62 @@ def _present_cifar_class() -> type:
     return PresentCifar10
 
 
-def mnist(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
+@register_loader("mnist")
+def mnist(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     """MNIST handwritten digits (its own 60,000 / 10,000 split)."""
-    return _torchvision_set("mnist", options, seed, loss)
+    return _torchvision_set("mnist", options, request)
 
 
-def fashion_mnist(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
+@register_loader("fashion_mnist")
+def fashion_mnist(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     """Fashion-MNIST clothing images (its own 60,000 / 10,000 split)."""
-    return _torchvision_set("fashion_mnist", options, seed, loss)
+    return _torchvision_set("fashion_mnist", options, request)
 
 
-def cifar10(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
+@register_loader("cifar10")
+def cifar10(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     """CIFAR-10 colour images (its own 50,000 / 10,000 split)."""
-    return _torchvision_set("cifar10", options, seed, loss)
+    return _torchvision_set("cifar10", options, request)
 
 
-class _RemappedTargets(torch.utils.data.Dataset):
-    """A subset of a folder dataset whose targets are converted for the loss."""
+@register_loader("image_folder")
+def image_folder(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
+    """A folder with one subfolder of images per class, read from disk batch by batch."""
+    from torchvision import transforms
 
-    def __init__(self, base: Any, indices: torch.Tensor, task: str) -> None:
-        self.base = base
-        self.indices = indices.tolist()
-        self.task = task
+    from nnstudio.train.image_files import ImageFiles, scan_image_folder
 
-    def __len__(self) -> int:
-        return len(self.indices)
+    kind = request.kind
+    found = scan_image_folder(Path(options["path"]).expanduser(), kind)
+    size = options["size"]
+    size_hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    channels = options["channels"]
+    steps: list[Any] = [transforms.Resize(size_hw)]
+    steps.append(transforms.Grayscale(1) if channels == 1 else transforms.Lambda(_to_rgb))
+    steps.append(transforms.ToTensor())
+    mean, std = normalisation(options, channels, None)
+    if mean is not None and std is not None:
+        steps.append(transforms.Normalize(list(mean), list(std)))
+    labels = torch.tensor(found.labels)
+    if len(labels) < 2:
+        raise DatasetError(f"{found.folder} holds {len(labels)} image(s); it needs at least 2", "path", kind)
+    task = task_for("classification", request.loss)
+    train_idx, val_idx = split_indices(labels, True, request.val_fraction, request.seed_of(options))
+    transform = transforms.Compose(steps)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, label = self.base[self.indices[i]]
-        target = torch.tensor(label, dtype=torch.long)
-        if self.task == "binary":
-            target = target.float().reshape(1)
-        return image, target
+    def part(indices: torch.Tensor) -> ImageFiles:
+        chosen = indices.tolist()
+        return ImageFiles([found.files[i] for i in chosen], [found.labels[i] for i in chosen], transform,
+                          binary=task == "binary", dataset=kind)
+
+    return DatasetBundle(
+        train=part(train_idx), val=part(val_idx),
+        input_shape=(channels, *size_hw), task=task, num_classes=len(found.classes), class_names=found.classes,
+        description=f"image folder {found.folder}: {len(labels)} images, {len(found.classes)} classes, "
+                    f"resized to {size_hw[0]}x{size_hw[1]}",
+    )
 
 
 def _to_rgb(image: Any) -> Any:
     """Return a PIL image as RGB (a module-level function: DataLoader workers must pickle it)."""
     return image.convert("RGB")
-
-
-def image_folder(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
-    """A folder with one subfolder of images per class, read from disk batch by batch."""
-    from torchvision import datasets, transforms
-
-    path = options.text("path", "")
-    if not path:
-        raise DatasetError("give the folder that holds one subfolder per class", option="path",
-                           dataset="image_folder")
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise DatasetError(f"folder {folder} does not exist", option="path", dataset="image_folder")
-    size = options.options.get("size", 32)
-    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
-        size_hw = (size, size)
-    elif isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size):
-        size_hw = (int(size[0]), int(size[1]))
-    else:
-        raise DatasetError(f"must be a positive integer or [height, width], got {size!r}", option="size",
-                           dataset="image_folder")
-    channels = options.number("channels", 3, 1, 3, integer=True)
-    if channels == 2:
-        raise DatasetError("must be 1 (grey) or 3 (RGB)", option="channels", dataset="image_folder")
-    normalize = options.text("normalize", "none", ("none", "imagenet", "custom"))
-    steps: list[Any] = [transforms.Resize(size_hw)]
-    steps.append(transforms.Grayscale(1) if channels == 1 else transforms.Lambda(_to_rgb))
-    steps.append(transforms.ToTensor())
-    if normalize != "none":
-        mean, std = _normalisation(options, normalize, channels)
-        steps.append(transforms.Normalize(mean, std))
-    try:
-        base = datasets.ImageFolder(str(folder), transform=transforms.Compose(steps))
-    except (FileNotFoundError, RuntimeError) as exc:
-        raise DatasetError(str(exc), option="path", dataset="image_folder") from None
-    labels = torch.tensor(base.targets)
-    classes = list(base.classes)
-    task = task_for("classification", len(classes), loss)
-    split_seed = options.number("seed", seed, 0, 2**63 - 1, integer=True)
-    if len(labels) < 2:
-        raise DatasetError(f"needs at least 2 images, found {len(labels)}", option="path", dataset="image_folder")
-    train_idx, val_idx = stratified_split(labels, val_fraction, split_seed)
-    if len(val_idx) == 0:
-        train_idx, val_idx = random_split(len(labels), val_fraction, split_seed)
-    return DatasetBundle(
-        train=_RemappedTargets(base, train_idx, task), val=_RemappedTargets(base, val_idx, task),
-        input_shape=(channels, *size_hw), task=task, num_classes=len(classes), class_names=classes,
-        description=f"image folder {folder}: {len(labels)} images, {len(classes)} classes, "
-                    f"resized to {size_hw[0]}x{size_hw[1]}",
-    )
-
-
-def _normalisation(options: Any, normalize: str, channels: int) -> tuple[list[float], list[float]]:
-    if normalize == "imagenet":
-        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-        return (mean, std) if channels == 3 else ([sum(mean) / 3], [sum(std) / 3])
-    values = {}
-    for name in ("mean", "std"):
-        value = options.options.get(name)
-        if not (isinstance(value, list) and len(value) == channels
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-            raise DatasetError(f"custom normalisation needs {channels} number(s), got {value!r}",
-                               option=name, dataset="image_folder")
-        if name == "std" and any(v <= 0 for v in value):
-            raise DatasetError("every std must be > 0", option=name, dataset="image_folder")
-        values[name] = [float(v) for v in value]
-    return values["mean"], values["std"]
