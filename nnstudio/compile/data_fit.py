@@ -22,11 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from nnstudio.compile.fixes import set_loss
-from nnstudio.compile.results import Analysis, format_shape
+from nnstudio.compile.results import Analysis
 from nnstudio.compile.validation import Wiring
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import SetParam
 from nnstudio.core.datasets import DATASETS, DatasetError, DatasetFacts, dataset_facts, task_for
+from nnstudio.core.formatting import format_shape
 from nnstudio.core.graph import Node
 from nnstudio.core.problems import Fix, Problem
 from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES, LOSS_TITLES, TrainingSettings

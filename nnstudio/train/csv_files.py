@@ -79,16 +79,22 @@ def read_table(path_text: str, delimiter: str, dataset: str, min_rows: int = 2) 
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=separator)
     rows: list[list[str]] = []
     lines: list[int] = []
-    try:
-        for row in reader:
-            if any(cell.strip() for cell in row):
-                rows.append(row)
-                lines.append(reader.line_num)
-    except csv.Error as exc:
-        reason = str(exc)
-        if "field larger than field limit" in reason:
-            reason = f"a cell is longer than {csv.field_size_limit():,} characters (an unclosed quote?)"
-        raise DatasetError(f"{path} line {reader.line_num + 1}: {reason}", "path", dataset) from None
+    ends: list[int] = []
+    while True:
+        start = reader.line_num + 1  # a quoted cell may run over several lines: name where the row starts
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            reason = str(exc)
+            if "field larger than field limit" in reason:
+                reason = f"a cell is longer than {csv.field_size_limit():,} characters (an unclosed quote?)"
+            raise DatasetError(f"{path} line {start}: {reason}", "path", dataset) from None
+        if any(cell.strip() for cell in row):
+            rows.append(row)
+            lines.append(start)
+            ends.append(reader.line_num)
     if not rows:
         raise DatasetError(f"{path} is empty", "path", dataset)
     header = [name.strip() for name in rows[0]]
@@ -107,9 +113,11 @@ def read_table(path_text: str, delimiter: str, dataset: str, min_rows: int = 2) 
     if len(rows) - 1 < min_rows:
         raise DatasetError(f"{path} needs a header row and at least {min_rows} data rows; it has {len(rows) - 1}",
                            "path", dataset)
-    for row, line in zip(rows[1:], lines[1:]):
+    for row, line, end in zip(rows[1:], lines[1:], ends[1:]):
         if len(row) != len(header):
-            raise DatasetError(f"{path} line {line}: {len(row)} values, but the header has {len(header)} columns",
+            count = f"{len(row)} value{'s' if len(row) != 1 else ''}"
+            spans = f" (the row runs to line {end}: an unclosed quote?)" if end > line else ""
+            raise DatasetError(f"{path} line {line}: {count}, but the header has {len(header)} columns{spans}",
                                "path", dataset)
     return Table(path, header, rows[1:], lines[1:])
 

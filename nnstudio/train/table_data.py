@@ -6,6 +6,7 @@ NaN or infinite is refused with the file, line and column, before any training s
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -19,9 +20,10 @@ AUTO_CLASS_LIMIT = 20
 
 
 def class_index(labels: list[str]) -> list[str]:
-    """Return the class names of ``labels``: sorted numerically when they are all numbers, else as text."""
+    """Return the class names of ``labels``: sorted numerically when they are all finite numbers, else as text."""
     distinct = set(labels)
-    if all(parse_number(label) is not None for label in distinct):
+    numbers = [parse_number(label) for label in distinct]
+    if all(v is not None and math.isfinite(v) for v in numbers):
         return sorted(distinct, key=float)
     return sorted(distinct)
 
@@ -40,11 +42,15 @@ def csv_table(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     features = [[finite_number(row[c], table, r, c, "feature columns", "path", kind) for c in feature_columns]
                 for r, row in enumerate(table.rows)]
     labels = [row[target_at].strip() for row in table.rows]
+    missing = next((r for r, label in enumerate(labels) if not label), None)
+    if missing is not None:
+        raise DatasetError(f"{table.path.name} line {table.lines[missing]}, column {target!r} is empty (a missing "
+                           "target); fill it in or remove the row", "target", kind)
     x = torch.tensor(features, dtype=torch.float64)
     task = options["task"]
     numeric = [parse_number(label) for label in labels]
     if task == "auto":
-        whole = all(v is not None and v == int(v) for v in numeric)
+        whole = all(v is not None and math.isfinite(v) and v == int(v) for v in numeric)
         # Whole numbers with few distinct values are class labels; other numbers are values to regress.
         task = "classification" if whole and len(set(labels)) <= AUTO_CLASS_LIMIT else "regression"
         if any(v is None for v in numeric):

@@ -64,8 +64,12 @@ def text_csv(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
         raise DatasetError(f"the text and the label are the same column ({table.header[text_at]!r}); choose "
                            "two different columns", "label", kind)
     labels = [row[label_at].strip() for row in table.rows]
-    names = class_index(labels)
     label_name = table.header[label_at]
+    missing = next((r for r, label in enumerate(labels) if not label), None)
+    if missing is not None:
+        raise DatasetError(f"{table.path.name} line {table.lines[missing]}, column {label_name!r} is empty (a "
+                           "missing label); fill it in or remove the row", "label", kind)
+    names = class_index(labels)
     if len(names) < 2:
         raise DatasetError(f"the label column {label_name!r} holds one value only ({names[0]!r}); a classifier "
                            "needs at least 2 classes", "label", kind)

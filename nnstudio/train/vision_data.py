@@ -99,36 +99,32 @@ def normalisation(options: dict[str, Any], channels: int, own: tuple[tuple[float
 
 
 def _torchvision_set(kind: str, options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
-    from torchvision import datasets
+    from nnstudio.train.dataset_files import check_present_files, damaged_files_error, read_cifar10
 
     root = Path(options["root"]).expanduser() if options["root"] else data_root()
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"{root} is a file; choose the folder that holds the dataset folders", "root", kind)
     download = options["download"]
     if kind == "cifar10":
-        loader_class = _present_cifar_class()
         folder, files = root / "cifar-10-batches-py", _CIFAR_FILES
     else:
-        loader_class = datasets.MNIST if kind == "mnist" else datasets.FashionMNIST
-        folder, files = root / loader_class.__name__ / "raw", _MNIST_FILES
-
-    def open_split(train: bool) -> Any:
-        try:
-            return loader_class(str(root), train=train, download=False)
-        except RuntimeError:
-            if not download:
-                raise _missing_files_error(kind, folder, files, "downloading is switched off") from None
-        try:
-            return loader_class(str(root), train=train, download=True)
-        except Exception as exc:  # noqa: BLE001 - any network/IO failure means "offline" to the person
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            cause = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "") if lines else ""
-            raise _missing_files_error(kind, folder, files, cause or type(exc).__name__) from None
-
-    train_set, test_set = open_split(True), open_split(False)
-    x_train, y_train = _as_uint8_nchw(train_set.data), torch.as_tensor(train_set.targets, dtype=torch.long)
-    x_val, y_val = _as_uint8_nchw(test_set.data), torch.as_tensor(test_set.targets, dtype=torch.long)
+        folder, files = root / ("MNIST" if kind == "mnist" else "FashionMNIST") / "raw", _MNIST_FILES
+    check_present_files(folder, files, kind)
+    if not all((folder / name).is_file() for name in files):
+        _download(kind, root, folder, files, download)
+    try:
+        if kind == "cifar10":
+            train_images, train_labels, test_images, test_labels, classes = read_cifar10(folder, kind)
+        else:
+            train_images, train_labels, test_images, test_labels, classes = _read_mnist(kind, root)
+    except DatasetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torchvision's readers fail in many ways on a damaged file
+        raise damaged_files_error(kind, folder, exc) from None
+    x_train, y_train = _as_uint8_nchw(train_images), torch.as_tensor(train_labels, dtype=torch.long)
+    x_val, y_val = _as_uint8_nchw(test_images), torch.as_tensor(test_labels, dtype=torch.long)
     mean, std = normalisation(options, int(x_train.shape[1]), _STATS[kind])
     scaler = PixelScaler(mean, std)
-    classes = list(getattr(train_set, "classes", [])) or [str(i) for i in range(10)]
     task = task_for("classification", request.loss)
     return DatasetBundle(
         train=TensorData(x_train, targets_for_loss(y_train, task), scaler),
@@ -138,30 +134,46 @@ def _torchvision_set(kind: str, options: dict[str, Any], request: LoadRequest) -
     )
 
 
+def _read_mnist(kind: str, root: Path) -> tuple[Any, Any, Any, Any, list[str]]:
+    """Return MNIST's or FashionMNIST's images and labels, read by torchvision from the raw idx files."""
+    from torchvision import datasets
+
+    loader_class = datasets.MNIST if kind == "mnist" else datasets.FashionMNIST
+    train, test = (loader_class(str(root), train=flag, download=False) for flag in (True, False))
+    return train.data, train.targets, test.data, test.targets, list(train.classes)
+
+
+def _download(kind: str, root: Path, folder: Path, files: list[str], allowed: bool) -> None:
+    """Fetch the dataset's files with torchvision (it checks the archives' MD5 sums), or say where to put them."""
+    if not allowed:
+        raise _missing_files_error(kind, folder, files, "downloading is switched off")
+    from torchvision import datasets
+
+    loader_class = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
+                    "cifar10": datasets.CIFAR10}[kind]
+    try:
+        if kind == "cifar10":
+            # Only fetch (MD5 checked) and unpack: nnstudio's own reader reads the batches, no pickle code.
+            from torchvision.datasets.utils import download_and_extract_archive
+
+            cifar = datasets.CIFAR10
+            download_and_extract_archive(cifar.url, str(root), filename=cifar.filename, md5=cifar.tgz_md5)
+        else:
+            loader_class(str(root), train=True, download=True)
+    except Exception as exc:  # noqa: BLE001 - any network/IO failure means "offline" to the person
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "") if lines else ""
+        raise _missing_files_error(kind, folder, files, cause or type(exc).__name__) from None
+    if not all((folder / name).is_file() for name in files):
+        raise _missing_files_error(kind, folder, files, "the download did not give every file")
+
+
 def _as_uint8_nchw(data: Any) -> torch.Tensor:
     """Return images as a uint8 tensor [N, C, H, W] (MNIST stores [N, H, W], CIFAR [N, H, W, C])."""
     x = torch.as_tensor(data)
     if x.dim() == 3:
         return x.unsqueeze(1).contiguous()
     return x.permute(0, 3, 1, 2).contiguous()
-
-
-def _present_cifar_class() -> type:
-    from torchvision.datasets import CIFAR10
-
-    class PresentCifar10(CIFAR10):
-        """CIFAR-10 that accepts any present copy of the batch files.
-
-        torchvision checks each file's MD5 sum, which refuses re-packed copies (and the tiny files
-        tests write); without sums it checks that the files exist. The downloaded archive itself is
-        still checked, and the files are parsed by torchvision's own reader.
-        """
-
-        train_list = [[name, None] for name, _ in CIFAR10.train_list]
-        test_list = [[name, None] for name, _ in CIFAR10.test_list]
-        meta = {**CIFAR10.meta, "md5": None}
-
-    return PresentCifar10
 
 
 @register_loader("mnist")

@@ -233,7 +233,8 @@ class PathEditor(TextEditor):
 
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
-        self.line.setPlaceholderText("choose a folder…" if spec.path_kind == "folder" else "choose a file…")
+        self.line.setPlaceholderText(spec.placeholder
+                                     or ("choose a folder…" if spec.path_kind == "folder" else "choose a file…"))
         self.browse = QToolButton(self)
         self.browse.setText("…")
         self.browse.setAccessibleName(f"Choose {spec.title.lower()}")
