@@ -25,8 +25,9 @@ from nnstudio.core.errors import NnstudioError
 from nnstudio.core.project import Project, save_project, write_text_atomic
 from nnstudio.train.trainer import EpochMetrics, TrainingRun
 
+#: metrics.csv's columns; new ones are only ever appended, so scripts reading by position keep working.
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
-                   "samples_per_s")
+                   "samples_per_s", "train_mae", "val_mae")
 OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth")
 
 
@@ -149,7 +150,8 @@ def _save_atomic(obj: Any, path: Path) -> None:
 
 
 def metrics_csv_text(history: list[EpochMetrics]) -> str:
-    """Return metrics.csv: one row per epoch; accuracy cells are empty for regression."""
+    """Return metrics.csv: one row per epoch; accuracy cells are empty for regression, MAE cells for
+    classification."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(METRICS_COLUMNS)
