@@ -202,7 +202,7 @@ def builtin_datasets() -> list[DatasetSpec]:
                      seed()),
                     facts=DatasetFacts("regression", (1,), target_width=1), cheap_preview=True),
         DatasetSpec("parity", "Parity of bits (sequence)",
-                    "token sequences of 0s and 1s; the class is 1 when the count of 1s is odd", SEQUENCES,
+                    "token sequences of 0s and 1s; the class says whether the count of 1s is even or odd", SEQUENCES,
                     (n_samples(4000, maximum=MAX_SEQUENCE_SAMPLES), sequence_length(12, "bits per sequence"),
                      seed()),
                     facts=_parity_facts, cheap_preview=True),
