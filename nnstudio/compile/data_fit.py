@@ -26,11 +26,17 @@ from nnstudio.compile.results import Analysis
 from nnstudio.compile.validation import Wiring
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import SetParam
-from nnstudio.core.datasets import DATASETS, DatasetError, DatasetFacts, dataset_facts, task_for
+from nnstudio.core.datasets import DATASETS, DatasetError, DatasetFacts, dataset_facts
 from nnstudio.core.formatting import format_shape
 from nnstudio.core.graph import Node
 from nnstudio.core.problems import Fix, Problem
-from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES, LOSS_TITLES, TrainingSettings
+from nnstudio.core.settings import (
+    BINARY_LOSSES,
+    CLASSIFICATION_LOSSES,
+    LOSS_TITLES,
+    TrainingSettings,
+    task_for,
+)
 
 REGRESSION_LOSSES = frozenset({"mse", "l1", "smooth_l1"})
 #: Layers that leave the width of the last dimension alone (for finding the layer that sets it).

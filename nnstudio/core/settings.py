@@ -16,6 +16,20 @@ CLASSIFICATION_LOSSES = frozenset({"cross_entropy", "nll"})
 #: Losses whose targets are 0/1 floats of the same shape as the output.
 BINARY_LOSSES = frozenset({"bce", "bce_with_logits"})
 
+
+
+def task_for(natural: str, loss: str | None) -> Any:
+    """Return the task a dataset serves under ``loss``: class labels + a BCE loss -> "binary".
+
+    ``natural`` is what the dataset's targets are ("classification", "regression" or "binary").
+    """
+    if loss in BINARY_LOSSES and natural == "classification":
+        return "binary"
+    if loss in CLASSIFICATION_LOSSES and natural == "binary":
+        return "classification"
+    return natural
+
+
 LOSS_TITLES = {
     "cross_entropy": "CrossEntropyLoss", "nll": "NLLLoss", "mse": "MSELoss", "l1": "L1Loss",
     "smooth_l1": "SmoothL1Loss", "bce": "BCELoss", "bce_with_logits": "BCEWithLogitsLoss",

@@ -17,7 +17,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnstudio.core.datasets import DELIMITERS, DatasetError, require_regular_file, sniff_delimiter
+from nnstudio.core.data_files import DELIMITERS, require_regular_file, sniff_delimiter
+from nnstudio.core.datasets import DatasetError
 
 #: The largest CSV file read (its values are held in memory as Python objects while parsing).
 MAX_CSV_BYTES = 1 << 30

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import torch
 from torch.utils.data import Dataset
 
-from nnstudio.core.datasets import DatasetError, DatasetFacts, Task, task_for
+from nnstudio.core.datasets import DatasetError, DatasetFacts, Task
+from nnstudio.core.settings import task_for
 
 __all__ = ["DatasetBundle", "DatasetError", "TensorData", "Task", "random_split", "stratified_split",
            "targets_for_loss", "task_for", "tensor_bundle"]

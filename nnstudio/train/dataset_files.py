@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from nnstudio.core.datasets import DatasetError, require_regular_file
+from nnstudio.core.data_files import require_regular_file
+from nnstudio.core.datasets import DatasetError
 
 #: The largest dataset file read (MNIST's training images are 47 MB, a CIFAR batch 31 MB).
 MAX_DATASET_FILE_BYTES = 1 << 30

@@ -1,7 +1,8 @@
 """``load_dataset(settings, seed)``: the loader half of the dataset registry.
 
-Each kind of :data:`~nnstudio.core.datasets.DATASETS` has one loader here, registered with
-:func:`register_loader` under the kind's id. :func:`load_dataset` validates the options through the
+Each kind of :data:`~nnstudio.core.datasets.DATASETS` has one loader, registered with
+:func:`~nnstudio.train.loaders.register_loader` under the kind's id (the built-in ones in the
+modules imported below). :func:`load_dataset` validates the options through the
 kind's typed fields (a bad one is a :class:`DatasetError` naming the kind and the option), calls the
 loader with every option present, then checks what came back against the entry's facts and refuses
 data without a training or a validation sample.
@@ -9,60 +10,22 @@ data without a training or a validation sample.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 from nnstudio.core.datasets import DATASETS, DatasetFacts
 from nnstudio.core.settings import DatasetSettings
+
+# The built-in loaders register themselves on import; the heavy libraries they use (torchvision,
+# PIL) are imported inside the loaders, when a kind is really loaded.
+from nnstudio.train import (  # noqa: F401
+    sequence_data,
+    synthetic_data,
+    table_data,
+    text_data,
+    vision_data,
+)
 from nnstudio.train.data import DatasetBundle, DatasetError
+from nnstudio.train.loaders import LOADERS, LoadRequest, register_loader
 
-
-@dataclass(frozen=True)
-class LoadRequest:
-    """What a loader is asked for besides its options: the run's seed, loss and validation share."""
-
-    kind: str
-    seed: int
-    loss: str | None
-    val_fraction: float
-
-    def seed_of(self, options: dict[str, Any]) -> int:
-        """Return the kind's ``seed`` option, or the run's seed when it is not set."""
-        value = options.get("seed")
-        return self.seed if value is None else int(value)
-
-    def error(self, message: str, option: str | None = None) -> DatasetError:
-        """Return a DatasetError of this kind (``raise request.error("...", "path")``)."""
-        return DatasetError(message, option, self.kind)
-
-
-Loader = Callable[[dict[str, Any], LoadRequest], DatasetBundle]
-
-#: Kind id -> loader. Filled by the loader modules below as they are imported.
-LOADERS: dict[str, Loader] = {}
-
-
-def register_loader(kind: str) -> Callable[[Loader], Loader]:
-    """Decorator: make the function the loader of dataset ``kind`` (one loader per kind)."""
-    def decorate(loader: Loader) -> Loader:
-        if kind in LOADERS and LOADERS[kind] is not loader:
-            raise ValueError(f"dataset kind {kind!r} already has a loader ({LOADERS[kind].__qualname__})")
-        LOADERS[kind] = loader
-        return loader
-    return decorate
-
-
-def _import_builtin_loaders() -> None:
-    # The modules register their loaders on import; the heavy libraries they use (torchvision,
-    # PIL) are imported inside the loaders, when a kind is really loaded.
-    from nnstudio.train import (  # noqa: F401
-        sequence_data,
-        synthetic_data,
-        table_data,
-        text_data,
-        vision_data,
-    )
+__all__ = ["LOADERS", "LoadRequest", "load_dataset", "register_loader"]
 
 
 def load_dataset(settings: DatasetSettings, seed: int = 0, *, loss: str | None = None,
@@ -71,7 +34,6 @@ def load_dataset(settings: DatasetSettings, seed: int = 0, *, loss: str | None =
 
     Raises :class:`DatasetError` naming the kind, and the option, file, line or column at fault.
     """
-    _import_builtin_loaders()
     spec = DATASETS.get(settings.kind)
     options = spec.validate_options(settings.options)
     loader = LOADERS.get(spec.kind)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from nnstudio.train.data import DatasetBundle, tensor_bundle
-from nnstudio.train.datasets import LoadRequest, register_loader
+from nnstudio.train.loaders import LoadRequest, register_loader
 
 
 def _symbols(count: int) -> list[str]:

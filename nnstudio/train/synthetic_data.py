@@ -14,7 +14,7 @@ import torch
 
 from nnstudio.core.resources import resource_path
 from nnstudio.train.data import DatasetBundle, tensor_bundle
-from nnstudio.train.datasets import LoadRequest, register_loader
+from nnstudio.train.loaders import LoadRequest, register_loader
 
 
 def _generator(options: dict[str, Any], request: LoadRequest) -> torch.Generator:

@@ -13,7 +13,7 @@ import torch
 
 from nnstudio.train.csv_files import finite_number, parse_number, read_table
 from nnstudio.train.data import DatasetBundle, DatasetError, split_indices, tensor_bundle
-from nnstudio.train.datasets import LoadRequest, register_loader
+from nnstudio.train.loaders import LoadRequest, register_loader
 
 #: With task "auto", an integer target with at most this many distinct values is taken as class labels.
 AUTO_CLASS_LIMIT = 20

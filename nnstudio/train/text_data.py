@@ -23,7 +23,7 @@ import torch
 
 from nnstudio.train.csv_files import read_table
 from nnstudio.train.data import DatasetBundle, DatasetError, split_indices, tensor_bundle
-from nnstudio.train.datasets import LoadRequest, register_loader
+from nnstudio.train.loaders import LoadRequest, register_loader
 from nnstudio.train.table_data import class_index
 
 PAD, UNKNOWN = 0, 1

@@ -23,7 +23,7 @@ from nnstudio.train.data import (
     targets_for_loss,
     task_for,
 )
-from nnstudio.train.datasets import LoadRequest, register_loader
+from nnstudio.train.loaders import LoadRequest, register_loader
 
 # (mean, std) per channel of each training set, the values the PyTorch examples normalise with.
 _STATS = {
