@@ -106,3 +106,17 @@ def test_bad_dataset_options_are_reported_before_training():
     project.settings.dataset = DatasetSettings(kind="moons", options={"noise": -1})
     with pytest.raises(DatasetError, match="noise"):
         build_training_run(project, device="cpu")
+
+
+def test_whole_number_csv_targets_under_a_regression_loss_say_both_ways_out(tmp_path):
+    # Issue 14 item 6: "auto" took the grades as classes; the person may have meant to regress them.
+    table = tmp_path / "grades.csv"
+    table.write_text("hours,grade\n" + "".join(f"{i},{i % 4}\n" for i in range(40)))
+    project = example("linear-regression")
+    project.settings.dataset = DatasetSettings(kind="csv", options={"path": str(table)})
+    with pytest.raises(DataMismatchError) as info:
+        build_training_run(project, device="cpu")
+    assert "its targets are class labels" in str(info.value)
+    assert "use CrossEntropyLoss, or set the dataset's task option to regression" in str(info.value)
+    project.settings.dataset = DatasetSettings(kind="csv", options={"path": str(table), "task": "regression"})
+    assert build_training_run(project, device="cpu").data.task == "regression"
