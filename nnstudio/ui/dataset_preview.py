@@ -61,7 +61,7 @@ def _is_image_shape(shape: tuple[int, ...]) -> bool:
     """Images are [C, H, W] with 1 or 3 channels, or [H, W]; a sequence [T, 1] or [T, F] is not one."""
     if len(shape) == 3:
         return shape[0] in (1, 3) and min(shape[1:]) >= 4
-    return len(shape) == 2 and min(shape) >= 4 and shape[1] > 8
+    return len(shape) == 2 and min(shape) >= 4
 
 
 def decode_tokens(ids: np.ndarray, tokens: list[str]) -> str:
