@@ -136,16 +136,14 @@ def _input_problems(wiring: Wiring, analysis: Analysis, source: Node, facts: Dat
             yield Problem("error", "input-shape-mismatch",
                           f"{node_id} takes samples of shape {format_shape(declared)}, but {data} gives "
                           f"{shown}; set {node_id}.shape to {shown}.", node_id, "shape",
-                          fix=Fix(f"Set {node_id}.shape to {shown}",
-                                  lambda project: SetParam(project.graph, node_id, "shape", list(wanted))))
+                          fix=_set_param_fix(node_id, "shape", list(wanted)))
     dtype = source.params.get("dtype", "float32")
     if dtype != facts.dtype:
         what = "token ids (int64)" if facts.dtype == "int64" else "numbers (float32)"
         yield Problem("error", "input-dtype-mismatch",
                       f"{node_id} takes {dtype} values, but {data} gives {what}; set {node_id}.dtype to "
                       f"{facts.dtype}.", node_id, "dtype",
-                      fix=Fix(f"Set {node_id}.dtype to {facts.dtype}",
-                              lambda project: SetParam(project.graph, node_id, "dtype", facts.dtype)))
+                      fix=_set_param_fix(node_id, "dtype", facts.dtype))
     if facts.vocabulary is None:
         return
     for target in wiring.feeds[node_id]:
@@ -158,10 +156,12 @@ def _input_problems(wiring: Wiring, analysis: Analysis, source: Node, facts: Dat
             yield Problem("error", "embedding-vocabulary",
                           f"{target} has {rows} rows, but {data} has token ids up to {vocabulary - 1}, which "
                           f"would index past its end; set {target}.num_embeddings to {vocabulary}.",
-                          target, "num_embeddings",
-                          fix=Fix(f"Set {target}.num_embeddings to {vocabulary}",
-                                  lambda project, target=target, v=vocabulary: SetParam(
-                                      project.graph, target, "num_embeddings", v)))
+                          target, "num_embeddings", fix=_set_param_fix(target, "num_embeddings", vocabulary))
+
+
+def _set_param_fix(node_id: str, name: str, value: object) -> Fix:
+    """Return the fix that sets ``node_id.name`` to ``value`` (one undoable step)."""
+    return Fix(f"Set {node_id}.{name} to {value}", lambda project: SetParam(project.graph, node_id, name, value))
 
 
 def _output_problems(wiring: Wiring, analysis: Analysis, output: Node, settings: TrainingSettings,
@@ -192,8 +192,12 @@ def _output_problems(wiring: Wiring, analysis: Analysis, output: Node, settings:
                           f"add a Flatten and a Linear with {classes} outputs before the Output.", last.id)
         elif shape[1] != classes:
             width = shape[1]
-            consequence = (f"labels {width} and up would crash the loss" if isinstance(width, int) and width < classes
-                           else f"the extra {width - classes} scores could never be right")
+            if not isinstance(width, int):
+                consequence = "the widths must match"
+            elif width < classes:
+                consequence = f"labels {width} and up would crash the loss"
+            else:
+                consequence = f"the extra {width - classes} scores could never be right"
             scores = f"{width} class score{'s' if width != 1 else ''}"
             yield _width_problem(wiring, last, "class-count-mismatch", classes,
                                  f"{last.id} returns {scores} per sample, but {data} has {classes} classes "
@@ -213,8 +217,7 @@ def _width_problem(wiring: Wiring, last: Node, code: str, width: int, what: str)
         return Problem("error", code, f"{what}; end the network with a Linear of out_features {width}.", last.id)
     node_id = linear.id
     return Problem("error", code, f"{what}; set {node_id}.out_features to {width}.", node_id, "out_features",
-                   fix=Fix(f"Set {node_id}.out_features to {width}",
-                           lambda project: SetParam(project.graph, node_id, "out_features", width)))
+                   fix=_set_param_fix(node_id, "out_features", width))
 
 
 def _width_layer(wiring: Wiring, last: Node) -> Node | None:

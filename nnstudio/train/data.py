@@ -85,11 +85,11 @@ class DatasetBundle:
 
     @property
     def train_size(self) -> int:
-        return len(self.train)
+        return len(self.train)  # type: ignore[arg-type]  # every split here has a length
 
     @property
     def val_size(self) -> int:
-        return len(self.val)
+        return len(self.val)  # type: ignore[arg-type]
 
 
 def targets_for_loss(y: torch.Tensor, task: Task) -> torch.Tensor:
