@@ -1,17 +1,17 @@
-"""Small, safe reads of data files for the registry (torch-free): regular files only, CSV headers.
+"""Data files read safely for the datasets (torch-free): regular files only, CSV headers and delimiters.
 
-:func:`require_regular_file` refuses folders, pipes, devices and files over a size limit before
-anything is opened (a FIFO would block, ``/dev/zero`` never end); :func:`sniff_delimiter` and
-:func:`csv_header` let the dataset form offer a CSV file's column names.
+:func:`require_regular_file` is the project's guarded reader check (``core.files``) with its refusal
+worded as a dataset error; :func:`sniff_delimiter` and :func:`csv_header` let the dataset form offer
+a CSV file's column names.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import stat
 
 from nnstudio.core.dataset_spec import DatasetError
+from nnstudio.core.files import TABLE_BYTES, FileReadError, check_regular_file
 
 #: The most bytes of a file read to find its header row.
 HEADER_BYTES = 1 << 16
@@ -23,26 +23,16 @@ def require_regular_file(path: str | os.PathLike[str], what: str, option: str, d
                          max_bytes: int) -> int:
     """Return the size of the regular file at ``path``; raise DatasetError naming what is wrong.
 
-    Only regular files are read: a folder, a FIFO or a device is refused before it is opened (a FIFO
-    would block, ``/dev/zero`` never end), and so is a file larger than ``max_bytes``.
+    The check is :func:`nnstudio.core.files.check_regular_file` (the project's one guarded reader):
+    a folder, a FIFO or a device is refused before it is opened, and so is a file larger than
+    ``max_bytes``. The error names the dataset and the option that gave the path.
     """
+    if not os.path.lexists(path):
+        raise DatasetError(f"{what} {path} does not exist", option, dataset)
     try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise DatasetError(f"{what} {path} does not exist", option, dataset) from None
-    except OSError as exc:
-        raise DatasetError(f"{what} {path} cannot be read ({exc.strerror or exc})", option, dataset) from None
-    if stat.S_ISDIR(info.st_mode):
-        raise DatasetError(f"{path} is a folder; choose the {what} inside it", option, dataset)
-    if not stat.S_ISREG(info.st_mode):
-        raise DatasetError(f"{path} is not a regular file (a device, pipe or socket); choose a {what}",
-                           option, dataset)
-    if info.st_size > max_bytes:
-        from nnstudio.core.formatting import format_bytes
-
-        raise DatasetError(f"{path} is {format_bytes(info.st_size)}, more than the {format_bytes(max_bytes)} "
-                           f"a {what} may have", option, dataset)
-    return info.st_size
+        return check_regular_file(path, max_bytes, what)
+    except FileReadError as exc:
+        raise DatasetError(str(exc), option, dataset) from None
 
 
 def sniff_delimiter(sample: str) -> str | None:
@@ -62,11 +52,10 @@ def sniff_delimiter(sample: str) -> str | None:
 def csv_header(path: str, delimiter: str = "auto") -> list[str]:
     """Return the column names of the CSV file at ``path`` (empty when it cannot be read)."""
     try:
-        if not stat.S_ISREG(os.stat(os.path.expanduser(path)).st_mode):
-            return []
+        check_regular_file(os.path.expanduser(path), TABLE_BYTES, "CSV file")
         with open(os.path.expanduser(path), encoding="utf-8-sig", errors="replace", newline="") as handle:
             sample = handle.read(HEADER_BYTES)
-    except OSError:
+    except OSError:  # FileReadError is one too
         return []
     separator = DELIMITERS.get(delimiter) or sniff_delimiter(sample) or ","
     try:

@@ -1,5 +1,7 @@
 """Reading CSV files safely: regular files only, a size limit, UTF-8 (or UTF-16 with a BOM), delimiters.
 
+The bytes come through the project's one guarded reader (``nnstudio.core.files.read_bytes``).
+
 :func:`read_table` returns the header and the rows with their line numbers, or raises a
 :class:`DatasetError` that names the file, and the line where the problem is: a folder or a device
 given as the file, a file too large, text that is not UTF-8, a NUL byte, a cell longer than the
@@ -19,9 +21,10 @@ from pathlib import Path
 
 from nnstudio.core.data_files import DELIMITERS, require_regular_file, sniff_delimiter
 from nnstudio.core.datasets import DatasetError
+from nnstudio.core.files import TABLE_BYTES, FileReadError, read_bytes
 
-#: The largest CSV file read (its values are held in memory as Python objects while parsing).
-MAX_CSV_BYTES = 1 << 30
+#: The largest CSV file read: the project's limit for tables.
+MAX_CSV_BYTES = TABLE_BYTES
 #: float32's largest finite value: bigger numbers would become infinities in the tensors.
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -68,9 +71,9 @@ def read_table(path_text: str, delimiter: str, dataset: str, min_rows: int = 2) 
     path = Path(path_text).expanduser()
     require_regular_file(path, "CSV file", "path", dataset, MAX_CSV_BYTES)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DatasetError(f"{path} cannot be read ({exc.strerror or exc})", "path", dataset) from None
+        data = read_bytes(path, MAX_CSV_BYTES, "CSV file")
+    except FileReadError as exc:
+        raise DatasetError(str(exc), "path", dataset) from None
     text = _decode(data, path, dataset)
     nul = text.find("\0")
     if nul >= 0:

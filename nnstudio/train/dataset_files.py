@@ -9,6 +9,7 @@ torchvision reads them, and a damaged one is named instead of surfacing torchvis
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from nnstudio.core.data_files import require_regular_file
 from nnstudio.core.datasets import DatasetError
+from nnstudio.core.files import FileReadError, read_bytes
 
 #: The largest dataset file read (MNIST's training images are 47 MB, a CIFAR batch 31 MB).
 MAX_DATASET_FILE_BYTES = 1 << 30
@@ -57,8 +59,11 @@ def damaged_files_error(kind: str, folder: Path, exc: BaseException) -> DatasetE
 def _read_batch(path: Path, kind: str) -> dict[str, Any]:
     require_regular_file(path, f"{kind} file", "root", kind, MAX_DATASET_FILE_BYTES)
     try:
-        with open(path, "rb") as handle:
-            batch = _ArraysOnly(handle, encoding="latin1").load()
+        data = read_bytes(path, MAX_DATASET_FILE_BYTES, f"{kind} file")
+    except FileReadError as exc:
+        raise DatasetError(str(exc), "root", kind) from None
+    try:
+        batch = _ArraysOnly(io.BytesIO(data), encoding="latin1").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise DatasetError(f"{path} cannot be read as a CIFAR batch: {exc}", "root", kind) from None
     if not isinstance(batch, dict):

@@ -22,11 +22,11 @@ import torch
 from torch.utils.data import Dataset
 
 from nnstudio.core.datasets import DatasetError
-from nnstudio.core.formatting import format_bytes
+from nnstudio.core.files import IMAGE_BYTES, FileReadError, check_regular_file
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-#: The largest image file read.
-MAX_IMAGE_BYTES = 256 << 20
+#: The largest image file read: the project's limit for images.
+MAX_IMAGE_BYTES = IMAGE_BYTES
 #: The most pixels an image may have (a 8,000 x 8,000 photo); bigger ones are refused unread.
 MAX_IMAGE_PIXELS = 64_000_000
 
@@ -44,13 +44,9 @@ def _image_problem(path: str) -> str | None:
     from PIL import Image, UnidentifiedImageError
 
     try:
-        info = os.stat(path)
-    except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
-    if not stat.S_ISREG(info.st_mode):
-        return "is not a regular file (a device, pipe or socket)"
-    if info.st_size > MAX_IMAGE_BYTES:
-        return f"is {format_bytes(info.st_size)}, more than the {format_bytes(MAX_IMAGE_BYTES)} an image may have"
+        check_regular_file(path, MAX_IMAGE_BYTES, "picture")
+    except FileReadError as exc:
+        return exc.reason
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -103,7 +99,7 @@ def scan_image_folder(folder: Path, dataset: str) -> FolderContents:
     for path in files:
         problem = _image_problem(path)
         if problem is not None:
-            raise DatasetError(f"image {path} {problem}; remove or replace it", "path", dataset)
+            raise DatasetError(f"image {path}: {problem}; remove or replace it", "path", dataset)
     return FolderContents(folder, classes, files, labels)
 
 
