@@ -23,6 +23,7 @@ from collections.abc import Iterator
 
 from nnstudio.compile.fixes import set_loss
 from nnstudio.compile.results import Analysis
+from nnstudio.compile.rules import Trait
 from nnstudio.compile.validation import Wiring
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import SetParam
@@ -39,9 +40,6 @@ from nnstudio.core.settings import (
 )
 
 REGRESSION_LOSSES = frozenset({"mse", "l1", "smooth_l1"})
-#: Layers that leave the width of the last dimension alone (for finding the layer that sets it).
-WIDTH_KEEPING = frozenset({"dropout", "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softmax",
-                           "log_softmax", "batch_norm1d", "layer_norm"})
 #: The codes of the loss problems: fixed first, since the right output width depends on the loss.
 LOSS_CODES = frozenset({"regression-loss-on-classes", "classification-loss-on-values", "binary-loss-many-classes"})
 #: The codes of the problems this rule reports (a run refused for one of them is a data mismatch).
@@ -148,7 +146,7 @@ def _input_problems(wiring: Wiring, analysis: Analysis, source: Node, facts: Dat
         return
     for target in wiring.feeds[node_id]:
         layer = wiring.nodes[target]
-        if layer.type_id != "embedding":
+        if "num_embeddings" not in layer.params:  # a lookup table of token vectors (Embedding)
             continue
         rows = analysis.nodes[target].resolved.get("num_embeddings", layer.params.get("num_embeddings"))
         if isinstance(rows, int) and rows < facts.vocabulary:
@@ -221,13 +219,15 @@ def _width_problem(wiring: Wiring, last: Node, code: str, width: int, what: str)
 
 
 def _width_layer(wiring: Wiring, last: Node) -> Node | None:
-    """Return the Linear whose out_features decides the output width, looking through width-keeping layers."""
-    current = last
-    seen = set()
-    while current.type_id in WIDTH_KEEPING and current.id not in seen:
-        seen.add(current.id)
+    """Return the linear map whose out_features decides the output width, looking up through layers that
+    keep the shape (activations, Dropout, normalisers), as the layer rules describe them."""
+    current, seen = last, {last.id}
+    while wiring.rules[current.id].keeps_shape:
         edges = wiring.incoming[current.id]
-        if len(edges) != 1:
+        if len(edges) != 1 or edges[0].source in seen:
             return None
         current = wiring.nodes[edges[0].source]
-    return current if current.type_id == "linear" else None
+        seen.add(current.id)
+    if wiring.rules[current.id].has(Trait.LINEAR_MAP) and "out_features" in current.params:
+        return current
+    return None
