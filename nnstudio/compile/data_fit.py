@@ -2,8 +2,8 @@
 
 :func:`fit_problems` compares a network (its wiring and analysis) with what is known about its
 dataset (:class:`~nnstudio.core.datasets.DatasetFacts`) under the project's loss, and returns the
-disagreements as error :class:`~nnstudio.core.problems.Problem` s, each naming the layer, what is
-wrong and what to do, with a one-click fix where there is one:
+disagreements as error :class:`~nnstudio.core.problems.Problem` s, each one sentence naming the
+layer, what is wrong and what to do (after a semicolon), with a one-click fix where there is one:
 
 - the trainer feeds one tensor and compares one result: one Input and one Output;
 - the Input's shape and dtype against one sample's;
@@ -88,17 +88,17 @@ def loss_problems(settings: TrainingSettings, facts: DatasetFacts) -> Iterator[P
                       "predict")
         yield Problem("error", "regression-loss-on-classes",
                       f"{title} cannot learn {data}: its targets are class labels, which {title} would treat "
-                      f"as numbers to approach (as if class 9 were near 8); use CrossEntropyLoss{switch}.",
+                      f"as numbers to approach (as if class 9 were near 8); use CrossEntropyLoss{switch}",
                       fix=Fix("Switch the loss to CrossEntropyLoss", lambda project: set_loss(project, "cross_entropy")))
     elif (loss in CLASSIFICATION_LOSSES or loss in BINARY_LOSSES) and facts.task == "regression":
         yield Problem("error", "classification-loss-on-values",
                       f"{title} cannot learn {data}: its targets are real values, not class labels; use MSELoss "
-                      "(or L1Loss / SmoothL1Loss).",
+                      "(or L1Loss / SmoothL1Loss)",
                       fix=Fix("Switch the loss to MSELoss", lambda project: set_loss(project, "mse")))
     elif loss in BINARY_LOSSES and facts.classes is not None and facts.classes != 2:
         yield Problem("error", "binary-loss-many-classes",
                       f"{title} learns two classes, but {data} has {facts.classes}; use CrossEntropyLoss with "
-                      f"{facts.classes} outputs.",
+                      f"{facts.classes} outputs",
                       fix=Fix("Switch the loss to CrossEntropyLoss", lambda project: set_loss(project, "cross_entropy")))
 
 
@@ -112,10 +112,10 @@ def network_problems(wiring: Wiring, analysis: Analysis, settings: TrainingSetti
     inputs, outputs = _of_kind(wiring, LayerKind.INPUT), _of_kind(wiring, LayerKind.OUTPUT)
     if len(inputs) > 1:
         yield Problem("error", "one-input", f"The trainer feeds one tensor per sample, but the network has "
-                      f"{len(inputs)} Input layers; remove {inputs[1].id} or merge the branches.", inputs[1].id)
+                      f"{len(inputs)} Input layers; remove {inputs[1].id} or merge the branches", inputs[1].id)
     if len(outputs) > 1:
         yield Problem("error", "one-output", f"The trainer compares one result with the targets, but the network "
-                      f"has {len(outputs)} Output layers; remove {outputs[1].id}.", outputs[1].id)
+                      f"has {len(outputs)} Output layers; remove {outputs[1].id}", outputs[1].id)
     data = _dataset_name(settings)
     if len(inputs) == 1:
         yield from _input_problems(wiring, analysis, inputs[0], facts, data)
@@ -133,14 +133,14 @@ def _input_problems(wiring: Wiring, analysis: Analysis, source: Node, facts: Dat
             shown = format_shape(wanted)
             yield Problem("error", "input-shape-mismatch",
                           f"{node_id} takes samples of shape {format_shape(declared)}, but {data} gives "
-                          f"{shown}; set {node_id}.shape to {shown}.", node_id, "shape",
+                          f"{shown}; set {node_id}.shape to {shown}", node_id, "shape",
                           fix=_set_param_fix(node_id, "shape", list(wanted)))
     dtype = source.params.get("dtype", "float32")
     if dtype != facts.dtype:
         what = "token ids (int64)" if facts.dtype == "int64" else "numbers (float32)"
         yield Problem("error", "input-dtype-mismatch",
                       f"{node_id} takes {dtype} values, but {data} gives {what}; set {node_id}.dtype to "
-                      f"{facts.dtype}.", node_id, "dtype",
+                      f"{facts.dtype}", node_id, "dtype",
                       fix=_set_param_fix(node_id, "dtype", facts.dtype))
     if facts.vocabulary is None:
         return
@@ -153,7 +153,7 @@ def _input_problems(wiring: Wiring, analysis: Analysis, source: Node, facts: Dat
             vocabulary = facts.vocabulary
             yield Problem("error", "embedding-vocabulary",
                           f"{target} has {rows} rows, but {data} has token ids up to {vocabulary - 1}, which "
-                          f"would index past its end; set {target}.num_embeddings to {vocabulary}.",
+                          f"would index past its end; set {target}.num_embeddings to {vocabulary}",
                           target, "num_embeddings", fix=_set_param_fix(target, "num_embeddings", vocabulary))
 
 
@@ -187,7 +187,7 @@ def _output_problems(wiring: Wiring, analysis: Analysis, output: Node, settings:
         if len(shape) != 2:
             yield Problem("error", "classifier-output-rank",
                           f"{title} wants one score per class, [N, {classes}], but {last.id} returns {shown}; "
-                          f"add a Flatten and a Linear with {classes} outputs before the Output.", last.id)
+                          f"add a Flatten and a Linear with {classes} outputs before the Output", last.id)
         elif shape[1] != classes:
             width = shape[1]
             if not isinstance(width, int):
@@ -212,9 +212,9 @@ def _width_problem(wiring: Wiring, last: Node, code: str, width: int, what: str)
     """Return the error ``what`` + what to do, on the Linear that sets the output width when there is one."""
     linear = _width_layer(wiring, last)
     if linear is None:
-        return Problem("error", code, f"{what}; end the network with a Linear of out_features {width}.", last.id)
+        return Problem("error", code, f"{what}; end the network with a Linear of out_features {width}", last.id)
     node_id = linear.id
-    return Problem("error", code, f"{what}; set {node_id}.out_features to {width}.", node_id, "out_features",
+    return Problem("error", code, f"{what}; set {node_id}.out_features to {width}", node_id, "out_features",
                    fix=_set_param_fix(node_id, "out_features", width))
 
 

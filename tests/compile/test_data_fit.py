@@ -30,7 +30,7 @@ def test_output_wider_than_the_class_count_is_an_error_with_a_fix():
     problem = problems(project)["class-count-mismatch"]
     assert problem.is_error and problem.node_id == "l2" and problem.field == "out_features"
     assert problem.message == ("l2 returns 12 class scores per sample, but the digits dataset has 10 classes (the "
-                               "extra 2 scores could never be right); set l2.out_features to 10.")
+                               "extra 2 scores could never be right); set l2.out_features to 10")
     fix(project, problem)
     assert project.graph.node("l2").params["out_features"] == 10
     assert analyze(project.graph, project.settings).problems == []
@@ -64,7 +64,7 @@ def test_binary_losses_want_one_score_and_two_classes():
 def test_a_loss_that_cannot_take_the_data_is_an_error_with_the_loss_fix():
     regression = project_of(chain("flatten", ("linear", {"out_features": 10})), loss="mse")
     problem = problems(regression)["regression-loss-on-classes"]
-    assert problem.is_error and "use CrossEntropyLoss." in problem.message
+    assert problem.is_error and problem.message.endswith("; use CrossEntropyLoss")
     fix(regression, problem)
     assert regression.settings.loss == "cross_entropy"
     values = project_of(chain(("linear", {"out_features": 1}), shape=(1,)), loss="cross_entropy", dataset="linear")
@@ -97,7 +97,7 @@ def test_the_input_must_take_one_sample_of_the_data():
     problem = problems(project)["input-shape-mismatch"]
     assert problem.is_error and problem.node_id == "image" and problem.field == "shape"
     assert problem.message == ("image takes samples of shape [1, 8, 8], but the moons dataset gives [2]; set "
-                               "image.shape to [2].")
+                               "image.shape to [2]")
     fix(project, problem)
     assert tuple(project.graph.node("image").params["shape"]) == (2,)
 
@@ -107,7 +107,7 @@ def test_token_data_needs_an_int64_input_and_an_embedding_with_a_row_per_token()
                                ("linear", {"out_features": 5}), shape=(16,)), dataset="most_frequent", symbols=5)
     found = problems(project)
     assert found["input-dtype-mismatch"].message == ("x_in takes float32 values, but the most_frequent dataset gives "
-                                                     "token ids (int64); set x_in.dtype to int64.")
+                                                     "token ids (int64); set x_in.dtype to int64")
     fix(project, found["input-dtype-mismatch"])
     problem = problems(project)["embedding-vocabulary"]
     assert problem.node_id == "l1" and "token ids up to 4" in problem.message
@@ -139,3 +139,32 @@ def test_dataset_class_counts_come_from_the_registry():
 def test_the_examples_fit_their_data(name):
     project = load_example(name)
     assert analyze(project.graph, project.settings).ok
+
+
+def test_every_data_fit_message_is_one_sentence_naming_the_layer_and_the_remedy(tmp_path):
+    cases = [
+        project_of(chain("flatten", ("linear", {"out_features": 12}))),
+        project_of(chain(("conv2d", {"out_channels": 10}))),
+        project_of(chain(("linear", {"out_features": 2}), shape=(2,)), loss="bce_with_logits", dataset="moons"),
+        project_of(chain(("linear", {"out_features": 1}), shape=(2,)), loss="bce", dataset="blobs", classes=4),
+        project_of(chain("flatten", ("linear", {"out_features": 10})), loss="mse"),
+        project_of(chain(("linear", {"out_features": 1}), shape=(1,)), loss="cross_entropy", dataset="linear"),
+        project_of(chain(("lstm", {"hidden_size": 8}), ("linear", {"out_features": 1}), shape=(32, 1)),
+                   loss="mse", dataset="sine_forecast", horizon=3),
+        project_of(chain(("embedding", {"num_embeddings": 3, "embedding_dim": 8}), "flatten",
+                         ("linear", {"out_features": 5}), shape=(4,), dtype="int64"), dataset="most_frequent",
+                   symbols=5),
+        project_of(chain(("linear", {"out_features": 2}), shape=(3,)), dataset="parity"),
+    ]
+    seen = set()
+    for project in cases:
+        for problem in analyze(project.graph, project.settings).errors:
+            seen.add(problem.code)
+            text = problem.message
+            assert ". " not in text and not text.endswith("."), text
+            assert ";" in text, f"no remedy in: {text}"
+            if problem.node_id is not None:
+                assert problem.node_id in text, text
+    assert {"class-count-mismatch", "classifier-output-rank", "binary-output-width", "binary-loss-many-classes",
+            "regression-loss-on-classes", "classification-loss-on-values", "regression-output-width",
+            "embedding-vocabulary", "input-shape-mismatch", "input-dtype-mismatch"} <= seen
