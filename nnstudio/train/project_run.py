@@ -53,8 +53,13 @@ def _raise_first_error(project: Project, analysis: Analysis) -> None:
 
 def build_training_run(project: Project, *, device: torch.device | str | None = None,
                        num_workers: int | None = None, bundle: DatasetBundle | None = None,
+                       analysis: Analysis | None = None,
                        on_warning: Callable[[Problem], None] | None = None) -> TrainingRun:
     """Return a run of ``project`` ready to ``run()``; raises an NnstudioError before any training.
+
+    ``analysis`` is the project's current analysis (with its settings) when the caller has one (the
+    editor's document, the CLI's single analysis); without it, or when it describes another revision
+    of the graph, the project is analysed here.
 
     Errors come out in the order a person fixes them: network errors (CompileError naming the node),
     the dataset's options (DatasetError naming the option), a disagreement between network and data
@@ -67,7 +72,8 @@ def build_training_run(project: Project, *, device: torch.device | str | None = 
     from nnstudio.compile import analyze, compile_graph
 
     settings = project.settings
-    analysis = analyze(project.graph, settings)
+    if analysis is None or analysis.revision != project.graph.revision:
+        analysis = analyze(project.graph, settings)
     _raise_first_error(project, analysis)
     if bundle is None:
         bundle = load_dataset(settings.dataset, settings.seed, loss=settings.loss,
