@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.train.weights_files import plausible_file_bytes
 
     analysis = analyze(project.graph, project.settings)  # the one analysis: training and model.py use it
-    training = build_training_run(project, analysis=analysis)
+    training = build_training_run(project, analysis=analysis, on_warning=print_warning)
     checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
     check_output_folder(out_dir, expected_output_bytes(training))
@@ -133,6 +133,13 @@ def _watch_layers(training: TrainingRun) -> Any:
     training.enable_telemetry()
     training.events.telemetry.connect(on_sample)
     return log
+
+
+def print_warning(problem: Any) -> None:
+    """Print a lint warning the run trains through, as ``nnstudio check`` words it."""
+    print(problem, file=sys.stderr)
+    if problem.fix is not None:
+        print(f"    fix (in the window): {problem.fix.description}", file=sys.stderr)
 
 
 @contextmanager
