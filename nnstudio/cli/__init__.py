@@ -22,6 +22,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("nnstudio.cli.train", "train a project headless and write model.pth, model.py, metrics.csv"),
     "export": ("nnstudio.cli.export", "export a project as model.py, weights, safetensors, pt2 or ONNX"),
     "autograd": ("nnstudio.cli.autograd", "draw the autograd graph of a project or any PyTorch model"),
+    "sweep": ("nnstudio.cli.sweep", "search training settings and layer parameters with Optuna"),
+    "runs": ("nnstudio.cli.runs", "list a project's recorded runs, or compare two"),
 }
 
 

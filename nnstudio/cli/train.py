@@ -57,18 +57,15 @@ def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"]
             raise UsageError(f"--{field.replace('_', '-')} {value}: {reason}") from None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    if args.example:
-        default_out = Path.cwd() / "runs" / f"{args.example}-{stamp}"
-    else:
-        source = Path(args.path)
-        default_out = source.parent / f"{source.stem}-run-{stamp}"
-    return project, default_out
+    from nnstudio.experiments.folders import runs_folder_for
+
+    runs = runs_folder_for(args.path, example=args.example)
+    return project, runs / time.strftime("%Y%m%d-%H%M%S")
 
 
 def run(args: argparse.Namespace) -> int:
     project, default_out = load_for_training(args)
-    out_dir = Path(args.out) if args.out else default_out
+    from nnstudio.experiments import RunRecorder, ensure_folder, new_run_folder
     from nnstudio.train.outputs import load_weights_file, write_outputs
     from nnstudio.train.project_run import build_training_run
 
@@ -80,10 +77,14 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
                              f"pass --epochs with more than {training.epochs_done} to continue")
     print(f"training {project.name} on {training.device.type}: {training.data.description}", file=sys.stderr)
+    out_dir = ensure_folder(args.out) if args.out else new_run_folder(default_out.parent, default_out.name)
+    # The run's record and TensorBoard events go beside its outputs (docs/experiments.md).
+    recorder = RunRecorder(training, project, out_dir, source="cli", project_path=args.path, example=args.example,
+                           resumed_from=args.resume)
     reporter = RichReporter(training) if sys.stdout.isatty() else LineReporter(training)
-    with reporter, stop_on_interrupt(training) as interrupted:
+    with recorder, reporter, stop_on_interrupt(training) as interrupted:
         result = training.run()
-    for note in result.notes:
+    for note in result.notes + recorder.problems:
         print(f"note: {note}", file=sys.stderr)
     if result.history or checkpoint is not None:
         write_outputs(training, out_dir, project)

@@ -1,0 +1,224 @@
+"""``RunRecorder``: follows a ``TrainingRun`` through its psygnal events and keeps its record on disk.
+
+Usage (the CLI, the window's training worker and every sweep trial do this)::
+
+    recorder = RunRecorder(run, project, folder, source="cli", project_path=path)
+    recorder.start()            # run.json says "running"; TensorBoard gets the hyperparameters
+    result = run.run()          # each epoch updates run.json and the event file
+    # finished / stopped / failed close the record by themselves; recorder.end(...) does it by hand
+
+Nothing here stops a run: a record that cannot be written (a full disk) is noted in
+``recorder.problems`` and training goes on. The recorder never touches Qt; it runs in whichever
+thread trains.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from nnstudio.core.errors import NnstudioError
+from nnstudio.core.project import Project, project_to_dict
+from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES
+from nnstudio.experiments.event_log import TensorBoardLog
+from nnstudio.experiments.records import (
+    EPOCH_FIELDS,
+    RunRecord,
+    best_metrics,
+    graph_fingerprint,
+    this_process,
+    write_record,
+)
+
+#: run.json is rewritten at most this often while epochs go by (seconds); the end is always written.
+WRITE_INTERVAL_S = 1.0
+
+
+def describe_device(device: Any) -> str:
+    """Return a device as people read it: ``cpu``, ``cuda:0 (NVIDIA H200)``, ``mps``."""
+    text = str(device)
+    if getattr(device, "type", None) == "cuda":
+        import torch
+
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        with contextlib.suppress(Exception):  # a name is a nicety; never fail a run over it
+            return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+    return text
+
+
+def epoch_row(metrics: Any) -> dict[str, Any]:
+    """Return one epoch's numbers (an EpochMetrics or a dict) as the record keeps them."""
+    raw = metrics.as_dict() if hasattr(metrics, "as_dict") else dict(metrics)
+    row = {}
+    for name in EPOCH_FIELDS:
+        value = raw.get(name)
+        row[name] = value if value is None or math.isfinite(float(value)) else None
+    return row
+
+
+def run_hparams(project: Project, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the hyperparameters TensorBoard shows for a run of ``project`` (plus ``extra``)."""
+    settings = project.settings.model_dump(mode="json")
+    dataset = settings.pop("dataset", {})
+    values: dict[str, Any] = {"dataset": dataset.get("kind", "")}
+    values.update({k: v for k, v in settings.items() if not isinstance(v, (dict, list))})
+    values.update(extra or {})
+    return values
+
+
+class RunRecorder:
+    """Keeps the record and TensorBoard events of one training run in ``folder``."""
+
+    def __init__(self, run: Any, project: Project, folder: str | Path, *, source: str,
+                 project_path: str | Path | None = None, example: str | None = None,
+                 output_folder: str | Path | None = None, sweep: dict[str, Any] | None = None,
+                 resumed_from: str | Path | None = None, write_outputs: bool = False) -> None:
+        self.run = run
+        self.project = project
+        self.folder = Path(folder)
+        self.write_outputs = write_outputs
+        #: What went wrong while recording (the run itself carries on); the CLI prints these.
+        self.problems: list[str] = []
+        document = project_to_dict(project)
+        loss = project.settings.loss
+        self._regression = loss not in CLASSIFICATION_LOSSES and loss not in BINARY_LOSSES
+        self.record = RunRecord(
+            run_id=self.folder.name, folder=self.folder, status="running",
+            created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), started_unix=time.time(), project_name=project.name,
+            project_path=str(Path(project_path).resolve()) if project_path else None, example=example,
+            source=source, settings=project.settings.model_dump(mode="json"), graph=document,
+            fingerprint=graph_fingerprint(document),
+            epochs=[epoch_row(m) for m in getattr(run, "history", [])],
+            device=describe_device(getattr(run, "device", "")),
+            output_folder=str(Path(output_folder).resolve()) if output_folder else str(self.folder.resolve()),
+            sweep=sweep, resumed_from=str(resumed_from) if resumed_from else None, process=this_process())
+        self.record.best = best_metrics(self.record.epochs)
+        self._started = time.monotonic()
+        self._last_write = 0.0
+        self._ending: tuple[str, str] | None = None
+        self._log: TensorBoardLog | None = None
+        self._connected = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def start(self) -> RunRecorder:
+        """Write the "running" record and the hyperparameters, and follow the run's events."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self._problem(f"run folder {self.folder}: {exc.strerror or exc}")
+        self._save(force=True)
+        try:
+            self._log = TensorBoardLog(self.folder)
+            extra = {"graph": self.record.fingerprint}
+            if self.record.sweep:
+                extra.update({f"sweep/{k}": v for k, v in self.record.sweep.get("params", {}).items()})
+            self._log.start(run_hparams(self.project, extra), self._regression)
+            for row in self.record.epochs:  # a resumed run: the epochs of the checkpoint
+                self._log.epoch(row)
+        except Exception as exc:  # noqa: BLE001 - events are a nicety next to the run itself
+            self._problem(f"TensorBoard events: {type(exc).__name__}: {exc}")
+        events = self.run.events
+        events.epoch_end.connect(self._on_epoch)
+        events.finished.connect(self._on_finished)
+        events.stopped.connect(self._on_stopped)
+        events.failed.connect(self._on_failed)
+        self._connected = True
+        return self
+
+    def expect(self, status: str, reason: str) -> None:
+        """Say how the run will end before stopping it (a sweep prunes a trial with ``"pruned"``)."""
+        self._ending = (status, reason)
+
+    def end(self, status: str, reason: str = "") -> None:
+        """Close the record with ``status`` and ``reason`` (only the first call counts)."""
+        if self.record.ended:
+            return
+        self._disconnect()
+        if self._ending is not None and status == "stopped":
+            status, reason = self._ending
+        record = self.record
+        record.status, record.reason = status, reason
+        record.duration_s = time.monotonic() - self._started
+        record.final = dict(record.epochs[-1]) if record.epochs else {}
+        record.best = best_metrics(record.epochs)
+        record.notes_from_run = list(getattr(self.run, "notes", []))
+        if self.write_outputs and record.epochs:
+            try:
+                from nnstudio.train.outputs import write_outputs
+
+                write_outputs(self.run, self.folder, self.project)
+            except (OSError, NnstudioError) as exc:
+                self._problem(f"outputs: {exc}")
+        self._save(force=True)
+        if self._log is not None:
+            try:
+                self._log.end(status, record.final)
+            except Exception as exc:  # noqa: BLE001
+                self._problem(f"TensorBoard events: {type(exc).__name__}: {exc}")
+
+    def __enter__(self) -> RunRecorder:
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        """End a record the run left open: an exception (a second Ctrl+C) marks it stopped or failed."""
+        if self.record.ended:
+            return
+        if exc_type is KeyboardInterrupt:
+            self.end("stopped", "interrupted (Ctrl+C)")
+        elif exc is not None:
+            self.end("failed", f"{type(exc).__name__}: {exc}")
+        else:
+            self.end("stopped", "the run ended without saying how")
+
+    # --- events (the training thread) -------------------------------------------------------------
+    def _on_epoch(self, metrics: Any) -> None:
+        row = epoch_row(metrics)
+        self.record.epochs.append(row)
+        self.record.best = best_metrics(self.record.epochs)
+        self.record.duration_s = time.monotonic() - self._started
+        if self._log is not None:
+            try:
+                self._log.epoch(row)
+            except Exception as exc:  # noqa: BLE001
+                self._problem(f"TensorBoard events: {type(exc).__name__}: {exc}")
+        self._save()
+
+    def _on_finished(self, result: Any) -> None:
+        done = len(self.record.epochs)
+        early = next((n for n in getattr(result, "notes", []) if n.startswith("early stopping")), "")
+        self.end("finished", early or f"trained {done} epoch{'s' if done != 1 else ''}")
+
+    def _on_stopped(self, result: Any) -> None:
+        done = len(self.record.epochs)
+        self.end("stopped", f"stopped after epoch {done}" if done else "stopped before the first epoch ended")
+
+    def _on_failed(self, failure: Any) -> None:
+        self.end("failed", getattr(failure, "message", str(failure)))
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def _save(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_write < WRITE_INTERVAL_S:
+            return
+        self._last_write = now
+        try:
+            write_record(self.record)
+        except (OSError, NnstudioError, ValueError) as exc:
+            self._problem(f"run record: {exc}")
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:
+            self.problems.append(text)
+
+    def _disconnect(self) -> None:
+        if not self._connected:
+            return
+        self._connected = False
+        events = self.run.events
+        for signal, slot in ((events.epoch_end, self._on_epoch), (events.finished, self._on_finished),
+                             (events.stopped, self._on_stopped), (events.failed, self._on_failed)):
+            with contextlib.suppress(Exception):
+                signal.disconnect(slot)
