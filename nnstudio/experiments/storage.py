@@ -106,8 +106,10 @@ def open_storage(spec: str) -> Any:
             _check_folder(path, shown)
             # A generous lock timeout: a second reader (the progress display) must wait, not fail.
             return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-        return optuna.storages.RDBStorage(spec, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                                          grace_period=HEARTBEAT_GRACE_S)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(spec, heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                                              grace_period=HEARTBEAT_GRACE_S)
     except StorageError:
         raise
     except ModuleNotFoundError as exc:

@@ -24,6 +24,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
+
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.project import Project, loads_project, project_to_dict
 from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES
@@ -122,24 +124,18 @@ class Sweep:
 
     def load_study(self, sampler: Any = None, pruner: Any = None) -> Any:
         """Return the Optuna study (a fresh storage connection each call, safe per thread or process)."""
-        import optuna
-
         return optuna.load_study(study_name=self.study_name, storage=open_storage(self.storage_url),
                                  sampler=sampler, pruner=pruner)
 
     def make_sampler(self, seed: int) -> Any:
         """Return the sampler the spec names, seeded with ``seed``."""
-        import optuna
-
         if self.spec.sampler == "grid":
-            return optuna.samplers.GridSampler(self.space.grid(self.spec.grid_points), seed=seed)
+            return _GridSampler(self.space.grid(self.spec.grid_points), seed=seed)
         if self.spec.sampler == "random":
             return optuna.samplers.RandomSampler(seed=seed)
         return optuna.samplers.TPESampler(seed=seed, constant_liar=self.spec.workers > 1)
 
     def make_pruner(self) -> Any:
-        import optuna
-
         if self.spec.pruner == "none":
             return optuna.pruners.NopPruner()
         # Optuna's warm-up counts reported steps (our epochs, from 1): epochs up to prune_warmup always run.
@@ -159,6 +155,14 @@ class Sweep:
     def apply(self, values: dict[str, Any]) -> Project:
         """Return the base project with a trial's ``values`` set."""
         return apply_values(self.project, values)
+
+
+class _GridSampler(optuna.samplers.GridSampler):
+    """Optuna's grid sampler, minus its ``study.stop()`` once the grid is covered: that only works
+    inside ``study.optimize``, and a sweep's budget never exceeds the grid's size anyway."""
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        return None
 
 
 def trial_rows(study: Any) -> list[TrialRow]:
@@ -281,8 +285,6 @@ def _check_network(project: Project, space: SearchSpace) -> None:
 
 
 def _create_or_check_study(sweep: Sweep) -> None:
-    import optuna
-
     storage = open_storage(sweep.storage_url)
     attrs = {"params": sweep.space.texts(), "objective": sweep.spec.objective, "sampler": sweep.spec.sampler,
              "project": sweep.project.name, "fingerprint": graph_fingerprint(project_to_dict(sweep.project))}
