@@ -42,6 +42,21 @@ def runs_folder_for(project_path: str | os.PathLike[str] | None = None, *, examp
     return user_runs_root() / "unsaved" / f"{safe_name(name or 'untitled')}{RUNS_SUFFIX}"
 
 
+def runs_folder_for_document(path: str | os.PathLike[str] | None, name: str) -> Path:
+    """Return the runs folder of a project open in the window: beside its file, else by its name.
+
+    A document never saved that carries a bundled example's name shares that example's runs with
+    ``nnstudio train --example NAME``.
+    """
+    if path is not None:
+        return runs_folder_for(path)
+    from nnstudio.core.examples import list_examples
+
+    if name in {info.name for info in list_examples()}:
+        return runs_folder_for(example=name)
+    return runs_folder_for(name=name)
+
+
 def new_run_folder(runs_folder: str | os.PathLike[str], stem: str | None = None) -> Path:
     """Create and return a fresh, empty run folder in ``runs_folder`` (named after the time, or ``stem``).
 

@@ -145,6 +145,17 @@ class RunRecord:
     def ended(self) -> bool:
         return self.status in ENDED
 
+    def series(self) -> dict[str, tuple[list[float], list[float]]]:
+        """Return each per-epoch metric as ``(epochs, values)``, keyed like the training plots' series."""
+        out: dict[str, tuple[list[float], list[float]]] = {}
+        for name in EPOCH_FIELDS[1:]:
+            points = [(float(row["epoch"]), float(row[name])) for row in self.epochs
+                      if isinstance(row.get(name), (int, float)) and isinstance(row.get("epoch"), (int, float))
+                      and math.isfinite(row[name])]
+            if points:
+                out[name] = ([x for x, _ in points], [y for _, y in points])
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """Return the record as ``run.json`` stores it (meta fields and the folder left out)."""
         return {
@@ -236,6 +247,11 @@ def read_run(folder: str | os.PathLike[str]) -> RunRecord:
         record.status = "interrupted"
         done = f"after epoch {record.epochs[-1].get('epoch')}" if record.epochs else "before its first epoch"
         record.reason = f"the process training it ended without finishing the run ({done})"
+    if not record.started_unix:  # no record to say when: the folder's own time stands in
+        try:
+            record.started_unix = folder.stat().st_mtime
+        except OSError:
+            pass
     meta = read_meta(folder)
     record.name, record.notes = meta.get("name", ""), meta.get("notes", "")
     return record

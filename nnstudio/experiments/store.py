@@ -120,10 +120,4 @@ class RunStore:
 
 def _order_key(record: RunRecord) -> tuple[float, str]:
     """Order runs by when they started, then by folder name (sweep trials started in one second)."""
-    started = record.started_unix
-    if not started:
-        try:
-            started = record.folder.stat().st_ctime
-        except OSError:
-            started = 0.0
-    return (started, record.run_id)
+    return (record.started_unix, record.run_id)
