@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import SetParam
 from nnstudio.core.errors import NnstudioError, ParamError
 from nnstudio.core.fields import ParamKind, ParamSpec
@@ -34,6 +35,18 @@ from nnstudio.core.settings import TrainingSettings
 FIXED_SETTINGS = frozenset({"dataset", "device"})
 #: The most values a grid may take from one parameter.
 MAX_GRID_VALUES = 1000
+#: How forms label the training settings (the training panel's words).
+SETTING_LABELS = {
+    "loss": "Loss", "optimizer": "Optimizer", "lr": "Learning rate", "momentum": "Momentum",
+    "nesterov": "Nesterov momentum", "weight_decay": "Weight decay", "batch_size": "Batch size",
+    "epochs": "Epochs", "scheduler": "LR schedule", "step_size": "Schedule step (epochs)",
+    "gamma": "Schedule decay (gamma)", "seed": "Seed", "grad_clip": "Gradient clipping",
+    "early_stopping": "Early stopping patience", "amp": "Mixed precision", "compile": "torch.compile",
+    "val_fraction": "Validation fraction",
+}
+#: Ranges worth searching first for settings whose current value says little (weight decay 0).
+SETTING_RANGES = {"weight_decay": "1e-6:1e-2:log", "momentum": "0.5:0.99", "batch_size": "16,32,64,128,256",
+                  "grad_clip": "0.1:10:log", "early_stopping": "2:10:int", "gamma": "0.1:0.9"}
 
 
 class SpaceError(NnstudioError):
@@ -64,6 +77,8 @@ class Tunable:
     def default_range(self) -> str:
         """Return a sensible ``RANGE`` around the current value (what a form offers first)."""
         spec, value = self.spec, self.current
+        if self.node_id is None and self.path in SETTING_RANGES:
+            return SETTING_RANGES[self.path]
         if spec.kind in (ParamKind.CHOICE,):
             return ",".join(spec.choices)
         if spec.kind is ParamKind.BOOL:
@@ -98,7 +113,7 @@ def _settings_spec(name: str) -> tuple[ParamSpec, bool, bool] | None:
     optional = len(args) != len(typing.get_args(annotation))
     if typing.get_origin(annotation) is typing.Literal:
         return ParamSpec(name, ParamKind.CHOICE, field.default, field.description or "",
-                         choices=tuple(typing.get_args(annotation))), False, False
+                         choices=tuple(typing.get_args(annotation)), label=SETTING_LABELS.get(name, "")), False, False
     base = args[0] if optional and args else annotation
     minimum = maximum = None
     low_open = high_open = False
@@ -115,7 +130,8 @@ def _settings_spec(name: str) -> tuple[ParamSpec, bool, bool] | None:
     kinds = {bool: ParamKind.BOOL, int: ParamKind.INT, float: ParamKind.FLOAT}
     if base not in kinds:
         return None
-    spec = ParamSpec(name, kinds[base], field.default, "", minimum=minimum, maximum=maximum, optional=optional)
+    spec = ParamSpec(name, kinds[base], field.default, "", minimum=minimum, maximum=maximum, optional=optional,
+                     label=SETTING_LABELS.get(name, ""))
     return spec, low_open, high_open
 
 
@@ -129,6 +145,8 @@ def tunable_fields(project: Project) -> list[Tunable]:
             spec, low_open, high_open = found
             fields.append(Tunable(name, spec, getattr(settings, name), None, low_open, high_open))
     for node in project.graph.nodes():
+        if node.spec.kind in (LayerKind.INPUT, LayerKind.OUTPUT):
+            continue  # the data decides these
         for spec in node.spec.params:
             if _searchable(spec):
                 fields.append(Tunable(f"{node.id}.{spec.name}", spec, node.params.get(spec.name), node.id))
