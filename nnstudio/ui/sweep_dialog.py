@@ -323,7 +323,7 @@ class SweepDialog(QDialog):
                 edit.setStyleSheet(f"border: 1px solid {ERROR_COLOR}")
                 edit.setToolTip(exc.reason)
                 problem = problem or f"{path}: {exc.reason}"
-        for path, edit in self._range_edits.items():
+        for edit in self._range_edits.values():
             if not edit.isEnabled():
                 edit.setStyleSheet("")
         self.problem.setText(problem)
