@@ -27,6 +27,15 @@ def qapp_cls():
     return Application
 
 
+@pytest.fixture(autouse=True)
+def _runs_in_a_private_folder(tmp_path_factory, monkeypatch):
+    """Runs recorded for examples and unsaved projects (the window records every run) go to a test's
+    own folder, never to the person's user data folder."""
+    folder = tmp_path_factory.mktemp("user-runs")
+    monkeypatch.setattr("nnstudio.experiments.folders.user_runs_root", lambda: folder)
+    return folder
+
+
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("NNSTUDIO_LONG") == "1":
         return

@@ -50,14 +50,13 @@ def test_default_output_folder_is_in_the_runs_folder_beside_the_project(tmp_path
 
 def test_example_runs_go_to_the_user_data_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     assert main(["train", "--example", "logistic-moons", "--epochs", "1", "--device", "cpu"]) == 0
-    from nnstudio.experiments import runs_folder_for
+    from nnstudio.experiments.folders import runs_folder_for, user_runs_root
 
     runs = list(runs_folder_for(example="logistic-moons").iterdir())
     assert len(runs) == 1 and (runs[0] / "run.json").is_file()
-    assert str(runs[0]).startswith(str(tmp_path / "data"))
-    assert not (tmp_path / "runs").exists()
+    assert runs[0].parent == user_runs_root() / "examples" / "logistic-moons.runs"
+    assert list(tmp_path.iterdir()) == [], "nothing is written in the current folder"
 
 
 def test_resume_continues_from_a_checkpoint(tmp_path, capsys):
