@@ -113,6 +113,8 @@ class Sweep:
     budget: int
     #: The project as given (without the sweep's --epochs / --device): what "apply best" changes.
     original: Project
+    #: Data already loaded in this process, by :func:`data_key` (the checks load it; trials reuse it).
+    data: dict[str, Any] = field(default_factory=dict)
 
     @property
     def runs_folder(self) -> Path:
@@ -218,11 +220,14 @@ def default_study_name(project: Project, space: SearchSpace, spec: SweepSpec) ->
     return f"sweep-{hashlib.sha256(key.encode()).hexdigest()[:8]}"
 
 
-def prepare_sweep(spec: SweepSpec) -> Sweep:
+def prepare_sweep(spec: SweepSpec, *, check: bool = True) -> Sweep:
     """Check everything about ``spec`` and create (or find) its study; raise before any trial runs.
 
-    Raises SpaceError for a bad parameter, SweepError for a bad option, an unusable network or a
-    study made for another search, StorageError for a storage that cannot be opened.
+    Raises SpaceError for a bad parameter (one that breaks the network or its fit to the data at
+    either end of its range), SweepError for a bad option, an unusable network or a study made for
+    another search, StorageError for a storage that cannot be opened, DatasetError for data that
+    cannot be loaded. ``check=False`` skips the network and data checks (worker processes of a
+    sweep their parent checked).
     """
     if spec.trials < 1:
         raise SweepError(f"--trials {spec.trials}: a sweep needs at least one trial")
@@ -246,7 +251,7 @@ def prepare_sweep(spec: SweepSpec) -> Sweep:
                 raise SweepError(f"--{key} {value}: {exc}") from None
     _check_objective(project, spec.objective)
     space = parse_space(list(spec.params), project)
-    _check_network(project, space)
+    data = _check_network(project, space) if check else None
     budget = spec.trials
     if spec.sampler == "grid":
         budget = min(budget, space.grid_size(spec.grid_points))
@@ -254,6 +259,8 @@ def prepare_sweep(spec: SweepSpec) -> Sweep:
     runs = Path(spec.runs_folder)
     url = spec.storage or default_storage(runs, spec.workers, name)
     sweep = Sweep(spec, project, space, url, name, budget, original)
+    if data is not None:
+        sweep.data[data[0]] = data[1]
     _create_or_check_study(sweep)
     return sweep
 
@@ -268,20 +275,56 @@ def _check_objective(project: Project, objective: str) -> None:
         raise SweepError(f"--objective val_mae: {project.name} classifies ({loss} loss); use val_loss or val_acc")
 
 
-def _check_network(project: Project, space: SearchSpace) -> None:
-    """Try each parameter's extreme values on the network; raise SpaceError naming one that breaks it."""
+def data_key(project: Project) -> str:
+    """Return what identifies the data a project trains on (trials with the same key share it)."""
+    settings = project.settings
+    return repr((settings.dataset.model_dump_json(), settings.seed, settings.loss, settings.val_fraction))
+
+
+def load_data(project: Project) -> Any:
+    """Return the dataset ``project`` trains on (a DatasetBundle); raises DatasetError."""
+    from nnstudio.train.datasets import load_dataset
+
+    settings = project.settings
+    return load_dataset(settings.dataset, settings.seed, loss=settings.loss, val_fraction=settings.val_fraction)
+
+
+def _check_network(project: Project, space: SearchSpace) -> tuple[str, Any]:
+    """Try each parameter's extreme values on the network and the data; raise naming one that breaks.
+
+    Returns the data loaded for the check (``(data_key, bundle)``), so the trials of this process
+    load it only once.
+    """
     from nnstudio.compile.analysis import analyze
+    from nnstudio.train.project_run import check_data_fits
 
     base = analyze(project.graph, project.settings)
     if not base.ok:
-        raise SweepError(f"{project.name} has errors to fix before a sweep: {base.errors[0]}")
+        raise SweepError(f"{project.name} has errors to fix before a sweep: {_problem_text(base.errors[0])}")
+    bundles = {data_key(project): load_data(project)}
     texts = {p.path: p.text() for p in space.params}
     for path, value in space.corners():
         candidate = apply_values(project, {path: value})
         analysis = analyze(candidate.graph, candidate.settings)
+        shown = f"{value:g}" if isinstance(value, float) else value
         if not analysis.ok:
-            shown = f"{value:g}" if isinstance(value, float) else value
-            raise SpaceError(texts[path], f"with {path} = {shown} the network does not work: {analysis.errors[0]}")
+            raise SpaceError(texts[path], f"with {path} = {shown} the network does not work: "
+                                          f"{_problem_text(analysis.errors[0])}")
+        key = data_key(candidate)
+        if key not in bundles:
+            bundles[key] = load_data(candidate)
+        try:
+            check_data_fits(candidate, analysis, bundles[key])
+        except NnstudioError as exc:
+            raise SpaceError(texts[path], f"with {path} = {shown} the network does not fit the data: {exc}") from None
+    key = data_key(project)
+    return key, bundles[key]
+
+
+def _problem_text(problem: Any) -> str:
+    """Return a Problem as ``node.field: message`` (without its severity: a sweep refuses errors only)."""
+    where = problem.node_id + (f".{problem.field}" if problem.field else "") if problem.node_id else ""
+    return f"{where}: {problem.message}" if where else problem.message
 
 
 def _create_or_check_study(sweep: Sweep) -> None:

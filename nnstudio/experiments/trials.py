@@ -31,7 +31,10 @@ from nnstudio.experiments.storage import (
     mark_interrupted_trials,
     storage_kind,
 )
-from nnstudio.experiments.sweep import Sweep
+from nnstudio.experiments.sweep import Sweep, data_key, load_data
+
+#: Guards the data a process's workers share (threads of one process load it once between them).
+_DATA_LOCK = threading.Lock()
 
 
 class SweepStopped(Exception):
@@ -63,7 +66,6 @@ class SweepWorker:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._run: Any = None
-        self._data: dict[str, Any] = {}
         self.trials_run = 0
 
     # --- control (any thread) ---------------------------------------------------------------------
@@ -194,16 +196,16 @@ class SweepWorker:
 
     def _build(self, project: Project) -> Any:
         """Return the training run of ``project`` on data loaded once per worker."""
-        from nnstudio.train.datasets import load_dataset
         from nnstudio.train.project_run import build_training_run
 
-        settings = project.settings
-        key = repr((settings.dataset.model_dump_json(), settings.seed, settings.loss, settings.val_fraction))
-        bundle = self._data.get(key)
-        if bundle is None:
-            bundle = load_dataset(settings.dataset, settings.seed, loss=settings.loss,
-                                  val_fraction=settings.val_fraction)
-            self._data = {key: bundle}  # one dataset in memory at a time
+        key = data_key(project)
+        data = self.sweep.data  # shared by the workers of one process (threads)
+        with _DATA_LOCK:
+            bundle = data.get(key)
+            if bundle is None:
+                bundle = load_data(project)
+                data.clear()  # one dataset in memory at a time
+                data[key] = bundle
         return build_training_run(project, device=self.sweep.spec.device, bundle=bundle)
 
     @contextlib.contextmanager

@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(threads)
     try:
-        sweep = prepare_sweep(SweepSpec.from_json(spec_path.read_text(encoding="utf-8")))
+        # The parent checked the network and the data; a worker loads the data once, for its trials.
+        sweep = prepare_sweep(SweepSpec.from_json(spec_path.read_text(encoding="utf-8")), check=False)
     except (OSError, NnstudioError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -91,3 +91,33 @@ def test_two_worker_processes_share_one_study(tmp_path, capsys):
     records = RunStore(runs).runs()
     assert sorted(r.sweep["trial"] for r in records) == list(range(8))
     assert all(r.status == "finished" for r in records)
+
+
+@pytest.mark.skipif(os.name == "nt", reason="sends SIGINT")
+def test_ctrl_c_ends_the_running_trial_as_interrupted_and_exits_130(tmp_path):
+    runs = tmp_path / "runs"
+    storage = f"sqlite:///{runs}/sweeps.db"
+    proc = subprocess.Popen(sweep_command(runs, "--trials", "4", "--epochs", "200"), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"}, text=True)
+
+    def training():
+        if not (runs / "sweeps.db").exists():
+            return None
+        try:
+            trials = load_trials(storage)
+        except Exception:  # noqa: BLE001 - the study is still being created
+            return None
+        return next((t for t in trials if t.state.name == "RUNNING" and t.intermediate_values), None)
+
+    try:
+        trial = wait_for(training, timeout=240, proc=proc)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    (after,) = [t for t in load_trials(storage) if t.number == trial.number]
+    assert after.state.name == "FAIL" and "stopped" in after.user_attrs["interrupted"]
+    record = {r.run_id: r for r in RunStore(runs).runs()}[trial.user_attrs["run"]]
+    assert record.status == "stopped" and record.epochs, "the record keeps the epochs it trained"
