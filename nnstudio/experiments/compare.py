@@ -174,4 +174,6 @@ def graph_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> GraphDiff:
 
 def compare_runs(a: Any, b: Any) -> RunDiff:
     """Return what changed from run ``a`` to run ``b`` (two :class:`~nnstudio.experiments.records.RunRecord`)."""
-    return RunDiff(settings_diff(a.settings, b.settings), graph_diff(a.graph, b.graph))
+    # The same fingerprint means the same network: no need to read the two project files.
+    same = a.fingerprint and a.fingerprint == b.fingerprint
+    return RunDiff(settings_diff(a.settings, b.settings), GraphDiff() if same else graph_diff(a.graph, b.graph))

@@ -30,6 +30,7 @@ from nnstudio.experiments.records import (
     best_metrics,
     graph_fingerprint,
     this_process,
+    write_document,
     write_record,
 )
 
@@ -89,7 +90,7 @@ class RunRecorder:
             run_id=self.folder.name, folder=self.folder, status="running",
             created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), started_unix=time.time(), project_name=project.name,
             project_path=str(Path(project_path).resolve()) if project_path else None, example=example,
-            source=source, settings=project.settings.model_dump(mode="json"), graph=document,
+            source=source, settings=project.settings.model_dump(mode="json"), document=document,
             fingerprint=graph_fingerprint(document),
             epochs=[epoch_row(m) for m in getattr(run, "history", [])],
             device=describe_device(getattr(run, "device", "")),
@@ -109,6 +110,10 @@ class RunRecorder:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             self._problem(f"run folder {self.folder}: {exc.strerror or exc}")
+        try:
+            write_document(self.record)
+        except (OSError, NnstudioError, ValueError) as exc:
+            self._problem(f"project.nns: {exc}")
         self._save(force=True)
         try:
             self._log = TensorBoardLog(self.folder)

@@ -1,7 +1,7 @@
 """Run records: what one training run was and how it went, as ``run.json`` in the run's folder.
 
-A record holds the settings, the graph (the whole project as a ``.nns`` document) and its
-fingerprint, every epoch's metrics, the final and best metrics, the duration, the device, the output
+A record holds the settings, the graph's fingerprint (the graph itself, the whole project, is
+``project.nns`` beside it: a listing need not read it, and it opens as a project), every epoch's metrics, the final and best metrics, the duration, the device, the output
 folder and how the run ended (``finished``, ``stopped``, ``failed``, ``pruned``: with the reason).
 The recorder rewrites it atomically while the run goes, so a crash leaves a whole file that still
 says ``running``; :func:`read_run` shows such a record as ``interrupted`` once the process that wrote
@@ -24,6 +24,8 @@ from nnstudio.core.project import write_text_atomic
 
 RECORD_FILE = "run.json"
 META_FILE = "meta.json"
+#: The project the run trained (network and settings), a plain ``.nns`` file.
+PROJECT_FILE = "project.nns"
 RECORD_FORMAT = "nnstudio-run"
 RECORD_VERSION = 1
 #: A record larger than this is not a run record (they are kilobytes; a megabyte per 10,000 epochs).
@@ -120,7 +122,8 @@ class RunRecord:
     example: str | None = None
     source: str = "cli"
     settings: dict[str, Any] = field(default_factory=dict)
-    graph: dict[str, Any] = field(default_factory=dict)
+    #: The project document when it is at hand (the recorder's); else ``graph`` reads project.nns.
+    document: dict[str, Any] | None = field(default=None, repr=False)
     fingerprint: str = ""
     epochs: list[dict[str, Any]] = field(default_factory=list)
     final: dict[str, Any] = field(default_factory=dict)
@@ -140,6 +143,13 @@ class RunRecord:
     def title(self) -> str:
         """The name shown for the run: the one given, else its folder's name."""
         return self.name or self.run_id
+
+    @property
+    def graph(self) -> dict[str, Any]:
+        """Return the project document the run trained (``{}`` when its project.nns is missing or bad)."""
+        if self.document is None:
+            self.document = _read_document(self.folder / PROJECT_FILE)
+        return self.document
 
     @property
     def ended(self) -> bool:
@@ -166,7 +176,6 @@ class RunRecord:
             "output_folder": self.output_folder, "fingerprint": self.fingerprint, "settings": self.settings,
             "best": self.best, "final": self.final, "epochs": self.epochs, "notes": self.notes_from_run,
             "sweep": self.sweep, "resumed_from": self.resumed_from, "process": self.process,
-            "graph": self.graph,
         }
 
     @classmethod
@@ -187,7 +196,7 @@ class RunRecord:
             created=str(raw.get("created", "")), started_unix=_number(raw.get("started_unix")),
             project_name=str(project.get("name", "")),
             project_path=project.get("path"), example=project.get("example"),
-            source=str(raw.get("source", "")), settings=_dict(raw.get("settings")), graph=_dict(raw.get("graph")),
+            source=str(raw.get("source", "")), settings=_dict(raw.get("settings")),
             fingerprint=str(raw.get("fingerprint", "")), epochs=epochs, final=_dict(raw.get("final")),
             best=_dict(raw.get("best")), duration_s=_number(raw.get("duration_s")),
             device=str(raw.get("device", "")), output_folder=str(raw.get("output_folder", "")),
@@ -195,6 +204,22 @@ class RunRecord:
             sweep=raw.get("sweep") if isinstance(raw.get("sweep"), dict) else None,
             resumed_from=raw.get("resumed_from"), process=_dict(raw.get("process")),
         )
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            return {}
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return raw if isinstance(raw, dict) else {}
+
+
+def write_document(record: RunRecord) -> None:
+    """Write the project the run trains as ``project.nns`` in its folder (atomically)."""
+    text = json.dumps(record.graph, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    write_text_atomic(record.folder / PROJECT_FILE, text)
 
 
 def _dict(value: Any) -> dict[str, Any]:

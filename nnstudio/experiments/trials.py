@@ -21,7 +21,13 @@ from nnstudio.core.errors import NnstudioError
 from nnstudio.core.project import Project
 from nnstudio.experiments.folders import new_run_folder
 from nnstudio.experiments.recorder import RunRecorder, describe_device
-from nnstudio.experiments.records import RunRecord, graph_fingerprint, this_process, write_record
+from nnstudio.experiments.records import (
+    RunRecord,
+    graph_fingerprint,
+    this_process,
+    write_document,
+    write_record,
+)
 from nnstudio.experiments.storage import (
     ATTR_FAILURE,
     ATTR_INTERRUPTED,
@@ -257,7 +263,8 @@ def _write_failed_record(folder: Any, project: Project, sweep_info: dict[str, An
     record = RunRecord(folder.name, folder, status="failed", reason=reason,
                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), started_unix=time.time(),
                        project_name=project.name, source="sweep", settings=project.settings.model_dump(mode="json"),
-                       graph=document, fingerprint=graph_fingerprint(document), device=describe_device(""),
+                       document=document, fingerprint=graph_fingerprint(document), device=describe_device(""),
                        output_folder=str(folder), sweep=sweep_info, process=this_process())
-    with contextlib.suppress(OSError, NnstudioError):
+    with contextlib.suppress(OSError, NnstudioError, ValueError):
+        write_document(record)
         write_record(record)

@@ -9,7 +9,7 @@ from nnstudio.experiments.records import RunRecord
 
 def record(project, run_id):
     return RunRecord(run_id, folder=None, settings=project.settings.model_dump(mode="json"),
-                     graph=project_to_dict(project))
+                     document=project_to_dict(project))
 
 
 def test_settings_and_network_differences_are_named():
