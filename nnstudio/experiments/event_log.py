@@ -80,7 +80,6 @@ class TensorBoardLog:
             if best is None or (value < best if lower else value > best):
                 self._best[tag] = float(value)
             self._writer.add_scalar(tag, self._best[tag], step)
-        self._writer.flush()
 
     def end(self, status: str, final: Mapping[str, Any]) -> None:
         """Write the final metrics and how the run ended (HParams session end), then close the file."""

@@ -15,8 +15,12 @@ thread trains.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import queue
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,10 +56,10 @@ def describe_device(device: Any) -> str:
 
 def epoch_row(metrics: Any) -> dict[str, Any]:
     """Return one epoch's numbers (an EpochMetrics or a dict) as the record keeps them."""
-    raw = metrics.as_dict() if hasattr(metrics, "as_dict") else dict(metrics)
+    get = metrics.get if isinstance(metrics, dict) else (lambda name: getattr(metrics, name, None))
     row = {}
     for name in EPOCH_FIELDS:
-        value = raw.get(name)
+        value = get(name)
         row[name] = value if value is None or math.isfinite(float(value)) else None
     return row
 
@@ -101,11 +105,16 @@ class RunRecorder:
         self._last_write = 0.0
         self._ending: tuple[str, str] | None = None
         self._log: TensorBoardLog | None = None
+        self._writer = _Writer(self._problem)
         self._connected = False
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> RunRecorder:
-        """Write the "running" record and the hyperparameters, and follow the run's events."""
+        """Write the "running" record and the project, and follow the run's events.
+
+        The record is on disk when this returns; TensorBoard's writer starts in the recorder's own
+        thread (importing it takes a moment), which also writes every later epoch's files.
+        """
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -114,17 +123,11 @@ class RunRecorder:
             write_document(self.record)
         except (OSError, NnstudioError, ValueError) as exc:
             self._problem(f"project.nns: {exc}")
-        self._save(force=True)
-        try:
-            self._log = TensorBoardLog(self.folder)
-            extra = {"graph": self.record.fingerprint}
-            if self.record.sweep:
-                extra.update({f"sweep/{k}": v for k, v in self.record.sweep.get("params", {}).items()})
-            self._log.start(run_hparams(self.project, extra), self._regression)
-            for row in self.record.epochs:  # a resumed run: the epochs of the checkpoint
-                self._log.epoch(row)
-        except Exception as exc:  # noqa: BLE001 - events are a nicety next to the run itself
-            self._problem(f"TensorBoard events: {type(exc).__name__}: {exc}")
+        self._save(force=True, now=True)
+        extra = {"graph": self.record.fingerprint}
+        if self.record.sweep:
+            extra.update({f"sweep/{k}": v for k, v in self.record.sweep.get("params", {}).items()})
+        self._writer.submit(self._open_log, run_hparams(self.project, extra), list(self.record.epochs))
         events = self.run.events
         events.epoch_end.connect(self._on_epoch)
         events.finished.connect(self._on_finished)
@@ -138,7 +141,10 @@ class RunRecorder:
         self._ending = (status, reason)
 
     def end(self, status: str, reason: str = "") -> None:
-        """Close the record with ``status`` and ``reason`` (only the first call counts)."""
+        """Close the record with ``status`` and ``reason`` (only the first call counts).
+
+        Returns once every file is written (the recorder's thread has finished).
+        """
         if self.record.ended:
             return
         self._disconnect()
@@ -158,11 +164,8 @@ class RunRecorder:
             except (OSError, NnstudioError) as exc:
                 self._problem(f"outputs: {exc}")
         self._save(force=True)
-        if self._log is not None:
-            try:
-                self._log.end(status, record.final)
-            except Exception as exc:  # noqa: BLE001
-                self._problem(f"TensorBoard events: {type(exc).__name__}: {exc}")
+        self._writer.submit(self._close_log, status, dict(record.final))
+        self._writer.close()
 
     def __enter__(self) -> RunRecorder:
         return self.start()
@@ -178,17 +181,13 @@ class RunRecorder:
         else:
             self.end("stopped", "the run ended without saying how")
 
-    # --- events (the training thread) -------------------------------------------------------------
+    # --- events (the training thread: bookkeeping only, files go to the recorder's thread) ---------
     def _on_epoch(self, metrics: Any) -> None:
         row = epoch_row(metrics)
         self.record.epochs.append(row)
         self.record.best = best_metrics(self.record.epochs)
         self.record.duration_s = time.monotonic() - self._started
-        if self._log is not None:
-            try:
-                self._log.epoch(row)
-            except Exception as exc:  # noqa: BLE001
-                self._problem(f"TensorBoard events: {type(exc).__name__}: {exc}")
+        self._writer.submit(self._log_epoch, row)
         self._save()
 
     def _on_finished(self, result: Any) -> None:
@@ -203,14 +202,38 @@ class RunRecorder:
     def _on_failed(self, failure: Any) -> None:
         self.end("failed", getattr(failure, "message", str(failure)))
 
+    # --- the recorder's thread -------------------------------------------------------------------------
+    def _open_log(self, hparams: dict[str, Any], earlier: list[dict[str, Any]]) -> None:
+        self._log = TensorBoardLog(self.folder)
+        self._log.start(hparams, self._regression)
+        for row in earlier:  # a resumed run: the epochs of the checkpoint
+            self._log.epoch(row)
+
+    def _log_epoch(self, row: dict[str, Any]) -> None:
+        if self._log is not None:
+            self._log.epoch(row)
+
+    def _close_log(self, status: str, final: dict[str, Any]) -> None:
+        if self._log is not None:
+            self._log.end(status, final)
+
     # --- helpers -----------------------------------------------------------------------------------
-    def _save(self, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last_write < WRITE_INTERVAL_S:
+    def _save(self, force: bool = False, now: bool = False) -> None:
+        """Write run.json (at most every WRITE_INTERVAL_S unless ``force``); ``now``: in this thread."""
+        moment = time.monotonic()
+        if not force and moment - self._last_write < WRITE_INTERVAL_S:
             return
-        self._last_write = now
+        self._last_write = moment
+        # A snapshot: the training thread goes on appending epochs while the file is written.
+        snapshot = dataclasses.replace(self.record, epochs=list(self.record.epochs), best=dict(self.record.best))
+        if now:
+            self._write_record(snapshot)
+        else:
+            self._writer.submit(self._write_record, snapshot)
+
+    def _write_record(self, record: RunRecord) -> None:
         try:
-            write_record(self.record)
+            write_record(record)
         except (OSError, NnstudioError, ValueError) as exc:
             self._problem(f"run record: {exc}")
 
@@ -227,3 +250,37 @@ class RunRecorder:
                              (events.stopped, self._on_stopped), (events.failed, self._on_failed)):
             with contextlib.suppress(Exception):
                 signal.disconnect(slot)
+
+
+class _Writer:
+    """One thread writing a run's files in order, so the training thread never waits on a disk."""
+
+    def __init__(self, problem: Callable[[str], None]) -> None:
+        self._problem = problem
+        self._queue: queue.SimpleQueue[tuple[Callable[..., None], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def submit(self, task: Callable[..., None], *args: Any) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work, name="nnstudio-run-recorder", daemon=True)
+            self._thread.start()
+        self._queue.put((task, args))
+
+    def close(self) -> None:
+        """Write what is queued and end the thread (waits for it)."""
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        self._thread = None
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            task, args = item
+            try:
+                task(*args)
+            except Exception as exc:  # noqa: BLE001 - a file not written is noted; training goes on
+                self._problem(f"{type(exc).__name__}: {exc}")

@@ -99,7 +99,7 @@ def test_a_failed_and_a_stopped_run_say_so_and_why(tmp_path):
 
 
 CRASH = textwrap.dedent("""
-    import os, sys
+    import os, sys, time
     from nnstudio.core.examples import load_example
     from nnstudio.experiments import RunRecorder
     from nnstudio.train.project_run import build_training_run
@@ -112,6 +112,7 @@ CRASH = textwrap.dedent("""
     recorder_module.WRITE_INTERVAL_S = 0
     def die(metrics):
         if metrics.epoch == 2:
+            time.sleep(1.0)  # the crash comes a moment after the epoch (its files are written meanwhile)
             os._exit(9)   # like a crash or SIGKILL: no cleanup, no end event
     run.events.epoch_end.connect(die)
     run.run()
