@@ -3,6 +3,10 @@
 On a terminal a progress bar shows loss, accuracy, samples/s and the time left; otherwise one line is
 printed per epoch. Ctrl+C stops after the current step and still writes the outputs of the last good
 epoch (exit status 130); a second Ctrl+C aborts at once. Exit status 1 when training fails.
+
+The output folder is checked before the first epoch (a file in the way, no permission, too little free
+space: exit 1 at once). If writing still fails at the end, the outputs go to a rescue folder that the
+message names (exit status 1), so trained epochs are never lost.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnstudio.cli import UsageError
 from nnstudio.core.examples import load_example
+from nnstudio.core.files import check_output_folder
 from nnstudio.core.project import Project, load_project
 
 if TYPE_CHECKING:
@@ -36,7 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to train (default: the project's, usually auto = CUDA, MPS, then CPU)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (same seed, same run on the CPU)")
     parser.add_argument("--out", metavar="DIR",
-                        help="output folder (default: a new folder beside the project, or ./runs/ for examples)")
+                        help="output folder (default: a new folder in the project's runs folder, NAME.runs/ "
+                             "beside it; the user data folder for examples)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pth of an earlier run")
 
 
@@ -66,11 +72,15 @@ def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
 def run(args: argparse.Namespace) -> int:
     project, default_out = load_for_training(args)
     from nnstudio.experiments import RunRecorder, ensure_folder, new_run_folder
-    from nnstudio.train.outputs import load_weights_file, write_outputs
+    from nnstudio.train.checkpoints import read_checkpoint_file
+    from nnstudio.train.outputs import expected_output_bytes, write_outputs_or_rescue
     from nnstudio.train.project_run import build_training_run
+    from nnstudio.train.weights_files import plausible_file_bytes
 
-    checkpoint = load_weights_file(args.resume) if args.resume else None
     training = build_training_run(project)
+    checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
+    # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
+    check_output_folder(Path(args.out) if args.out else default_out, expected_output_bytes(training))
     if checkpoint is not None:
         training.load_checkpoint(checkpoint)
         if training.epochs_done >= project.settings.epochs:
@@ -86,9 +96,11 @@ def run(args: argparse.Namespace) -> int:
         result = training.run()
     for note in result.notes + recorder.problems:
         print(f"note: {note}", file=sys.stderr)
+    rescued = False
     if result.history or checkpoint is not None:
-        write_outputs(training, out_dir, project)
-        print(f"wrote {out_dir}")
+        written = write_outputs_or_rescue(training, out_dir, project)
+        print(written.message(out_dir), file=sys.stderr if written.rescued else sys.stdout)
+        rescued = written.rescued
     if result.failure is not None:
         from nnstudio.train.faults import TrainingError
 
@@ -99,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if interrupted():
         print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
+    return 1 if rescued else 0
 
 
 @contextmanager

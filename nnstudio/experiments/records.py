@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnstudio.core.project import write_text_atomic
+from nnstudio.core.files import verify_json, write_json_atomic, write_text_atomic
 
 RECORD_FILE = "run.json"
 META_FILE = "meta.json"
@@ -218,8 +218,7 @@ def _read_document(path: Path) -> dict[str, Any]:
 
 def write_document(record: RunRecord) -> None:
     """Write the project the run trains as ``project.nns`` in its folder (atomically)."""
-    text = json.dumps(record.graph, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    write_text_atomic(record.folder / PROJECT_FILE, text)
+    write_json_atomic(record.folder / PROJECT_FILE, record.graph)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -233,7 +232,7 @@ def _number(value: Any) -> float:
 def write_record(record: RunRecord) -> None:
     """Replace the record's ``run.json`` atomically (readers see the old or the new file, never a part)."""
     text = json.dumps(record.to_dict(), ensure_ascii=False, allow_nan=False, default=_plain)
-    write_text_atomic(record.folder / RECORD_FILE, text + "\n")
+    write_text_atomic(record.folder / RECORD_FILE, text + "\n", verify=verify_json)
 
 
 def _plain(value: Any) -> Any:
@@ -300,4 +299,4 @@ def write_meta(folder: Path, *, name: str | None = None, notes: str | None = Non
         meta["name"] = name.strip()
     if notes is not None:
         meta["notes"] = notes
-    write_text_atomic(folder / META_FILE, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    write_json_atomic(folder / META_FILE, meta)
