@@ -331,6 +331,7 @@ class MainWindow(QMainWindow):
         self.canvas.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.training_panel.running_changed.connect(self._on_training_running)
         self.training_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.training_panel.open_project_requested.connect(self.open_project_copy)
         self.about_to_close.connect(self.training_panel.shutdown)
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
@@ -459,6 +460,15 @@ class MainWindow(QMainWindow):
         if not self.confirm_discard():
             return False
         self.document.replace(project, None)
+        return True
+
+    def open_project_copy(self, project: Project) -> bool:
+        """Opens ``project`` (a recorded run's network) as a new, unsaved document in the editor."""
+        if not self.confirm_discard():
+            return False
+        self.document.replace(project, None, modified=True)
+        self.tabs.setCurrentIndex(0)
+        self.statusBar().showMessage(f"Opened {project.name}; save it to keep it", 6000)
         return True
 
     def save(self) -> bool:

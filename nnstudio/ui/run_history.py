@@ -4,7 +4,7 @@ Usage from the training panel::
 
     runs = RunHistoryWidget()                       # objectName "runHistory"
     runs.attach_plots(loss_plot, accuracy_plot)     # selected runs are overlaid on both, with a legend
-    runs.set_folder(runs_folder_for_document(path, name))
+    runs.follow_document(document)                  # or runs.set_folder(folder)
     runs.run_started(); ...; runs.run_ended()       # the live run's row follows it while it trains
     runs.open_network_requested.connect(open_project)   # (Project, title) of a run's network
 
@@ -43,6 +43,8 @@ from PySide6.QtWidgets import (
 
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.formatting import format_bytes
+from nnstudio.core.settings import LOSS_TITLES, TrainingSettings
+from nnstudio.experiments.folders import runs_folder_for_document
 from nnstudio.experiments.records import RunRecord, read_run
 from nnstudio.experiments.store import RunStore, folder_size
 from nnstudio.ui.run_details import RunDetails
@@ -56,6 +58,24 @@ MAX_OVERLAYS = len(OVERLAY_COLOURS)
 #: While a run trains, its row is re-read this often (ms).
 LIVE_REFRESH_MS = 2000
 STATUS_FILTERS = ("", "finished", "running", "stopped", "failed", "pruned", "interrupted", "damaged")
+
+
+def summarize_settings(settings: TrainingSettings) -> str:
+    """Return a one-line summary of a run's recipe: data, loss, optimizer, lr, batch, epochs (for the log)."""
+    parts = [settings.dataset.kind, LOSS_TITLES.get(settings.loss, settings.loss),
+             f"{settings.optimizer} lr {settings.lr:g}", f"batch {settings.batch_size}",
+             f"{settings.epochs} epoch{'s' if settings.epochs != 1 else ''}"]
+    if settings.scheduler != "none":
+        parts.append(f"{settings.scheduler} schedule")
+    if settings.weight_decay:
+        parts.append(f"wd {settings.weight_decay:g}")
+    parts.append(f"seed {settings.seed}")
+    return " · ".join(parts)
+
+
+def document_runs_folder(document: Any) -> Path:
+    """Return the runs folder of the project open in ``document`` (beside its file, else by its name)."""
+    return runs_folder_for_document(document.path, document.project.name)
 
 
 class RunHistoryWidget(QWidget):
@@ -73,6 +93,7 @@ class RunHistoryWidget(QWidget):
         self.setObjectName("runHistory")
         self.setAccessibleName("Runs")
         self.store: RunStore | None = None
+        self._document: Any = None
         self._plots: list[Any] = []
         self._overlaid: dict[str, str] = {}  # run id -> colour
         self._selection_order: list[str] = []
@@ -181,6 +202,16 @@ class RunHistoryWidget(QWidget):
             self._plots.append(plot)
             for run_id, colour in self._overlaid.items():
                 self._draw_overlay(plot, run_id, colour)
+
+    def follow_document(self, document: Any) -> None:
+        """Show the runs of ``document``'s project from now on (another project or a save elsewhere moves it)."""
+        self._document = document
+        document.replaced.connect(self._on_document_changed)
+        document.state_changed.connect(self._on_document_changed)
+        self._on_document_changed()
+
+    def _on_document_changed(self) -> None:
+        self.set_folder(document_runs_folder(self._document))
 
     def set_folder(self, folder: str | Path | None) -> None:
         """Show the runs in ``folder`` (a project's runs folder; None shows none)."""
@@ -423,7 +454,6 @@ class RunHistoryWidget(QWidget):
         except NnstudioError as exc:
             self.message.emit(f"The network of {record.title} cannot be opened: {exc}")
             return
-        project.name = f"{project.name} ({record.title})"
         self.open_network_requested.emit(project, record.title)
 
     def index_of(self, run_id: str) -> QModelIndex:

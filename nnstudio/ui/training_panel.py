@@ -108,6 +108,8 @@ class TrainingPanel(QWidget):
     run_ended = Signal(object)
     #: A sentence for the window's status bar.
     status_message = Signal(str)
+    #: Open this Project (a recorded run's network) in the editor, as a new unsaved document.
+    open_project_requested = Signal(object)
 
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -117,7 +119,6 @@ class TrainingPanel(QWidget):
         self.session = TrainingSession(self)
         self.info: RunInfo | None = None
         self.outcome: RunOutcome | None = None
-        self._run_id: str | None = None
         self._started_at = 0.0
         self._paused_at: float | None = None
         self._paused_total = 0.0
@@ -175,6 +176,9 @@ class TrainingPanel(QWidget):
         self.action_resume_checkpoint = a("actionResumeCheckpoint", "&Resume from Checkpoint…",
                                           self.resume_checkpoint_dialog,
                                           "Continue training from a saved checkpoint.pth")
+        self.action_sweep = a("actionSweep", "S&weep…", self.open_sweep_dialog,
+                              "Search training settings and layer parameters for the best values (Optuna)")
+        self.sweep_dialog: Any = None
         self.export_formats: dict[str, QAction] = {}
         for fmt, filename in EXTRA_EXPORTS.items():
             option = QAction(f"Also write {filename}", self)
@@ -246,6 +250,7 @@ class TrainingPanel(QWidget):
         controls.addWidget(export_button)
         controls.addWidget(self._tool_button(self.action_save_checkpoint))
         controls.addWidget(self._tool_button(self.action_resume_checkpoint))
+        controls.addWidget(self._tool_button(self.action_sweep))
         self.progress = QProgressBar(self)
         self.progress.setObjectName("trainingProgress")
         self.progress.setAccessibleName("Training progress")
@@ -356,7 +361,39 @@ class TrainingPanel(QWidget):
         self._plots_area.layout().addWidget(plots)
         self.history = RunHistoryWidget(self)
         self.history.attach_plots(self.loss_plot, self.accuracy_plot)
+        self.history.follow_document(self.document)
+        self.history.message.connect(self.status_message)
+        self.history.open_network_requested.connect(self._open_run_network)
         self.bottom_tabs.addTab(self.history, "Runs")
+
+    def _open_run_network(self, project: Any, _title: str) -> None:
+        self.open_project_requested.emit(project)
+
+    def open_sweep_dialog(self) -> Any:
+        """Open the Sweep dialog on the open project (one at a time; it stays open beside the window)."""
+        from nnstudio.core.examples import list_examples
+        from nnstudio.ui.run_history import document_runs_folder
+        from nnstudio.ui.sweep_dialog import SweepDialog
+
+        if self.sweep_dialog is not None and not self.sweep_dialog.is_running:
+            self.sweep_dialog.close()
+            self.sweep_dialog.deleteLater()
+            self.sweep_dialog = None
+        if self.sweep_dialog is None:
+            name = self.document.project.name
+            example = name if self.document.path is None and name in {e.name for e in list_examples()} else None
+            self.sweep_dialog = SweepDialog(self.document, document_runs_folder(self.document), self,
+                                            project_path=str(self.document.path) if self.document.path else None,
+                                            example=example)
+            self.sweep_dialog.finished_sweep.connect(self._on_sweep_finished)
+        self.sweep_dialog.show()
+        self.sweep_dialog.raise_()
+        return self.sweep_dialog
+
+    def _on_sweep_finished(self, text: str) -> None:
+        self.status_message.emit(text)
+        if self.history is not None:
+            self.history.refresh()
 
     def showEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
@@ -445,15 +482,16 @@ class TrainingPanel(QWidget):
         self._show_results(False)
         self.info, self.outcome, self._last_update = None, None, None
         self._started_at, self._paused_at, self._paused_total = time.perf_counter(), None, 0.0
-        from nnstudio.ui.run_history import RunRecord
+        from nnstudio.ui.run_history import document_runs_folder, summarize_settings
 
-        record = RunRecord.start(settings)
-        self._run_id = self.history.add_run(record)
         self.progress.setValue(0)
         self.progress_label.setText("Loading the data and building the network…")
         self._set_state("Preparing…", WARNING_COLOR)
-        self.log_message(f"{record.title}: {record.settings_summary}")
-        self.session.start(project, checkpoint)
+        self.log_message(f"new run: {summarize_settings(settings)}")
+        # Every run is recorded in the project's runs folder (the Runs tab lists it).
+        self.session.start(project, checkpoint, runs_folder=document_runs_folder(self.document),
+                           project_path=self.document.path)
+        self.history.run_started()
         self.running_changed.emit(True)
         self.update_actions()
         return True
@@ -494,6 +532,8 @@ class TrainingPanel(QWidget):
     def shutdown(self) -> None:
         """Stop a run and join its thread (the window is closing); stop the plots' timers."""
         self._closed = True
+        if self.sweep_dialog is not None:
+            self.sweep_dialog.shutdown()
         was_running = self.is_running
         self.session.shutdown()
         self._redraw_timer.stop()
@@ -505,6 +545,8 @@ class TrainingPanel(QWidget):
 
     def _on_prepared(self, info: RunInfo) -> None:
         self.info = info
+        if info.run_folder:
+            self.log_message(f"recording the run in {info.run_folder}")
         self._started_at = time.perf_counter()
         self._paused_total = 0.0
         if not self.session.is_paused:
@@ -624,14 +666,7 @@ class TrainingPanel(QWidget):
             colour = OK_COLOR if outcome.status == "finished" else WARNING_COLOR
             self._set_state("Finished" if outcome.status == "finished" else "Stopped", colour)
             self.status_message.emit(f"Training {outcome.message}")
-        run = self.session.last_run
-        last = run.history[-1] if run is not None and run.history else None
-        metrics = {k: v for k, v in (last.as_dict().items() if last else ())
-                   if k in ("train_loss", "val_loss", "val_acc", "val_mae") and v is not None}
-        if self._run_id is not None:
-            self.history.finish_run(self._run_id, outcome.status, metrics,
-                                    series={**self.loss_plot.snapshot(), **self.accuracy_plot.snapshot()},
-                                    message=outcome.message)
+        self.history.run_ended()
         if outcome.status == "finished" and self.info is not None:
             self.progress.setValue(1000)
         elapsed = time.perf_counter() - self._started_at - self._paused_total

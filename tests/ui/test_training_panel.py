@@ -73,8 +73,8 @@ def test_two_epochs_of_digits_mlp_fill_both_plots_and_the_results(qtbot, digits_
     assert panel.progress.value() == panel.progress.maximum()
     log = panel.log.toPlainText()
     assert "epoch 1/2" in log and "epoch 2/2" in log
-    record = panel.history.runs()[-1]
-    assert record.status == "finished" and record.metrics["val_acc"] == pytest.approx(val_acc[-1])
+    record = panel.history.records()[-1]  # the run as recorded in the runs folder
+    assert record.status == "finished" and record.final["val_acc"] == pytest.approx(val_acc[-1])
     assert _action(window, "actionExportResults").isEnabled()
     assert not _action(window, "actionStop").isEnabled()
 
