@@ -6,6 +6,15 @@ from hypothesis import HealthCheck, settings
 # Qt must never try to open a real display in tests.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# torch.fx's Interpreter makes a (disabled) tqdm bar whenever tqdm is installed (Optuna brings it);
+# tqdm's monitor thread would then outlive the test that first ran an interpreter.
+try:
+    import tqdm
+
+    tqdm.tqdm.monitor_interval = 0
+except ImportError:  # pragma: no cover - tqdm comes with optuna
+    pass
+
 # Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: "dev" (the default: fresh examples each run),
 # "ci" (what .ci/run asks for: derandomized, so a red CI run reproduces on any machine) and "long"
 # (many more examples, for a patient look). Tests that need their own example counts scale them

@@ -107,6 +107,10 @@ class RunHistoryWidget(QWidget):
         self._live_timer = QTimer(self)
         self._live_timer.setInterval(LIVE_REFRESH_MS)
         self._live_timer.timeout.connect(self._refresh_running)
+        self._soon = QTimer(self)  # one refresh shortly after a run starts (its first record is written)
+        self._soon.setSingleShot(True)
+        self._soon.setInterval(LIVE_REFRESH_MS // 2)
+        self._soon.timeout.connect(self.refresh)
 
     # --- building --------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -244,12 +248,19 @@ class RunHistoryWidget(QWidget):
     def run_started(self) -> None:
         """A run of this project started training: list it and follow it while it trains."""
         # The worker writes the first record moments after it builds the run; look a little later.
-        QTimer.singleShot(LIVE_REFRESH_MS // 2, self.refresh)
+        self._soon.start()
         self._live_timer.start()
 
     def run_ended(self) -> None:
         """The live run ended: read its final record."""
+        self._soon.stop()
         self.refresh()
+
+    def shutdown(self) -> None:
+        """Write pending notes and stop following runs (the window is closing)."""
+        self.details.flush_notes()
+        self._soon.stop()
+        self._live_timer.stop()
 
     def records(self) -> list[RunRecord]:
         """Return the runs listed, oldest first (also those the filters hide)."""

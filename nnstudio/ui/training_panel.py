@@ -536,6 +536,8 @@ class TrainingPanel(QWidget):
             self.sweep_dialog.shutdown()
         was_running = self.is_running
         self.session.shutdown()
+        if self.history is not None:
+            self.history.shutdown()
         self._redraw_timer.stop()
         self._results_timer.stop()
         if was_running:

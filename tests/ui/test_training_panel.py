@@ -187,7 +187,7 @@ def test_a_nan_loss_ends_the_run_with_a_message_and_the_window_stays_usable(qtbo
     log = panel.log.toPlainText()
     assert "error:" in log and "nan" in log.lower()
     assert panel.state_label.accessibleName() == "Failed"
-    assert panel.history.runs()[-1].status == "failed"
+    assert panel.history.records()[-1].status == "failed"  # recorded, with why
     assert not window.is_read_only and _action(window, "actionTrain").isEnabled()
     assert panel.trained_run is None  # no epoch completed: nothing to export
     assert not _action(window, "actionExportResults").isEnabled()
