@@ -94,6 +94,8 @@ class RunHistoryWidget(QWidget):
         self.setAccessibleName("Runs")
         self.store: RunStore | None = None
         self._document: Any = None
+        #: A run of this window is starting or training: follow the folder until it ends.
+        self._expecting_run = False
         self._plots: list[Any] = []
         self._overlaid: dict[str, str] = {}  # run id -> colour
         self._selection_order: list[str] = []
@@ -240,25 +242,29 @@ class RunHistoryWidget(QWidget):
         self.select_runs(kept)
         if not kept:
             self._sync_selection()
-        if any(r.status == "running" for r in records):
-            self._live_timer.start()
+        if self._expecting_run or any(r.status == "running" for r in records):
+            if not self._live_timer.isActive():
+                self._live_timer.start()
         else:
             self._live_timer.stop()
 
     def run_started(self) -> None:
         """A run of this project started training: list it and follow it while it trains."""
-        # The worker writes the first record moments after it builds the run; look a little later.
+        # The worker writes the first record once it has loaded the data and built the network.
+        self._expecting_run = True
         self._soon.start()
         self._live_timer.start()
 
     def run_ended(self) -> None:
         """The live run ended: read its final record."""
+        self._expecting_run = False
         self._soon.stop()
         self.refresh()
 
     def shutdown(self) -> None:
         """Write pending notes and stop following runs (the window is closing)."""
         self.details.flush_notes()
+        self._expecting_run = False
         self._soon.stop()
         self._live_timer.stop()
 
