@@ -30,14 +30,11 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QLineEdit,
     QPushButton,
     QSpinBox,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
-    QTreeWidget,
-    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -46,8 +43,9 @@ from nnstudio.core.commands import Macro, SetParam
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.formatting import format_duration
 from nnstudio.core.project import project_to_dict
-from nnstudio.experiments.space import SpaceError, Tunable, parse_param, tunable_fields
+from nnstudio.experiments.compare import format_value
 from nnstudio.experiments.sweep import OBJECTIVES, SweepSpec, TrialRow, best_row, sorted_rows
+from nnstudio.ui.sweep_fields import SweepFields
 from nnstudio.ui.sweep_plots import ObjectivePlots
 from nnstudio.ui.theme import ERROR_COLOR, muted_text_color
 
@@ -136,23 +134,15 @@ class SweepDialog(QDialog):
         self.watcher: SweepWatcher | None = None
         self.rows: list[TrialRow] = []
         self._preparing: threading.Thread | None = None
-        self._range_edits: dict[str, QLineEdit] = {}
-        self._fields: dict[str, Tunable] = {}
         self._build()
         self._prepared.connect(self._on_prepared)
+        document.replaced.connect(self._on_document_replaced)
         self.resize(1180, 700)
 
     # --- building --------------------------------------------------------------------------------
     def _build(self) -> None:
-        self.fields = QTreeWidget(self)
-        self.fields.setObjectName("sweepParameters")
-        self.fields.setAccessibleName("Fields to search")
-        self.fields.setHeaderLabels(["Field", "Now", "Range to search"])
-        self.fields.setUniformRowHeights(True)
-        self.fields.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.fields.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.fields.header().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
-        self.fields.itemChanged.connect(self._on_field_toggled)
+        self.fields = SweepFields(self.document.project, self)
+        self.fields.changed.connect(self._validate)
         self.problem = QLabel(self)
         self.problem.setObjectName("sweepProblem")
         self.problem.setWordWrap(True)
@@ -236,7 +226,6 @@ class SweepDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(splitter, 1)
         layout.addLayout(row)
-        self._fill_fields()
         self._update_buttons()
 
     def _spin(self, name: str, low: int, high: int, value: int, tip: str) -> QSpinBox:
@@ -247,85 +236,18 @@ class SweepDialog(QDialog):
         spin.setToolTip(tip)
         return spin
 
-    def _fill_fields(self) -> None:
-        project = self.document.project
-        self.fields.blockSignals(True)
-        self.fields.clear()
-        groups: dict[str | None, QTreeWidgetItem] = {}
-        muted = muted_text_color(self)
-        for field in tunable_fields(project):
-            self._fields[field.path] = field
-            group = groups.get(field.node_id)
-            if group is None:
-                title = "Training" if field.node_id is None else \
-                    f"{field.node_id} ({project.graph.node(field.node_id).spec.title})"
-                group = QTreeWidgetItem(self.fields, [title, "", ""])
-                group.setFlags(group.flags() & ~Qt.ItemFlag.ItemIsSelectable)
-                groups[field.node_id] = group
-            item = QTreeWidgetItem(group, [field.spec.title, _value_text(field.current), ""])
-            item.setData(0, _PATH_ROLE, field.path)
-            item.setCheckState(0, Qt.CheckState.Unchecked)
-            item.setToolTip(0, f"{field.path}: {field.spec.help}" if field.spec.help else field.path)
-            item.setForeground(1, muted)
-            edit = QLineEdit(field.default_range(), self.fields)
-            edit.setObjectName(f"range:{field.path}")
-            edit.setPlaceholderText("LOW:HIGH[:log][:int] or A,B,C")
-            edit.setCursorPosition(0)  # long lists of choices show their start
-            edit.setEnabled(False)
-            edit.textChanged.connect(lambda _text: self._validate())
-            self.fields.setItemWidget(item, 2, edit)
-            self._range_edits[field.path] = edit
-        self.fields.expandAll()
-        self.fields.blockSignals(False)
-
-    # --- the search space --------------------------------------------------------------------------
+    # --- the search space ------------------------------------------------------------------------
     def set_field(self, path: str, searched: bool, value_range: str | None = None) -> None:
         """Tick or untick ``path`` (and set its range): what a person does in the list."""
-        if value_range is not None:
-            self._range_edits[path].setText(value_range)
-        item = self._item(path)
-        item.setCheckState(0, Qt.CheckState.Checked if searched else Qt.CheckState.Unchecked)
-
-    def _item(self, path: str) -> QTreeWidgetItem:
-        for i in range(self.fields.topLevelItemCount()):
-            group = self.fields.topLevelItem(i)
-            for j in range(group.childCount()):
-                if group.child(j).data(0, _PATH_ROLE) == path:
-                    return group.child(j)
-        raise KeyError(path)
+        self.fields.set_field(path, searched, value_range)
 
     def params(self) -> list[str]:
         """Return the ticked fields as ``--param`` texts."""
-        out = []
-        for path, edit in self._range_edits.items():
-            if self._item(path).checkState(0) == Qt.CheckState.Checked:
-                out.append(f"{path}={edit.text().strip()}")
-        return out
-
-    def _on_field_toggled(self, item: QTreeWidgetItem, column: int) -> None:
-        path = item.data(0, _PATH_ROLE)
-        if column != 0 or path is None:
-            return
-        self._range_edits[path].setEnabled(item.checkState(0) == Qt.CheckState.Checked)
-        self._validate()
+        return self.fields.params()
 
     def _validate(self) -> bool:
-        """Check the ticked fields' ranges now; show the first problem. Returns True when all are fine."""
-        problem = ""
-        for text in self.params():
-            path = text.partition("=")[0]
-            edit = self._range_edits[path]
-            try:
-                parse_param(text, self.document.project)
-                edit.setStyleSheet("")
-                edit.setToolTip("")
-            except SpaceError as exc:
-                edit.setStyleSheet(f"border: 1px solid {ERROR_COLOR}")
-                edit.setToolTip(exc.reason)
-                problem = problem or f"{path}: {exc.reason}"
-        for edit in self._range_edits.values():
-            if not edit.isEnabled():
-                edit.setStyleSheet("")
+        """Show the first problem of the ticked fields' ranges; True when there is none."""
+        problem = self.fields.problem()
         self.problem.setText(problem)
         self._update_buttons()
         return not problem
@@ -450,7 +372,7 @@ class SweepDialog(QDialog):
         for r, row in enumerate(rows):
             value = row.value if row.value is not None else (row.values[max(row.values)] if row.values else None)
             cells = [str(row.number), row.state, "–" if value is None else f"{value:.4g}",
-                     *[_value_text(row.params.get(p, "")) for p in params], str(row.epochs),
+                     *[format_value(row.params.get(p, "")) for p in params], str(row.epochs),
                      format_duration(row.duration_s) if row.duration_s is not None else ""]
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
@@ -482,10 +404,15 @@ class SweepDialog(QDialog):
             self.problem.setText(f"The best values cannot be applied: {exc}")
             return False
         self.status.setText(f"Applied trial {best.number}: " +
-                            ", ".join(f"{k} = {_value_text(v)}" for k, v in best.params.items()))
+                            ", ".join(f"{k} = {format_value(v)}" for k, v in best.params.items()))
         return True
 
     # --- closing ---------------------------------------------------------------------------------
+    def _on_document_replaced(self) -> None:
+        # Its fields belong to the project that was open; a running sweep goes on (its trials are its own).
+        if not self.is_running:
+            self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         self.shutdown()
         super().closeEvent(event)
@@ -503,13 +430,3 @@ class SweepDialog(QDialog):
             self.watcher.stop()
             self.watcher = None
         self.runner = None
-
-
-def _value_text(value: Any) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
