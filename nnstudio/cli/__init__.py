@@ -27,6 +27,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Verbs of nnstudio's own child processes (not listed in the help): verb -> module with main(argv) -> int.
+#: They go through the command, not ``python -m``, so a frozen build (no Python beside it) starts them too.
+INTERNAL_COMMANDS: dict[str, str] = {
+    "sweep-worker": "nnstudio.experiments.worker_process",
+}
+
+
 class UsageError(NnstudioError):
     """Wrong command-line usage (exit status 2)."""
 
@@ -49,6 +56,8 @@ def _gui_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in INTERNAL_COMMANDS:
+        return int(importlib.import_module(INTERNAL_COMMANDS[args[0]]).main(args[1:]))
     if args and args[0] in COMMANDS:
         verb = args.pop(0)
         module_name, help = COMMANDS[verb]

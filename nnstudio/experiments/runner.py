@@ -1,7 +1,7 @@
 """``SweepRunner``: runs a prepared sweep's workers, in a thread of this process or as worker processes.
 
 One worker trains in a background thread (no second copy of torch or of the data); several start
-``python -m nnstudio.experiments.worker_process`` each, sharing the study through its storage. The
+``nnstudio sweep-worker ...`` each (:mod:`~nnstudio.experiments.worker_process`), sharing the study through its storage. The
 caller (the CLI's progress display, the window's Sweep dialog) reads the trials from the study
 while they run, so both look the same whichever way the trials are trained.
 
@@ -77,8 +77,8 @@ class SweepRunner:
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         for index in range(self.workers):
             log = folder / f".{sweep.study_name}.worker-{index}.log"
-            command = [sys.executable, "-m", "nnstudio.experiments.worker_process", str(spec_path), str(index),
-                       str(os.getpid()), str(threads)]
+            command = [*nnstudio_command(), "sweep-worker", str(spec_path), str(index), str(os.getpid()),
+                       str(threads)]
             with open(log, "wb") as handle:
                 proc = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             self._procs.append((proc, log))
@@ -131,6 +131,13 @@ class SweepRunner:
                 proc.kill()
         for proc, _log in self._procs:
             proc.wait()
+
+
+def nnstudio_command() -> list[str]:
+    """Return how to start ``nnstudio`` again: the frozen executable itself, or this Python with ``-m``."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "nnstudio"]
 
 
 def _tail(log: Path) -> str:

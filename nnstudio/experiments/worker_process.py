@@ -1,4 +1,4 @@
-"""One sweep worker process: ``python -m nnstudio.experiments.worker_process SPEC INDEX PARENT THREADS``.
+"""One sweep worker process: ``nnstudio sweep-worker SPEC INDEX PARENT THREADS`` (an internal verb).
 
 Started by :class:`~nnstudio.experiments.runner.SweepRunner`. It imports torch and loads the data
 once, then trains trials until the study has enough. Ctrl+C or SIGTERM ends the current trial as
