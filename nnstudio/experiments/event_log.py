@@ -2,7 +2,8 @@
 
 Every epoch adds a scalar per metric (``train/loss``, ``val/loss``, ``train/accuracy``,
 ``val/accuracy``, ``train/mae``, ``val/mae``), the learning rate (``lr``), the speed
-(``perf/samples_per_s``, ``perf/epoch_time_s``) and the running best (``best/val_loss``, ...).
+(``perf/samples_per_s``, ``perf/epoch_time_s``) and, when it improves, the best so far
+(``best/val_loss``, ...).
 The run's settings go to TensorBoard's HParams plugin when it starts (so a run that dies still
 shows), with the ``best/*`` and ``final/*`` tags as its metrics, and how it ended when it ends.
 The events sit in the run's own folder, so ``tensorboard --logdir NAME.runs`` lists the runs side by
@@ -78,8 +79,9 @@ class TensorBoardLog:
                 continue
             best = self._best.get(tag)
             if best is None or (value < best if lower else value > best):
+                # Written when it improves: TensorBoard (and its HParams table) take the last value.
                 self._best[tag] = float(value)
-            self._writer.add_scalar(tag, self._best[tag], step)
+                self._writer.add_scalar(tag, self._best[tag], step)
 
     def end(self, status: str, final: Mapping[str, Any]) -> None:
         """Write the final metrics and how the run ended (HParams session end), then close the file."""
