@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     runs = Path(args.out) if args.out else runs_folder_for(args.path, example=args.example)
     spec = SweepSpec(document=project_to_dict(project), params=list(args.param), trials=args.trials,
                      runs_folder=str(runs), project_path=str(Path(args.path).resolve()) if args.path else None,
+                     project_folder=str(Path(args.path).resolve().parent) if args.path else None,
                      example=args.example, sampler=args.sampler, seed=args.seed, pruner=args.pruner,
                      prune_warmup=args.prune_warmup, objective=args.objective, epochs=args.epochs,
                      device=args.device, storage=args.storage, study_name=args.study,

@@ -88,6 +88,9 @@ class RunRecorder:
         #: What went wrong while recording (the run itself carries on); the CLI prints these.
         self.problems: list[str] = []
         document = project_to_dict(project)
+        # The weights file a project may name stays beside the project; the run's copy names none
+        # (its outputs, when written, bring their own).
+        document.pop("weights", None)
         loss = project.settings.loss
         self._regression = loss not in CLASSIFICATION_LOSSES and loss not in BINARY_LOSSES
         self.record = RunRecord(

@@ -62,6 +62,8 @@ class SweepSpec:
     trials: int
     runs_folder: str
     project_path: str | None = None
+    #: The folder of the project's weights file (stored or pretrained tensors), when it names one.
+    project_folder: str | None = None
     example: str | None = None
     sampler: str = "tpe"
     seed: int = 0
@@ -238,7 +240,7 @@ def prepare_sweep(spec: SweepSpec, *, check: bool = True) -> Sweep:
         if value not in allowed:
             raise SweepError(f"{name} {value}: choose one of {', '.join(allowed)}")
     try:
-        original = loads_project(json.dumps(spec.document))
+        original = loads_project(json.dumps(spec.document), folder=spec.project_folder)
     except NnstudioError as exc:
         raise SweepError(f"the project cannot be read: {exc}") from None
     project = original.copy()

@@ -467,7 +467,7 @@ class RunHistoryWidget(QWidget):
         from nnstudio.core.project import loads_project
 
         try:
-            project = loads_project(json.dumps(record.graph), source=f"run {record.title}")
+            project = loads_project(json.dumps(record.graph), source=f"run {record.title}", folder=record.folder)
         except NnstudioError as exc:
             self.message.emit(f"The network of {record.title} cannot be opened: {exc}")
             return

@@ -272,6 +272,7 @@ class SweepDialog(QDialog):
         return SweepSpec(
             document=project_to_dict(self.document.project), params=self.params(), trials=self.trials_spin.value(),
             runs_folder=str(self.runs_folder), project_path=self._project_path, example=self._example,
+            project_folder=str(Path(self._project_path).parent) if self._project_path else None,
             sampler=self.sampler.currentData(), seed=self.seed_spin.value(),
             pruner="median" if self.prune.isChecked() else "none", objective=self.objective.currentData(),
             epochs=self.epochs_spin.value(), workers=self.workers_spin.value())

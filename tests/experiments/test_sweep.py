@@ -137,3 +137,51 @@ def test_a_poor_trial_is_pruned_from_its_validation_loss(tmp_path):
     assert len(record.epochs) == 2
     assert sweep.finished() == 5 and sweep.best().params["lr"] in (1e-2, 2e-2, 3e-2, 4e-2)
     assert math.isfinite(sweep.best().value)
+
+
+def test_layers_with_dotted_names_are_searched_by_their_full_path(tmp_path, capsys):
+    from nnstudio.core.commands import RenameNode
+    from nnstudio.core.examples import load_example
+    from nnstudio.core.project import save_project
+
+    project = load_example("digits-mlp")
+    RenameNode(project.graph, "fc1", "encoder.fc1").redo()
+    path = tmp_path / "nested.nns"
+    save_project(project, path)
+    runs = tmp_path / "nested.runs"
+    assert main(["sweep", str(path), "--param", "encoder.fc1.out_features=16:48:int", "--trials", "2",
+                 "--sampler", "random", *COMMON, "-o", str(tmp_path / "best.nns")]) == 0, capsys.readouterr().err
+    trials = load_trials(f"sqlite:///{runs}/sweeps.db")
+    assert [sorted(t.params) for t in trials] == [["encoder.fc1.out_features"]] * 2
+    best = min(trials, key=lambda t: t.value)
+    improved = load_project(tmp_path / "best.nns")
+    assert improved.graph.node("encoder.fc1").params["out_features"] == best.params["encoder.fc1.out_features"]
+    assert main(["sweep", str(path), "--param", "encoder.fc9.out_features=16:48", *COMMON]) == 1
+    assert "there is no layer 'encoder.fc9'" in capsys.readouterr().err
+
+
+def test_a_project_with_stored_weights_is_swept_from_them(tmp_path, capsys):
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save as save_numpy
+
+    from nnstudio.core.examples import load_example
+    from nnstudio.core.project import loads_project, save_project
+    from nnstudio.core.weights import TensorSource, bind_weights
+    from nnstudio.experiments import RunStore
+
+    project = load_example("digits-mlp")
+    rng = np.random.default_rng(0)
+    tensors = {"fc1.weight": rng.normal(0, 0.1, (128, 64)).astype(np.float32),
+               "fc1.bias": np.zeros(128, np.float32)}
+    bind_weights(project.graph, TensorSource.from_bytes(save_numpy(tensors)))
+    path = tmp_path / "pretrained.nns"
+    save_project(project, path)
+    assert json.loads(path.read_text())["weights"] == "pretrained.safetensors"
+    code = main(["sweep", str(path), "--param", "lr=1e-3:1e-2:log", "--trials", "1", *COMMON])
+    assert code == 0, capsys.readouterr().err
+    (record,) = RunStore(tmp_path / "pretrained.runs").runs()
+    assert record.status == "finished"
+    assert "weights" not in record.graph, "the run's copy of the project names no weights file it lacks"
+    assert loads_project(json.dumps(record.graph)).graph.node("fc1").params["out_features"] == 128
