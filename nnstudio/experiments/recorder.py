@@ -80,11 +80,14 @@ class RunRecorder:
     def __init__(self, run: Any, project: Project, folder: str | Path, *, source: str,
                  project_path: str | Path | None = None, example: str | None = None,
                  output_folder: str | Path | None = None, sweep: dict[str, Any] | None = None,
-                 resumed_from: str | Path | None = None, write_outputs: bool = False) -> None:
+                 resumed_from: str | Path | None = None, write_outputs: bool = False,
+                 analysis: Any = None) -> None:
         self.run = run
         self.project = project
         self.folder = Path(folder)
+        #: Write the run's outputs (model.pth, model.py, ...) into its folder when it ends.
         self.write_outputs = write_outputs
+        self._analysis = analysis  # the project's analysis, if at hand: model.py needs no new one
         #: What went wrong while recording (the run itself carries on); the CLI prints these.
         self.problems: list[str] = []
         document = project_to_dict(project)
@@ -163,7 +166,7 @@ class RunRecorder:
             try:
                 from nnstudio.train.outputs import write_outputs
 
-                write_outputs(self.run, self.folder, self.project)
+                write_outputs(self.run, self.folder, self.project, analysis=self._analysis)
             except (OSError, NnstudioError) as exc:
                 self._problem(f"outputs: {exc}")
         self._save(force=True)

@@ -42,7 +42,7 @@ def _metric(record: RunRecord, name: str, percent: bool = False) -> str:
         return UNKNOWN
     epoch = record.best.get(f"{name}_epoch")
     shown = f"{value:.1%}" if percent else f"{value:.4g}"
-    return f"{shown} (epoch {epoch})" if epoch is not None else shown
+    return f"{shown} (ep. {epoch})" if epoch is not None else shown
 
 
 class RunDetails(QStackedWidget):

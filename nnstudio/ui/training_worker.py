@@ -1,9 +1,9 @@
-"""Returns training runs driven from the GUI: a worker in its own QThread, its events as merged signals.
+"""Training runs driven from the GUI: a worker in its own QThread, its events as merged signals.
 
-:class:`TrainingSession` is what the panel holds. ``start()`` hands a copy of the project to a
-:class:`TrainingWorker` moved to a fresh QThread; the worker builds the run there (compiling and
-loading data import torch and may take seconds), runs it, and turns the trainer's events into Qt
-signals. Per-step events are merged so the GUI thread receives at most ``MAX_UPDATES_PER_SECOND``
+:class:`TrainingSession` is what the run's presenter holds. ``start()`` hands a copy of the project
+and the document's analysis of it to a :class:`TrainingWorker` moved to a fresh QThread; the worker
+builds the run there (compiling from that analysis, and loading data, import torch and may take
+seconds), runs it, and turns the trainer's events into Qt signals. Per-step events are merged so the GUI thread receives at most ``MAX_UPDATES_PER_SECOND``
 batch updates a second, however fast the steps are; epoch, note and the end of the run are always
 delivered, in order. The worker never touches a widget.
 
@@ -140,9 +140,10 @@ class TrainingWorker(QObject):
 
     def __init__(self, project: Project, checkpoint: dict[str, Any] | None = None,
                  device: str | None = None, updates_per_second: float = MAX_UPDATES_PER_SECOND,
-                 runs_folder: Any = None, project_path: Any = None) -> None:
+                 analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
         super().__init__()
         self._project = project
+        self._analysis = analysis
         #: The project's runs folder: the run is recorded there (experiments.RunRecorder); None: not.
         self._runs_folder, self._project_path = runs_folder, project_path
         self._checkpoint = checkpoint
@@ -192,7 +193,7 @@ class TrainingWorker(QObject):
         from nnstudio.train.project_run import build_training_run
 
         try:
-            run = build_training_run(self._project, device=self._device)
+            run = build_training_run(self._project, device=self._device, analysis=self._analysis)
             if self._checkpoint is not None:
                 run.load_checkpoint(self._checkpoint)
         except NnstudioError as exc:
@@ -250,7 +251,7 @@ class TrainingWorker(QObject):
             return None
         # The window keeps each run's outputs (weights, model.py, ...) in its folder, for the Runs view.
         return RunRecorder(run, self._project, folder, source="window", project_path=self._project_path,
-                           write_outputs=True)
+                           write_outputs=True, analysis=self._analysis)
 
     def _on_batch(self, epoch: int, step: int, steps: int, loss: float | None, lr: float, rate: float) -> None:
         merger = self._merger
@@ -340,17 +341,19 @@ class TrainingSession(QObject):
         return self.is_running and self._paused
 
     def start(self, project: Project, checkpoint: dict[str, Any] | None = None, device: str | None = None,
-              runs_folder: Any = None, project_path: Any = None) -> None:
-        """Train a copy of ``project`` (edits made meanwhile do not reach the run).
+              analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
+        """Trains a copy of ``project`` (edits made meanwhile do not reach the run).
 
-        With ``runs_folder`` the run is recorded there (``project_path`` names the project's file).
+        ``analysis`` is the document's current analysis of ``project``: the run compiles from it
+        instead of analysing the network again (it is only read, on the worker thread). With
+        ``runs_folder`` the run is recorded there (``project_path`` names the project's file).
         """
         if self._thread is not None:
             raise RuntimeError("a training run is already in progress")
         self._paused = False
         thread = QThread(self)
         thread.setObjectName("nnstudio-training")
-        worker = TrainingWorker(project.copy(), checkpoint, device, runs_folder=runs_folder,
+        worker = TrainingWorker(project.copy(), checkpoint, device, analysis=analysis, runs_folder=runs_folder,
                                 project_path=project_path)
         worker.moveToThread(thread)
         thread.started.connect(worker.work)

@@ -22,13 +22,13 @@ def _train(qtbot, window, epochs: int) -> None:
     panel = window.training_panel
     spin = panel.findChild(QSpinBox, "epochs")
     spin.setValue(epochs)
-    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
         _action(window, "actionTrain").trigger()
     assert ended.args[0].status == "finished", ended.args[0].message
 
 
 def test_runs_trained_in_the_window_are_recorded_listed_and_reopened(qtbot, window, wait_analysis, monkeypatch):
-    assert window.open_example("digits-mlp")
+    assert window.files.open_example("digits-mlp")
     wait_analysis(window)
     panel = window.training_panel
     window.tabs.setCurrentWidget(panel)
@@ -57,7 +57,7 @@ def test_runs_trained_in_the_window_are_recorded_listed_and_reopened(qtbot, wind
     window.grab().save("/tmp/nnstudio-window-runs.png")
 
     # Opening the first run's network replaces the edited document (after the usual question).
-    monkeypatch.setattr(window, "ask_unsaved_changes", lambda: QMessageBox.StandardButton.Discard)
+    monkeypatch.setattr(window.dialogs, "ask_unsaved_changes", lambda name: QMessageBox.StandardButton.Discard)
     with qtbot.waitSignal(window.document.replaced):
         history.details.open_a.click()
     assert window.document.graph.node("fc1").params["out_features"] == 128
@@ -66,7 +66,7 @@ def test_runs_trained_in_the_window_are_recorded_listed_and_reopened(qtbot, wind
 
 
 def test_the_sweep_dialog_opens_from_the_training_tab(qtbot, window, wait_analysis):
-    assert window.open_example("digits-mlp")
+    assert window.files.open_example("digits-mlp")
     wait_analysis(window)
     window.tabs.setCurrentWidget(window.training_panel)
     _action(window, "actionSweep").trigger()
