@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "autograd": ("nnstudio.cli.autograd", "draw the autograd graph of a project or any PyTorch model"),
     "sweep": ("nnstudio.cli.sweep", "search training settings and layer parameters with Optuna"),
     "runs": ("nnstudio.cli.runs", "list a project's recorded runs, or compare two"),
+    "lr-find": ("nnstudio.cli.lr_find", "suggest a learning rate: loss against a rising rate on a copy"),
 }
 
 

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="output folder (default: a new folder in the project's runs folder, NAME.runs/ "
                              "beside it; the user data folder for examples)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pth of an earlier run")
+    parser.add_argument("--telemetry", action="store_true",
+                        help="sample per-layer statistics while training: telemetry.csv in the output folder, "
+                             "problems (dead units, exploding gradients...) printed as they appear")
 
 
 def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.train.weights_files import plausible_file_bytes
 
     analysis = analyze(project.graph, project.settings)  # the one analysis: training and model.py use it
-    training = build_training_run(project, analysis=analysis)
+    training = build_training_run(project, analysis=analysis, on_warning=print_warning)
     checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
     check_output_folder(Path(args.out) if args.out else default_out, expected_output_bytes(training))
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     # The run's record and TensorBoard events go beside its outputs (docs/experiments.md).
     recorder = RunRecorder(training, project, out_dir, source="cli", project_path=args.path, example=args.example,
                            resumed_from=args.resume)
+    telemetry = _watch_layers(training) if args.telemetry else None
     reporter = RichReporter(training) if sys.stdout.isatty() else LineReporter(training)
     with recorder, reporter, stop_on_interrupt(training) as interrupted:
         result = training.run()
@@ -101,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     rescued = False
     if result.history or checkpoint is not None:
         written = write_outputs_or_rescue(training, out_dir, project, analysis=analysis)
+        if telemetry is not None:
+            telemetry.write(written.folder)
         print(written.message(out_dir), file=sys.stderr if written.rescued else sys.stdout)
         rescued = written.rescued
     if result.failure is not None:
@@ -114,6 +120,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 1 if rescued else 0
+
+
+def _watch_layers(training: TrainingRun) -> Any:
+    """Turns on telemetry; returns the log that collects it and prints each new problem once."""
+    from nnstudio.train.telemetry_log import TelemetryLog
+
+    log = TelemetryLog()
+
+    def on_sample(sample: Any) -> None:
+        for problem in log.add(sample):
+            print(f"telemetry: epoch {sample.epoch} step {sample.step}: {problem}", file=sys.stderr)
+
+    training.enable_telemetry()
+    training.events.telemetry.connect(on_sample)
+    return log
+
+
+def print_warning(problem: Any) -> None:
+    """Print a lint warning the run trains through, as ``nnstudio check`` words it."""
+    print(problem, file=sys.stderr)
+    if problem.fix is not None:
+        print(f"    fix (in the window): {problem.fix.description}", file=sys.stderr)
 
 
 @contextmanager
