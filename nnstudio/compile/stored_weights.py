@@ -15,8 +15,8 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.results import Analysis
+from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import rule_for
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import SetStoredWeights
