@@ -128,7 +128,7 @@ def _infinity_allowed(raw: dict[str, Any], path: tuple[Any, ...], value: float, 
         spec = catalog.get(type_id).param(path[3])
     except Exception:  # noqa: BLE001 - an unknown type or parameter is reported by a later step
         return False
-    return spec.allow_infinite and spec.kind in (ParamKind.FLOAT, ParamKind.FLOAT_LIST)
+    return spec.allow_infinite and spec.kind in (ParamKind.FLOAT, ParamKind.FLOAT_LIST, ParamKind.DATA)
 
 
 def _refuse(raw: dict[str, Any], path: tuple[Any, ...], value: float, source: str | None) -> None:

@@ -42,6 +42,8 @@ MAX_HEADER_BYTES = 100 * 2**20
 MAX_WEIGHTS_BYTES = WEIGHTS_BYTES
 #: Most dimensions a stored tensor may have (torch allows 64).
 MAX_DIMENSIONS = 64
+#: Layers that hold tensors: a module's by their names inside it, a Parameter layer its one tensor (name "").
+HOLDS_TENSORS = frozenset({LayerKind.MODULE, LayerKind.PARAMETER})
 
 
 class WeightsFileError(NnstudioError):
@@ -185,8 +187,11 @@ def layer_of_key(graph: Graph, key: str) -> tuple[str, str] | None:
     """Split state-dict ``key`` into (the layer id owning it, the name inside the layer), or None.
 
     The owner is the longest dotted prefix that is a layer: ``layer1.0.conv1.weight`` belongs to
-    ``layer1.0.conv1`` as ``weight``; ``encoder.self_attn.in_proj_weight`` to ``encoder``.
+    ``layer1.0.conv1`` as ``weight``; ``encoder.self_attn.in_proj_weight`` to ``encoder``. A key that
+    is a layer's id itself belongs to that layer (a Parameter layer such as ``class_token``) as ``""``.
     """
+    if key in graph:
+        return key, ""
     parts = key.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         owner = ".".join(parts[:cut])
@@ -207,7 +212,7 @@ def bind_weights(graph: Graph, source: TensorSource) -> None:
             raise WeightsFileError(source.name, f"holds {key!r}, but the project has no layer "
                                                 f"{key.rsplit('.', 1)[0]!r} to own it", key)
         node = graph.node(owner[0])
-        if node.spec.kind is not LayerKind.MODULE:
+        if node.spec.kind not in HOLDS_TENSORS or (node.spec.kind is LayerKind.PARAMETER) != (owner[1] == ""):
             raise WeightsFileError(source.name, f"holds {key!r}, but layer {owner[0]!r} ({node.spec.title}) "
                                                 "has no weights", key)
         bound.setdefault(owner[0], {})[owner[1]] = tensor
@@ -217,7 +222,8 @@ def bind_weights(graph: Graph, source: TensorSource) -> None:
 
 def stored_tensors(graph: Graph) -> dict[str, StoredTensor]:
     """Every tensor the layers of ``graph`` hold, by state-dict key (sorted)."""
-    found = {f"{node.id}.{name}": tensor for node in graph.nodes() for name, tensor in node.weights.items()}
+    found = {f"{node.id}.{name}" if name else node.id: tensor
+             for node in graph.nodes() for name, tensor in node.weights.items()}
     return dict(sorted(found.items()))
 
 
