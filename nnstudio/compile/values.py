@@ -18,6 +18,7 @@ import torch
 from nnstudio.compile.results import Shape
 from nnstudio.compile.tensors import META_BATCH, TensorInfo
 
+
 @dataclass(frozen=True, eq=False)
 class ValueInfo:
     """A value that is not a single tensor; tensors inside it are :class:`TensorInfo`s."""

@@ -123,6 +123,27 @@ class TensorSource:
         """Index the bytes of a safetensors file held in memory (``safetensors.torch.save(...)``)."""
         return cls(bytes(data), name)
 
+    @classmethod
+    def from_buffers(cls, buffers: Mapping[str, tuple[str, tuple[int, ...], Any]], name: str = "weights"
+                     ) -> dict[str, StoredTensor]:
+        """Stored tensors over byte buffers already in memory (key -> (dtype, shape, buffer)), not copied.
+
+        An importer hands its model's tensors over this way; saving the project writes them out.
+        Raises WeightsFileError when a buffer's size does not fit its dtype and shape.
+        """
+        stored: dict[str, StoredTensor] = {}
+        for key, (dtype, shape, buffer) in buffers.items():
+            view = memoryview(buffer).cast("B")
+            if dtype not in DTYPE_BYTES or math.prod(shape) * DTYPE_BYTES[dtype] != len(view):
+                raise WeightsFileError(name, f"tensor {key!r} ({dtype}, shape {list(shape)}) does not fit its "
+                                             f"{len(view):,} bytes", key)
+            source = cls.__new__(cls)
+            source.name, source.path, source._buffer, source.view = name, None, buffer, view
+            source.identity, source.metadata = None, {}
+            source.tensors = {key: StoredTensor(source, key, dtype, tuple(shape), 0, len(view))}
+            stored[key] = source.tensors[key]
+        return stored
+
     def unchanged_on_disk(self) -> bool:
         """True when the file this source was opened from is still the same file (not replaced or edited)."""
         if self.path is None or self.identity is None:
