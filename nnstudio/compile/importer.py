@@ -89,6 +89,7 @@ def import_module(model: nn.Module, *, name: str = "Model", description: str = "
     graph = builder.graph()
     step(0.5, "storing the weights")
     attach_weights(graph, model, builder.weight_names(), share=share_weights)
+    graph.module_classes = _module_classes(model, graph)
     step(0.6, "inferring shapes")
     inference = ShapeInference()
     notes = list(tracer.notes)
@@ -335,6 +336,8 @@ class _GraphBuilder:
         except UntrustedTarget as exc:
             raise ImportFailure(f"{exc} ({_place(node)})") from None
         base = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "step")
+        if node.target is getattr and len(node.args) == 2 and isinstance(node.args[1], str):
+            base = node.args[1]  # x.shape is named shape
         node_id = self._local_name(owner, base)
         args, kwargs, inputs = self._arguments(node)
         function = {"target": target, "args": args, "kwargs": kwargs}
@@ -484,3 +487,18 @@ def _retype(graph: Graph, node_id: str, function: dict[str, Any]) -> None:
         graph._add_edge(Edge(source, node_id, "in", index))
     for edge in outgoing:
         graph._add_edge(edge)
+
+
+def _module_classes(model: nn.Module, graph: Graph) -> dict[str, str]:
+    """Container path -> the class name of the model's submodule there (titles, and model.py's classes)."""
+    found: dict[str, str] = {}
+    for node_id in graph.node_ids():
+        parts = node_id.split(".")
+        for depth in range(1, len(parts)):
+            path = ".".join(parts[:depth])
+            if path not in found:
+                try:
+                    found[path] = type(model.get_submodule(path)).__name__
+                except AttributeError:
+                    continue
+    return {path: name for path, name in found.items() if name.isidentifier()}

@@ -66,6 +66,10 @@ class ProjectRecord(_Record):
     training: dict[str, Any] = Field(default_factory=dict)
     #: A safetensors file beside the project with tensors by state-dict key (version 2).
     weights: str | None = Field(None, min_length=1, max_length=255)
+    #: Container path -> class name of the submodule an import found there (version 2, optional).
+    module_classes: dict[Annotated[str, Field(max_length=MAX_NAME_LENGTH)], Annotated[str, Field(
+        min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=dict,
+                                                                                  max_length=100_000)
 
 
 def location(loc: tuple[Any, ...] | list[Any]) -> str:
