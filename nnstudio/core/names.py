@@ -86,7 +86,7 @@ def _syntax_reason(name: str, dotted: bool) -> str | None:
             continue
         if _INDEX.fullmatch(part) or _DASHED.fullmatch(part):
             if not dotted:
-                return f"`{part}` is not an identifier: an Input's name must be one"
+                return f"`{part}` is not an identifier: an Input's name must be an identifier"
             continue
         if part.isdigit():
             return f"`{part}` is not a plain index (no leading zeros, at most 9 digits)"
