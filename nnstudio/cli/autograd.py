@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 from nnstudio.cli import UsageError
 from nnstudio.cli.model_options import SHAPE_HELP, SOURCE_HELP, parse_shape
-from nnstudio.core.errors import NnstudioError
 
 if TYPE_CHECKING:
     from nnstudio.autograd.walk import AutogradTrace
@@ -120,26 +119,20 @@ def _trace_model(module, shape: tuple[int, ...], train_mode: bool, gradients: bo
     """Trace a sample batch of one ``shape`` sample; a shape that only works batch-first is read so (older form)."""
     import torch
 
-    from nnstudio.autograd.walk import trace_autograd
-    from nnstudio.compile.model_sources import ImportFailure
+    from nnstudio.autograd.walk import WalkError, trace_autograd
 
     def sample(batched: tuple[int, ...]) -> torch.Tensor:
         return torch.randn(batched, generator=torch.Generator().manual_seed(0))
 
     try:
         return trace_autograd(module, sample((1, *shape)), train_mode=train_mode, compute_gradients=gradients)
-    except NnstudioError:
-        raise
-    except Exception as exc:  # the model's own code refused the sample
-        if len(shape) > 1:
-            try:
-                trace = trace_autograd(module, sample(shape), train_mode=train_mode, compute_gradients=gradients)
-            except Exception:  # noqa: BLE001 - the first reading's error is the one to report
-                pass
-            else:
-                print(f"note: --input-shape {','.join(map(str, shape))} read as a batch of {shape[0]} (the older "
-                      f"form); write {','.join(map(str, shape[1:]))}")
-                return trace
-        text = " ".join(str(exc).split())[:300]
-        raise ImportFailure(f"--model: the model fails on a sample of shape {list((1, *shape))}: "
-                            f"{type(exc).__name__}: {text}") from None
+    except WalkError as exc:  # the model's own code refused the sample
+        if exc.stage != "forward pass" or len(shape) < 2:
+            raise
+        try:
+            trace = trace_autograd(module, sample(shape), train_mode=train_mode, compute_gradients=gradients)
+        except WalkError:
+            raise exc from None  # the one-sample reading's error is the one to report
+        print(f"note: --input-shape {','.join(map(str, shape))} read as a batch of {shape[0]} (the older form); "
+              f"write {','.join(map(str, shape[1:]))}")
+        return trace

@@ -58,8 +58,11 @@ def import_model(source: str | ModelSource, weights: str | os.PathLike[str] | No
     def scaled(fraction: float, message: str) -> None:
         report(0.25 + 0.75 * fraction, message)
 
-    return import_module(model, name=parsed.name, description=f"Imported from {parsed.text}",
-                         input_shape=input_shape, progress=scaled, cancelled=cancelled, share_weights=True)
+    try:
+        return import_module(model, name=parsed.name, description=f"Imported from {parsed.text}",
+                             input_shape=input_shape, progress=scaled, cancelled=cancelled, share_weights=True)
+    except ImportFailure as failure:  # name the source first, as the loading steps do
+        raise ImportFailure(f"{parsed.text}: {failure}") from None
 
 
 def load_weights_into(model: nn.Module, path: str | os.PathLike[str], what: str = "the model") -> None:
