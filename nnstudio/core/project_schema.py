@@ -59,8 +59,10 @@ class EdgeRecord(_Record):
 class ProjectRecord(_Record):
     format: str
     version: int
-    name: str = Field("Untitled", max_length=10_000)
-    description: str = Field("", max_length=100_000)
+    # No length limits here: pydantic checks lengths on a copy that cannot hold a lone surrogate, which
+    # a name may carry (and the writer escapes); the file's own size limit bounds them.
+    name: str = "Untitled"
+    description: str = ""
     nodes: list[NodeRecord] = Field(default_factory=list, max_length=100_000)
     edges: list[EdgeRecord] = Field(default_factory=list, max_length=400_000)
     training: dict[str, Any] = Field(default_factory=dict)

@@ -126,8 +126,8 @@ def huge_and_deep(document: dict[str, Any]) -> Iterator[Case]:
     """Files at and beyond the size and depth limits."""
     yield "deep-params", json.dumps(document).replace('"params": {}', '"params": ' + "[" * 20_000 + "]" * 20_000,
                                                         1), None
-    yield "long-name", json.dumps({**document, "name": "n" * 10_001}), "name"
-    yield "long-description", json.dumps({**document, "description": "d" * 100_001}), "description"
+    yield "long-name", json.dumps({**document, "name": "n" * 5_000_000}), None
+    yield "long-description", json.dumps({**document, "description": "d\n" * 5_000_000}), None
     yield "long-id", json.dumps(_rename(document, document["nodes"][0]["id"], "a" * 201)), "nodes[0].id"
     many = [{"id": f"relu{i}", "type": "relu"} for i in range(100_001)]
     yield "too-many-nodes", json.dumps({"format": "nnstudio-project", "version": VERSION, "nodes": many}), "nodes"
