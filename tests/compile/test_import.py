@@ -195,3 +195,16 @@ def test_progress_is_reported_and_cancel_stops_the_import():
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(seen) >= 5
     with pytest.raises(ImportCancelled):
         import_module(StackedLinears(), input_shape=(20,), cancelled=lambda: len(seen) > 0)
+
+
+class _AssignsIntoATensor(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        y[:, 0] = 0.0
+        return y
+
+
+def test_assigning_into_a_tensor_is_refused_naming_the_line():
+    with pytest.raises(ImportFailure, match=r"at test_import.py, line \d+: y\[:, 0\] = 0.0: it assigns into a "
+                                            r"tensor .*torch.where"):
+        import_module(_AssignsIntoATensor(), input_shape=(4,))
