@@ -8,8 +8,8 @@ compiler builds, so both compute the same thing. The output is deterministic (go
 from __future__ import annotations
 
 import keyword
-import textwrap
 import operator
+import textwrap
 from typing import Any
 
 from torch import fx
