@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("nnstudio.cli.export", "export a project as model.py, weights, safetensors, pt2 or ONNX"),
     "autograd": ("nnstudio.cli.autograd", "draw the autograd graph of a project or any PyTorch model"),
     "lr-find": ("nnstudio.cli.lr_find", "suggest a learning rate: loss against a rising rate on a copy"),
+    "import": ("nnstudio.cli.import_model", "import a PyTorch model as a project (runs the model's code)"),
 }
 
 
