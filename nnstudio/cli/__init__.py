@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("nnstudio.cli.sweep", "search training settings and layer parameters with Optuna"),
     "runs": ("nnstudio.cli.runs", "list a project's recorded runs, or compare two"),
     "lr-find": ("nnstudio.cli.lr_find", "suggest a learning rate: loss against a rising rate on a copy"),
+    "import": ("nnstudio.cli.import_model", "import a PyTorch model as a project (runs the model's code)"),
 }
 
 
