@@ -56,9 +56,14 @@ class Node:
     #: Stored tensors (imported, pretrained, fine-tuned) by their name inside the layer (``weight``):
     #: :class:`nnstudio.core.weights.StoredTensor`. Empty: the layer starts from its initialisation.
     weights: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: False: the layer (or the block this layer belongs to) is frozen: its tensors are not trained.
+    trainable: bool = True
+    #: The layer's learning rate is the run's rate times this (a smaller rate for a pretrained backbone).
+    lr_scale: float = 1.0
 
     def copy(self) -> Node:
-        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights))
+        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights),
+                    self.trainable, self.lr_scale)
 
 
 @dataclass(frozen=True, order=True)
@@ -89,6 +94,8 @@ class GraphEvents(SignalGroup):
     node_moved = Signal(str)
     #: (old id, new id), after the node_removed / node_added pair a rename also emits.
     node_renamed = Signal(str, str)
+    #: A layer's training flags (``trainable``, ``lr_scale``) changed.
+    training_flags_changed = Signal(str)
     #: Anything that can change shapes, parameters or validity happened (not emitted for moves).
     structure_changed = Signal()
 
@@ -337,6 +344,12 @@ class Graph:
         self.node(node_id).weights = dict(tensors)
         self._touch()
 
+    def _set_training_flags(self, node_id: str, trainable: bool, lr_scale: float) -> None:
+        node = self.node(node_id)
+        node.trainable, node.lr_scale = bool(trainable), float(lr_scale)
+        self.events.training_flags_changed.emit(node_id)
+        self._touch()
+
     def _move(self, node_id: str, position: tuple[float, float]) -> None:
         problem = position_problem(position)
         if problem:
@@ -359,7 +372,8 @@ class Graph:
             self._remove_edge(edge)
         order = self._order[old]
         self._remove_node(old)
-        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights)
+        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights, node.trainable,
+                       node.lr_scale)
         self._add_node(renamed, order, allow_clash=not check)
         for edge in incoming + outgoing:
             self._add_edge(Edge(new if edge.source == old else edge.source,
@@ -385,9 +399,7 @@ class Graph:
 
     def to_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Plain dicts for the nodes and edges (what project files store)."""
-        nodes = [{"id": n.id, "type": n.type_id, "position": [n.position[0], n.position[1]],
-                  "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.params.items()}}
-                 for n in self.nodes()]
+        nodes = [_record(n) for n in self.nodes()]
         edges = [{"source": e.source, "target": e.target, "port": e.port, "index": e.index}
                  for e in sorted(self.edges(), key=lambda e: (e.target, e.port, e.index))]
         return nodes, edges
@@ -407,7 +419,9 @@ class Graph:
         with graph.events.blocked():
             for record in nodes:
                 graph._add_node(Node(record["id"], record["type"], dict(record.get("params", {})),
-                                     tuple(record.get("position", (0.0, 0.0)))),  # type: ignore[arg-type]
+                                     tuple(record.get("position", (0.0, 0.0))),  # type: ignore[arg-type]
+                                     trainable=bool(record.get("trainable", True)),
+                                     lr_scale=float(record.get("lr_scale", 1.0))),
                                 allow_clash=allow_clashes)
             graph._add_edges([Edge(record["source"], record["target"], record.get("port", "in"),
                                    int(record.get("index", 0))) for record in edges])
@@ -444,6 +458,17 @@ class Graph:
     def same_as(self, other: Graph) -> bool:
         """Equal nodes (type, params, position) and edges."""
         return self.to_records() == other.to_records()
+
+
+def _record(node: Node) -> dict[str, Any]:
+    """A node as a project file stores it; training flags only when they differ from the defaults."""
+    record: dict[str, Any] = {"id": node.id, "type": node.type_id, "position": [node.position[0], node.position[1]],
+                              "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in node.params.items()}}
+    if not node.trainable:
+        record["trainable"] = False
+    if node.lr_scale != 1.0:
+        record["lr_scale"] = node.lr_scale
+    return record
 
 
 def _prefixes(node_id: str) -> list[str]:

@@ -47,6 +47,10 @@ class NodeRecord(_Record):
     type: str = Field(min_length=1, max_length=200)
     position: list[Coordinate] = Field(default_factory=lambda: [0.0, 0.0], min_length=2, max_length=2)
     params: dict[str, Any] = Field(default_factory=dict)
+    #: Version 2 (transfer learning): False freezes the layer's tensors during training.
+    trainable: bool = True
+    #: Version 2: the layer's learning rate is the run's times this.
+    lr_scale: float = Field(1.0, gt=0, le=1000, allow_inf_nan=False)
 
 
 class EdgeRecord(_Record):
