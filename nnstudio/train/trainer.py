@@ -166,7 +166,7 @@ class TrainingRun(ChangeableRun, NanCulprit):
         self.loss_fn = make_loss(settings)
         self._train_data, self._val_data = self._place(data)
         self.steps_per_epoch = self._count_steps()
-        self.optimizer = make_optimizer(settings, self.model.parameters(), self.device)
+        self.optimizer = make_optimizer(settings, self._trained_parameters(), self.device)
         self.schedule = Schedule(settings, self.optimizer, self.steps_per_epoch)
         self._autocast, self._scaler = self._mixed_precision()
         self._compile_pending = settings.compile
@@ -187,6 +187,15 @@ class TrainingRun(ChangeableRun, NanCulprit):
         self.telemetry: Telemetry | None = None
         if telemetry:
             self.enable_telemetry(None if telemetry is True else telemetry)
+
+    def _trained_parameters(self) -> Any:
+        """The optimizer's parameters: the project's frozen layers left out, its multipliers as groups."""
+        if self.project is None:
+            return self.model.parameters()
+        from nnstudio.train.freezing import apply_freezing, parameter_groups
+
+        apply_freezing(self.model, self.project.graph, self.settings.update_frozen_norms)
+        return parameter_groups(self.model, self.project.graph)
 
     # --- control (any thread) ------------------------------------------------------------------
     def stop(self) -> None:
