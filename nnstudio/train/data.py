@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -68,6 +69,10 @@ class DatasetBundle:
     tokens: list[str] | None = None
     #: Token data: every id is below this.
     vocabulary: int | None = None
+    #: How one raw sample becomes the network's input (plain JSON: what exports and ``nnstudio predict``
+    #: repeat), e.g. ``{"kind": "image", "size": [32, 32], "crop": None, "channels": 3, "mean": ..., "std": ...}``
+    #: or ``{"kind": "table", "columns": [...], "mean": [...], "std": [...]}``; None: nothing to repeat.
+    preprocessing: dict[str, Any] | None = None
 
     @property
     def facts(self) -> DatasetFacts:

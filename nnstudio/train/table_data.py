@@ -72,11 +72,18 @@ def csv_table(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
         y = torch.tensor([index[label] for label in labels], dtype=torch.long)
         classes = len(names)
     split = split_indices(y, task == "classification", request.val_fraction, seed)
+    preprocessing: dict[str, Any] = {"kind": "table", "columns": [table.header[c] for c in feature_columns],
+                                     "mean": None, "std": None}
     if options["standardize"]:
         # Statistics of the training rows only: validation must not leak into what training sees.
         train_x = x[split[0]]
         std = train_x.std(0, unbiased=False)
-        x = (x - train_x.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
-    return tensor_bundle(x.float(), y, natural=task, num_classes=classes, loss=request.loss,
-                         val_fraction=request.val_fraction, split_seed=seed, description=description,
-                         class_names=names, dataset=kind, split=split)
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        mean = train_x.mean(0)
+        x = (x - mean) / std
+        preprocessing.update(mean=mean.tolist(), std=std.tolist())
+    bundle = tensor_bundle(x.float(), y, natural=task, num_classes=classes, loss=request.loss,
+                           val_fraction=request.val_fraction, split_seed=seed, description=description,
+                           class_names=names, dataset=kind, split=split)
+    bundle.preprocessing = preprocessing
+    return bundle
