@@ -1,4 +1,5 @@
-"""A run's output folder (model.pth, model.py, project.nns, metrics.csv, checkpoint.pth) and torch files.
+"""A run's output folder (model.pth, model.py, project.nns, metrics.csv, checkpoint.pth, preprocessing.json)
+and torch files.
 
 Every file goes through the one atomic writer (:mod:`nnstudio.core.files`); a torch file is checked
 before it replaces anything by reading it back with ``torch.load(weights_only=True)`` and comparing
@@ -39,7 +40,7 @@ from nnstudio.train.weights_files import (  # noqa: F401 - re-exported: the load
 #: metrics.csv's columns; new ones are only ever appended, so scripts reading by position keep working.
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
                    "samples_per_s", "train_mae", "val_mae")
-OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth")
+OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth", "preprocessing.json")
 #: Formats a run's outputs can add to OUTPUT_FILES, and the file each one writes.
 EXTRA_OUTPUTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
 
@@ -114,10 +115,15 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
     save_torch_file(run.weights(), folder / "model.pth")
     save_torch_file(run.checkpoint(), folder / "checkpoint.pth")
     write_text_atomic(folder / "metrics.csv", metrics_csv_text(run.history))
+    from nnstudio.train.preprocessing import write_preprocessing
+
+    write_preprocessing(run.data, run.settings.loss, folder)
     if project is not None:
         from nnstudio.compile import generate_source
 
-        write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis))
+        from nnstudio.train.preprocessing import python_block
+
+        write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis) + python_block(run.data, run.settings.loss))
         trained = project.copy()
         trained.settings = run.settings.model_copy(deep=True)
         try:
