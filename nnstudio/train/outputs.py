@@ -120,7 +120,6 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
     write_preprocessing(run.data, run.settings.loss, folder)
     if project is not None:
         from nnstudio.compile import generate_source
-
         from nnstudio.train.preprocessing import python_block
 
         write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis) + python_block(run.data, run.settings.loss))

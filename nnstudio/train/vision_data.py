@@ -20,7 +20,6 @@ from nnstudio.train.data import (
     DatasetBundle,
     DatasetError,
     TensorData,
-    split_indices,
     targets_for_loss,
     task_for,
 )
