@@ -28,6 +28,7 @@ from nnstudio.compile.results import Analysis
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.files import FileWriteError, check_output_folder, write_atomic, write_text_atomic
 from nnstudio.core.project import Project, save_project
+from nnstudio.train.preprocessing import python_block, write_preprocessing
 from nnstudio.train.trainer import EpochMetrics, TrainingRun
 from nnstudio.train.weights_files import (  # noqa: F401 - re-exported: the loaders' historic home
     UnsafeWeightsError,
@@ -115,14 +116,12 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
     save_torch_file(run.weights(), folder / "model.pth")
     save_torch_file(run.checkpoint(), folder / "checkpoint.pth")
     write_text_atomic(folder / "metrics.csv", metrics_csv_text(run.history))
-    from nnstudio.train.preprocessing import write_preprocessing
-
     write_preprocessing(run.data, run.settings.loss, folder)
     if project is not None:
         from nnstudio.compile import generate_source
-        from nnstudio.train.preprocessing import python_block
 
-        write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis) + python_block(run.data, run.settings.loss))
+        source = generate_source(project.graph, analysis=analysis) + python_block(run.data, run.settings.loss)
+        write_text_atomic(folder / "model.py", source)
         trained = project.copy()
         trained.settings = run.settings.model_copy(deep=True)
         try:
