@@ -7,8 +7,10 @@ imported ResNet) is frozen by freezing every layer inside it, as one undoable co
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import Command, Macro, SetParam, SetStoredWeights
@@ -132,3 +134,25 @@ def parameter_split(graph: Graph, counts: Mapping[str, int]) -> ParameterSplit:
         else:
             frozen += count
     return ParameterSplit(trainable, frozen)
+
+
+def dataset_classes(kind: str, options: Mapping[str, Any]) -> int | None:
+    """How many classes the dataset has, when that is known without reading its samples (None: unknown).
+
+    The registry's facts say it for most kinds; an image folder has one class per subfolder, counted.
+    Raises DatasetError for options the dataset refuses.
+    """
+    from nnstudio.core.datasets import DATASETS
+
+    spec = DATASETS.get(kind)
+    values = spec.validate_options(options)
+    facts = spec.facts_for(options)
+    if facts.classes is not None:
+        return facts.classes
+    if kind == "image_folder" and values.get("path"):
+        folder = os.path.expanduser(str(values["path"]))
+        try:
+            return sum(1 for entry in os.scandir(folder) if entry.is_dir() and not entry.name.startswith(".")) or None
+        except OSError:
+            return None
+    return None

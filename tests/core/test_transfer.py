@@ -109,3 +109,13 @@ def test_parameter_split_counts_frozen_layers_apart(nested):
     assert (split.trainable, split.frozen, split.total) == (3, 15, 18)
     with pytest.raises(GraphError, match="no layer or block"):
         freeze_block(graph, "nothing")
+
+
+def test_the_class_count_comes_from_the_facts_or_an_image_folders_subfolders(tmp_path):
+    from nnstudio.core.transfer import dataset_classes
+
+    assert dataset_classes("blobs", {"classes": 4}) == 4
+    for name in ("ants", "bees", "wasps", ".hidden"):
+        (tmp_path / name).mkdir()
+    assert dataset_classes("image_folder", {"path": str(tmp_path)}) == 3
+    assert dataset_classes("image_folder", {"path": str(tmp_path / "missing")}) is None

@@ -1,0 +1,91 @@
+"""Transfer learning in the window: the Trainable switch, locks on cards, the split count, the actions."""
+
+from __future__ import annotations
+
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel
+
+from nnstudio.core.settings import DatasetSettings
+
+
+def _records(window):
+    return window.document.graph.to_records()
+
+
+def test_the_trainable_switch_freezes_a_layer_shows_a_lock_and_splits_the_count(example_window, wait_analysis,
+                                                                                 qtbot):
+    window = example_window
+    before = _records(window)
+    window.canvas.select_nodes(["conv1"])
+    flags = window.inspector.training_flags
+    assert flags is not None and flags.trainable.isChecked()
+    flags.trainable.click()
+    graph = window.document.graph
+    assert not graph.node("conv1").trainable
+    assert window.canvas.scene().node_items["conv1"].frozen
+    analysis = wait_analysis(window)
+    frozen = analysis.nodes["conv1"].params
+    assert window.inspector.findChild(QLabel, "inspectorParams").text().endswith("(frozen)")
+    status = window.findChild(QLabel, "statusParams").text()
+    assert status.startswith("Parameters: ") and "trainable · " in status and status.endswith(" frozen")
+    assert f"{frozen}" in status or f"{frozen / 1000:.3g}k" in status
+    window.canvas.viewport().grab().save("/tmp/transfer-lock.png")
+    window.document_undo()
+    assert _records(window) == before and not window.canvas.scene().node_items["conv1"].frozen
+    assert flags.trainable.isChecked()
+    window.document_redo()
+    assert not graph.node("conv1").trainable and not flags.trainable.isChecked()
+
+
+def test_a_selection_freezes_as_one_undo_step_and_shows_partly_frozen(example_window):
+    window = example_window
+    before = _records(window)
+    window.canvas.select_nodes(["conv2"])
+    window.inspector.training_flags.trainable.click()
+    window.canvas.select_nodes(["conv1", "conv2", "fc1"])
+    flags = window.inspector.training_flags
+    assert flags.trainable.checkState() == Qt.CheckState.PartiallyChecked
+    flags.trainable.click()  # from partly: every selected layer trains
+    assert all(window.document.graph.node(n).trainable for n in ("conv1", "conv2", "fc1"))
+    window.transfer.freeze.trigger()
+    assert not any(window.document.graph.node(n).trainable for n in ("conv1", "conv2", "fc1"))
+    assert window.inspector.training_flags.trainable.checkState() == Qt.CheckState.Unchecked
+    flags = window.inspector.training_flags
+    flags.lr_scale.setValue(0.25)
+    assert window.document.graph.node("fc1").lr_scale == 0.25
+    for _ in range(4):
+        window.document_undo()
+    assert _records(window) == before
+
+
+def test_replace_head_sets_the_dataset_class_count_in_one_step(example_window):
+    window = example_window
+    project = window.document.project
+    head = [n.id for n in project.graph.nodes() if "out_features" in n.params][-1]
+    project.settings.dataset = DatasetSettings(kind="blobs", options={"classes": 3, "features": 2})
+    window.transfer.replace_head.trigger()
+    assert project.graph.node(head).params["out_features"] == 3
+    window.document_undo()
+    assert project.graph.node(head).params["out_features"] == 10
+
+
+def test_apply_weights_file_gives_every_layer_its_tensors_and_undo_takes_them_back(example_window, tmp_path):
+    from nnstudio.compile import compile_graph
+
+    window = example_window
+    model = compile_graph(window.document.graph)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.fill_(0.5)
+    torch.save(model.state_dict(), tmp_path / "pretrained.pth")
+    assert window.transfer.apply_weights_file(str(tmp_path / "pretrained.pth"))
+    stored = window.document.graph.node("conv1").weights
+    assert set(stored) == {"weight", "bias"} and stored["weight"].shape == tuple(model.conv1.weight.shape)
+    window.document_undo()
+    assert window.document.graph.node("conv1").weights == {}
+    errors = []
+    window.dialogs.show_error = lambda title, message: errors.append(message)
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    assert not window.transfer.apply_weights_file(str(tmp_path / "other.pth"))
+    assert len(errors) == 1 and "other.pth" in errors[0] and "\n" not in errors[0]
