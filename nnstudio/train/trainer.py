@@ -194,8 +194,12 @@ class TrainingRun(ChangeableRun, NanCulprit):
             return self.model.parameters()
         from nnstudio.train.freezing import apply_freezing, parameter_groups
 
-        apply_freezing(self.model, self.project.graph, self.settings.update_frozen_norms)
-        return parameter_groups(self.model, self.project.graph)
+        frozen = apply_freezing(self.model, self.project.graph, self.settings.update_frozen_norms)
+        groups = parameter_groups(self.model, self.project.graph)
+        if frozen and not groups:
+            raise NnstudioError("every layer with weights is frozen, so training would change nothing; switch "
+                                "Trainable on for the layers to train (at least the head)")
+        return groups
 
     # --- control (any thread) ------------------------------------------------------------------
     def stop(self) -> None:

@@ -92,3 +92,13 @@ def test_a_learning_rate_multiplier_scales_its_layers_rate(tmp_path, scheduler):
     assert run.schedule.lr() == pytest.approx(groups[0]["lr"])
     layer4 = {id(p) for p in run.model.get_submodule("layer4").parameters()}
     assert {id(p) for p in groups[1]["params"]} == layer4
+
+
+def test_a_network_frozen_everywhere_is_refused_before_training(tmp_path):
+    from nnstudio.core.errors import NnstudioError
+    from nnstudio.core.transfer import SetTraining
+
+    project, _ = fine_tuning_project(tmp_path, epochs=1, per_class=3)
+    SetTraining(project.graph, ["fc"], trainable=False).redo()
+    with pytest.raises(NnstudioError, match="every layer with weights is frozen"):
+        build_training_run(project, num_workers=0)
