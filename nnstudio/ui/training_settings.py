@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFormLayout,
@@ -87,6 +88,10 @@ class TrainingSettingsForm(QWidget):
         self.device.setObjectName("device")
         self.device.setAccessibleName("device")
         self.device.setToolTip("Where the network trains")
+        self.update_frozen_norms = QCheckBox("Update frozen BatchNorm statistics", self)
+        self.update_frozen_norms.setObjectName("update_frozen_norms")
+        self.update_frozen_norms.setToolTip("Frozen BatchNorm layers keep their running statistics (eval mode) "
+                                            "unless this is on; their weights stay frozen either way")
         self.set_devices([("auto", ""), ("cpu", "")])
 
         form = QFormLayout(self)
@@ -97,6 +102,8 @@ class TrainingSettingsForm(QWidget):
                               ("Batch size", self.batch_size), ("Epochs", self.epochs),
                               ("LR schedule", self.scheduler), ("Seed", self.seed), ("Device", self.device)):
             form.addRow(label, widget)
+        form.addRow("Frozen layers", self.update_frozen_norms)
+        self.update_frozen_norms.clicked.connect(lambda checked: self._edit("update_frozen_norms", bool(checked)))
 
         for name in ("loss", "optimizer", "scheduler"):
             combo: QComboBox = getattr(self, name)
@@ -160,6 +167,7 @@ class TrainingSettingsForm(QWidget):
             self.batch_size.setValue(settings.batch_size)
             self.epochs.setValue(settings.epochs)
             self.seed.setValue(settings.seed)
+            self.update_frozen_norms.setChecked(settings.update_frozen_norms)
         finally:
             self._loading = False
 

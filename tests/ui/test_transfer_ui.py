@@ -89,3 +89,14 @@ def test_apply_weights_file_gives_every_layer_its_tensors_and_undo_takes_them_ba
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
     assert not window.transfer.apply_weights_file(str(tmp_path / "other.pth"))
     assert len(errors) == 1 and "other.pth" in errors[0] and "\n" not in errors[0]
+
+
+def test_the_frozen_batchnorm_option_is_a_training_setting_with_undo(example_window):
+    window = example_window
+    form = window.training_panel.findChild(object, "trainingSettings")
+    box = form.update_frozen_norms
+    assert not box.isChecked()
+    box.click()
+    assert window.document.project.settings.update_frozen_norms
+    window.document_undo()
+    assert not window.document.project.settings.update_frozen_norms and not box.isChecked()
