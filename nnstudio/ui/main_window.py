@@ -448,13 +448,21 @@ class MainWindow(QMainWindow):
             self._apply_tool_icons()  # the system switched between light and dark
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        self.files.accept_drag(event)
+        if self.transfer.dropped_pictures(event):
+            event.acceptProposedAction()  # pictures: classified by the last run
+        else:
+            self.files.accept_drag(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
-        self.files.accept_drag(event)
+        self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        self.files.drop(event)
+        pictures = self.transfer.dropped_pictures(event)
+        if pictures and self.files.dropped_project(event) is None:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, self, lambda: self.transfer.predict_pictures(pictures))
+        else:
+            self.files.drop(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self._closed:

@@ -7,12 +7,13 @@ naming the culprit, and nothing changes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QFileDialog
 
+from nnstudio.core.data_files import IMAGE_EXTENSIONS
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.transfer import SetTraining, dataset_classes, replace_head
 
@@ -98,3 +99,42 @@ class TransferActions:
         document.push(command)
         self.window.statusBar().showMessage(f"Applied {path}", 5000)
         return True
+
+    # --- pictures dropped on the window ---------------------------------------------------------------
+
+    @staticmethod
+    def dropped_pictures(event: Any) -> list[str]:
+        """The picture files a drag-and-drop event carries (none when it carries a project)."""
+        mime = event.mimeData()
+        if not mime.hasUrls():
+            return []
+        paths = [url.toLocalFile() for url in mime.urls() if url.isLocalFile()]
+        return [p for p in paths if p.lower().endswith(IMAGE_EXTENSIONS)]
+
+    def predict_pictures(self, paths: list[str]) -> list[str]:
+        """Classify ``paths`` with the last run's network (as ``nnstudio predict`` does); return the lines
+        shown in the Training log and the status bar."""
+        from nnstudio.train.predict import Predictor
+        from nnstudio.train.preprocessing import describe
+
+        window = self.window
+        session = window.training_panel.presenter.session
+        run = session.last_run
+        if session.is_running:
+            lines = ["Pictures are classified once the run has ended"]
+        elif run is None:
+            lines = ["Train the network first: a dropped picture is classified by the last run's network"]
+        elif (run.data.preprocessing or {}).get("kind") != "image":
+            lines = ["The last run did not train on pictures, so it cannot classify a dropped one"]
+        else:
+            predictor = Predictor(run.model, describe(run.data, run.settings.loss), run.project)
+            lines = []
+            for path in paths:
+                try:
+                    lines.append(predictor.predict_files([path])[0].text())
+                except NnstudioError as exc:
+                    lines.append(str(exc))
+        for line in lines:
+            window.training_panel.log_message(line)
+        window.statusBar().showMessage("  ·  ".join(lines), 15000)
+        return lines

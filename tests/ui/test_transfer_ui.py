@@ -100,3 +100,38 @@ def test_the_frozen_batchnorm_option_is_a_training_setting_with_undo(example_win
     assert window.document.project.settings.update_frozen_norms
     window.document_undo()
     assert not window.document.project.settings.update_frozen_norms and not box.isChecked()
+
+
+def test_a_picture_dropped_on_the_window_is_classified_by_the_last_run(window, tmp_path, qtbot):
+    import sys
+    from pathlib import Path
+
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+    from transfer_helpers import fine_tuning_project
+
+    from nnstudio.train.predict import Predictor
+    from nnstudio.train.preprocessing import describe
+    from nnstudio.train.project_run import build_training_run
+
+    def drop(path):
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                           Qt.KeyboardModifier.NoModifier)
+        window.dropEvent(event)
+        assert event.isAccepted()
+
+    project, _ = fine_tuning_project(tmp_path, epochs=1, per_class=3)
+    picture = tmp_path / "pets" / "dogs" / "000.png"
+    drop(picture)
+    qtbot.waitUntil(lambda: "Train the network first" in window.statusBar().currentMessage())
+    run = build_training_run(project, num_workers=0)
+    run.run()
+    window.training_panel.presenter.session.last_run = run  # what a finished run in the window leaves
+    expected = Predictor(run.model, describe(run.data, run.settings.loss)).predict_files([str(picture)])[0].text()
+    drop(picture)
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == expected)
+    assert expected.startswith(f"{picture}: ") and expected in window.training_panel.log.toPlainText()
