@@ -102,3 +102,17 @@ def test_a_network_frozen_everywhere_is_refused_before_training(tmp_path):
     SetTraining(project.graph, ["fc"], trainable=False).redo()
     with pytest.raises(NnstudioError, match="every layer with weights is frozen"):
         build_training_run(project, num_workers=0)
+
+
+@pytest.mark.long
+def test_fine_tuning_at_a_larger_size_with_augmentation_learns_and_keeps_the_backbone(tmp_path):
+    """The must-show at a size closer to real use: 96x96 crops of 112x112 pictures, augmented, 6 epochs."""
+    project, pretrained = fine_tuning_project(tmp_path, size=96, epochs=6, per_class=60)
+    project.settings.dataset.options.update(size=112, crop=96, random_crop=True, flip=True, jitter=0.2,
+                                            normalize="dataset")
+    run = build_training_run(project, num_workers=2)
+    result = run.run()
+    assert result.status == "finished", result.failure
+    state = run.model.state_dict()
+    assert all(torch.equal(state[k], pretrained[k]) for k in _frozen_keys(project, state))
+    assert result.last.val_acc >= 0.9
