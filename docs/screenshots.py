@@ -147,7 +147,7 @@ def fine_tuning_project(folder: Path) -> object:
     from PIL import Image
 
     from nnstudio.core.settings import DatasetSettings
-    from nnstudio.core.transfer import SetTraining, dataset_classes, replace_head
+    from nnstudio.core.transfer import dataset_classes, freeze_backbone, replace_head
     from nnstudio.train.model_import import import_model
 
     rng = np.random.default_rng(0)
@@ -159,7 +159,7 @@ def fine_tuning_project(folder: Path) -> object:
             Image.fromarray(pixels.astype(np.uint8)).save(folder / name / f"{i:03d}.png")
     project = import_model("torchvision.models:resnet18", input_shape=(3, 32, 32)).project
     graph = project.graph
-    SetTraining(graph, [n.id for n in graph.nodes() if n.id != "fc"], trainable=False).redo()
+    freeze_backbone(graph).redo()
     project.settings.dataset = DatasetSettings(kind="image_folder", options={
         "path": str(folder), "size": 36, "crop": 32, "normalize": "dataset", "flip": True})
     replace_head(graph, dataset_classes("image_folder", project.settings.dataset.options) or 2).redo()

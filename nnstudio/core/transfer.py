@@ -90,6 +90,20 @@ def head_layer(graph: Graph) -> str | None:
     return None
 
 
+def freeze_backbone(graph: Graph) -> Command:
+    """One command freezing every layer but the head (:func:`head_layer`), which it makes trainable.
+
+    Raises GraphError when the network has no head layer.
+    """
+    head = head_layer(graph)
+    if head is None:
+        raise GraphError("no layer sets the network's output width (a Linear or convolution before the Output "
+                         "layer); select the layers to freeze instead")
+    backbone = [node_id for node_id in graph.node_ids() if node_id != head]
+    return Macro(f"Freeze all but the head {head}", [SetTraining(graph, backbone, trainable=False, what="backbone"),
+                                                     SetTraining(graph, [head], trainable=True)])
+
+
 def replace_head(graph: Graph, classes: int) -> Command:
     """One command making the classifier's last layer a fresh one with ``classes`` outputs, trainable.
 

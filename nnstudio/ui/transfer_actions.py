@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from nnstudio.core.data_files import IMAGE_EXTENSIONS
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.transfer import SetTraining, dataset_classes, replace_head
+from nnstudio.core.transfer import SetTraining, dataset_classes, freeze_backbone, replace_head
 
 if TYPE_CHECKING:
     from nnstudio.ui.main_window import MainWindow
@@ -33,6 +33,9 @@ class TransferActions:
                                    "as they are while the network trains")
         self.unfreeze = self._action("actionUnfreeze", "Un&freeze Selected Layers", lambda: self._set_trainable(True),
                                      "Ctrl+Shift+U", "Train the selected layers again")
+        self.freeze_backbone = self._action("actionFreezeBackbone", "Freeze All but the &Head",
+                                            self.freeze_all_but_head, None,
+                                            "Freeze every layer except the classifier's last layer")
         self.replace_head = self._action("actionReplaceHead", "Replace &Head for the Dataset",
                                          self.replace_head_for_dataset, None,
                                          "Give the classifier's last layer one output per class of the "
@@ -40,7 +43,7 @@ class TransferActions:
         self.apply_weights = self._action("actionApplyWeights", "Apply &Weights File…", self.ask_weights_file, None,
                                           "Load a pretrained state dict (.pth, .safetensors) into the layers")
         #: In menu order.
-        self.actions = [self.freeze, self.unfreeze, self.replace_head, self.apply_weights]
+        self.actions = [self.freeze, self.unfreeze, self.freeze_backbone, self.replace_head, self.apply_weights]
 
     def _action(self, name: str, text: str, slot: object, shortcut: str | None, tip: str) -> QAction:
         action = QAction(text, self.window)
@@ -65,6 +68,12 @@ class TransferActions:
             self.window.statusBar().showMessage("Select the layers (or a block's layers) to freeze first", 5000)
             return
         self.window.document.push(SetTraining(self.window.document.graph, ids, trainable=trainable))
+
+    def freeze_all_but_head(self) -> None:
+        try:
+            self.window.document.push(freeze_backbone(self.window.document.graph))
+        except NnstudioError as exc:
+            self.window.dialogs.show_error("Freeze all but the head", str(exc))
 
     def replace_head_for_dataset(self) -> None:
         document = self.window.document

@@ -95,11 +95,27 @@ def test_replace_head_sets_the_class_count_starts_fresh_and_trains_in_one_undo_s
         replace_head(graph, 0)
 
 
+def test_freezing_the_backbone_leaves_only_the_head_trainable_in_one_step(nested):
+    from nnstudio.core.transfer import freeze_backbone
+
+    graph, stack = nested
+    stack.push(SetTraining(graph, ["fc"], trainable=False))
+    before = graph.to_records()
+    stack.push(freeze_backbone(graph))
+    assert [n.id for n in graph.nodes() if n.trainable] == ["fc"]
+    stack.undo()
+    assert graph.to_records() == before
+
+
 def test_replace_head_says_when_no_layer_sets_the_width():
     graph, stack = Graph(), UndoStack()
     chain(graph, stack, ("input", "x"), ("relu", "act"), ("output", "out"))
     with pytest.raises(GraphError, match="replace the head by hand"):
         replace_head(graph, 3)
+    from nnstudio.core.transfer import freeze_backbone
+
+    with pytest.raises(GraphError, match="select the layers to freeze instead"):
+        freeze_backbone(graph)
 
 
 def test_parameter_split_counts_frozen_layers_apart(nested):

@@ -68,6 +68,10 @@ def test_replace_head_sets_the_dataset_class_count_in_one_step(example_window):
     assert project.graph.node(head).params["out_features"] == 3
     window.document_undo()
     assert project.graph.node(head).params["out_features"] == 10
+    window.transfer.freeze_backbone.trigger()
+    assert [n.id for n in project.graph.nodes() if n.trainable] == [head]
+    window.document_undo()
+    assert all(n.trainable for n in project.graph.nodes())
 
 
 def test_apply_weights_file_gives_every_layer_its_tensors_and_undo_takes_them_back(example_window, tmp_path):
