@@ -32,8 +32,9 @@ class TrainingFlags(QWidget):
                                   "trains (a pretrained backbone); a frozen BatchNorm also keeps its statistics.")
         self.lr_scale = QDoubleSpinBox(self)
         self.lr_scale.setObjectName("lrScale")
-        self.lr_scale.setDecimals(4)
-        self.lr_scale.setRange(*LR_SCALE_RANGE)
+        self.lr_scale.setDecimals(3)
+        # The range's lowest value stands for "the selected layers differ" (shown as "mixed").
+        self.lr_scale.setRange(LR_SCALE_RANGE[0] / 10, LR_SCALE_RANGE[1])
         self.lr_scale.setSingleStep(0.1)
         self.lr_scale.setPrefix("× ")
         self.lr_scale.setToolTip("The layer's learning rate is the run's rate times this (e.g. 0.1 for a "
@@ -57,7 +58,9 @@ class TrainingFlags(QWidget):
         self.trainable.setTristate(0 < frozen < len(nodes))
         self.trainable.setCheckState(Qt.CheckState.Unchecked if frozen == len(nodes) else
                                      Qt.CheckState.Checked if frozen == 0 else Qt.CheckState.PartiallyChecked)
-        self.lr_scale.setValue(nodes[0].lr_scale)
+        scales = {n.lr_scale for n in nodes}
+        self.lr_scale.setSpecialValueText("mixed" if len(scales) > 1 else "")
+        self.lr_scale.setValue(nodes[0].lr_scale if len(scales) == 1 else self.lr_scale.minimum())
         self.lr_scale.setEnabled(frozen < len(nodes))
         self.trainable.blockSignals(False)
         self.lr_scale.blockSignals(False)
@@ -74,6 +77,9 @@ class TrainingFlags(QWidget):
         self._push(SetTraining(self.document.graph, self.node_ids, trainable=bool(checked), what=self._what()))
 
     def _on_lr_scale(self, value: float) -> None:
+        if value < LR_SCALE_RANGE[0]:  # stepped down onto "mixed"
+            self.refresh()
+            return
         self._push(SetTraining(self.document.graph, self.node_ids, lr_scale=float(value), what=self._what()))
 
     def _push(self, command: SetTraining) -> None:

@@ -7,6 +7,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from nnstudio.core.settings import DatasetSettings
+from nnstudio.core.transfer import SetTraining
 
 
 def _records(window):
@@ -54,6 +55,11 @@ def test_a_selection_freezes_as_one_undo_step_and_shows_partly_frozen(example_wi
     flags = window.inspector.training_flags
     flags.lr_scale.setValue(0.25)
     assert window.document.graph.node("fc1").lr_scale == 0.25
+    window.document_undo()
+    window.document.push(SetTraining(window.document.graph, ["conv1"], lr_scale=0.5))
+    assert window.inspector.training_flags.lr_scale.text() == "mixed"
+    window.document_undo()
+    window.document_redo()
     for _ in range(4):
         window.document_undo()
     assert _records(window) == before
