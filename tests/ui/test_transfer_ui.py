@@ -145,3 +145,27 @@ def test_a_picture_dropped_on_the_window_is_classified_by_the_last_run(window, t
     drop(picture)
     qtbot.waitUntil(lambda: window.statusBar().currentMessage() == expected)
     assert expected.startswith(f"{picture}: ") and expected in window.training_panel.log.toPlainText()
+
+
+def test_the_dataset_preview_shows_training_pictures_as_augmented(tmp_path):
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
+    from transfer_helpers import write_image_folder
+
+    from nnstudio.train.datasets import load_dataset
+    from nnstudio.ui.dataset_preview import summarize_bundle
+
+    folder = write_image_folder(tmp_path / "pets", per_class=4)
+
+    def previews(**options):
+        bundle = load_dataset(DatasetSettings(kind="image_folder", options={"path": str(folder), **options}), 0)
+        return summarize_bundle(bundle).images, summarize_bundle(bundle).images
+
+    first, second = previews(size=32, random_crop=True, flip=True, jitter=0.5)
+    assert first.shape[1:] == (3, 32, 32) and not np.array_equal(first, second)
+    first, second = previews(size=32)
+    assert np.array_equal(first, second)
