@@ -377,9 +377,9 @@ class Inspector(QScrollArea):
             self._shape_label.setText(format_shape(result.output_shape) if node.spec.has_output else "–")
             frozen = " (frozen)" if result.params and not node.trainable else ""
             self._params_label.setText(format_count(result.params) + frozen)
+            self._flops_label.setText(format_count(result.flops))
         if self.training_flags is not None:
             self.training_flags.refresh()
-            self._flops_label.setText(format_count(result.flops))
         problems = [p for p in analysis.problems if p.node_id == node_id] if analysis is not None else []
         self._problems_label.setText("<br>".join(
             f"<span style='color:{ERROR_COLOR if p.is_error else WARNING_COLOR}'>"
