@@ -165,7 +165,7 @@ class Predictor:
 
     def predict_files(self, paths: list[str], k: int = TOP_K) -> list[Prediction]:
         """Predictions for pictures and the rows of CSV files, in the order given."""
-        found = []
+        found: list[Prediction] = []
         for path in paths:
             suffix = Path(path).suffix.lower()
             if suffix in TABLE_EXTENSIONS:

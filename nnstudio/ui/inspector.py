@@ -162,7 +162,7 @@ class Inspector(QScrollArea):
         self._pages = QStackedWidget(self)
         self.setWidget(self._pages)
         self._summary_page = QWidget(self._pages)
-        summary_layout = QVBoxLayout(self._summary_page)
+        summary_layout = self._summary_layout = QVBoxLayout(self._summary_page)
         summary_layout.setContentsMargins(0, 0, 10, 10)
         self._summary = QLabel(self._summary_page)
         self._summary.setObjectName("inspectorSummary")
@@ -224,7 +224,7 @@ class Inspector(QScrollArea):
         if len(self.node_ids) > 1 and flags is None:
             flags = TrainingFlags(self.document, self.node_ids, self._summary_page)
             flags.setContentsMargins(10, 0, 0, 0)
-            self._summary_page.layout().insertWidget(1, flags)
+            self._summary_layout.insertWidget(1, flags)
         elif flags is not None:
             flags.refresh()
         self._summary_flags = self.training_flags = flags

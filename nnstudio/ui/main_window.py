@@ -448,13 +448,16 @@ class MainWindow(QMainWindow):
             self._apply_tool_icons()  # the system switched between light and dark
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        self._accept_drag(event)
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        self._accept_drag(event)
+
+    def _accept_drag(self, event: QDragMoveEvent) -> None:
         if self.transfer.dropped_pictures(event):
             event.acceptProposedAction()  # pictures: classified by the last run
         else:
             self.files.accept_drag(event)
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
-        self.dragEnterEvent(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
         pictures = self.transfer.dropped_pictures(event)
