@@ -144,10 +144,14 @@ class TrainingPresenter(QObject):
         record = RunRecord.start(settings)
         self._run_id = panel.history.add_run(record)
         panel.progress.setValue(0)
-        panel.progress_label.setText("Loading the data and building the network…")
+        panel.set_progress_text("Loading the data and building the network…")
         panel.set_state("Preparing…", WARNING_COLOR)
         panel.log_message(f"{record.title}: {record.settings_summary}")
         self._waiting_for_analysis = True
+        for plot in (panel.loss_plot, panel.accuracy_plot):
+            # The planned run, at once: a run that fails before it is prepared must not keep the
+            # previous run's epoch axis.
+            plot.set_epoch_span(0.0, float(settings.epochs))
         self.running_changed.emit(True)
         panel.update_actions()
         document.when_analysed(lambda analysis: self._launch(analysis, checkpoint), self._analysis_unavailable)
@@ -237,7 +241,7 @@ class TrainingPresenter(QObject):
         resumed = f", continuing after epoch {info.first_epoch - 1}" if info.first_epoch > 1 else ""
         panel.log_message(f"{info.description}; {info.train_size:,} training / {info.val_size:,} validation "
                           f"samples, {info.steps_per_epoch} steps per epoch on {info.device}{resumed}")
-        panel.progress_label.setText(f"Epoch {info.first_epoch}/{info.epochs} · starting…")
+        panel.set_progress_text(f"Epoch {info.first_epoch}/{info.epochs} · starting…")
         for plot in (panel.loss_plot, panel.accuracy_plot):
             plot.set_epoch_span(0.0, float(info.epochs))
 
@@ -261,7 +265,7 @@ class TrainingPresenter(QObject):
         self.panel.set_progress(int(1000 * done / max(total_steps, 1)))
         elapsed = time.perf_counter() - self._started_at - self._paused_total
         eta = elapsed / max(done_here, 1) * (total_steps - done)
-        self.panel.progress_label.setText(
+        self.panel.set_progress_text(
             f"Epoch {update.epoch}/{info.epochs} · step {update.step}/{update.steps_per_epoch} · "
             f"{update.samples_per_s:,.0f} samples/s · {format_duration(elapsed)} elapsed · "
             f"about {format_duration(eta)} left")
@@ -351,7 +355,7 @@ class TrainingPresenter(QObject):
         if outcome.status == "finished" and self.info is not None:
             panel.progress.setValue(1000)
         elapsed = time.perf_counter() - self._started_at - self._paused_total
-        panel.progress_label.setText(f"{outcome.message[:1].upper()}{outcome.message[1:]} · "
+        panel.set_progress_text(f"{outcome.message[:1].upper()}{outcome.message[1:]} · "
                                      f"{format_duration(elapsed)}")
         self.running_changed.emit(False)
         panel.update_actions()
