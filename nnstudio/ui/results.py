@@ -12,6 +12,8 @@ after each epoch::
     grid = SampleGridWidget()                          # objectName "sampleGrid"
     grid.set_samples(images, predicted, true, class_names=None, mean=None, std=None)
     grid.wrong_indices() -> list[int]; grid.tile_rect(i) -> QRect (where sample i is painted)
+    grid.caption_lines(i) -> list[str]                 # under the image: "✓ 3", or "✗ 3" and "true 5"
+    grid.sample_text(i) -> str                         # the same whole, for the tooltip and screen readers
 
 ``images`` is ``[N, C, H, W]`` (C = 1 or 3) or ``[N, H, W]``. Values in [0, 1] are shown as they are;
 pass ``mean``/``std`` (per channel) to undo a normalisation, otherwise values outside [0, 1] are
