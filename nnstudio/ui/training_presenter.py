@@ -345,7 +345,9 @@ class TrainingPresenter(QObject):
             panel.set_state("Finished" if outcome.status == "finished" else "Stopped", colour)
             self.status_message.emit(f"Training {outcome.message}")
         run = self.session.last_run
-        last = run.history[-1] if run is not None and run.history else None
+        # The epoch whose weights the run keeps (early stopping keeps the best, not the last).
+        last = next((m for m in reversed(run.history) if m.epoch == run.weights_epoch), None) \
+            if run is not None and run.history else None
         metrics = {k: v for k, v in (last.as_dict().items() if last else ())
                    if k in ("train_loss", "val_loss", "val_acc", "val_mae") and v is not None}
         if self._run_id is not None:

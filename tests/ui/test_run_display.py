@@ -77,3 +77,25 @@ def test_a_long_failure_message_is_shown_from_its_start_and_whole_on_hover(qtbot
     # The status bar's line: the whole message on hover, and the whole message in the log.
     assert LONG in plain_text(window.status_bar.toolTip())
     assert LONG in panel.log.toPlainText()
+
+
+def test_early_stopping_names_the_kept_epoch_in_the_window(qtbot, digits_window, monkeypatch):
+    from nnstudio.train.trainer import TrainingRun
+
+    window, panel = digits_window, digits_window.training_panel
+    window.document.project.settings.early_stopping = 2
+    _set_epochs(window, 8)
+    losses = iter([1.0, 0.5, 0.7, 0.9, 0.1, 0.1, 0.1, 0.1])
+    real = TrainingRun._validate
+
+    def scripted(self):
+        _loss, accuracy, mae, confusion = real(self)
+        return next(losses), accuracy, mae, confusion
+    monkeypatch.setattr(TrainingRun, "_validate", scripted)
+
+    outcome = _train(qtbot, window)
+    assert outcome.status == "finished"
+    assert "the weights are those of epoch 2, the best validation loss" in panel.progress_label.text()
+    assert "the weights kept are those of epoch 2" in panel.log.toPlainText()
+    assert panel.history.runs()[-1].metrics["val_loss"] == 0.5  # the kept epoch's numbers, not epoch 4's
+    assert panel.presenter.trained_run.weights_epoch == 2
