@@ -13,12 +13,14 @@ from typing import Any
 
 from torch import fx
 
-from nnstudio.compile.compiler import COMMENT, FUNCTION, HELPER, build_fx_graph
+from nnstudio.compile.compiler import COMMENT, FUNCTION, HELPER, FxPlan, build_fx_graph
+from nnstudio.compile.initialisation import init_statements, init_steps
 from nnstudio.compile.results import Analysis, format_shape
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import rule_for
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.graph import Graph
+from nnstudio.core.initialisation import DEFAULT_INIT, init_title
 
 _INDENT = "    "
 
@@ -50,9 +52,26 @@ def generate_source(graph: Graph, class_name: str = "Model", analysis: Analysis 
                 containers.add(container)
                 lines.append(f"{_INDENT * 2}{_assignment(container, 'nn.Module()')}")
         lines.append(f"{_INDENT * 2}{_assignment(node_id, f'{_qualified(spec.target)}({call})')}")
+    lines += [f"{_INDENT * 2}{line}" for line in _init_lines(graph, plan)]
     lines.append("")
     lines += _forward(plan.graph)
     return "\n".join(lines) + "\n"
+
+
+def _init_lines(graph: Graph, plan: FxPlan) -> list[str]:
+    """The ``nn.init`` calls of layers with an initialisation scheme, after every layer is built
+    (the compiler's order, so a seeded ``Model()`` starts from the compiled network's numbers)."""
+    lines = []
+    for node_id in plan.module_ids:
+        node = graph.node(node_id)
+        if node.init == DEFAULT_INIT:
+            continue
+        rule = rule_for(node.spec)
+        assert isinstance(rule, ModuleRule)
+        layer = rule.build(node.spec, plan.analysis.nodes[node_id].resolved, device="meta")
+        lines.append(f"# {node_id}: {init_title(node.init)} initialisation")
+        lines += init_statements(init_steps(layer, node.init), _attribute(node_id), _literal)
+    return lines
 
 
 def _header(graph: Graph, analysis: Analysis, class_name: str) -> list[str]:

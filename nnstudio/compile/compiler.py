@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from torch import fx, nn
 
 from nnstudio.compile.analysis import analyze
+from nnstudio.compile.initialisation import init_steps, initialise
 from nnstudio.compile.results import Analysis
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import COMMENT, FUNCTION, HELPER, NODE_ID, rule_for
@@ -103,5 +104,8 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
             raise CompileError(f"{spec.title} with {size:,} parameters cannot be built: {exc}", node_id) from None
         except Exception as exc:  # the analysis builds the same module on meta, so this is rare
             raise CompileError(f"{spec.title} cannot be built: {exc}", node_id) from None
+    # Initialisation schemes after every layer is built, in model.py's order; stored weights win.
+    for node_id in plan.module_ids:
+        initialise(modules[node_id], init_steps(modules[node_id], graph.node(node_id).init))
     load_stored_weights(modules, graph)
     return fx.GraphModule(modules, plan.graph, class_name="Model")

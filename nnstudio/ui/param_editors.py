@@ -8,7 +8,7 @@ with ``ParamSpec.validate`` so the reason of a refusal comes from one place, the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -286,6 +286,11 @@ class ChoiceEditor(ParamEditor):
         self.combo.blockSignals(True)
         self.combo.setCurrentIndex(self.spec.choices.index(value) if value in self.spec.choices else -1)
         self.combo.blockSignals(False)
+
+    def set_titles(self, titles: Mapping[str, str]) -> None:
+        """Show each choice by its title (``"kaiming_normal"`` as "Kaiming/He normal"); values stay."""
+        for index, choice in enumerate(self.spec.choices):
+            self.combo.setItemText(index, titles.get(choice, choice))
 
 
 def _int_editor(spec: ParamSpec, parent: QWidget | None) -> ParamEditor:
