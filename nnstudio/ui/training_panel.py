@@ -306,7 +306,8 @@ class TrainingPanel(QWidget):
 
     def showEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        self.ensure_plots()
+        # Built once their modules are imported, off the GUI thread: the tab shows at once.
+        self.presenter.when_views_ready(self.ensure_plots)
 
     # --- state ---------------------------------------------------------------------------------
 
