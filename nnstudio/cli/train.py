@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.train.weights_files import plausible_file_bytes
 
     analysis = analyze(project.graph, project.settings)  # the one analysis: training and model.py use it
-    training = build_training_run(project, analysis=analysis)
+    training = build_training_run(project, analysis=analysis, on_warning=print_warning)
     checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
     check_output_folder(out_dir, expected_output_bytes(training))
@@ -116,6 +116,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 1 if rescued else 0
+
+
+def print_warning(problem: Any) -> None:
+    """Print a lint warning the run trains through, as ``nnstudio check`` words it."""
+    print(problem, file=sys.stderr)
+    if problem.fix is not None:
+        print(f"    fix (in the window): {problem.fix.description}", file=sys.stderr)
 
 
 @contextmanager
