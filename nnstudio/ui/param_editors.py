@@ -275,7 +275,8 @@ class ChoiceEditor(ParamEditor):
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.combo = QComboBox(self)
-        self.combo.addItems(list(spec.choices))
+        for choice in spec.choices:
+            self.combo.addItem(choice, choice)  # the value is the item's data; set_titles changes the text
         self.combo.activated.connect(lambda index: (self.edited.emit(spec.choices[index]), self.finished.emit()))
         self._add(self.combo)
 
