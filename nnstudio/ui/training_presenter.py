@@ -50,7 +50,8 @@ READOUTS_PER_SECOND = 2
 
 
 def import_training_views() -> None:
-    """Imports the modules of the Training tab's curves and run history (pyqtgraph); creates no widget."""
+    """Imports the modules of the Training tab's curves, run history and LR finder (pyqtgraph); creates no widget."""
+    import nnstudio.ui.lr_finder_panel
     import nnstudio.ui.plots
     import nnstudio.ui.run_history  # noqa: F401
 
@@ -82,9 +83,10 @@ class TrainingPresenter(QObject):
         self._waiting_for_analysis = False
         #: Imports the curves' modules off the GUI thread (made when first needed).
         self._views_jobs: Any = None
+        self._views_imported = False
+        self._views_waiting: list[Callable[[], None]] = []
         #: The analysis the last run was built from (it describes that run's network).
         self._run_analysis: Any = None
-        self._run_id: str | None = None
         self._started_at = 0.0
         self._paused_at: float | None = None
         self._paused_total = 0.0
@@ -140,7 +142,7 @@ class TrainingPresenter(QObject):
         if errors:
             self._refuse(errors)
             return False
-        self.info, self.outcome, self._last_update, self._run_id = None, None, None, None
+        self.info, self.outcome, self._last_update = None, None, None
         self._waiting_for_analysis = True
         if torch_is_loaded():
             panel.set_state("Preparing…", WARNING_COLOR)
@@ -158,18 +160,29 @@ class TrainingPresenter(QObject):
         """Calls ``then`` once the curves' modules are imported: at once, or after a background import.
 
         pyqtgraph and the curves take a second to import; imported on the GUI thread (while torch
-        loads, too) the window would stand still that long.
+        loads, too) the window would stand still that long. Every caller waiting meanwhile is called,
+        in order, when the one import ends.
         """
-        if self.panel.loss_plot is not None or self._closed:
-            if not self._closed:
-                then()
+        if self._closed:
             return
+        if self._views_imported or self.panel.loss_plot is not None:
+            then()
+            return
+        self._views_waiting.append(then)
         if self._views_jobs is None:
             from nnstudio.ui.jobs import BackgroundJobs
 
             self._views_jobs = BackgroundJobs("nnstudio-training-views", self)
-        # A failed import is repeated by ensure_plots on the GUI thread, which then says why.
-        self._views_jobs.submit("views", import_training_views, lambda _modules: then(), lambda _reason: then())
+            # A failed import is repeated on the GUI thread by whoever needs the modules, which then says why.
+            self._views_jobs.submit("views", import_training_views, self._on_views_imported,
+                                    lambda _reason: self._on_views_imported(None))
+
+    def _on_views_imported(self, _result: Any) -> None:
+        self._views_imported = True
+        waiting, self._views_waiting = self._views_waiting, []
+        for then in waiting:
+            if not self._closed:
+                then()
 
     def _show_new_run(self, checkpoint: dict[str, Any] | None) -> None:
         """Clears the curves for the new run, records it, and asks for the analysis to launch it."""
@@ -187,12 +200,10 @@ class TrainingPresenter(QObject):
             plot.set_epoch_span(0.0, float(settings.epochs))
         panel.show_results(False)
         self._started_at, self._paused_at, self._paused_total = time.perf_counter(), None, 0.0
-        from nnstudio.ui.run_history import RunRecord
+        from nnstudio.ui.run_history import summarize_settings
 
-        record = RunRecord.start(settings)
-        self._run_id = panel.history.add_run(record)
         panel.progress.setValue(0)
-        panel.log_message(f"{record.title}: {record.settings_summary}")
+        panel.log_message(f"new run: {summarize_settings(settings)}")
         document.when_analysed(lambda analysis: self._launch(analysis, checkpoint), self._analysis_unavailable)
 
     def _launch(self, analysis: Any, checkpoint: dict[str, Any] | None) -> None:
@@ -207,7 +218,12 @@ class TrainingPresenter(QObject):
         self._run_analysis = analysis
         self.panel.set_state("Preparing…", WARNING_COLOR)  # torch is loaded: the analysis used it
         self.panel.set_progress_text("Loading the data and building the network…")
-        self.session.start(self.document.project, checkpoint, analysis=analysis)
+        from nnstudio.ui.run_history import document_runs_folder
+
+        # Every run is recorded in the project's runs folder (the Runs tab lists it).
+        self.session.start(self.document.project, checkpoint, analysis=analysis,
+                           runs_folder=document_runs_folder(self.document), project_path=self.document.path)
+        self.panel.history.run_started()
         self.panel.update_actions()  # Pause is possible from now on
 
     def _analysis_unavailable(self, reason: str) -> None:
@@ -266,6 +282,7 @@ class TrainingPresenter(QObject):
         self.session.shutdown()
         if self._views_jobs is not None:
             self._views_jobs.shutdown()
+        self.panel.shutdown_runs()
         self._redraw_timer.stop()
         self._results_timer.stop()
         if was_running:
@@ -276,6 +293,8 @@ class TrainingPresenter(QObject):
     def _on_prepared(self, info: RunInfo) -> None:
         panel = self.panel
         self.info = info
+        if info.run_folder:
+            panel.log_message(f"recording the run in {info.run_folder}")
         self._started_at = time.perf_counter()
         self._paused_total = 0.0
         if not self.session.is_paused:
@@ -386,16 +405,7 @@ class TrainingPresenter(QObject):
             colour = OK_COLOR if outcome.status == "finished" else WARNING_COLOR
             panel.set_state("Finished" if outcome.status == "finished" else "Stopped", colour)
             self.status_message.emit(f"Training {outcome.message}")
-        run = self.session.last_run
-        # The epoch whose weights the run keeps (early stopping keeps the best, not the last).
-        last = next((m for m in reversed(run.history) if m.epoch == run.weights_epoch), None) \
-            if run is not None and run.history else None
-        metrics = {k: v for k, v in (last.as_dict().items() if last else ())
-                   if k in ("train_loss", "val_loss", "val_acc", "val_mae") and v is not None}
-        if self._run_id is not None:
-            panel.history.finish_run(self._run_id, outcome.status, metrics,
-                                     series={**panel.loss_plot.snapshot(), **panel.accuracy_plot.snapshot()},
-                                     message=outcome.message)
+        panel.history.run_ended()
         if outcome.status == "finished" and self.info is not None:
             panel.progress.setValue(1000)
         elapsed = time.perf_counter() - self._started_at - self._paused_total

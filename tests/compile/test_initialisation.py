@@ -133,3 +133,31 @@ def test_choosing_a_scheme_is_one_undoable_step_and_bad_choices_are_refused():
     with pytest.raises(ParamError, match="Input has no weights to initialise"):
         SetInit(graph, "x_in", "kaiming_normal")
     assert set(INIT_SCHEMES) >= {"default", "kaiming_normal", "xavier_uniform", "orthogonal"}
+
+
+def test_a_nested_model_py_applies_the_schemes_too():
+    from nnstudio.core.graph import Graph
+
+    nodes = [{"id": "image", "type": "input", "params": {"shape": [16]}},
+             {"id": "layer1.0.fc1", "type": "linear", "params": {"out_features": 32}},
+             {"id": "layer1.0.act", "type": "relu"},
+             {"id": "layer1.1.fc1", "type": "linear", "params": {"out_features": 8}},
+             {"id": "head", "type": "linear", "params": {"out_features": 3}},
+             {"id": "out", "type": "output"}]
+    chain_ids = ["image", "layer1.0.fc1", "layer1.0.act", "layer1.1.fc1", "head", "out"]
+    graph = Graph.from_records(nodes, [{"source": a, "target": b} for a, b in zip(chain_ids, chain_ids[1:])])
+    SetInit(graph, "layer1.0.fc1", "orthogonal").redo()
+    SetInit(graph, "head", "zeros" if "zeros" in INIT_SCHEMES else "xavier_normal").redo()
+    source = generate_source(graph)
+    assert "class Model(nn.Module):" in source and "nn.Sequential(" in source  # the nested writer's
+    assert 'nn.init.orthogonal_(getattr(self.layer1, "0").fc1.weight)' in source
+
+    written = _model_py_state(source, seed=3)
+    torch.manual_seed(3)
+    compiled = compile_graph(graph).state_dict()
+    assert written.keys() == compiled.keys()
+    weight = written["layer1.0.fc1.weight"]
+    assert torch.allclose(weight.T @ weight, torch.eye(16), atol=1e-4)
+    assert torch.count_nonzero(written["layer1.0.fc1.bias"]) == 0 and torch.count_nonzero(written["head.bias"]) == 0
+    for key in compiled:
+        assert torch.equal(written[key], compiled[key]), key

@@ -53,7 +53,7 @@ def rings_kind():
 
 @pytest.fixture
 def panel(window, wait_analysis):
-    assert window.open_example("logistic-moons")
+    assert window.files.open_example("logistic-moons")
     wait_analysis(window)
     return window.training_panel
 
@@ -82,7 +82,7 @@ def test_a_dataset_kind_registered_with_one_entry_and_a_loader_is_everywhere(rin
     window.document.push(SetParam(project.graph, "fc1", "out_features", 3))
     analysis = wait_analysis(window)
     problem = next(p for p in analysis.errors if p.code == "class-count-mismatch")
-    assert "the rings dataset has 4 classes" in problem.message and "error" in window.validity_label.text()
+    assert "the rings dataset has 4 classes" in problem.message and "error" in window.status_bar.validity_label.text()
     window.document.push(problem.fix.make_command(project))
     assert wait_analysis(window).ok
 

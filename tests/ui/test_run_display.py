@@ -97,5 +97,10 @@ def test_early_stopping_names_the_kept_epoch_in_the_window(qtbot, digits_window,
     assert outcome.status == "finished"
     assert "the weights are those of epoch 2, the best validation loss" in panel.progress_label.text()
     assert "the weights kept are those of epoch 2" in panel.log.toPlainText()
-    assert panel.history.runs()[-1].metrics["val_loss"] == 0.5  # the kept epoch's numbers, not epoch 4's
+    # The Runs view's record of the run: its best validation loss is the kept epoch's, and its notes
+    # name the epoch whose weights the run's model.pth holds.
+    qtbot.waitUntil(lambda: panel.history.records() and panel.history.records()[-1].status == "finished")
+    record = panel.history.records()[-1]
+    assert (record.best["val_loss"], record.best["val_loss_epoch"]) == (0.5, 2)
+    assert any("the weights kept are those of epoch 2" in note for note in record.notes_from_run)
     assert panel.presenter.trained_run.weights_epoch == 2
