@@ -290,6 +290,11 @@ class TrainingRun(ChangeableRun, NanCulprit):
         """Return the state dict of the last good epoch, on the CPU."""
         return {k: v.detach().to("cpu", copy=True) for k, v in self._snapshot["model"].items()}
 
+    @property
+    def input_scaling(self) -> Any:
+        """Returns the data's :class:`~nnstudio.core.input_scaling.InputScaling` (None: the data is fed as is)."""
+        return getattr(self.data, "input_scaling", None)
+
     def checkpoint(self) -> dict[str, Any]:
         """Return everything needed to resume after the last good epoch (plain tensors, lists, dicts)."""
         snap = self._snapshot
@@ -305,6 +310,8 @@ class TrainingRun(ChangeableRun, NanCulprit):
             "rng": {"torch": snap["rng"], "order": snap["order"]},
             "early_stopping": {"best_val": self._best_val, "bad_epochs": self._bad_epochs,
                                "best_epoch": self._best_epoch, "weights_epoch": self.weights_epoch},
+            # What the inputs were standardised with: the run's model takes standardised rows.
+            **({"input_scaling": self.input_scaling.as_dict()} if self.input_scaling is not None else {}),
         }
 
     def load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
