@@ -84,6 +84,7 @@ class TrainingPresenter(QObject):
         #: Imports the curves' modules off the GUI thread (made when first needed).
         self._views_jobs: Any = None
         self._views_imported = False
+        self._views_deferred = False
         self._views_waiting: list[Callable[[], None]] = []
         #: The analysis the last run was built from (it describes that run's network).
         self._run_analysis: Any = None
@@ -178,6 +179,13 @@ class TrainingPresenter(QObject):
                                     lambda _reason: self._on_views_imported(None))
 
     def _on_views_imported(self, _result: Any) -> None:
+        if not torch_is_loaded() and not self._closed and not self._views_deferred:
+            # Building the curves while the analysis worker still imports torch would take twice as
+            # long (the two threads take turns at the GIL): build them once torch is in (once the
+            # analysis, which needs it, is there; or could not be made).
+            self._views_deferred = True
+            self.document.when_analysed(self._on_views_imported, self._on_views_imported)
+            return
         self._views_imported = True
         waiting, self._views_waiting = self._views_waiting, []
         for then in waiting:

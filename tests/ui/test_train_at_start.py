@@ -47,6 +47,17 @@ CHILD = textwrap.dedent("""
         original(text, colour)
 
     panel.set_state = record
+    built = {}
+    original_plots = panel.ensure_plots
+
+    def ensure_plots():
+        # Whether torch was loaded when the curves were first built (the GIL is not shared then).
+        if panel.loss_plot is None and "torch_loaded" not in built:
+            built["torch_loaded"] = "torch" in sys.modules and not getattr(
+                sys.modules["torch"].__spec__, "_initializing", False)
+        original_plots()
+
+    panel.ensure_plots = ensure_plots
 
     def press():
         seen["torch_at_press"] = "torch" in sys.modules and not getattr(
@@ -56,7 +67,8 @@ CHILD = textwrap.dedent("""
     def ended(outcome):
         print("child-result " + json.dumps({
             "states": states, "status": outcome.status, "message": outcome.message, **seen,
-            "main_thread_imported": importing, "log": panel.log.toPlainText()}), flush=True)
+            "main_thread_imported": importing, "log": panel.log.toPlainText(), "plots_built": built}),
+            flush=True)
         window.shutdown()
         app.quit()
 
@@ -84,6 +96,8 @@ def test_train_pressed_while_torch_loads_says_so_and_starts_when_ready(tmp_path)
     assert result["status"] == "finished", result["message"]
     # Neither torch nor the curves' pyqtgraph is imported on the GUI thread.
     assert result["main_thread_imported"] == {"torch": False, "pyqtgraph": False}
+    # The curves are built once torch is in, not while its import competes for the GIL.
+    assert result["plots_built"] == {"torch_loaded": True}
 
 
 def test_torchs_libraries_are_mapped_before_its_import_which_then_works(tmp_path):
