@@ -78,15 +78,13 @@ _TABLE_CODE = '''
 
 def preprocess(row):
     """Return the batch of one this network takes, from a table row: a dict by column name, or the
-    feature values in PREPROCESSING["columns"] order."""
+    feature values in PREPROCESSING["columns"] order. The values stay raw: a Model trained on
+    standardised columns standardises them itself (PREPROCESSING's mean and std are the same numbers)."""
     import torch
 
     prep = PREPROCESSING
     values = [float(row[name]) for name in prep["columns"]] if isinstance(row, dict) else [float(v) for v in row]
-    x = torch.tensor(values, dtype=torch.float32)
-    if prep["mean"] is not None:
-        x = (x - torch.tensor(prep["mean"])) / torch.tensor(prep["std"])
-    return x.unsqueeze(0)
+    return torch.tensor(values, dtype=torch.float32).unsqueeze(0)
 '''
 
 _TOP_CODE = '''

@@ -113,6 +113,19 @@ def test_predict_reads_csv_rows_by_column_name_and_standardises_them(tmp_path, c
     if p < 0.5:
         first, second = second, first
     assert lines[0] == f"new.csv line 2: {first[0]} {first[1]:.1%}, {second[0]} {second[1]:.1%}"
+    script = textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(folder)!r})
+        import model
+        net = model.Model()
+        net.load_state_dict(torch.load({str(folder / 'model.pth')!r}, weights_only=True))
+        net.eval()
+        with torch.no_grad():
+            print(float(net(model.preprocess({{"a": "1", "b": "6"}})).reshape(-1)[0]))
+    """)
+    done = subprocess.run([sys.executable, "-I", "-c", script], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.strip().splitlines()[-1]) == pytest.approx(p, abs=1e-6)  # raw row, standardised once
     (tmp_path / "bad.csv").write_text("a,c\n1,2\n")
     with pytest.raises(PredictError, match="bad.csv has no column 'b'"):
         Predictor.from_run(folder).predict_files([str(tmp_path / "bad.csv")])

@@ -103,8 +103,11 @@ def test_apply_weights_file_gives_every_layer_its_tensors_and_undo_takes_them_ba
 
 def test_the_frozen_batchnorm_option_is_a_training_setting_with_undo(example_window):
     window = example_window
+    from PySide6.QtWidgets import QCheckBox
+
     form = window.training_panel.findChild(object, "trainingSettings")
-    box = form.update_frozen_norms
+    form.advanced_button.click()
+    box = form.findChild(QCheckBox, "update_frozen_norms")
     assert not box.isChecked()
     box.click()
     assert window.document.project.settings.update_frozen_norms
