@@ -63,7 +63,7 @@ from nnstudio.train.faults import (
 from nnstudio.train.nan_culprit import NanCulprit, NonFiniteGradient, NonFiniteLoss, culprit_text
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
 from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked, state_dict_mismatches
-from nnstudio.train.telemetry import Telemetry, TelemetryOptions
+from nnstudio.train.telemetry import Telemetry, TelemetryOptions, TelemetrySample
 
 #: On accelerators the running loss is read (a host sync) at most this often.
 READS_PER_SECOND = 30
@@ -113,15 +113,19 @@ class RunResult:
 
 
 class TrainingEvents(SignalGroup):
+    """What a run tells its listeners, from the thread that trains (the types are what each carries)."""
+
+    #: epoch, step, steps per epoch, the loss shown (a float, or None between reads), lr, samples/s
     batch_end = Signal(int, int, int, object, float, float)
-    epoch_end = Signal(object)
+    epoch_end = Signal(EpochMetrics)
     note = Signal(str)
-    gradients = Signal(object)
-    telemetry = Signal(object)
-    changed = Signal(object)
-    finished = Signal(object)
-    stopped = Signal(object)
-    failed = Signal(object)
+    #: parameter name -> gradient norm
+    gradients = Signal(dict)
+    telemetry = Signal(TelemetrySample)
+    changed = Signal(SettingsChange)
+    finished = Signal(RunResult)
+    stopped = Signal(RunResult)
+    failed = Signal(TrainingFailure)
 
 
 class CheckpointError(NnstudioError):
