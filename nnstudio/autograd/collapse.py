@@ -34,7 +34,7 @@ def collapse_layers(graph: nx.DiGraph, expanded: Collection[str] = ()) -> nx.DiG
     groups: dict[str, list[str]] = {}
     for node in sorted(graph.nodes, key=lambda n: graph.nodes[n]["order"]):
         groups.setdefault(group_of(graph, node, expanded), []).append(node)
-    collapsed = nx.DiGraph()
+    collapsed: nx.DiGraph[str] = nx.DiGraph()
     for order, (group, members) in enumerate(groups.items()):
         if len(members) == 1 and members[0] == group:
             collapsed.add_node(group, **{**graph.nodes[group], "order": order, "members": (group,)})

@@ -75,7 +75,8 @@ class AutogradTrace:
     def layers(self) -> list[str]:
         """Returns the layer ids that own at least one node, in graph order."""
         seen: dict[str, None] = {}
-        for _, layer in self.graph.nodes(data="layer"):
+        for _, data in self.graph.nodes(data=True):
+            layer = data.get("layer")
             if layer is not None:
                 seen.setdefault(layer, None)
         return list(seen)
@@ -129,7 +130,7 @@ class _LayerInterpreter(torch.fx.Interpreter):
 
     def run_node(self, n: torch.fx.Node) -> Any:
         # nnstudio's compiler tags helper steps with the editor node they serve
-        layer = n.meta.get(NODE_ID) or (n.target.split(".")[0] if n.op == "call_module" else n.name)
+        layer = n.meta.get(NODE_ID) or (str(n.target).split(".")[0] if n.op == "call_module" else n.name)
         if self.layer_ids is not None and layer not in self.layer_ids:
             return super().run_node(n)
         self.recorder.active.append(layer)
@@ -220,7 +221,7 @@ def walk_grad_fn(root: Any, *, param_names: Mapping[int, str] | None = None,
         raise WalkError("walk", "the output does not require grad: no parameter or input took part")
     param_names = param_names or {}
     layer_of = layer_of or {}
-    graph = nx.DiGraph()
+    graph: nx.DiGraph[str] = nx.DiGraph()
     ids: dict[Any, str] = {}
     counters = {OP: 0, LEAF: 0}
 
@@ -228,6 +229,7 @@ def walk_grad_fn(root: Any, *, param_names: Mapping[int, str] | None = None,
         if fn in ids:
             return ids[fn], False
         variable = getattr(fn, "variable", None)
+        attrs: dict[str, Any]  # kind, op, label, param, layer, shape, dtype, saved (and order, below)
         if variable is not None:
             name = param_names.get(id(variable))
             if name is not None:

@@ -10,7 +10,7 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nnstudio import __version__
 from nnstudio.core.errors import NnstudioError
@@ -85,7 +85,7 @@ def _open_window(options: argparse.Namespace) -> int:
     return run_gui(path=options.path, example=options.example, screenshot=options.screenshot)
 
 
-def _run(function, options: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+def _run(function: Callable[[argparse.Namespace], int | None], options: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         return int(function(options) or 0)
     except UsageError as exc:

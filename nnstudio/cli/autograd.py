@@ -20,6 +20,8 @@ from nnstudio.cli import UsageError
 from nnstudio.cli.model_options import SHAPE_HELP, SOURCE_HELP, parse_shape
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from nnstudio.autograd.walk import AutogradTrace
 
 FORMATS = (".svg", ".png", ".dot")
@@ -102,7 +104,7 @@ def _draw(trace: AutogradTrace, args: argparse.Namespace, suffix: str) -> tuple[
     collapsed = args.collapsed if args.collapsed is not None else graph.number_of_nodes() > COLLAPSE_ABOVE
     display = display_graph(graph, collapsed, args.expand)
     theme = THEMES[args.theme]
-    kinds = [kind for _, kind in graph.nodes(data="kind")]
+    kinds = [data.get("kind") for _, data in graph.nodes(data=True)]
     summary = (f"{graph.number_of_nodes()} nodes ({kinds.count('op')} ops, {kinds.count('param')} "
                f"parameters), {len(trace.layers())} layers")
     if collapsed:
@@ -115,7 +117,7 @@ def _draw(trace: AutogradTrace, args: argparse.Namespace, suffix: str) -> tuple[
     return svg, summary + f", {layout.crossings} edge crossings"
 
 
-def _trace_model(module, shape: tuple[int, ...], train_mode: bool, gradients: bool) -> AutogradTrace:
+def _trace_model(module: nn.Module, shape: tuple[int, ...], train_mode: bool, gradients: bool) -> AutogradTrace:
     """Trace a sample batch of one ``shape`` sample; a shape that only works batch-first is read so (older form)."""
     import torch
 

@@ -10,7 +10,7 @@ and the nodes whose inputs actually changed are inferred again. Use one ShapeInf
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nnstudio.compile.fixes import InsertOnEdge, fit_pinned_size
@@ -21,6 +21,7 @@ from nnstudio.compile.results import Analysis, NodeResult
 from nnstudio.compile.stored_weights import weight_problems
 from nnstudio.compile.tensors import NodeFailure
 from nnstudio.compile.validation import check_structure
+from nnstudio.compile.values import ValueInfo
 from nnstudio.core.catalog import LayerKind, LayerSpec
 from nnstudio.core.graph import Edge, Graph
 from nnstudio.core.problems import Fix, Problem, name_problems
@@ -54,7 +55,7 @@ class ShapeInference:
         structure = check_structure(graph)
         analysis = Analysis(revision=graph.revision)
         problems: list[Problem] = list(structure.problems) + name_problems(graph)
-        values: dict[str, TensorInfo] = {}
+        values: dict[str, TensorInfo | ValueInfo] = {}  # what each layer's output wire carries
         wiring = structure.wiring
         for node_id in structure.order:
             if node_id in structure.broken:
@@ -93,13 +94,13 @@ class ShapeInference:
         analysis.problems.extend(run_lints(graph, analysis, settings, wiring))
         return analysis
 
-    def infer(self, node_id: str, spec: LayerSpec, params: Mapping[str, Any], inputs: list[TensorInfo]
+    def infer(self, node_id: str, spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[TensorInfo | ValueInfo]
               ) -> NodeOutcome:
         """Return one layer's outcome through this cache (an importer infers as it builds a graph)."""
         return self._infer(node_id, spec.type_id, spec, params, inputs)
 
     def _infer(self, node_id: str, type_id: str, spec: LayerSpec, params: Mapping[str, Any],
-               inputs: list[TensorInfo]) -> NodeOutcome:
+               inputs: Sequence[TensorInfo | ValueInfo]) -> NodeOutcome:
         key = (type_id, tuple(params.items()), tuple(x.key for x in inputs))
         try:
             outcome = self._cache[key]

@@ -9,7 +9,7 @@ compiling) and the train/eval flag.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -25,7 +25,7 @@ class NotData(NnstudioError):
 
 #: dtypes, memory formats and layouts by the name call data gives them (``float32``, ``channels_last``).
 def _named(kind: type) -> dict[str, Any]:
-    found = {}
+    found: dict[str, Any] = {}
     for name in dir(torch):
         value = getattr(torch, name, None)
         if isinstance(value, kind) and not name.startswith("_"):
@@ -124,7 +124,8 @@ def decode(value: Any, inputs: Sequence[Any] = (), training: Any = False) -> Any
         return float(payload)
     if tag == data.DICT:
         return {decode(k, inputs, training): decode(v, inputs, training) for k, v in payload}
-    table = {data.DTYPE: DTYPES, data.MEMORY_FORMAT: MEMORY_FORMATS, data.LAYOUT: LAYOUTS}.get(tag)
+    tables: dict[str, Mapping[str, Any]] = {data.DTYPE: DTYPES, data.MEMORY_FORMAT: MEMORY_FORMATS, data.LAYOUT: LAYOUTS}
+    table = tables.get(tag)
     if table is not None:
         if payload not in table:
             raise NotData(f"torch has no {tag.removeprefix('$').replace('_', ' ')} {payload!r}")

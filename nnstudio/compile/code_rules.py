@@ -52,6 +52,7 @@ def _training_node(graph: fx.Graph, node_id: str, params: Mapping[str, Any]) -> 
     """The fx node reading ``self.training``, when the call needs it (one per graph)."""
     if not (uses_training(params.get("args")) or uses_training(params.get("kwargs"))):
         return None
+    node: fx.Node  # torch types the graph's node list loosely
     for node in graph.nodes:
         if node.op == "get_attr" and node.target == "training":
             return node
@@ -210,7 +211,7 @@ class GenericModuleRule(ModuleRule):
         return _outcome(value, inputs, flops, params, trainable)
 
     def emit(self, graph: fx.Graph, node_id: str, spec: LayerSpec, resolved: Mapping[str, Any],
-             inputs: list[fx.Node]) -> fx.Node | None:  # type: ignore[override]
+             inputs: list[fx.Node]) -> fx.Node | None:
         if resolved.get("args") is None:
             return None
         args, kwargs = decode_call(resolved["args"], resolved["kwargs"], inputs,

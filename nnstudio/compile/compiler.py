@@ -13,6 +13,7 @@ import torch
 from torch import fx, nn
 
 from nnstudio.compile.analysis import analyze
+from nnstudio.compile.code_rules import ParameterRule
 from nnstudio.compile.initialisation import init_steps, initialise
 from nnstudio.compile.results import Analysis
 from nnstudio.compile.rule_kinds import ModuleRule
@@ -139,8 +140,9 @@ def build_module(graph: Graph, plan: FxPlan) -> fx.GraphModule:
 
 def _held_tensor(graph: Graph, plan: FxPlan, node_id: str) -> torch.Tensor:
     rule = rule_for(graph.node(node_id).spec)
+    assert isinstance(rule, ParameterRule), node_id  # plan.tensor_ids holds Parameter layers only
     stored = graph.node(node_id).weights.get("")
-    return rule.make(plan.analysis.nodes[node_id].resolved, None if stored is None else to_tensor(stored))  # type: ignore[attr-defined]
+    return rule.make(plan.analysis.nodes[node_id].resolved, None if stored is None else to_tensor(stored))
 
 
 def place(root: nn.Module, path: str, value: nn.Module | torch.Tensor, *, persistent: bool = True) -> None:

@@ -258,9 +258,9 @@ class BlockForward:
         if target in (torch.add, torch.mul) and len(node.args) == 2 and not node.kwargs:
             target = operator.add if target is torch.add else operator.mul  # the merges, written as people do
         if target in _INFIX and len(node.args) == 2 and not node.kwargs:
-            return f"{self._operand(node.args[0])} {_INFIX[target]} {self._operand(node.args[1])}"  # type: ignore[index]
+            return f"{self._operand(node.args[0])} {_INFIX[target]} {self._operand(node.args[1])}"
         if target in _PREFIX and len(node.args) == 1 and not node.kwargs:
-            return f"{_PREFIX[target]}{self._operand(node.args[0])}"  # type: ignore[index]
+            return f"{_PREFIX[target]}{self._operand(node.args[0])}"
         if target is getattr and len(node.args) == 2 and isinstance(node.args[1], str) and node.args[1].isidentifier():
             return f"{self._operand(node.args[0])}.{node.args[1]}"
         name = node.meta.get(FUNCTION)

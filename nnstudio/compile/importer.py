@@ -246,7 +246,7 @@ class _GraphBuilder:
         if leaf.spec is not None and self._plain_call(node, leaf):
             node_id = self._module_id(path)
             self.module_layers[path] = node_id
-            self._add(node_id, leaf.spec.type_id, dict(leaf.params), [self.layer_of[node.args[0]]], fx_node=node)
+            self._add(node_id, leaf.spec.type_id, dict(leaf.params), [self._source(node.args[0])], fx_node=node)
             return
         node_id = self._module_id(path)
         self.module_layers[path] = node_id
@@ -311,11 +311,16 @@ class _GraphBuilder:
                 return spec.type_id, {"dim": dim}, [self.layer_of[p] for p in parts]
             return None
         if len(node.args) == 2 and not node.kwargs and all(self._wired(a) for a in node.args):
-            return spec.type_id, {}, [self.layer_of[a] for a in node.args]
+            return spec.type_id, {}, [self._source(a) for a in node.args]
         return None
 
     def _wired(self, value: Any) -> bool:
         return isinstance(value, fx.Node) and value in self.layer_of
+
+    def _source(self, value: Any) -> str:
+        """The layer whose output ``value`` is (a value :meth:`_wired` accepted)."""
+        assert isinstance(value, fx.Node), value
+        return self.layer_of[value]
 
     def _arguments(self, node: fx.Node) -> tuple[tuple[Any, ...], Any, list[str]]:
         """The call's arguments as call data, and the layers feeding it, in the order the data reads them."""
@@ -349,7 +354,7 @@ class _GraphBuilder:
                                 "imports networks that return tensors")
         for value in values:
             node_id = self._local_name("", "output", dotted=False)
-            self._add(node_id, "output", {}, [self.layer_of[value]])
+            self._add(node_id, "output", {}, [self._source(value)])
 
     # held modules and tensors ---------------------------------------------------------------------------
     def weights_owned(self) -> dict[str, str]:

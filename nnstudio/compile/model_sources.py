@@ -201,7 +201,7 @@ def _no_downloads(source: ModelSource) -> Iterator[None]:
         raise _NotCached(url, dst)
 
     original = torch.hub.download_url_to_file
-    torch.hub.download_url_to_file = refuse  # type: ignore[assignment]
+    torch.hub.download_url_to_file = refuse
     try:
         with contextlib.redirect_stderr(_WithoutDownloadLines(sys.stderr)):
             yield
@@ -215,7 +215,7 @@ def _no_downloads(source: ModelSource) -> Iterator[None]:
             raise _not_cached_failure(source, cause.url, cause.path) from None
         raise
     finally:
-        torch.hub.download_url_to_file = original  # type: ignore[assignment]
+        torch.hub.download_url_to_file = original
 
 
 class _WithoutDownloadLines:
@@ -252,7 +252,7 @@ def _load_hub(source: ModelSource) -> nn.Module:
                             f"(nnstudio does not download it); put its files, with hubconf.py, in {folder} "
                             "(TORCH_HOME chooses the cache folder)")
     with _guarded(source, f"loading {source.call} from {folder.name}", importing=True), _no_downloads(source):
-        model = torch.hub.load(str(folder), source.attribute, *source.args, source="local", **source.kwargs)
+        model = torch.hub.load(str(folder), source.attribute, *source.args, source="local", **source.kwargs)  # type: ignore[no-untyped-call]  # torch.hub.load has no annotations
     if not isinstance(model, nn.Module):
         raise ImportFailure(f"{source.text}: {source.call} returned {_kind(model)}, not a torch.nn.Module")
     return model

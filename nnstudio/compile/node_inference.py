@@ -20,22 +20,28 @@ from nnstudio.compile.tensors import (
     TensorInfo,
     torch_message,
 )
+from nnstudio.compile.values import ValueInfo
 from nnstudio.core.catalog import LayerSpec
 
 __all__ = ["META_BATCH", "NodeFailure", "NodeOutcome", "TensorInfo", "infer_node"]
 
 
-def infer_node(spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[TensorInfo]) -> NodeOutcome:
+def infer_node(spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[TensorInfo | ValueInfo]
+               ) -> NodeOutcome:
     """Return what one layer produces from ``inputs`` (already in the order the layer reads them)."""
     try:
         rule = rule_for(spec)
-        if not rule.takes_values:
-            for x in inputs:
-                if not isinstance(x, TensorInfo):
-                    return NodeOutcome(None, failure=NodeFailure(
-                        "not-a-tensor", f"{spec.title} works on a tensor, but gets {x.shown} (a value that is "
-                        "not a tensor)"))
-        return rule.infer(spec, params, inputs)
+        if rule.takes_values:
+            values: Sequence[Any] = inputs  # a code layer reads any value: its infer takes Sequence[Any]
+            return rule.infer(spec, params, values)
+        tensors: list[TensorInfo] = []
+        for x in inputs:
+            if not isinstance(x, TensorInfo):
+                return NodeOutcome(None, failure=NodeFailure(
+                    "not-a-tensor", f"{spec.title} works on a tensor, but gets {x.shown} (a value that is "
+                    "not a tensor)"))
+            tensors.append(x)
+        return rule.infer(spec, params, tensors)
     except LayerFailed as failed:
         return NodeOutcome(None, failure=failed.failure)
     except MissingRuleError as missing:

@@ -189,7 +189,7 @@ class ModuleRule(LayerRule):
         return read_constructor_arguments(spec, module, self.readers)
 
     def emit(self, graph: fx.Graph, node_id: str, spec: LayerSpec, resolved: Mapping[str, Any],
-             inputs: list[fx.Node]) -> fx.Node:
+             inputs: list[fx.Node]) -> fx.Node | None:
         copies, keywords = self.call_arguments(spec)
         selection = self.select(spec, resolved)
         call_name = f"{node_id}_result" if selection else node_id

@@ -189,8 +189,9 @@ class LayerRule:
         raise NotImplementedError
 
     def emit(self, graph: fx.Graph, node_id: str, spec: LayerSpec, resolved: Mapping[str, Any],
-             inputs: list[fx.Node]) -> fx.Node:
-        """Add the layer's fx nodes to ``graph`` and return the node holding its result."""
+             inputs: list[fx.Node]) -> fx.Node | None:
+        """Add the layer's fx nodes to ``graph`` and return the node holding its result (None: a module
+        held but not called makes no value)."""
         raise NotImplementedError
 
     def stands_alone(self, params: Mapping[str, Any]) -> bool:

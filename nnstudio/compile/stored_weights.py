@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
@@ -18,9 +18,10 @@ from torch import nn
 from nnstudio.compile.results import Analysis
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import rule_for
-from nnstudio.core.commands import SetStoredWeights
+from nnstudio.core.commands import Command, SetStoredWeights
 from nnstudio.core.graph import Graph, Node
 from nnstudio.core.problems import Fix, Problem
+from nnstudio.core.project import Project
 from nnstudio.core.weights import HOLDS_TENSORS, StoredTensor
 
 #: safetensors dtype names -> torch dtypes.
@@ -95,9 +96,17 @@ def weight_problems(graph: Graph, analysis: Analysis) -> list[Problem]:
                 continue
             problems.append(Problem("error", "stored-weights-mismatch", message, node.id, None, Fix(
                 f"Start {node.id} from fresh weights (drop its {len(node.weights)} stored tensors)",
-                lambda project, n=node.id: SetStoredWeights(project.graph, n, {}))))
+                _weights_dropper(node.id))))
             break
     return problems
+
+
+def _weights_dropper(node_id: str) -> Callable[[Project], Command]:
+    """The fix's command: the layer ``node_id`` forgets its stored tensors."""
+    def make_command(project: Project) -> Command:
+        return SetStoredWeights(project.graph, node_id, {})
+
+    return make_command
 
 
 def load_stored_weights(modules: Mapping[str, nn.Module], graph: Graph) -> None:

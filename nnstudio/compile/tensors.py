@@ -12,12 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from nnstudio.compile.results import BATCH_LABEL, Shape
 from nnstudio.core.formatting import format_shape
+
+if TYPE_CHECKING:
+    from nnstudio.compile.values import ValueInfo
 
 #: The batch size of the meta tensors; 2 rather than 1 so BatchNorm's "more than one value" holds.
 META_BATCH = 2
@@ -102,7 +105,7 @@ class NodeFailure:
 class NodeOutcome:
     """The result of inferring one node: an output, or a failure (then ``output`` is None)."""
 
-    output: TensorInfo | None
+    output: TensorInfo | ValueInfo | None
     params: int = 0
     flops: int = 0
     resolved: Mapping[str, Any] | None = None
@@ -123,11 +126,11 @@ def fail(code: str, message: str, field: str | None = None, **extra: Any) -> Lay
     return LayerFailed(NodeFailure(code, message, field, **extra))
 
 
-def torch_message(exc: BaseException, inputs: Sequence[TensorInfo] = ()) -> str:
+def torch_message(exc: BaseException, inputs: Sequence[object] = ()) -> str:
     """Return PyTorch's message for people: the probe's batched shapes written with ``N``, and short.
 
     PyTorch writes shapes as ``[2, 64]``, ``(2, 64)``, ``torch.Size([2, 64])`` or ``2x64``; each
-    input's batched shape in any of those forms becomes ``[N, 64]``.
+    input's batched shape in any of those forms becomes ``[N, 64]``; inputs that are not tensors are skipped.
     """
     text = str(exc).strip() or type(exc).__name__
     for x in sorted((t for t in inputs if isinstance(t, TensorInfo) and t.batched), key=lambda t: -len(t.shape)):

@@ -154,7 +154,7 @@ _REBUILT: dict[Any, tuple[tuple[Any, ...], str] | None] = {}
 
 def _rebuilt(name: str, arguments: tuple[tuple[str, Any], ...]) -> tuple[tuple[Any, ...], str] | None:
     """(state-dict shapes, repr) of the class built on meta from ``arguments``; None when it cannot be built."""
-    key = (name, arguments)
+    key: tuple[str, tuple[tuple[str, Any], ...]] | None = (name, arguments)
     try:
         return _REBUILT[key]
     except KeyError:
@@ -190,9 +190,14 @@ class Place:
         return f"{Path(self.file).name}, line {self.line}: {self.code}"
 
 
-@cache
 def training_branch(cls: type) -> Place | None:
     """Where the class's own methods (not ``__init__``) choose what to run by ``self.training``, or None."""
+    # through a plain function: mypy takes a class object passed to the cache for an unhashable instance
+    return _training_branch(cls)
+
+
+@cache
+def _training_branch(cls: type) -> Place | None:
     for klass in cls.__mro__:
         if klass in (nn.Module, object) or klass.__module__.startswith("torch.nn."):
             break
@@ -209,7 +214,8 @@ def training_branch(cls: type) -> Place | None:
             if isinstance(node, ast.FunctionDef) and node.name == "__init__":
                 continue
             test = _branch_test(node)
-            if test is not None and any(_is_training(n) for n in ast.walk(test)):
+            if (test is not None and isinstance(node, (ast.stmt, ast.expr))
+                    and any(_is_training(n) for n in ast.walk(test))):
                 number = first + node.lineno - 1
                 return Place(file, number, lines[node.lineno - 1].strip())
     return None

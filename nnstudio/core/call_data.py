@@ -59,7 +59,7 @@ class FrozenData(dict):  # type: ignore[type-arg]
 def tag_of(value: Any) -> str | None:
     """The tag of a data object (``"$tuple"``), or None for plain JSON values."""
     if isinstance(value, dict) and len(value) == 1:
-        key = next(iter(value))
+        key: str = next(iter(value))
         if key in TAGS:
             return key
     return None

@@ -38,8 +38,9 @@ from nnstudio.core.formatting import format_bytes
 
 #: A file writer: puts the whole file at the (staging) path it is given; companions go beside it.
 Writer = Callable[[Path], None]
-#: A format check of a written file (at its staging path); raises to refuse it.
-Verifier = Callable[[Path], None]
+#: A format check of a written file (at its staging path); raises to refuse it. What it returns (a
+#: loaded program, a compiled code object) is dropped.
+Verifier = Callable[[Path], object]
 
 #: Size limits of the kinds of file nnstudio reads (bytes). Real projects are kilobytes, imported
 #: ones a few megabytes; state dicts of real networks reach several gigabytes.

@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import networkx as nx
 from psygnal import Signal, SignalGroup
@@ -108,7 +108,7 @@ class Graph:
 
     def __init__(self, catalog: Catalog = CATALOG) -> None:
         self.catalog = catalog
-        self._g: nx.MultiDiGraph = nx.MultiDiGraph()
+        self._g: nx.MultiDiGraph[str] = nx.MultiDiGraph()
         self.events = GraphEvents()
         # Creation order of nodes; kept across remove + undo so files and layouts stay stable.
         self._order: dict[str, int] = {}
@@ -130,13 +130,15 @@ class Graph:
         return self._g.number_of_nodes()
 
     @property
-    def nx(self) -> nx.MultiDiGraph:
+    def nx(self) -> nx.MultiDiGraph[str]:
         """The underlying networkx graph, read-only; node attribute ``node`` holds the :class:`Node`."""
-        return nx.restricted_view(self._g, [], [])
+        # the stubs type restricted_view as a plain Graph; at run time it is a view of G's own class
+        return cast("nx.MultiDiGraph[str]", nx.restricted_view(self._g, [], []))
 
     def node(self, node_id: str) -> Node:
         try:
-            return self._g.nodes[node_id]["node"]
+            node: Node = self._g.nodes[node_id]["node"]
+            return node
         except KeyError:
             raise GraphError(f"there is no node named {node_id!r}") from None
 
@@ -432,7 +434,7 @@ class Graph:
         with graph.events.blocked():
             for record in nodes:
                 graph._add_node(Node(record["id"], record["type"], dict(record.get("params", {})),
-                                     tuple(record.get("position", (0.0, 0.0))),  # type: ignore[arg-type]
+                                     tuple(record.get("position", (0.0, 0.0))),
                                      init=record.get("init") or DEFAULT_INIT,
                                      trainable=bool(record.get("trainable", True)),
                                      lr_scale=float(record.get("lr_scale", 1.0))),

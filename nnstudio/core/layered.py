@@ -114,6 +114,7 @@ class _Layering:
         self.width = [float(w) for w, _ in sizes]
         self.height = [float(h) for _, h in sizes]
         self.edges: list[tuple[int, int, bool]] = []  # (from, to, reversed) after cycle breaking
+        self.layers: list[list[int]] = []  # node indices per rank, in drawing order
         self._break_cycles([(index[u], index[v]) for u, v in edges if u != v])
 
     # ------------------------------------------------------------------ steps
@@ -226,7 +227,7 @@ class _Layering:
     def _initial_order(self, from_bottom: bool) -> None:
         """Orders each rank by a depth-first visit from the top (or bottom): related nodes stay close."""
         total = len(self.rank)
-        self.layers: list[list[int]] = [[] for _ in range(self.rank_count)]
+        self.layers = [[] for _ in range(self.rank_count)]
         visited = [False] * total
         if from_bottom:
             starts = sorted(range(total), key=lambda v: (-self.rank[v], v))
@@ -515,7 +516,7 @@ class _Layering:
         return Layout(nodes, edges, right + o.margin, y - o.rank_gap + o.margin, crossings, rank_ys)
 
 
-def _weighted_median(places: list[int]) -> float:
+def _weighted_median(places: Sequence[float]) -> float:
     """Returns the median of sorted positions; an even count leans toward the denser side (as dot does)."""
     count = len(places)
     mid = count // 2

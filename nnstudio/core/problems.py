@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -55,7 +56,7 @@ def name_problems(graph: Graph) -> list[Problem]:
         part = clashing_part(node_id)
         if part is None:
             continue
-        suggestion = suggest_name(node_id, lambda name, old=node_id: graph.is_free(name, ignore=old))
+        suggestion = suggest_name(node_id, functools.partial(_free_beside, graph, node_id))
         found.append(Problem(
             "error", "name-clash",
             f"{clash_reason(part)}, so a layer named `{node_id}` breaks training and export; rename it "
@@ -63,6 +64,11 @@ def name_problems(graph: Graph) -> list[Problem]:
             node_id, None,
             Fix(f"Rename to {suggestion} (state-dict keys become {suggestion}.*)", _renamer(node_id, suggestion))))
     return found
+
+
+def _free_beside(graph: Graph, old: str, name: str) -> bool:
+    """True when ``name`` is free in ``graph`` for the layer now named ``old``."""
+    return graph.is_free(name, ignore=old)
 
 
 def _renamer(node_id: str, new_id: str) -> Callable[[Project], Command]:

@@ -174,7 +174,7 @@ def validate_document(raw: dict[str, Any], source: str | None) -> ProjectRecord:
 
 
 def _describe(error: Any, raw: dict[str, Any]) -> str:
-    message = error["msg"]
+    message: str = error["msg"]
     loc = error["loc"]
     if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
         layer = _layer_of(raw, loc[1])

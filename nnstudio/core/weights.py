@@ -273,7 +273,7 @@ def same_content(tensors: Mapping[str, StoredTensor], source: TensorSource) -> b
 
 
 # What the latest save wrote to each weights file: the tensors (by identity) and the file it became.
-_written: dict[Path, tuple[tuple[tuple[str, StoredTensor], ...], tuple[int, int, int, int]]] = {}
+_written: dict[Path, tuple[tuple[tuple[str, StoredTensor], ...], tuple[int, int, int, int] | None]] = {}
 
 
 def weights_file_name(project_path: Path) -> str:

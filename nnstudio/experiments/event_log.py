@@ -15,7 +15,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch.utils.tensorboard.writer import FileWriter
 
 #: TensorBoard tag of each per-epoch metric.
 SCALAR_TAGS = {
@@ -53,6 +56,12 @@ class TensorBoardLog:
         self._metric_tags: tuple[str, ...] = ()
         self._closed = False
 
+    def _events(self) -> FileWriter:
+        """The event file's writer (SummaryWriter opens it when made and keeps it until closed)."""
+        writer = self._writer.file_writer
+        assert writer is not None, self.folder
+        return writer
+
     def start(self, hparams: Mapping[str, Any], regression: bool) -> None:
         """Write the run's hyperparameters (HParams plugin) with the metric tags it will fill."""
         from torch.utils.tensorboard.summary import hparams as hparams_summaries
@@ -60,7 +69,7 @@ class TensorBoardLog:
         self._metric_tags = REGRESSION_METRICS if regression else CLASSIFICATION_METRICS
         values = {name: hparam_value(value) for name, value in hparams.items()}
         experiment, session_start, _ = hparams_summaries(values, dict.fromkeys(self._metric_tags, 0.0))
-        writer = self._writer.file_writer
+        writer = self._events()
         writer.add_summary(experiment)
         writer.add_summary(session_start)
         self._writer.flush()
@@ -94,7 +103,7 @@ class TensorBoardLog:
             if isinstance(value, (int, float)) and math.isfinite(value):
                 self._writer.add_scalar(tag, float(value), step)
         if self._metric_tags:
-            self._writer.file_writer.add_summary(_session_end(status))
+            self._events().add_summary(_session_end(status))
         self.close()
 
     def close(self) -> None:

@@ -189,7 +189,8 @@ class RunRecord:
         status = raw.get("status")
         if status not in ("running", *ENDED):
             raise ValueError(f"unknown status {status!r}")
-        project = raw.get("project") if isinstance(raw.get("project"), dict) else {}
+        held = raw.get("project")
+        project: dict[str, Any] = held if isinstance(held, dict) else {}
         epochs = [row for row in raw.get("epochs", []) if isinstance(row, dict)]
         return cls(
             run_id=folder.name, folder=folder, status=status, reason=str(raw.get("reason", "")),

@@ -167,8 +167,8 @@ def find_field(project: Project, path: str, text: str | None = None) -> Tunable:
     if "." not in path:
         found = _settings_spec(path)
         if found is not None:
-            spec, low_open, high_open = found
-            return Tunable(path, spec, getattr(project.settings, path), None, low_open, high_open)
+            setting, low_open, high_open = found
+            return Tunable(path, setting, getattr(project.settings, path), None, low_open, high_open)
         if path in FIXED_SETTINGS:
             raise SpaceError(text, f"{path} cannot be searched: every trial trains on the same "
                                    f"{'data' if path == 'dataset' else 'device'}")
@@ -205,6 +205,12 @@ class ParamRange:
     step: float | None = None
     choices: tuple[Any, ...] = ()
 
+    def bounds(self) -> tuple[float, float]:
+        """(low, high) of a numeric parameter (every kind but "categorical" has them)."""
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.path} is categorical: it has choices, not a range")
+        return self.low, self.high
+
     def text(self) -> str:
         """Return the parameter as ``--param`` writes it (canonical: the same space gives the same text)."""
         if self.kind == "categorical":
@@ -220,15 +226,16 @@ class ParamRange:
         """Return the value ``trial`` (an optuna Trial) draws for this parameter."""
         if self.kind == "categorical":
             return trial.suggest_categorical(self.path, list(self.choices))
+        low, high = self.bounds()
         if self.kind == "int":
-            return trial.suggest_int(self.path, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
-        return trial.suggest_float(self.path, self.low, self.high, log=self.log, step=self.step)
+            return trial.suggest_int(self.path, int(low), int(high), step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(self.path, low, high, log=self.log, step=self.step)
 
     def grid_values(self, points: int) -> list[Any]:
         """Return the values a grid search visits: every choice, every int (by step), or ``points`` floats."""
         if self.kind == "categorical":
             return list(self.choices)
-        low, high = float(self.low), float(self.high)
+        low, high = (float(end) for end in self.bounds())
         if self.kind == "int" or self.step is not None:
             step = self.step or 1
             count = int(math.floor((high - low) / step + 1e-9)) + 1
@@ -281,7 +288,7 @@ class SearchSpace:
         """Return each parameter's extreme values (every choice), to try on the network before a sweep."""
         out: list[tuple[str, Any]] = []
         for p in self.params:
-            values = list(p.choices) if p.kind == "categorical" else [p.low, p.high]
+            values = list(p.choices) if p.kind == "categorical" else list(p.bounds())
             if p.kind == "int":
                 values = [int(v) for v in values]
             out += [(p.path, v) for v in values]

@@ -22,7 +22,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 
@@ -42,7 +42,8 @@ from nnstudio.experiments.storage import (
 )
 
 #: The metric a trial is judged by, and whether more is better.
-OBJECTIVES = {"val_loss": "minimize", "val_acc": "maximize", "val_mae": "minimize"}
+OBJECTIVES: dict[str, Literal["minimize", "maximize"]] = {
+    "val_loss": "minimize", "val_acc": "maximize", "val_mae": "minimize"}
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "none")
 #: The study attribute holding what the sweep searches (checked when a study is resumed).
@@ -123,7 +124,7 @@ class Sweep:
         return Path(self.spec.runs_folder)
 
     @property
-    def direction(self) -> str:
+    def direction(self) -> Literal["minimize", "maximize"]:
         return OBJECTIVES[self.spec.objective]
 
     def load_study(self, sampler: Any = None, pruner: Any = None) -> Any:
@@ -245,12 +246,12 @@ def prepare_sweep(spec: SweepSpec, *, check: bool = True) -> Sweep:
         raise SweepError(f"the project cannot be read: {exc}") from None
     project = original.copy()
     overrides = {"epochs": spec.epochs, "device": spec.device}
-    for key, value in overrides.items():
-        if value is not None:
+    for key, override in overrides.items():
+        if override is not None:
             try:
-                setattr(project.settings, key, value)
+                setattr(project.settings, key, override)
             except ValueError as exc:
-                raise SweepError(f"--{key} {value}: {exc}") from None
+                raise SweepError(f"--{key} {override}: {exc}") from None
     _check_objective(project, spec.objective)
     space = parse_space(list(spec.params), project)
     data = _check_network(project, space) if check else None

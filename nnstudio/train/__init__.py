@@ -17,15 +17,15 @@ from nnstudio.train.datasets import load_dataset
 from nnstudio.train.devices import DeviceUnavailableError, list_devices, pick_device
 from nnstudio.train.export import EXPORT_FORMATS, ExportError, export_model
 from nnstudio.train.faults import DataMismatchError, TrainingError, TrainingFailure
-from nnstudio.train.outputs import (
+from nnstudio.train.outputs import write_outputs
+from nnstudio.train.project_run import build_training_run, check_data_fits
+from nnstudio.train.trainer import CheckpointError, EpochMetrics, RunResult, TrainingEvents, TrainingRun
+from nnstudio.train.weights_files import (
     UnsafeWeightsError,
     WeightsFileError,
     load_state_dict_file,
     load_weights_file,
-    write_outputs,
 )
-from nnstudio.train.project_run import build_training_run, check_data_fits
-from nnstudio.train.trainer import CheckpointError, EpochMetrics, RunResult, TrainingEvents, TrainingRun
 
 __all__ = [
     "EXPORT_FORMATS",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,6 +214,7 @@ class ChangeableRun:
     _epoch_number: int
     global_step: int
     events: Any
+    _note: Callable[[str], None]  # the run's own: keeps the note and tells its listeners
 
     def _init_changes(self) -> None:
         #: Settings changed mid-run (``change_settings``), applied before the next batch.

@@ -32,7 +32,7 @@ from nnstudio.train.state_dicts import load_state_dict_checked
 ExportFormat = Literal["py", "pth", "safetensors", "pt2", "onnx"]
 EXPORT_FORMATS: tuple[str, ...] = ("py", "pth", "safetensors", "pt2", "onnx")
 #: ONNX Runtime may differ from PyTorch by float rounding, not by more.
-ONNX_TOLERANCE = {"rtol": 1e-3, "atol": 1e-4}
+ONNX_TOLERANCE: dict[str, Any] = {"rtol": 1e-3, "atol": 1e-4}
 
 
 class ExportError(NnstudioError):
@@ -73,6 +73,9 @@ def example_input(project: Project, batch: int = 2) -> torch.Tensor:
 
 class ScaledInputs(nn.Module):
     """``model`` fed rows standardised with ``scaling`` first (what a run's exported model takes: raw rows)."""
+
+    mean: torch.Tensor  # buffers (register_buffer), typed for the checker
+    std: torch.Tensor
 
     def __init__(self, model: nn.Module, scaling: InputScaling) -> None:
         super().__init__()
@@ -162,7 +165,7 @@ def _export_onnx(project: Project, model: nn.Module, path: Path) -> None:
         raise ExportError("onnx", "needs the optional packages: pip install 'nnstudio[onnx]'") from None
     sample = example_input(project)
     input_name = next(n.id for n in project.graph.nodes() if n.spec.kind is LayerKind.INPUT)
-    names = {"input_names": [input_name], "output_names": ["output"]}
+    names: dict[str, Any] = {"input_names": [input_name], "output_names": ["output"]}
 
     def write(staged: Path) -> None:
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -54,7 +55,7 @@ WHERE = {
 def culprit_text(node: str | None, side: str | None) -> str:
     """Returns the part of a NaN failure message that says where the NaN was made ("" if unknown)."""
     if side in ("data", "loss") or (node and side in WHERE):
-        return WHERE[side].format(node=node)  # type: ignore[index]
+        return WHERE[side].format(node=node)
     return ""
 
 
@@ -69,6 +70,10 @@ class NanCulprit:
     telemetry: Any
     _step_index: int | None
     _check_gradients: bool
+    # the run's own methods this mixin calls
+    _restore_snapshot: Callable[[], None]
+    _batches: Callable[[], Iterator[tuple[torch.Tensor, torch.Tensor]]]
+    _step: Callable[..., tuple[torch.Tensor, torch.Tensor, float | None]]
 
     def _nan_culprit(self, fault: NonFiniteLoss) -> tuple[str | None, str | None]:
         """Returns the layer where the first NaN/Inf was made and how: ``forward``, ``gradient`` or

@@ -176,7 +176,8 @@ def write_outputs_or_rescue(run: TrainingRun, out_dir: str | os.PathLike[str],
     try:
         return OutputsWritten(write_outputs(run, out_dir, project, analysis=analysis))
     except FileWriteError as first:
-        name = (project or run.project).name if (project or run.project) else "run"
+        owner = project or run.project
+        name = owner.name if owner else "run"
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "run"
         candidates = [rescue_folder_root(), Path(tempfile.gettempdir()) / "nnstudio-rescued-runs"]
         for root in candidates:

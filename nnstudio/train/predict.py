@@ -112,7 +112,7 @@ class Predictor:
         try:
             check_regular_file(path, MAX_IMAGE_BYTES, "picture")
             with Image.open(path) as image:
-                return self._transform(image).unsqueeze(0)  # type: ignore[no-any-return]
+                return self._transform(image).unsqueeze(0)
         except FileReadError as exc:
             raise PredictError(str(exc)) from None
         except UnidentifiedImageError:

@@ -206,7 +206,7 @@ def watching_layers(layers: LayerMap, on_value: ValueCallback) -> Iterator[None]
             return recorder.run(*args)
 
         # An instance attribute shadows the class's generated forward for this block only.
-        model.forward = forward  # type: ignore[method-assign]
+        model.forward = forward
         try:
             yield
         finally:

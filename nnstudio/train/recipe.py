@@ -36,16 +36,16 @@ def make_optimizer(settings: TrainingSettings, parameters: Any, device: torch.de
         has_any = bool(params)
     lr, wd = settings.lr, settings.weight_decay
     # Fused kernels update every parameter in one pass; they exist for Adam/AdamW/SGD on CPU and CUDA.
-    fused = {"fused": True} if device.type in ("cpu", "cuda") and has_any else {}
+    fused: bool | None = True if device.type in ("cpu", "cuda") and has_any else None  # None: torch's default
     name = settings.optimizer
     if name == "sgd":
         nesterov = settings.nesterov and settings.momentum > 0
         return torch.optim.SGD(params, lr=lr, momentum=settings.momentum, nesterov=nesterov,
-                               weight_decay=wd, **fused)
+                               weight_decay=wd, fused=fused)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=wd, **fused)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd, fused=fused)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, **fused)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd, fused=fused)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, momentum=settings.momentum, weight_decay=wd)
     return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)

@@ -233,8 +233,9 @@ class WatchedStep:
         #: Call this instead of the trainer's (possibly compiled) forward on this step.
         self.forward: Any = functools.partial(run_watched, self.layers, self._on_output) if self._direct \
             else forward
-        self._outputs: dict[str, torch.Tensor] = {}
-        self._output_grads: dict[str, torch.Tensor] = {}
+        # summaries: on the device for a device tensor, numpy for a CPU one (copied at sample time)
+        self._outputs: dict[str, torch.Tensor | np.ndarray] = {}
+        self._output_grads: dict[str, torch.Tensor | np.ndarray] = {}
         self._params: list[nn.Parameter] = []
         self._owners: list[int] = []  # index into layer order, per entry of _params
         self._grad_norms: torch.Tensor | None = None

@@ -52,6 +52,7 @@ from nnstudio.train.changes import ChangeableRun, SettingsChange
 from nnstudio.train.data import DatasetBundle, TensorData
 from nnstudio.train.devices import pick_device
 from nnstudio.train.faults import (
+    CulpritSide,
     TrainingFailure,
     blame_layer,
     gradients_are_finite,
@@ -62,7 +63,7 @@ from nnstudio.train.faults import (
 from nnstudio.train.nan_culprit import NanCulprit, NonFiniteGradient, NonFiniteLoss, culprit_text
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
 from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked, state_dict_mismatches
-from nnstudio.train.telemetry import Telemetry, TelemetryOptions
+from nnstudio.train.telemetry import Telemetry, TelemetryOptions, TelemetrySample
 
 #: On accelerators the running loss is read (a host sync) at most this often.
 READS_PER_SECOND = 30
@@ -70,6 +71,8 @@ READS_PER_SECOND = 30
 GRADIENT_REPORT_INTERVAL_S = 1.0
 CHECKPOINT_FORMAT = "nnstudio-checkpoint"
 CHECKPOINT_VERSION = 1
+#: Where the culprit of a NaN sits, by the side the replay found it on (validation runs the forward).
+_FAILURE_SIDES: dict[str, CulpritSide] = {"forward": "forward", "validation": "forward", "gradient": "gradient"}
 
 
 @dataclass(frozen=True)
@@ -110,15 +113,19 @@ class RunResult:
 
 
 class TrainingEvents(SignalGroup):
+    """What a run tells its listeners, from the thread that trains (the types are what each carries)."""
+
+    #: epoch, step, steps per epoch, the loss shown (a float, or None between reads), lr, samples/s
     batch_end = Signal(int, int, int, object, float, float)
-    epoch_end = Signal(object)
+    epoch_end = Signal(EpochMetrics)
     note = Signal(str)
-    gradients = Signal(object)
-    telemetry = Signal(object)
-    changed = Signal(object)
-    finished = Signal(object)
-    stopped = Signal(object)
-    failed = Signal(object)
+    #: parameter name -> gradient norm
+    gradients = Signal(dict)
+    telemetry = Signal(TelemetrySample)
+    changed = Signal(SettingsChange)
+    finished = Signal(RunResult)
+    stopped = Signal(RunResult)
+    failed = Signal(TrainingFailure)
 
 
 class CheckpointError(NnstudioError):
@@ -246,18 +253,21 @@ class TrainingRun(ChangeableRun, NanCulprit):
     # --- setup ---------------------------------------------------------------------------------
     def _place(self, data: DatasetBundle) -> tuple[Any, Any]:
         """Return the splits ready to batch: tensors moved to the device once, or DataLoaders."""
-        if data.in_memory:
-            return data.train.to(self.device), data.val.to(self.device)  # type: ignore[union-attr]
+        train_split, val_split = data.train, data.val
+        if isinstance(train_split, TensorData) and isinstance(val_split, TensorData):
+            return train_split.to(self.device), val_split.to(self.device)
         from torch.utils.data import DataLoader
 
+        # a bundle's splits are both tensors or both datasets
+        assert not isinstance(train_split, TensorData) and not isinstance(val_split, TensorData)
         workers = self._num_workers
         if workers is None:
             import os
-            workers = 0 if len(data.train) < 2048 else min(4, max(1, (os.cpu_count() or 2) - 1))
-        common = {"batch_size": self.settings.batch_size, "num_workers": workers,
-                  "pin_memory": self.device.type == "cuda", "persistent_workers": workers > 0}
-        train = DataLoader(data.train, shuffle=True, generator=self._order, **common)
-        val = DataLoader(data.val, shuffle=False, **common)
+            workers = 0 if data.train_size < 2048 else min(4, max(1, (os.cpu_count() or 2) - 1))
+        common: dict[str, Any] = {"batch_size": self.settings.batch_size, "num_workers": workers,
+                                  "pin_memory": self.device.type == "cuda", "persistent_workers": workers > 0}
+        train = DataLoader(train_split, shuffle=True, generator=self._order, **common)
+        val = DataLoader(val_split, shuffle=False, **common)
         return train, val
 
     def _count_steps(self) -> int:
@@ -415,8 +425,7 @@ class TrainingRun(ChangeableRun, NanCulprit):
             return self._fail(TrainingFailure(
                 f"the {'validation ' if fault.validation else ''}loss became {fault.value} in epoch {epoch}{where}. The weights were put back to those "
                 f"of {good}. Try a lower learning rate, gradient clipping, or check the data.",
-                "nan", node, epoch, step, {"forward": "forward", "validation": "forward", "gradient": "gradient"}.get(
-                    side or "") if node else None))
+                "nan", node, epoch, step, _FAILURE_SIDES.get(side or "") if node else None))
         except Exception as exc:  # noqa: BLE001 - every fault ends the run cleanly, never the process
             self.failure_details = "".join(traceback.format_exception(exc))
             return self._fail(self._diagnose(exc, epoch))
@@ -736,7 +745,7 @@ class _Score:
             predicted = output.argmax(1)
             truth = target
         self.total += (predicted == truth).sum()
-        if self.confusion is not None:
+        if self.confusion is not None and self.classes is not None:
             self.confusion += torch.bincount(truth * self.classes + predicted,
                                              minlength=self.classes * self.classes)
 
@@ -746,7 +755,7 @@ class _Score:
         if self.task == "regression":
             return None, mean, None
         confusion = None
-        if self.confusion is not None:
+        if self.confusion is not None and self.classes is not None:
             confusion = self.confusion.view(self.classes, self.classes).tolist()
         return mean, None, confusion
 

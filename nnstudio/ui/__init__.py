@@ -9,15 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from nnstudio.ui.main_window import MainWindow
-
 __all__ = ["MainWindow"]
 
+if TYPE_CHECKING:
+    from nnstudio.ui.main_window import MainWindow
+else:
+    # Only at run time: for the type checker the import above is the package's whole contents, so a
+    # misspelt name is an error there instead of an Any.
+    def __getattr__(name: str) -> Any:
+        if name == "MainWindow":
+            from nnstudio.ui.main_window import MainWindow
 
-def __getattr__(name: str) -> Any:
-    if name == "MainWindow":
-        from nnstudio.ui.main_window import MainWindow
-
-        return MainWindow
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+            return MainWindow
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

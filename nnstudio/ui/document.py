@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -23,6 +23,10 @@ from nnstudio.core.project import Project
 from nnstudio.core.settings import TrainingSettings
 from nnstudio.ui.jobs import BackgroundJobs
 from nnstudio.ui.torch_loading import preload_torch_libraries
+
+if TYPE_CHECKING:  # both import torch; the window loads it only once it is on screen
+    from nnstudio.compile.analysis import ShapeInference
+    from nnstudio.compile.results import Analysis
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +58,9 @@ class _Inference:
     """The document's incremental shape inference; used only on the jobs' worker thread."""
 
     def __init__(self) -> None:
-        self._inference: Any = None  # created on first use: it imports torch
+        self._inference: ShapeInference | None = None  # created on first use: it imports torch
 
-    def analyze(self, graph: Graph, settings: TrainingSettings) -> Any:
+    def analyze(self, graph: Graph, settings: TrainingSettings) -> Analysis:
         if self._inference is None:
             # torch's libraries mapped without the GIL first: the window keeps painting meanwhile.
             preload_torch_libraries()
@@ -87,14 +91,14 @@ class Document(QObject):
         self.project = Project()
         self.undo_stack = UndoStack()
         self.path: Path | None = None
-        self.analysis: Any = None
+        self.analysis: Analysis | None = None
         self._dirty_without_history = False
         self._epoch = 0
         # Counts the changes that call for a new analysis (graph edits, and settings edits, which do
         # not touch the graph's revision); a result is current only if none happened since it began.
         self._generation = 0
         self._analysed: tuple[int, int] | None = None  # the token of self.analysis
-        self._waiters: list[tuple[Callable[[Any], None], Callable[[str], None] | None]] = []
+        self._waiters: list[tuple[Callable[[Analysis], None], Callable[[str], None] | None]] = []
         self._device_probed = False
         # Analysis imports torch; the window holds it until it is on screen (fast start-up).
         self._held = True
@@ -127,7 +131,7 @@ class Document(QObject):
         """Returns True when the last applied analysis describes the project as it is now."""
         return self.analysis is not None and self._analysed == self._current_token()
 
-    def when_analysed(self, callback: Callable[[Any], None],
+    def when_analysed(self, callback: Callable[[Analysis], None],
                       failed: Callable[[str], None] | None = None) -> None:
         """Calls ``callback(analysis)`` with an analysis of the project as it is now.
 
@@ -135,7 +139,7 @@ class Document(QObject):
         blocking the GUI thread). ``failed(reason)`` is called instead if the analysis itself fails
         or another project replaces this one first.
         """
-        if self.analysis_is_current:
+        if self.analysis is not None and self.analysis_is_current:
             callback(self.analysis)
             return
         self._waiters.append((callback, failed))
@@ -220,7 +224,7 @@ class Document(QObject):
     def _current_token(self) -> tuple[int, int]:
         return (self._epoch, self._generation)
 
-    def _on_analysis_finished(self, token: tuple[int, int], analysis: Any) -> None:
+    def _on_analysis_finished(self, token: tuple[int, int], analysis: Analysis) -> None:
         if token != self._current_token():
             return  # the project changed while this ran; the debounced request follows
         self.analysis, self._analysed = analysis, token

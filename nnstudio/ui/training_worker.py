@@ -20,12 +20,20 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from nnstudio.core.project import Project
+
+if TYPE_CHECKING:  # torch-side types: the window loads torch only once a run is built
+    from nnstudio.compile.results import Analysis
+    from nnstudio.experiments.recorder import RunRecorder
+    from nnstudio.train.changes import SettingsChange
+    from nnstudio.train.telemetry import TelemetrySample
+    from nnstudio.train.trainer import EpochMetrics, RunResult, TrainingRun
 
 #: The GUI is sent at most this many batch updates a second. Each one redraws the curves, and every
 #: frame still calls some of pyqtgraph's Python (its axes, labels and legend), which takes the GIL
@@ -94,7 +102,7 @@ class RunOutcome:
     status: Status
     message: str
     node_id: str | None = None
-    result: Any = None
+    result: RunResult | None = None
     details: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -147,7 +155,8 @@ class TrainingWorker(QObject):
 
     def __init__(self, project: Project, checkpoint: dict[str, Any] | None = None,
                  device: str | None = None, updates_per_second: float = MAX_UPDATES_PER_SECOND,
-                 analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
+                 analysis: Analysis | None = None, runs_folder: Path | None = None,
+                 project_path: str | Path | None = None) -> None:
         super().__init__()
         self._project = project
         self._analysis = analysis
@@ -160,7 +169,7 @@ class TrainingWorker(QObject):
         self._stop_requested = False
         self._pause_requested = False
         #: The trainer, once built; the session reads its weights after the thread has ended.
-        self.run: Any = None
+        self.run: TrainingRun | None = None
 
     # --- control (GUI thread) ---------------------------------------------------------------------
 
@@ -250,6 +259,7 @@ class TrainingWorker(QObject):
             result = run.run()
         if result.status == "failed":
             failure = result.failure
+            assert failure is not None  # a failed run says why
             return RunOutcome("failed", failure.message, failure.node_id, result, run.failure_details,
                               list(result.notes))
         done = f"after epoch {run.epochs_done}" if run.epochs_done else "before the first epoch ended"
@@ -259,7 +269,7 @@ class TrainingWorker(QObject):
             message += f"; the weights are those of epoch {run.weights_epoch}, the best validation loss"
         return RunOutcome(result.status, message, None, result, notes=list(result.notes))
 
-    def _record(self, run: Any) -> Any:
+    def _record(self, run: TrainingRun) -> RunRecorder | None:
         """Return a RunRecorder of ``run`` in a new folder of the runs folder (None: not recorded)."""
         if self._runs_folder is None:
             return None
@@ -280,12 +290,12 @@ class TrainingWorker(QObject):
         merger.add(epoch, step, steps, loss, lr, rate)
         now = time.perf_counter()
         # A pause holds the thread before the next step: send what is pending so the curves are current.
-        if merger.due(now) or self.run.paused:
+        if merger.due(now) or (self.run is not None and self.run.paused):
             self._flush(now)
 
-    def _on_epoch(self, metrics: Any) -> None:
+    def _on_epoch(self, metrics: EpochMetrics) -> None:
         self._flush()
-        self.epoch_ended.emit(metrics, validation_samples(self.run))
+        self.epoch_ended.emit(metrics, validation_samples(self.run) if self.run is not None else None)
 
     def _flush(self, now: float | None = None) -> None:
         update = self._merger.take(time.perf_counter() if now is None else now)
@@ -293,7 +303,7 @@ class TrainingWorker(QObject):
             self.batches.emit(update)
 
 
-def validation_samples(run: Any, count: int = SAMPLES_SHOWN) -> ValidationSamples | None:
+def validation_samples(run: TrainingRun, count: int = SAMPLES_SHOWN) -> ValidationSamples | None:
     """Return predictions for ``count`` validation samples spread over the set (None for regression).
 
     Runs in the worker thread between epochs, on the run's device, without gradients.
@@ -356,7 +366,7 @@ class TrainingSession(QObject):
         self._worker: TrainingWorker | None = None
         self._paused = False
         #: The trainer of the last run (weights, history, checkpoint), kept after it ended.
-        self.last_run: Any = None
+        self.last_run: TrainingRun | None = None
 
     @property
     def is_running(self) -> bool:
@@ -367,7 +377,8 @@ class TrainingSession(QObject):
         return self.is_running and self._paused
 
     def start(self, project: Project, checkpoint: dict[str, Any] | None = None, device: str | None = None,
-              analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
+              analysis: Analysis | None = None, runs_folder: Path | None = None,
+              project_path: str | Path | None = None) -> None:
         """Trains a copy of ``project`` (edits made meanwhile do not reach the run).
 
         ``analysis`` is the document's current analysis of ``project``: the run compiles from it
@@ -457,7 +468,7 @@ class TrainingSession(QObject):
             self.batches.emit(update)
 
     @Slot(object, object)
-    def _relay_epoch(self, metrics: Any, samples: Any) -> None:
+    def _relay_epoch(self, metrics: EpochMetrics, samples: ValidationSamples | None) -> None:
         if self._worker is not None:
             self.epoch_ended.emit(metrics, samples)
 
@@ -472,12 +483,12 @@ class TrainingSession(QObject):
             self.gradients.emit(norms)
 
     @Slot(object)
-    def _relay_telemetry(self, sample: Any) -> None:
+    def _relay_telemetry(self, sample: TelemetrySample) -> None:
         if self._worker is not None:
             self.telemetry.emit(sample)
 
     @Slot(object)
-    def _relay_changed(self, change: Any) -> None:
+    def _relay_changed(self, change: SettingsChange) -> None:
         if self._worker is not None:
             self.changed.emit(change)
 
