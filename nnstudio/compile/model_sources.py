@@ -252,7 +252,8 @@ def _load_hub(source: ModelSource) -> nn.Module:
                             f"(nnstudio does not download it); put its files, with hubconf.py, in {folder} "
                             "(TORCH_HOME chooses the cache folder)")
     with _guarded(source, f"loading {source.call} from {folder.name}", importing=True), _no_downloads(source):
-        model = torch.hub.load(str(folder), source.attribute, *source.args, source="local", **source.kwargs)  # type: ignore[no-untyped-call]  # torch.hub.load has no annotations
+        # torch.hub.load has no annotations
+        model = torch.hub.load(str(folder), source.attribute, *source.args, source="local", **source.kwargs)  # type: ignore[no-untyped-call]
     if not isinstance(model, nn.Module):
         raise ImportFailure(f"{source.text}: {source.call} returned {_kind(model)}, not a torch.nn.Module")
     return model
