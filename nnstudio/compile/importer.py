@@ -11,7 +11,6 @@ the editor's) and laid out. See docs/architecture.md for the representation.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +29,7 @@ from nnstudio.compile.module_lookup import entry_for_function
 from nnstudio.compile.results import Analysis
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import rule_for
+from nnstudio.compile.trace_tidy import place_of, tidy
 from nnstudio.compile.tracing import Leaf, trace_model
 from nnstudio.core import names
 from nnstudio.core.block_layout import nested_layout
@@ -39,13 +39,6 @@ from nnstudio.core.project import Project
 
 #: ``progress(fraction, message)``: how far an import is (0..1), and what it does now.
 Progress = Callable[[float, str], None]
-#: Calls that only check (fx keeps them as side effects); the editor checks shapes itself.
-_CHECKS = frozenset({torch._assert, getattr(torch, "_assert_async", None), getattr(torch, "_check", None)})
-#: Pure steps that only fed a removed check are removed with it.
-_PURE = frozenset({getattr, operator.getitem, operator.eq, operator.ne, operator.lt, operator.le, operator.gt,
-                   operator.ge, operator.floordiv, operator.add, operator.sub, operator.mul, operator.and_,
-                   operator.or_, operator.not_, len})
-_PURE_METHODS = frozenset({"size", "dim"})
 #: Calls whose result is a size or a fact about a tensor, never a batched tensor.
 _VALUE_CALLS = frozenset({"builtins.getattr", "Tensor.size", "Tensor.dim", "builtins.len", "Tensor.numel"})
 
@@ -81,7 +74,7 @@ def import_module(model: nn.Module, *, name: str = "Model", description: str = "
     step(0.05, "tracing the model with torch.fx")
     traced, tracer = trace_model(model)
     step(0.35, "building the graph")
-    _simplify(traced.graph)
+    tidy(traced.graph)
     builder = _GraphBuilder(model, traced.graph, tracer.leaves)
     builder.build()
     held = held_state(model, builder.ids_taken(), builder.weights_owned())
@@ -112,56 +105,6 @@ class _Steps:
             raise ImportCancelled()
         if self.progress is not None:
             self.progress(fraction, message)
-
-
-# --- the fx graph, tidied -------------------------------------------------------------------------------
-
-def _simplify(graph: fx.Graph) -> None:
-    """Drop shape assertions (and what only fed them), make in-place methods read as steps, refuse setitem."""
-    for node in list(graph.nodes):
-        if node.op == "call_function" and node.target in _CHECKS:
-            graph.erase_node(node)
-    changed = True
-    while changed:
-        changed = False
-        for node in reversed(list(graph.nodes)):
-            if node.users or node.op in ("output", "placeholder"):
-                continue
-            if node.op == "get_attr" or (node.op == "call_function" and node.target in _PURE) or (
-                    node.op == "call_method" and node.target in _PURE_METHODS):
-                graph.erase_node(node)
-                changed = True
-    order = {node: i for i, node in enumerate(graph.nodes)}
-    for node in list(graph.nodes):
-        if node.op == "call_function" and node.target is operator.setitem:
-            raise ImportFailure(f"the model assigns into a tensor ({_place(node)}): nnstudio passes values from "
-                                "layer to layer, so write it as a step that returns its result (torch.where, "
-                                "index_put, scatter, or torch.cat of the pieces)")
-        if node.op == "call_method" and _in_place(str(node.target)) and node.args and isinstance(node.args[0], fx.Node):
-            # x.relu_() changes x: later readers of x read the step's result, so the order is kept by the wires.
-            mutated = node.args[0]
-            for user in list(mutated.users):
-                if user is not node and order[user] > order[node]:
-                    user.replace_input_with(mutated, node)
-
-
-def _in_place(method: str) -> bool:
-    return method.endswith("_") and not method.endswith("__")
-
-
-def _place(node: fx.Node) -> str:
-    """Where an fx node came from: ``net.py, line 12: x[0] = 1`` (its innermost frame)."""
-    trace = node.stack_trace or ""
-    lines = [line.strip() for line in trace.strip().splitlines() if line.strip()]
-    for index in range(len(lines) - 1, -1, -1):
-        if lines[index].startswith("File "):
-            location = lines[index]
-            code = lines[index + 1] if index + 1 < len(lines) and not lines[index + 1].startswith("File ") else ""
-            parts = location.split(",")
-            file = parts[0].removeprefix("File ").strip().strip('"').rsplit("/", 1)[-1]
-            line = parts[1].strip() if len(parts) > 1 else ""
-            return f"{file}, {line}" + (f": {code}" if code else "")
-    return f"node {node.name}"
 
 
 # --- fx nodes -> layers -----------------------------------------------------------------------------
@@ -334,7 +277,7 @@ class _GraphBuilder:
             target = (call_targets.method_name(str(node.target)) if node.op == "call_method"
                       else call_targets.function_name(node.target))
         except UntrustedTarget as exc:
-            raise ImportFailure(f"{exc} ({_place(node)})") from None
+            raise ImportFailure(f"{exc} ({place_of(node)})") from None
         base = str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", "step")
         if node.target is getattr and len(node.args) == 2 and isinstance(node.args[1], str):
             base = node.args[1]  # x.shape is named shape
@@ -384,7 +327,7 @@ class _GraphBuilder:
             layer = self.layer_of.get(value)
             if layer is None:
                 raise ImportFailure(f"a step of the model reads {value.name}, which nnstudio did not keep as a layer "
-                                    f"({_place(node)})")
+                                    f"({place_of(node)})")
             if layer not in inputs:
                 inputs.append(layer)
             return inputs.index(layer)
@@ -393,7 +336,7 @@ class _GraphBuilder:
             args = tuple(encode(a, reference, training=_is_training) for a in node.args)
             kwargs = encode_table(dict(node.kwargs), reference, training=_is_training)
         except NotData as exc:
-            raise ImportFailure(f"{exc}: the call {node.target!r} ({_place(node)}) has an argument nnstudio cannot "
+            raise ImportFailure(f"{exc}: the call {node.target!r} ({place_of(node)}) has an argument nnstudio cannot "
                                 "store") from None
         return args, kwargs, inputs
 

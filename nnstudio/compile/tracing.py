@@ -365,11 +365,15 @@ def trace_model(model: nn.Module) -> tuple[fx.GraphModule, ImportTracer]:
                        "or import a part of the model that does not branch", exc) from None
     except RecursionError:
         raise ImportFailure("tracing the model recursed too deeply (a module that calls itself?)") from None
+    except TypeError as exc:
+        if "item assignment" not in str(exc):
+            raise _failure(tracer, f"TypeError: {' '.join(str(exc).split())[:300]}", _SYMBOLIC, exc) from None
+        raise _failure(tracer, "it assigns into a tensor (x[...] = ...)", "nnstudio passes values from layer to "
+                       "layer, so write it as a step that returns its result (torch.where, index_put, scatter, or "
+                       "torch.cat of the pieces)", exc) from None
     except Exception as exc:  # noqa: BLE001 - the model's code runs on proxies and may fail anywhere
         text = " ".join(str(exc).split())
-        raise _failure(tracer, f"{type(exc).__name__}: {text[:300]}",
-                       "torch.fx runs forward() on symbolic values; code that needs real numbers (len(), "
-                       "int(), .item(), numpy) cannot be traced", exc) from None
+        raise _failure(tracer, f"{type(exc).__name__}: {text[:300]}", _SYMBOLIC, exc) from None
     finally:
         model.train(was_training)
     if root_place is not None:
@@ -378,6 +382,10 @@ def trace_model(model: nn.Module) -> tuple[fx.GraphModule, ImportTracer]:
             "imported as it runs in eval mode, so in training the imported network still runs the eval-mode "
             "path (layers such as Dropout and BatchNorm still follow the mode)")
     return fx.GraphModule(tracer.root, graph, class_name=type(model).__name__), tracer
+
+
+_SYMBOLIC = ("torch.fx runs forward() on symbolic values; code that needs real numbers (len(), int(), .item(), "
+             "numpy) cannot be traced")
 
 
 def _concrete_arguments(model: nn.Module) -> dict[str, Any]:

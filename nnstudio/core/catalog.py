@@ -296,8 +296,8 @@ def _code_layers() -> list[LayerSpec]:
                                 allow_infinite=True, keywords=True),
                       *_call_arguments("module's call (empty: the module is held but not called)"),
                   ), name_prefix="module"),
-        LayerSpec("call", "Call", CODE, "Calls the module of another layer again (a module used twice, "
-                  "such as a ReLU shared by two steps of a block, shares its weights)",
+        LayerSpec("call", "Call", CODE, "Calls the module of another layer again: one module used at several "
+                  "places (ResNet's ReLU in a block), its weights shared",
                   LayerKind.FUNCTION, inputs=_CALL_INPUTS, params=(
                       ParamSpec("module", ParamKind.TEXT, "", "the name of the layer whose module is called",
                                 max_length=200),

@@ -195,3 +195,22 @@ def test_progress_is_reported_and_cancel_stops_the_import():
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and len(seen) >= 5
     with pytest.raises(ImportCancelled):
         import_module(StackedLinears(), input_shape=(20,), cancelled=lambda: len(seen) > 0)
+
+
+class _AssignsIntoATensor(nn.Module):
+    def forward(self, x):
+        y = x * 2
+        y[:, 0] = 0.0
+        return y
+
+
+def test_assigning_into_a_tensor_is_refused_naming_the_line():
+    with pytest.raises(ImportFailure, match=r"at test_import.py, line \d+: y\[:, 0\] = 0.0: it assigns into a "
+                                            r"tensor .*torch.where"):
+        import_module(_AssignsIntoATensor(), input_shape=(4,))
+
+
+def test_a_batch_first_shape_is_read_as_one_when_the_model_needs_it():
+    result = import_module(TutorialCNN(), input_shape=(1, 3, 32, 32))
+    assert result.project.graph.node("x").params["shape"] == (3, 32, 32) and result.analysis.ok
+    assert any("read as a batch of 1 samples [3, 32, 32]" in note for note in result.notes)
