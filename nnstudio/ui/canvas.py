@@ -33,11 +33,14 @@ from nnstudio.core.commands import UndoStack
 from nnstudio.core.graph import Graph
 from nnstudio.ui.canvas_block_items import BlockItem, FrameItem, PinItem
 from nnstudio.ui.canvas_blocks import BlockNavigation
+from nnstudio.ui.canvas_breadcrumbs import Breadcrumbs
 from nnstudio.ui.canvas_edits import CanvasEdits
 from nnstudio.ui.canvas_interactions import CardDrag, PanDrag, WireDrag, dropped_layer_type, dropped_model
 from nnstudio.ui.canvas_items import EdgeItem, NodeItem, PortRef, UnitItem
 from nnstudio.ui.canvas_outline import is_inside
+from nnstudio.ui.canvas_overview import CanvasOverview
 from nnstudio.ui.canvas_scene import CanvasScene
+from nnstudio.ui.canvas_search import LayerSearch
 from nnstudio.ui.canvas_style import GRID_STEP
 
 if TYPE_CHECKING:
@@ -96,6 +99,10 @@ class CanvasView(QGraphicsView):
         self.setMouseTracking(True)
         self._scene.selectionChanged.connect(self._on_selection_changed)
         self._scene.items_changed.connect(self._after_scene_change)
+        # Floating over the viewport: where the view is inside blocks, the search, the overview.
+        self.breadcrumbs = Breadcrumbs(self, self)
+        self.search = LayerSearch(self, self)
+        self.overview = CanvasOverview(self, self)
 
     # --- document --------------------------------------------------------------------------------
 
@@ -209,6 +216,23 @@ class CanvasView(QGraphicsView):
         if item is not None:
             self.centerOn(item.sceneBoundingRect().center())
 
+    def go_to_block(self, path: str) -> bool:
+        """Shows block ``path`` as a closed card (stepping out, opening the blocks around it), selects
+        and centres it."""
+        if not self.blocks.reveal_block(path):
+            return False
+        item = self._scene.item_for(path)
+        if item is None:
+            return False
+        self.select_nodes([])
+        item.setSelected(True)
+        self.centerOn(item.sceneBoundingRect().center())
+        return True
+
+    def show_search(self) -> None:
+        """Opens the find field (Ctrl+F)."""
+        self.search.open()
+
     def go_to(self, node_id: str) -> bool:
         """Opens the blocks around layer ``node_id``, selects it and centres it; False if there is none."""
         if self.edits.graph is None or node_id not in self.edits.graph:
@@ -289,6 +313,13 @@ class CanvasView(QGraphicsView):
         elif self.zoom() < MIN_ZOOM:
             self._zoom_by(MIN_ZOOM / self.zoom(), anchor_under_mouse=False)
         self.centerOn(content.center())
+        self.overview.refresh()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.breadcrumbs.place()
+        self.search.place()
+        self.overview.refresh()
 
     def _zoom_by(self, factor: float, anchor_under_mouse: bool) -> None:
         factor = max(MIN_ZOOM / self.zoom(), min(MAX_ZOOM / self.zoom(), factor))
@@ -298,6 +329,7 @@ class CanvasView(QGraphicsView):
                                      else QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.scale(factor, factor)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.overview.refresh()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -516,11 +548,11 @@ class CanvasView(QGraphicsView):
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt override
         super().scrollContentsBy(dx, dy)
         # The banner and the hint are pinned to the viewport: scrolled pixels would smear them.
-        if self.edits.read_only or not self._scene.node_items:
+        if self.edits.read_only or not self._scene.unit_items:
             self.viewport().update()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt override
-        if not self.edits.read_only and self._scene.node_items:
+        if not self.edits.read_only and self._scene.unit_items:
             return
         painter.save()
         painter.resetTransform()

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
 from nnstudio.core.block_layout import BLOCK_TITLE
 from nnstudio.core.problems import Problem
-from nnstudio.ui.canvas_items import DETAIL_ZOOM, PortRef, UnitItem
-from nnstudio.ui.canvas_outline import IN_PIN, BlockPort
+from nnstudio.ui.canvas_items import DETAIL_ZOOM, PortRef, UnitItem, short_title
+from nnstudio.ui.canvas_outline import BLOCK_HEIGHT, BLOCK_WIDTH, IN_PIN, BlockPort
 from nnstudio.ui.canvas_style import (
     BLOCK_ACCENT,
     CORNER_RADIUS,
@@ -34,12 +34,12 @@ from nnstudio.ui.canvas_style import (
     CanvasColours,
     CardFonts,
     fit_shape_text,
+    snap,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from nnstudio.ui.canvas_items import EdgeItem
 
 BLOCK_TYPE = QGraphicsItem.UserType + 3
 FRAME_TYPE = QGraphicsItem.UserType + 4
@@ -55,6 +55,7 @@ FRAME_RADIUS = 10.0
 _MOVABLE = (QGraphicsItem.GraphicsItemFlag.ItemIsSelectable | QGraphicsItem.GraphicsItemFlag.ItemIsMovable
             | QGraphicsItem.GraphicsItemFlag.ItemSendsGeometryChanges)
 _DEVICE_CACHE = QGraphicsItem.CacheMode.DeviceCoordinateCache
+_POSITION_CHANGE = QGraphicsItem.GraphicsItemChange.ItemPositionChange
 _POSITION_CHANGED = QGraphicsItem.GraphicsItemChange.ItemPositionHasChanged
 _SELECTION_CHANGED = QGraphicsItem.GraphicsItemChange.ItemSelectedHasChanged
 
@@ -72,7 +73,7 @@ def worst_and_count(problems: Iterable[Problem]) -> tuple[str | None, int]:
 
 
 def _spread(count: int, slot: int) -> float:
-    return NODE_WIDTH * (slot + 1) / (count + 1)
+    return BLOCK_WIDTH * (slot + 1) / (count + 1)
 
 
 class BlockItem(UnitItem):
@@ -158,7 +159,7 @@ class BlockItem(UnitItem):
         ports = self.outputs if port.is_output else self.inputs
         keys = [p.key for p in ports]
         slot = keys.index(port.name) if port.name in keys else 0
-        return QPointF(_spread(len(keys), slot), NODE_HEIGHT if port.is_output else 0.0)
+        return QPointF(_spread(len(keys), slot), BLOCK_HEIGHT if port.is_output else 0.0)
 
     def port(self, ref: PortRef) -> BlockPort | None:
         for port in self.outputs if ref.is_output else self.inputs:
@@ -170,11 +171,11 @@ class BlockItem(UnitItem):
 
     def boundingRect(self) -> QRectF:  # noqa: N802 - Qt override
         margin = PORT_HIT_RADIUS + 2
-        return QRectF(-4, -margin, NODE_WIDTH + 2 * DECK_OFFSET + 8, NODE_HEIGHT + 2 * margin + 2 * DECK_OFFSET)
+        return QRectF(-4, -margin, BLOCK_WIDTH + 2 * DECK_OFFSET + 8, BLOCK_HEIGHT + 2 * margin + 2 * DECK_OFFSET)
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
-        path.addRoundedRect(QRectF(0, 0, NODE_WIDTH, NODE_HEIGHT), CORNER_RADIUS, CORNER_RADIUS)
+        path.addRoundedRect(QRectF(0, 0, BLOCK_WIDTH, BLOCK_HEIGHT), CORNER_RADIUS, CORNER_RADIUS)
         for port in self.ports():
             path.addEllipse(self.port_local_pos(port), PORT_HIT_RADIUS, PORT_HIT_RADIUS)
         return path
@@ -183,7 +184,7 @@ class BlockItem(UnitItem):
         colours = self._colours()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         detail = option.levelOfDetailFromTransform(painter.worldTransform())
-        card = QRectF(0, 0, NODE_WIDTH, NODE_HEIGHT)
+        card = QRectF(0, 0, BLOCK_WIDTH, BLOCK_HEIGHT)
         # Two sheets behind the card: a block is a deck of layers.
         for step in (2, 1):
             sheet = card.translated(DECK_OFFSET * step, DECK_OFFSET * step)
@@ -195,7 +196,7 @@ class BlockItem(UnitItem):
         painter.fillPath(outline, colours.card)
         painter.save()
         painter.setClipPath(outline)
-        painter.fillRect(QRectF(0, 0, STRIP_WIDTH, NODE_HEIGHT), BLOCK_ACCENT)
+        painter.fillRect(QRectF(0, 0, STRIP_WIDTH, BLOCK_HEIGHT), BLOCK_ACCENT)
         painter.restore()
         if self.isSelected():
             border = QPen(colours.selection, 2.2)
@@ -215,7 +216,7 @@ class BlockItem(UnitItem):
     def _paint_text(self, painter: QPainter, colours: CanvasColours) -> None:
         fonts = self._fonts
         left = CHEVRON_BOX.right() + 2
-        right = NODE_WIDTH - 8
+        right = BLOCK_WIDTH - 8
         paint_chevron(painter, CHEVRON_BOX, colours.muted_text, open_=False)
         badge_width = 0.0
         if self._worst:
@@ -229,24 +230,24 @@ class BlockItem(UnitItem):
             painter.setFont(fonts.badge)
             painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, text)
             badge_width += 4
-        count_width = 0.0
-        if self._count_text:
-            count_width = fonts.body_metrics.horizontalAdvance(self._count_text) + 6
-            painter.setPen(colours.muted_text)
-            painter.setFont(fonts.body)
-            painter.drawText(QRectF(right - badge_width - count_width, 4, count_width, 18),
-                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._count_text)
         painter.setPen(colours.text)
         painter.setFont(fonts.title)
-        title_width = right - left - badge_width - count_width
-        title = fonts.title_metrics.elidedText(self.key, Qt.TextElideMode.ElideLeft, title_width)
+        title_width = right - left - badge_width
+        title = fonts.title_metrics.elidedText(self.title, Qt.TextElideMode.ElideRight, title_width)
         painter.drawText(QRectF(left, 4, title_width, 18),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
+        # The parameter count shares the line of what the block is (its title needs the room).
         text_left = STRIP_WIDTH + 8
-        painter.setPen(colours.muted_text)
+        count_width = 0.0
         painter.setFont(fonts.body)
-        subtitle = fonts.body_metrics.elidedText(self._subtitle, Qt.TextElideMode.ElideRight, right - text_left)
-        painter.drawText(QRectF(text_left, 22, right - text_left, 16),
+        painter.setPen(colours.muted_text)
+        if self._count_text:
+            count_width = fonts.body_metrics.horizontalAdvance(self._count_text) + 6
+            painter.drawText(QRectF(right - count_width, 22, count_width, 16),
+                             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._count_text)
+        room = right - text_left - count_width
+        subtitle = fonts.body_metrics.elidedText(self._subtitle, Qt.TextElideMode.ElideRight, room)
+        painter.drawText(QRectF(text_left, 22, room, 16),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, subtitle)
         if self._shape_text:
             painter.setPen(ERROR_COLOUR if self._worst == "error" else colours.text)
@@ -269,6 +270,9 @@ class FrameItem(QGraphicsItem):
         self._count_text = ""
         self._depth = 0
         self._following_model = False
+        self._last = QPointF()
+        #: The units and frames directly inside (set by the scene): they move with the frame.
+        self.inner: list[QGraphicsItem] = []
         self.setFlags(_MOVABLE)
         self.setZValue(-1)
         self.setToolTip(f"<b>{html.escape(path)}</b><br><i>Double-click the title to close</i>")
@@ -294,27 +298,37 @@ class FrameItem(QGraphicsItem):
             self.update()
 
     def follow_model_position(self, position: tuple[float, float]) -> None:
+        """Place the frame where the outline says (its units are placed by the scene themselves)."""
         self._following_model = True
         try:
             self.setPos(QPointF(position[0], position[1]))
         finally:
             self._following_model = False
+        self._last = self.pos()
 
-    def wires_inside(self) -> list[EdgeItem]:
-        """The wires attached to any unit inside the frame (they follow when it moves)."""
-        wires: list[EdgeItem] = []
-        stack = list(self.childItems())
-        while stack:
-            item = stack.pop()
-            if isinstance(item, UnitItem):
-                wires.extend(item.edges)
-            stack.extend(item.childItems())
-        return wires
+    def shift(self, dx: float, dy: float) -> None:
+        """Move the frame and the units inside it that are not moving by themselves (selected)."""
+        self.follow_model_position((self.x() + dx, self.y() + dy))
+        self._carry(dx, dy)
+
+    def _carry(self, dx: float, dy: float) -> None:
+        for item in self.inner:
+            if item.isSelected():
+                continue  # Qt drags it itself
+            if isinstance(item, FrameItem):
+                item.shift(dx, dy)
+            else:
+                item.follow_model_position((item.x() + dx, item.y() + dy))  # type: ignore[attr-defined]
 
     def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
-        if change is _POSITION_CHANGED:
-            for wire in dict.fromkeys(self.wires_inside()):
-                wire.update_path()
+        if change is _POSITION_CHANGE and not self._following_model:
+            point = QPointF(value)  # type: ignore[call-overload]
+            return QPointF(snap(point.x()), snap(point.y()))
+        if change is _POSITION_CHANGED and not self._following_model:
+            # Dragged: the units inside come along (wires follow them).
+            delta = self.pos() - self._last
+            self._last = self.pos()
+            self._carry(delta.x(), delta.y())
         elif change is _SELECTION_CHANGED:
             self.update()
         return value
@@ -377,7 +391,7 @@ class FrameItem(QGraphicsItem):
         room = right - left - count_width
         painter.setPen(colours.text)
         painter.setFont(fonts.title)
-        title = fonts.title_metrics.elidedText(self.key, Qt.TextElideMode.ElideLeft, room)
+        title = fonts.title_metrics.elidedText(short_title(self.key), Qt.TextElideMode.ElideLeft, room)
         painter.drawText(QRectF(left, 0, room, BLOCK_TITLE),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
         used = fonts.title_metrics.horizontalAdvance(title) + 8

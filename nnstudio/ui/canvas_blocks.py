@@ -147,6 +147,24 @@ class BlockNavigation(QObject):
                 self.scope_changed.emit(scope)
         return node_id in self._scene.node_items
 
+    def reveal_block(self, path: str) -> bool:
+        """Makes block ``path`` show as a closed card: steps out of it (or out to a block around it),
+        opens the blocks around it and closes it. False when there is no such block."""
+        if not self.is_block(path):
+            return False
+        scope = self.scope
+        if scope == path or is_inside(scope, path):
+            scope = path.rpartition(".")[0]
+        while scope and not is_inside(path, scope):
+            scope = scope.rpartition(".")[0]
+        inside = {p for p in self.expanded if p == path or is_inside(p, path)}
+        opened = {p for p in ancestors(path) if is_inside(p, scope) and p != scope}
+        changed_scope = scope != self.scope
+        self._scene.set_view_state(scope=scope, expanded=(self.expanded - inside) | opened)
+        if changed_scope:
+            self.scope_changed.emit(scope)
+        return True
+
     # --- gestures --------------------------------------------------------------------------------------
 
     def chevron_hit(self, item: object, scene_pos: QPointF) -> str | None:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QGraphicsItem
 
 from nnstudio.core.block_commands import AddBlock, free_block_name
 from nnstudio.core.block_layout import BLOCK_TITLE, nested_layout
@@ -69,8 +68,7 @@ class CanvasEdits:
     def set_read_only(self, read_only: bool) -> None:
         """Refuses (True) or allows every edit; cards can be dragged only while editable."""
         self.read_only = read_only
-        for item in self._view.canvas_scene.node_items.values():
-            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not read_only)
+        self._view.canvas_scene.set_movable(not read_only)
 
     # --- layers ------------------------------------------------------------------------------------
 
@@ -142,8 +140,10 @@ class CanvasEdits:
         display, members = scene.display, scene.hierarchy.members
         positions: dict[str, tuple[float, float]] = {}
         for key, (x, y) in moved.items():
-            model_x, model_y = display.to_model(display.container_of(key), x, y)
             shown_x, shown_y = display.shown_corner(key)
+            unit = display.units[key]
+            near = (shown_x + x - unit.x, shown_y + y - unit.y)
+            model_x, model_y = display.to_model(unit.container, x, y, near)
             dx, dy = model_x - shown_x, model_y - shown_y
             for node_id in members.get(key, [key]):
                 px, py = graph.node(node_id).position

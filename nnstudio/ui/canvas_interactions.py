@@ -175,11 +175,10 @@ class CardDrag:
 
     def __init__(self, view: CanvasView) -> None:
         self._view = view
-        # Where the (possibly just selected) items started; Qt moves an item whose selected
-        # frame moves with it as part of the frame, so only the outermost count.
+        # Where the (possibly just selected) items started; a frame brings its units along.
         self._start: dict[str, tuple[object, QPointF]] = {}
         for item in view.canvas_scene.selectedItems():
-            if isinstance(item, (NodeItem, BlockItem, FrameItem)) and not _selected_ancestor(item):
+            if isinstance(item, (NodeItem, BlockItem, FrameItem)):
                 self._start[item.key] = (item, item.scenePos())
 
     def finish(self) -> None:
@@ -196,11 +195,3 @@ class CardDrag:
             view.edits.move_units(moved)
             view.canvas_scene.fit_scene_rect()
 
-
-def _selected_ancestor(item: object) -> bool:
-    parent = item.parentItem()  # type: ignore[attr-defined]
-    while parent is not None:
-        if parent.isSelected():
-            return True
-        parent = parent.parentItem()
-    return False

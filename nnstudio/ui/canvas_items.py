@@ -99,6 +99,15 @@ class PortRef:
         return f"PortRef({self.node_id!r}, {self.direction!r}, {self.name!r})"
 
 
+def short_title(key: str) -> str:
+    """A unit's name as its card shows it: the last part of a dotted id, with the part before it
+    when the last is an index (``layer1.0.conv1`` -> ``conv1``, ``layer1.0`` -> ``layer1.0``)."""
+    parts = key.split(".")
+    if len(parts) > 1 and parts[-1].isdigit():
+        return ".".join(parts[-2:])
+    return parts[-1]
+
+
 class UnitItem(QGraphicsItem):
     """Something wires attach to: a layer card, a collapsed block's card, or a pin.
 
@@ -110,6 +119,8 @@ class UnitItem(QGraphicsItem):
     def __init__(self, key: str) -> None:
         super().__init__()
         self.key = key
+        #: What the card's title says: the key, or its end inside an open block (``conv1``).
+        self.title = short_title(key)
         self._highlights: dict[tuple[str, str | None], PortHighlight] = {}
         self._following_model = False
         self.edges: list[EdgeItem] = []
@@ -357,7 +368,7 @@ class NodeItem(UnitItem):
         painter.setPen(colours.text)
         painter.setFont(fonts.title)
         title_width = right - left - badge_width - count_width
-        title = fonts.title_metrics.elidedText(self.node_id, Qt.TextElideMode.ElideRight, title_width)
+        title = fonts.title_metrics.elidedText(self.title, Qt.TextElideMode.ElideRight, title_width)
         painter.drawText(QRectF(left, 4, title_width, 18),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
 

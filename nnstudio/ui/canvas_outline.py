@@ -29,8 +29,9 @@ from nnstudio.core.block_layout import BLOCK_PADDING, BLOCK_TITLE
 from nnstudio.core.graph import Edge, Graph
 from nnstudio.core.layout import CARD_HEIGHT, CARD_WIDTH
 
-#: A collapsed block's card has the footprint of a layer's card, so columns stay aligned.
-BLOCK_WIDTH, BLOCK_HEIGHT = CARD_WIDTH, CARD_HEIGHT
+#: A collapsed block's card: as tall as a layer's, a little wider (its name and what it holds),
+#: centred on the column it sits in; never wider than the narrowest frame (a card and its padding).
+BLOCK_WIDTH, BLOCK_HEIGHT = 180.0, CARD_HEIGHT
 PIN_WIDTH, PIN_HEIGHT = 150.0, 30.0
 #: Vertical room between a stepped-into block's content and its pins.
 PIN_GAP = 60.0
@@ -179,7 +180,12 @@ class _Axis:
     """One axis of a container: the stretches taken out, and the map from graph to drawn coordinates."""
 
     def __init__(self, covered: list[tuple[float, float]], shown: list[tuple[float, float]]) -> None:
-        self.removed = _subtract(_merge(covered), _merge(shown))
+        shown = _merge(shown)
+        # Only the room between shown things is taken out: room before the first or after the last
+        # shifts nothing and would make the drawing jump when a frame opens into it.
+        first, last = shown[0][0], shown[-1][1]
+        self.removed = [(max(a, first), min(b, last)) for a, b in _subtract(_merge(covered), shown)
+                        if b > first and a < last]
         self._starts = [a for a, _ in self.removed]
         self._before: list[float] = [0.0]
         for a, b in self.removed:
@@ -193,14 +199,20 @@ class _Axis:
         a, b = self.removed[i - 1]
         return value - self._before[i - 1] - min(value - a, b - a)
 
-    def expand(self, squeezed: float) -> float:
-        """The smallest graph coordinate that :meth:`squeeze` maps to ``squeezed``."""
+    def expand(self, squeezed: float, near: float | None = None) -> float:
+        """A graph coordinate that :meth:`squeeze` maps to ``squeezed``: the smallest, or the one
+        nearest to ``near`` when a removed stretch makes several (a unit dragged across closed room
+        moves as little as it can in the graph)."""
         value = squeezed
         for a, b in self.removed:
             if value > a:
                 value += b - a
             else:
                 break
+        if near is not None:
+            i = bisect_right(self._starts, value) - 1
+            if i >= 0 and self.removed[i][0] == value:
+                return min(max(near, value), self.removed[i][1])
         return value
 
 
@@ -218,9 +230,9 @@ class _Container:
         return (self.origin[0] + self.xs.squeeze(x) - self.xs.squeeze(self.lead[0]),
                 self.origin[1] + self.ys.squeeze(y) - self.ys.squeeze(self.lead[1]))
 
-    def to_model(self, x: float, y: float) -> tuple[float, float]:
-        return (self.xs.expand(x - self.origin[0] + self.xs.squeeze(self.lead[0])),
-                self.ys.expand(y - self.origin[1] + self.ys.squeeze(self.lead[1])))
+    def to_model(self, x: float, y: float, near: tuple[float, float] | None = None) -> tuple[float, float]:
+        return (self.xs.expand(x - self.origin[0] + self.xs.squeeze(self.lead[0]), near and near[0]),
+                self.ys.expand(y - self.origin[1] + self.ys.squeeze(self.lead[1]), near and near[1]))
 
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom (graph coordinates)
@@ -251,9 +263,11 @@ class Display:
     def scope(self) -> str:
         return self.state.scope
 
-    def to_model(self, container: str, x: float, y: float) -> tuple[float, float]:
-        """The graph coordinates that show at scene point (x, y) inside ``container``."""
-        return self._containers[container].to_model(x, y)
+    def to_model(self, container: str, x: float, y: float,
+                 near: tuple[float, float] | None = None) -> tuple[float, float]:
+        """The graph coordinates that show at scene point (x, y) inside ``container`` (of several, the
+        ones nearest to ``near``)."""
+        return self._containers[container].to_model(x, y, near)
 
     def shown_corner(self, key: str) -> tuple[float, float]:
         """The graph coordinates of the top-left corner of a layer's, block's or frame's shown box."""
@@ -281,7 +295,10 @@ class Display:
         self._frames = {}
         self._frame_box(scope)
         root = self._lay_out(scope, top)
-        root.origin = root.lead
+        # The canvas shows graph point (0, 0) at (0, 0): moving one unit shifts the others only by
+        # the closed room it uncovers or covers, never the whole drawing.
+        root.origin = (root.xs.squeeze(root.lead[0]) - root.xs.squeeze(0.0),
+                       root.ys.squeeze(root.lead[1]) - root.ys.squeeze(0.0))
         self._place(root, top, 0)
         self._wire_up()
         if scope:
@@ -447,4 +464,5 @@ def _subtract(covered: list[tuple[float, float]], shown: list[tuple[float, float
 
 
 def _snap(value: float) -> float:
-    return round(value / 10.0) * 10.0
+    # Half the grid: a card 30 px wider than a layer's still centres on the layers' column.
+    return round(value / 5.0) * 5.0

@@ -60,6 +60,7 @@ class CanvasScene(QGraphicsScene):
         self._subscription: _GraphSubscription | None = None
         self._dirty = False
         self._syncing = False
+        self._movable = True
         self._catch_up = QTimer(self)
         self._catch_up.setSingleShot(True)
         self._catch_up.setInterval(0)
@@ -107,12 +108,8 @@ class CanvasScene(QGraphicsScene):
         for wire in self._wires.values():
             wire.detach()
             self.removeItem(wire)
-        for item in self._units.values():
-            item.setParentItem(None)
+        for item in [*self._units.values(), *self._frames.values()]:
             self.removeItem(item)
-        for frame in self._frames.values():
-            frame.setParentItem(None)
-            self.removeItem(frame)
         self._wires, self._edge_wire, self._units, self._frames = {}, {}, {}, {}
         self._node_items, self._block_items = {}, {}
 
@@ -210,6 +207,13 @@ class CanvasScene(QGraphicsScene):
             self.view_state.expanded = set(expanded)
         self._dirty = True
         self.flush()
+
+    def set_movable(self, movable: bool) -> None:
+        """Lets cards, blocks and frames be dragged (False while the network is locked)."""
+        self._movable = movable
+        for item in [*self._units.values(), *self._frames.values()]:
+            if not isinstance(item, PinItem):
+                item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, movable)
 
     def resync(self) -> None:
         """Put every item back where the graph and the view state say (after a refused drag)."""
@@ -407,18 +411,22 @@ class CanvasScene(QGraphicsScene):
         frames: dict[str, FrameItem] = {}
         fresh: list[str] = []
         for key, unit in display.units.items():
-            parent = frames.get(unit.container) if unit.container != display.scope else None
-            origin = parent.scenePos() if parent is not None else QPointF(0, 0)
+            # Units are top-level items (wires pass under every card); a frame moves its own along.
+            frame_around = frames.get(unit.container) if unit.container != display.scope else None
             if unit.kind == "frame":
                 frame = old_frames.pop(key, None)
                 if frame is None:
                     frame = FrameItem(key, lambda: self._colours, self._fonts)
+                    frame.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, self._movable)
+                    self.addItem(frame)
                     fresh.append(key)
-                self._adopt(frame, parent)
+                frame.inner = []
                 frame.set_geometry(unit.width, unit.height, unit.depth)
-                frame.setZValue(-10 + unit.depth if parent is None else -1)
-                frame.follow_model_position((unit.x - origin.x(), unit.y - origin.y()))
+                frame.setZValue(-10 + unit.depth)
+                frame.follow_model_position((unit.x, unit.y))
                 frames[key] = frame
+                if frame_around is not None:
+                    frame_around.inner.append(frame)
                 continue
             item = old_units.pop(key, None)
             if item is not None and (key in recreate or not _same_kind(item, unit.kind)):
@@ -426,13 +434,17 @@ class CanvasScene(QGraphicsScene):
                 item = None
             if item is None:
                 item = self._new_unit(key, unit)
+                if not isinstance(item, PinItem):
+                    item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, self._movable)
+                self.addItem(item)
                 fresh.append(key)
-            self._adopt(item, parent)
             if isinstance(item, BlockItem):
                 inputs, outputs = display.ports[key]
                 item.set_ports(inputs, outputs)
-            item.follow_model_position((unit.x - origin.x(), unit.y - origin.y()))
+            item.follow_model_position((unit.x, unit.y))
             units[key] = item
+            if frame_around is not None:
+                frame_around.inner.append(item)
         for item in old_units.values():
             self._drop(item)
         for frame in old_frames.values():
@@ -466,18 +478,10 @@ class CanvasScene(QGraphicsScene):
         scope = self.view_state.scope
         return [t for t in self.graph.successors(node_id) if not t.startswith(scope + ".")] or [node_id]
 
-    def _adopt(self, item: QGraphicsItem, parent: QGraphicsItem | None) -> None:
-        if item.parentItem() is not parent:
-            item.setParentItem(parent)
-        if item.scene() is None:
-            if parent is None:
-                self.addItem(item)
-
     def _drop(self, item: QGraphicsItem) -> None:
         if isinstance(item, UnitItem):
             for wire in list(item.edges):
                 wire.detach()
-        item.setParentItem(None)
         if item.scene() is self:
             self.removeItem(item)
 
