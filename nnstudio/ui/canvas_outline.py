@@ -267,7 +267,8 @@ class Display:
                  near: tuple[float, float] | None = None) -> tuple[float, float]:
         """The graph coordinates that show at scene point (x, y) inside ``container`` (of several, the
         ones nearest to ``near``)."""
-        return self._containers[container].to_model(x, y, near)
+        shown = self._containers.get(container)
+        return shown.to_model(x, y, near) if shown is not None else (x, y)  # nothing shown: no squeezing
 
     def shown_corner(self, key: str) -> tuple[float, float]:
         """The graph coordinates of the top-left corner of a layer's, block's or frame's shown box."""

@@ -121,6 +121,7 @@ class LayerPalette(QWidget):
         self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.itemActivated.connect(self._on_item_activated)
+        self.models_group: QTreeWidgetItem | None = None
         self.tree.itemExpanded.connect(self._on_item_expanded)
 
         self.pretrained = QCheckBox("Pretrained weights (local cache)", self)
@@ -221,7 +222,7 @@ class LayerPalette(QWidget):
         self.models_ready.emit()
 
     def _on_item_expanded(self, item: QTreeWidgetItem) -> None:
-        if item is self.models_group:
+        if item is self.models_group and item is not None:
             self.load_models()
 
     # --- reading ---------------------------------------------------------------------------------
