@@ -72,13 +72,20 @@ def example_editor(example: str) -> Callable[[Path], list[str]]:
 
 
 def window_driver(example: str, *, select: str | None = None, centre: str | None = None,
-                  train_epochs: int | None = None, pin: tuple[str, str, int] | None = None
+                  train_epochs: int | None = None, pin: tuple[str, str, int] | None = None,
+                  imported: str | None = None, open_blocks: tuple[str, ...] = ()
                   ) -> Callable[[Path], list[str]]:
     """Returns a recipe for a view ``--screenshot`` cannot reach: a layer selected or scrolled into
-    view, a pinned parameter, or the Training tab after a run. This script drives the window itself."""
+    view, a pinned parameter, the Training tab after a run, or a model imported (``imported``, a
+    source as File > Import takes it; ``example`` is then unused) with some blocks opened in place.
+    This script drives the window itself."""
     def recipe(target: Path) -> list[str]:
         command = [sys.executable, str(Path(__file__).resolve()), "--window-driver", str(target),
                    "--example", example]
+        if imported:
+            command += ["--import", imported]
+        if open_blocks:
+            command += ["--open", ",".join(open_blocks)]
         if select:
             command += ["--select", select]
         if centre:
@@ -120,14 +127,23 @@ PICTURES = (
     Picture("autograd-digits-cnn", "nnstudio autograd: the backward graph of digits-cnn", autograd_graph),
     Picture("training", f"the Training tab after {TRAINING_EPOCHS} epochs of digits-cnn on the CPU",
             window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS)),
+    Picture("resnet50-collapsed", "torchvision's ResNet-50 imported: its top level, every block closed",
+            window_driver("", imported="torchvision.models:resnet50")),
+    Picture("resnet50-stage-open", "the same ResNet-50 with its stage layer2 opened in place: its four "
+            "bottleneck blocks", window_driver("", imported="torchvision.models:resnet50", open_blocks=("layer2",))),
+    Picture("resnet50-block-open", "... and layer2's first bottleneck block opened too: its layers, the "
+            "downsampling branch and the Add", window_driver("", imported="torchvision.models:resnet50",
+                                                             open_blocks=("layer2", "layer2.0"), centre="layer2")),
 )
 
 
 # --- the window driver (runs in its own process) ----------------------------------------------------
 
 def drive_window(target: Path, example: str, *, select: str | None, centre: str | None,
-                 train_epochs: int | None, pin: str | None) -> int:
-    """Opens an example in the window, prepares the view, saves a picture; returns the exit status."""
+                 train_epochs: int | None, pin: str | None, imported: str | None = None,
+                 open_blocks: str | None = None) -> int:
+    """Opens an example (or imports a model) in the window, prepares the view, saves a picture;
+    returns the exit status."""
     from PySide6.QtCore import QTimer
 
     from nnstudio.core.commands import SetParam
@@ -138,7 +154,12 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
     app = application()
     autosave = Path(tempfile.mkdtemp(prefix="nnstudio-docs-autosave-"))
     window = MainWindow(remember_layout=False, autosave_folder=autosave)
-    project = load_example(example)
+    if imported:
+        from nnstudio.train.model_import import import_model
+
+        project = import_model(imported).project
+    else:
+        project = load_example(example)
     if train_epochs:
         project.settings.epochs = train_epochs
         project.settings.device = "cpu"
@@ -178,10 +199,31 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
         if status["prepared"] or not window.document.analysis_is_current:
             return
         status["prepared"] = True
-        if select:
+        canvas = window.canvas
+        for path in (open_blocks or "").split(","):
+            if path:
+                canvas.blocks.expand(path)
+        if imported:
+            window.resize(1500, 1000)  # a tall network: room for more of it
+            app.processEvents()
+            if not centre:  # short enough to show whole
+                growth = canvas.growth_to_show_all()
+                window.resize(window.width() + growth.width(), window.height() + growth.height())
+                app.processEvents()
+            canvas.frame_document()
+        if select and select in window.document.graph:
             window.show_node(select)
-        if centre:
-            window.canvas.center_on_node(centre)
+        elif select:
+            canvas.go_to_block(select)
+        if centre and centre in window.document.graph:
+            canvas.center_on_node(centre)
+        elif centre:
+            item = canvas.canvas_scene.item_for(centre)
+            if item is not None:
+                # The top of the block (its title and first units) in the upper part of the view.
+                top = item.sceneBoundingRect().top()
+                canvas.centerOn(item.sceneBoundingRect().center().x(),
+                                top + canvas.viewport().height() / 2 / canvas.zoom() - 130)
         if not train_epochs:
             QTimer.singleShot(150, grab)  # let the canvas and the Inspector repaint first
             return
@@ -212,11 +254,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centre", help=argparse.SUPPRESS)
     parser.add_argument("--train-epochs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pin", help=argparse.SUPPRESS)
+    parser.add_argument("--import", dest="imported", help=argparse.SUPPRESS)
+    parser.add_argument("--open", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.window_driver:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return drive_window(Path(args.window_driver), args.example, select=args.select, centre=args.centre,
-                            train_epochs=args.train_epochs, pin=args.pin)
+                            train_epochs=args.train_epochs, pin=args.pin, imported=args.imported,
+                            open_blocks=args.open)
     if args.list:
         for picture in PICTURES:
             print(f"{picture.name:<22} {picture.what}")

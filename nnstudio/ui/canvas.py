@@ -426,7 +426,9 @@ class CanvasView(QGraphicsView):
             if not item.isSelected():
                 self.select_nodes([])
                 item.setSelected(True)
-            self.blocks.menu_for(item.key).exec(event.globalPos())
+            menu = self.blocks.menu_for(item.key)
+            menu.exec(event.globalPos())
+            menu.deleteLater()
             event.accept()
             return
         super().contextMenuEvent(event)

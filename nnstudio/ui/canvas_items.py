@@ -408,6 +408,8 @@ class EdgeItem(QGraphicsItem):
         self._colours = colours
         self._fonts = fonts
         self._label = ""
+        #: Set by the scene for a wire entering an open block: its label goes by the output port.
+        self.label_at_source = False
         self._path = QPainterPath()
         self._label_rect = QRectF()
         self._bounds = QRectF()
@@ -467,7 +469,10 @@ class EdgeItem(QGraphicsItem):
             width = metrics.horizontalAdvance(self._label) + 10
             height = metrics.height() + 2
             middle = self._path.pointAtPercent(0.5)
-            if abs(math.sin(math.radians(self._path.angleAtPercent(0.5)))) >= 0.5:
+            if self.label_at_source:
+                # A wire into an open block crosses its title bar: the label stays by the output.
+                self._label_rect = QRectF(start.x() + 6, start.y() + 3, width, height)
+            elif abs(math.sin(math.radians(self._path.angleAtPercent(0.5)))) >= 0.5:
                 # Beside a steep wire: to the right of its middle.
                 self._label_rect = QRectF(middle.x() + 6, middle.y() - height / 2, width, height)
             else:

@@ -359,13 +359,25 @@ class Display:
             for edge in self.graph.in_edges(node_id):
                 if edge.source in inside:
                     continue
-                sibling = _sibling_unit(edge.source, parent_path(block))
-                box = self._shown.get(sibling) if sibling else None
-                if box is None:
-                    x, _ = self.graph.node(edge.source).position
-                    box = (x, 0.0, x + CARD_WIDTH, 0.0)
+                box = self._shown_box_of(edge.source)
                 return (box[0] + box[2]) / 2
         return (frame[0] + frame[2]) / 2
+
+    def _shown_box_of(self, node_id: str) -> Box:
+        """The shown box (graph coordinates) of what shows layer ``node_id``: its card or its closed
+        block, as far as the layout got; the layer's own card where nothing is decided yet."""
+        for path in ancestors(node_id):
+            if path in self.state.expanded:
+                continue
+            box = self._shown.get(path)
+            if box is not None:
+                return box
+            break
+        box = self._shown.get(node_id)
+        if box is not None:
+            return box
+        x, y = self.graph.node(node_id).position
+        return (x, y, x + CARD_WIDTH, y + CARD_HEIGHT)
 
     def _place(self, container: _Container, children: list[str], depth: int) -> None:
         for child in children:
@@ -424,14 +436,6 @@ class Display:
                 x = max(_snap(centre - PIN_WIDTH / 2), right_edge + PIN_SPACING)
                 right_edge = x + PIN_WIDTH
                 self.units[key] = Unit(key, "pin", x, y, PIN_WIDTH, PIN_HEIGHT, self.state.scope, 0)
-
-
-def _sibling_unit(node_id: str, container: str) -> str | None:
-    """The unit of ``container`` that holds layer ``node_id`` (None when it lies outside)."""
-    if not is_inside(node_id, container):
-        return None
-    depth = container.count(".") + 1 if container else 0
-    return ".".join(node_id.split(".")[:depth + 1])
 
 
 def _merge(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -27,7 +27,7 @@ from nnstudio.core.graph import Edge, Graph
 from nnstudio.core.problems import Problem
 from nnstudio.ui.canvas_block_items import BlockItem, FrameItem, PinItem
 from nnstudio.ui.canvas_items import EdgeItem, NodeItem, PortRef, UnitItem
-from nnstudio.ui.canvas_outline import IN_PIN, Display, Hierarchy, ViewState, Wire, ancestors
+from nnstudio.ui.canvas_outline import IN_PIN, Display, Hierarchy, ViewState, Wire, ancestors, is_inside
 from nnstudio.ui.canvas_style import GRID_MAJOR, GRID_STEP, CanvasColours, CardFonts
 
 #: Empty room kept around the network so there is always space to pan into and drop on.
@@ -273,10 +273,12 @@ class CanvasScene(QGraphicsScene):
 
     def _annotate_block(self, path: str, item: BlockItem) -> None:
         children = self._hierarchy.children[path]
-        blocks = sum(1 for c in children if self._hierarchy.is_block(c))
-        layers = len(children) - blocks
-        parts = [f"{n} {noun}{'s' * (n != 1)}" for n, noun in ((blocks, "block"), (layers, "layer")) if n]
-        subtitle = f"{self._block_class(path)} · {', '.join(parts)}"
+        # "4 blocks" for a block of blocks (a stage), else how many layers it holds in all.
+        if all(self._hierarchy.is_block(child) for child in children):
+            count, noun = len(children), "block"
+        else:
+            count, noun = len(self._hierarchy.members[path]), "layer"
+        subtitle = f"{self._block_class(path)} · {count} {noun}{'s' * (count != 1)}"
         shape = ""
         problems: list[Problem] = []
         if self._analysis is not None:
@@ -506,6 +508,11 @@ class CanvasScene(QGraphicsScene):
                 self.addItem(item)
                 touched.append(item)
             new[key] = item
+            target_block = self._display.units[wire.target].container
+            at_source = target_block != self.view_state.scope and not is_inside(wire.source, target_block)
+            if at_source != item.label_at_source:
+                item.label_at_source = at_source
+                item.update_path()
             for edge in wire.edges:
                 edge_wire[edge] = item
         for item in old.values():

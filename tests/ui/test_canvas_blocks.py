@@ -355,3 +355,30 @@ def test_a_block_made_by_renaming_a_layer_opens_so_the_layer_stays_in_view(canva
     stack = _bind(canvas, graph)
     stack.push(RenameNode(graph, "out", "tail.out"))
     assert "tail" in canvas.blocks.expanded and "tail.out" in canvas.canvas_scene.node_items
+
+
+def test_a_dropped_canvas_showing_blocks_is_freed(qtbot):
+    import gc
+    import weakref
+
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    graph = residual_network()
+    view = CanvasView()
+    view.resize(600, 400)
+    view.show()
+    _bind(view, graph)
+    view.blocks.expand_all()
+    view.blocks.step_into("stage1")
+    view.show_search()
+    view.blocks.menu_for("stage1.0").deleteLater()
+    view.blocks.edit_name("stage1.0")
+    refs = [weakref.ref(view), weakref.ref(view.canvas_scene), weakref.ref(view.overview)]
+    view.close()
+    view.deleteLater()
+    del view
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    QApplication.processEvents()
+    gc.collect()
+    assert [ref() for ref in refs] == [None, None, None]
+    graph._set_param("stem.conv", "kernel_size", 5)  # the graph outlives its canvas without harm
