@@ -73,10 +73,11 @@ def example_editor(example: str) -> Callable[[Path], list[str]]:
 
 def window_driver(example: str, *, select: str | None = None, centre: str | None = None,
                   train_epochs: int | None = None, pin: tuple[str, str, int] | None = None,
-                  imported: str | None = None, open_blocks: tuple[str, ...] = ()
-                  ) -> Callable[[Path], list[str]]:
+                  grab: str = "window", lr_find: bool = False, imported: str | None = None,
+                  open_blocks: tuple[str, ...] = ()) -> Callable[[Path], list[str]]:
     """Returns a recipe for a view ``--screenshot`` cannot reach: a layer selected or scrolled into
-    view, a pinned parameter, the Training tab after a run, or a model imported (``imported``, a
+    view, a pinned parameter, the Training tab after a run (or the cards, the Layer telemetry panel or the
+    learning-rate finder: ``grab``), or a model imported (``imported``, a
     source as File > Import takes it; ``example`` is then unused) with some blocks opened in place.
     This script drives the window itself."""
     def recipe(target: Path) -> list[str]:
@@ -94,6 +95,10 @@ def window_driver(example: str, *, select: str | None = None, centre: str | None
             command += ["--train-epochs", str(train_epochs)]
         if pin:
             command += ["--pin", f"{pin[0]}.{pin[1]}={pin[2]}"]
+        if grab != "window":
+            command += ["--grab", grab]
+        if lr_find:
+            command.append("--lr-find")
         return command
     return recipe
 
@@ -134,14 +139,20 @@ PICTURES = (
     Picture("resnet50-block-open", "... and layer2's first bottleneck block opened too: its layers, the "
             "downsampling branch and the Add", window_driver("", imported="torchvision.models:resnet50",
                                                              open_blocks=("layer2", "layer2.0"), centre="layer2")),
+    Picture("telemetry-cards", f"telemetry badges on digits-cnn's cards after {TRAINING_EPOCHS} epochs",
+            window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, centre="relu2", grab="canvas")),
+    Picture("telemetry-layer", f"the Layer telemetry panel of conv2 after {TRAINING_EPOCHS} epochs of digits-cnn",
+            window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, select="conv2", grab="telemetry")),
+    Picture("lr-finder", "the learning-rate finder of the Training tab on digits-mlp",
+            window_driver("digits-mlp", lr_find=True, grab="lr-finder")),
 )
 
 
 # --- the window driver (runs in its own process) ----------------------------------------------------
 
 def drive_window(target: Path, example: str, *, select: str | None, centre: str | None,
-                 train_epochs: int | None, pin: str | None, imported: str | None = None,
-                 open_blocks: str | None = None) -> int:
+                 train_epochs: int | None, pin: str | None, grab_what: str = "window", lr_find: bool = False,
+                 imported: str | None = None, open_blocks: str | None = None) -> int:
     """Opens an example (or imports a model) in the window, prepares the view, saves a picture;
     returns the exit status."""
     from PySide6.QtCore import QTimer
@@ -179,9 +190,31 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
         window.close()
         app.quit()
 
+    def centre_view() -> None:
+        canvas = window.canvas
+        if centre in window.document.graph:
+            canvas.center_on_node(centre)
+            return
+        item = canvas.canvas_scene.item_for(centre or "")
+        if item is not None:
+            # The top of the block (its title and first units) in the upper part of the view.
+            top = item.sceneBoundingRect().top()
+            canvas.centerOn(item.sceneBoundingRect().center().x(),
+                            top + canvas.viewport().height() / 2 / canvas.zoom() - 130)
+
     def grab() -> None:
         app.processEvents()
-        if window.grab().save(str(target)):
+        if grab_what == "canvas":  # the cards as they look after the run, on the Editor tab
+            window.tabs.setCurrentWidget(window.canvas)
+            if centre:
+                centre_view()
+        elif grab_what == "telemetry":
+            window.telemetry.dock.raise_()
+            window.telemetry.redraw()
+        app.processEvents()
+        widget = {"canvas": window.canvas, "telemetry": window.telemetry.dock,
+                  "lr-finder": window.telemetry.lr_group}.get(grab_what, window)
+        if widget.grab().save(str(target)):
             status["code"] = 0
         else:
             print(f"error: could not write {target}", file=sys.stderr)
@@ -215,15 +248,16 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
             window.show_node(select)
         elif select:
             canvas.go_to_block(select)
-        if centre and centre in window.document.graph:
-            canvas.center_on_node(centre)
-        elif centre:
-            item = canvas.canvas_scene.item_for(centre)
-            if item is not None:
-                # The top of the block (its title and first units) in the upper part of the view.
-                top = item.sceneBoundingRect().top()
-                canvas.centerOn(item.sceneBoundingRect().center().x(),
-                                top + canvas.viewport().height() / 2 / canvas.zoom() - 130)
+        if centre:
+            centre_view()
+        if lr_find:
+            window.tabs.setCurrentWidget(panel)
+            finder = window.telemetry.ensure_lr_finder()
+            finder.session.ended.connect(lambda: QTimer.singleShot(300, grab))
+            if not finder.start():
+                print("error: the learning-rate finder did not start", file=sys.stderr)
+                QTimer.singleShot(0, finish)
+            return
         if not train_epochs:
             QTimer.singleShot(150, grab)  # let the canvas and the Inspector repaint first
             return
@@ -254,14 +288,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centre", help=argparse.SUPPRESS)
     parser.add_argument("--train-epochs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pin", help=argparse.SUPPRESS)
+    parser.add_argument("--grab", default="window", help=argparse.SUPPRESS)
+    parser.add_argument("--lr-find", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--import", dest="imported", help=argparse.SUPPRESS)
     parser.add_argument("--open", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.window_driver:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return drive_window(Path(args.window_driver), args.example, select=args.select, centre=args.centre,
-                            train_epochs=args.train_epochs, pin=args.pin, imported=args.imported,
-                            open_blocks=args.open)
+                            train_epochs=args.train_epochs, pin=args.pin, grab_what=args.grab,
+                            lr_find=args.lr_find, imported=args.imported, open_blocks=args.open)
     if args.list:
         for picture in PICTURES:
             print(f"{picture.name:<22} {picture.what}")
