@@ -398,7 +398,7 @@ class EdgeItem(QGraphicsItem):
     def __init__(self, edge: Edge, source: UnitItem, target: UnitItem,
                  colours: Callable[[], CanvasColours], fonts: CardFonts,
                  source_port: PortRef | None = None, target_port: PortRef | None = None,
-                 edges: tuple[Edge, ...] | None = None) -> None:
+                 edges: tuple[Edge, ...] | None = None, label: str = "", label_at_source: bool = False) -> None:
         super().__init__()
         self.edge = edge
         self.edges = edges or (edge,)
@@ -407,9 +407,10 @@ class EdgeItem(QGraphicsItem):
         self.target_port = target_port or PortRef(target.key, "in", edge.port)
         self._colours = colours
         self._fonts = fonts
-        self._label = ""
+        # Born with its label: a wire's curve is laid out once, not again when the shapes arrive.
+        self._label = label
         #: Set by the scene for a wire entering an open block: its label goes by the output port.
-        self.label_at_source = False
+        self.label_at_source = label_at_source
         self._path = QPainterPath()
         self._label_rect = QRectF()
         self._bounds = QRectF()
@@ -420,7 +421,7 @@ class EdgeItem(QGraphicsItem):
         self.setZValue(0)
         source.edges.append(self)
         target.edges.append(self)
-        self.setToolTip(self._describe(""))
+        self.setToolTip(self._describe(label))
         self.update_path()
 
     def type(self) -> int:

@@ -310,9 +310,12 @@ class CanvasScene(QGraphicsScene):
         item.annotate(subtitle, shape, self._block_params(path), problems)
 
     def _annotate_wire(self, wire: EdgeItem) -> None:
+        wire.set_label(self._wire_label(wire.edge))
+
+    def _wire_label(self, edge: Edge) -> str:
         analysis = self._analysis
-        shape = analysis.edge_shapes.get(wire.edge) if analysis is not None else None
-        wire.set_label(format_shape(shape) if shape is not None else "")  # only known shapes label a wire
+        shape = analysis.edge_shapes.get(edge) if analysis is not None else None
+        return format_shape(shape) if shape is not None else ""  # only known shapes label a wire
 
     # --- looks -----------------------------------------------------------------------------------
 
@@ -521,15 +524,16 @@ class CanvasScene(QGraphicsScene):
             if item is not None and (item.source is not source or item.target is not target):
                 old[key] = item
                 item = None
+            target_block = self._display.units[wire.target].container
+            at_source = target_block != self.view_state.scope and not is_inside(wire.source, target_block)
             if item is None:
                 item = EdgeItem(wire.edges[0], source, target, lambda: self._colours, self._fonts,
                                 PortRef(wire.source, "out", wire.source_port),
-                                PortRef(wire.target, "in", wire.target_port), wire.edges)
+                                PortRef(wire.target, "in", wire.target_port), wire.edges,
+                                label=self._wire_label(wire.edges[0]), label_at_source=at_source)
                 self.addItem(item)
                 touched.append(item)
             new[key] = item
-            target_block = self._display.units[wire.target].container
-            at_source = target_block != self.view_state.scope and not is_inside(wire.source, target_block)
             if at_source != item.label_at_source:
                 item.label_at_source = at_source
                 item.update_path()
