@@ -411,6 +411,9 @@ class EdgeItem(QGraphicsItem):
         self._label = label
         #: Set by the scene for a wire entering an open block: its label goes by the output port.
         self.label_at_source = label_at_source
+        #: Open blocks' frames this wire enters from outside: it passes under their title bars, so
+        #: their titles stay readable.
+        self.entered_frames: list[QGraphicsItem] = []
         self._path = QPainterPath()
         self._label_rect = QRectF()
         self._bounds = QRectF()
@@ -507,7 +510,19 @@ class EdgeItem(QGraphicsItem):
         painter.setPen(QPen(colour, 2.4 if self.isSelected() else 1.6, Qt.PenStyle.SolidLine,
                             Qt.PenCapStyle.RoundCap))
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self._path)
+        if self.entered_frames:
+            painter.save()
+            visible = QPainterPath()
+            visible.addRect(self._bounds)
+            for frame in self.entered_frames:
+                hole = QPainterPath()
+                hole.addRect(frame.mapRectToScene(frame.title_rect()))  # type: ignore[attr-defined]
+                visible = visible.subtracted(hole)
+            painter.setClipPath(visible)
+            painter.drawPath(self._path)
+            painter.restore()
+        else:
+            painter.drawPath(self._path)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QBrush(colour))
         painter.drawPolygon(arrow_head(self._path))

@@ -534,8 +534,11 @@ class CanvasScene(QGraphicsScene):
                 self.addItem(item)
                 touched.append(item)
             new[key] = item
-            if at_source != item.label_at_source:
+            entered = [self._frames[p] for p in (*ancestors(wire.target), wire.target)
+                       if p in self._frames and not is_inside(wire.source, p)]
+            if at_source != item.label_at_source or entered != item.entered_frames:
                 item.label_at_source = at_source
+                item.entered_frames = entered
                 item.update_path()
             for edge in wire.edges:
                 edge_wire[edge] = item

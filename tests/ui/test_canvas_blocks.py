@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from nnstudio.core.commands import SetParam, UndoStack
 from nnstudio.core.graph import Graph
 from nnstudio.ui.canvas import CanvasView
-from nnstudio.ui.canvas_block_items import CHEVRON_BOX, BlockItem
+from nnstudio.ui.canvas_block_items import CHEVRON_BOX
 from nnstudio.ui.canvas_items import PortRef
 from nnstudio.ui.canvas_outline import BLOCK_HEIGHT, BLOCK_WIDTH
 
@@ -382,3 +382,31 @@ def test_a_dropped_canvas_showing_blocks_is_freed(qtbot):
     gc.collect()
     assert [ref() for ref in refs] == [None, None, None]
     graph._set_param("stem.conv", "kernel_size", 5)  # the graph outlives its canvas without harm
+
+
+def test_a_wire_entering_an_open_block_passes_under_its_title_bar(canvas, qtbot):
+    graph = residual_network()
+    _bind(canvas, graph)
+    canvas.blocks.expand("stage1")
+    scene = canvas.canvas_scene
+    frame = scene.frame_items["stage1"]
+    title = frame.mapRectToScene(frame.title_rect())
+    wire = next(w for w in scene.wire_items if w.target.key == "stage1.0")
+    path = wire.path()
+    crossing = min((path.pointAtPercent(i / 400) for i in range(401)),
+                   key=lambda p: abs(p.y() - title.center().y()))
+    assert title.contains(crossing)
+    canvas.centerOn(crossing)
+    # The title bar around the crossing looks the same with the wire as without it (its upper part, where
+    # the title is: the arrow head into the first card inside may reach into the lower part).
+    around = canvas.mapFromScene(QRectF(crossing.x() - 6, title.top() + 3, 12, title.height() / 3)).boundingRect()
+
+    def title_bar_pixels():
+        canvas.viewport().repaint()
+        return canvas.viewport().grab(around).toImage()
+
+    with_wire = title_bar_pixels()
+    wire.setVisible(False)
+    without_wire = title_bar_pixels()
+    wire.setVisible(True)
+    assert with_wire == without_wire
