@@ -109,6 +109,25 @@ def test_a_closed_block_shows_its_output_shape_parameters_and_the_problems_insid
     assert "stage1.1.add" in stage1.toolTip() or "stage1.1" in stage1.toolTip()
 
 
+def test_a_problem_found_by_a_run_inside_a_closed_block_shows_on_the_block(canvas):
+    from nnstudio.compile.analysis import analyze
+    from nnstudio.core.problems import Problem
+
+    graph = residual_network()
+    _bind(canvas, graph)
+    canvas.set_analysis(analyze(graph))
+    scene = canvas.canvas_scene
+    assert scene.block_items["stage1"].problem_summary == (None, 0)
+    # Telemetry names a layer deep inside: its card is not shown, so its closed block says it.
+    found = Problem("warning", "dead-relu", "stage1.1.relu outputs zeros for 98% of its inputs", "stage1.1.relu")
+    scene.set_extra_problems("telemetry", [found])
+    assert scene.block_items["stage1"].problem_summary == ("warning", 1)
+    canvas.blocks.expand("stage1")
+    assert scene.block_items["stage1.1"].problem_summary == ("warning", 1)
+    scene.set_extra_problems("telemetry", [])
+    assert scene.block_items["stage1.1"].problem_summary == (None, 0)
+
+
 def test_opening_a_block_in_place_makes_room_and_closing_gives_it_back(canvas):
     graph = residual_network()
     _bind(canvas, graph)
