@@ -398,7 +398,8 @@ class EdgeItem(QGraphicsItem):
     def __init__(self, edge: Edge, source: UnitItem, target: UnitItem,
                  colours: Callable[[], CanvasColours], fonts: CardFonts,
                  source_port: PortRef | None = None, target_port: PortRef | None = None,
-                 edges: tuple[Edge, ...] | None = None, label: str = "", label_at_source: bool = False) -> None:
+                 edges: tuple[Edge, ...] | None = None, label: str = "", label_at_source: bool = False,
+                 shows_label: bool = True) -> None:
         super().__init__()
         self.edge = edge
         self.edges = edges or (edge,)
@@ -411,6 +412,9 @@ class EdgeItem(QGraphicsItem):
         self._label = label
         #: Set by the scene for a wire entering an open block: its label goes by the output port.
         self.label_at_source = label_at_source
+        #: False for all but one of the wires carrying one value to many layers: that value is labelled
+        #: once (its tooltip still tells the shape).
+        self.shows_label = shows_label
         #: Open blocks' frames this wire enters from outside: it passes under their title bars, so
         #: their titles stay readable.
         self.entered_frames: list[QGraphicsItem] = []
@@ -468,7 +472,7 @@ class EdgeItem(QGraphicsItem):
         start, end = self.end_points()
         self._path = wire_path(start, end)
         self._label_rect = QRectF()
-        if self._label:
+        if self._label and self.shows_label:
             metrics = self._fonts.label_metrics
             width = metrics.horizontalAdvance(self._label) + 10
             height = metrics.height() + 2
@@ -527,7 +531,7 @@ class EdgeItem(QGraphicsItem):
         painter.setBrush(QBrush(colour))
         painter.drawPolygon(arrow_head(self._path))
         detail = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self._label and detail >= DETAIL_ZOOM:
+        if self._label and self.shows_label and detail >= DETAIL_ZOOM:
             painter.setBrush(colours.label_background)
             painter.drawRoundedRect(self._label_rect, 4, 4)
             painter.setPen(colours.muted_text)

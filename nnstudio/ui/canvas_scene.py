@@ -515,6 +515,7 @@ class CanvasScene(QGraphicsScene):
         new: dict[tuple[Any, ...], EdgeItem] = {}
         touched: list[EdgeItem] = []
         edge_wire: dict[Edge, EdgeItem] = {}
+        labelled = self._labelled_wires(wires)
         for wire in wires:
             key = (wire.source, wire.source_port, wire.target, wire.target_port, wire.edges)
             source, target = self._units.get(wire.source), self._units.get(wire.target)
@@ -525,19 +526,24 @@ class CanvasScene(QGraphicsScene):
                 old[key] = item
                 item = None
             target_block = self._display.units[wire.target].container
-            at_source = target_block != self.view_state.scope and not is_inside(wire.source, target_block)
+            shows_label = labelled.get((wire.source, wire.source_port)) in (None, key)
+            at_source = (target_block != self.view_state.scope and not is_inside(wire.source, target_block)) or \
+                (shows_label and (wire.source, wire.source_port) in labelled)
             if item is None:
                 item = EdgeItem(wire.edges[0], source, target, lambda: self._colours, self._fonts,
                                 PortRef(wire.source, "out", wire.source_port),
                                 PortRef(wire.target, "in", wire.target_port), wire.edges,
-                                label=self._wire_label(wire.edges[0]), label_at_source=at_source)
+                                label=self._wire_label(wire.edges[0]), label_at_source=at_source,
+                                shows_label=shows_label)
                 self.addItem(item)
                 touched.append(item)
             new[key] = item
             entered = [self._frames[p] for p in (*ancestors(wire.target), wire.target)
                        if p in self._frames and not is_inside(wire.source, p)]
-            if at_source != item.label_at_source or entered != item.entered_frames:
+            if (at_source != item.label_at_source or entered != item.entered_frames
+                    or shows_label != item.shows_label):
                 item.label_at_source = at_source
+                item.shows_label = shows_label
                 item.entered_frames = entered
                 item.update_path()
             for edge in wire.edges:
@@ -553,6 +559,24 @@ class CanvasScene(QGraphicsScene):
                 if other is not item and other.target_port == item.target_port:
                     other.update_path()
         self._wires, self._edge_wire = new, edge_wire
+
+    def _labelled_wires(self, wires: list[Wire]) -> dict[tuple[str, Any], tuple[Any, ...]]:
+        """For each value that three or more wires carry (DenseNet's features, fed to every later layer
+        of a block), the one wire that shows its shape, by its output port: the one running most
+        nearly straight down, its label by the output. Fewer wires keep a label each."""
+        display = self._display
+        assert display is not None
+        fans: dict[tuple[str, Any], list[Wire]] = {}
+        for wire in wires:
+            fans.setdefault((wire.source, wire.source_port), []).append(wire)
+        chosen = {}
+        for port, fan in fans.items():
+            if len(fan) >= 3 and port[0] in display.units:
+                x = display.units[port[0]].x
+                best = min(fan, key=lambda w: abs(display.units[w.target].x - x)
+                           if w.target in display.units else float("inf"))
+                chosen[port] = (best.source, best.source_port, best.target, best.target_port, best.edges)
+        return chosen
 
     def _settle_view_state(self, hierarchy: Hierarchy) -> None:
         """Keep the view state meaningful after edits: renamed blocks stay open, new ones open."""
