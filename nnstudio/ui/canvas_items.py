@@ -100,12 +100,14 @@ class PortRef:
 
 
 def short_title(key: str) -> str:
-    """A unit's name as its card shows it: the last part of a dotted id, with the part before it
-    when the last is an index (``layer1.0.conv1`` -> ``conv1``, ``layer1.0`` -> ``layer1.0``)."""
+    """A unit's name as its card shows it: the last part of a dotted id, back to the last name when
+    it ends in indices (``layer1.0.conv1`` -> ``conv1``, ``layer1.0`` -> ``layer1.0``,
+    ``features.1.0`` -> ``features.1.0``: ``1.0`` alone would say nothing)."""
     parts = key.split(".")
-    if len(parts) > 1 and parts[-1].isdigit():
-        return ".".join(parts[-2:])
-    return parts[-1]
+    start = len(parts) - 1
+    while start > 0 and parts[start].isdigit():
+        start -= 1
+    return ".".join(parts[start:])
 
 
 class UnitItem(QGraphicsItem):

@@ -429,3 +429,21 @@ def test_a_wire_entering_an_open_block_passes_under_its_title_bar(canvas, qtbot)
     without_wire = title_bar_pixels()
     wire.setVisible(True)
     assert with_wire == without_wire
+
+
+def test_a_block_named_by_indices_shows_the_name_before_them(canvas):
+    # ConvNeXt's features.1.0: "1.0" alone would not say which stage it belongs to.
+    graph = Graph.from_records(
+        [{"id": "x", "type": "input", "params": {"shape": [4]}},
+         {"id": "features.1.0.fc", "type": "linear", "params": {"out_features": 4}},
+         {"id": "features.1.1.fc", "type": "linear", "params": {"out_features": 4}},
+         {"id": "head.fc", "type": "linear", "params": {"out_features": 2}}, {"id": "out", "type": "output"}],
+        [{"source": "x", "target": "features.1.0.fc"}, {"source": "features.1.0.fc", "target": "features.1.1.fc"},
+         {"source": "features.1.1.fc", "target": "head.fc"}, {"source": "head.fc", "target": "out"}])
+    _bind(canvas, graph)
+    canvas.blocks.expand("features")
+    canvas.blocks.expand("features.1")
+    blocks = canvas.canvas_scene.block_items
+    assert blocks["features.1.0"].title == "features.1.0" and blocks["head"].title == "head"
+    canvas.blocks.expand("features.1.0")
+    assert canvas.canvas_scene.node_items["features.1.0.fc"].title == "fc"
