@@ -99,6 +99,8 @@ class CanvasView(QGraphicsView):
         self.setMouseTracking(True)
         self._scene.selectionChanged.connect(self._on_selection_changed)
         self._scene.items_changed.connect(self._after_scene_change)
+        self._scene.items_changed.connect(self._on_items_changed)
+        self._was_empty = True
         # Floating over the viewport: where the view is inside blocks, the search, the overview.
         self.breadcrumbs = Breadcrumbs(self, self)
         self.search = LayerSearch(self, self)
@@ -546,6 +548,14 @@ class CanvasView(QGraphicsView):
             self._scene.refresh_looks()
             self.resetCachedContent()
         super().changeEvent(event)
+
+    def _on_items_changed(self) -> None:
+        # The hint belongs to an empty canvas: repaint the whole viewport when that changes (the
+        # smart update mode would repaint only the new card, leaving the hint behind it).
+        empty = not self._scene.unit_items  # as drawForeground decides (closed blocks are cards too)
+        if empty != self._was_empty:
+            self._was_empty = empty
+            self.viewport().update()
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt override
         super().scrollContentsBy(dx, dy)
