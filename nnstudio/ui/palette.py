@@ -15,7 +15,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -198,6 +198,12 @@ class LayerPalette(QWidget):
     def shutdown(self) -> None:
         """Joins the thread that reads the Models list (the window is closing)."""
         self.model_names.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        # A palette closed on its own (not in a window) may be reading the Models list: its thread
+        # must end before the widget goes, or Qt aborts the process destroying a running QThread.
+        self.shutdown()
+        super().closeEvent(event)
 
     def _model_items(self) -> list[QTreeWidgetItem]:
         group = self.models_group

@@ -128,3 +128,30 @@ def test_a_model_that_cannot_be_built_is_named_and_nothing_is_added(canvas, qtbo
         pass
     assert "no_such_model" in failed.args[0]
     assert len(graph) == 0
+
+
+def test_a_palette_closed_while_it_reads_the_models_list_ends_its_thread(qtbot, monkeypatch):
+    import threading
+    import time
+
+    from PySide6.QtCore import QThread
+
+    from nnstudio.ui import model_build
+
+    started = threading.Event()
+
+    def slow_names() -> list[str]:
+        started.set()
+        time.sleep(0.5)  # importing torchvision on a busy machine
+        return ["resnet18"]
+
+    monkeypatch.setattr(model_build, "load_classifier_names", slow_names)
+    panel = LayerPalette()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.model_names.load()
+    assert started.wait(10)
+    threads = [t for t in panel.findChildren(QThread) if t.isRunning()]
+    assert threads
+    panel.close()  # destroying a running QThread would abort the whole process
+    assert not any(t.isRunning() for t in threads)
