@@ -75,12 +75,20 @@ def example_editor(example: str) -> Callable[[Path], list[str]]:
 
 def window_driver(example: str, *, select: str | None = None, centre: str | None = None,
                   train_epochs: int | None = None, pin: tuple[str, str, int] | None = None,
-                  grab: str = "window", lr_find: bool = False) -> Callable[[Path], list[str]]:
+                  grab: str = "window", lr_find: bool = False, imported: str | None = None,
+                  open_blocks: tuple[str, ...] = ()) -> Callable[[Path], list[str]]:
     """Returns a recipe for a view ``--screenshot`` cannot reach: a layer selected or scrolled into
-    view, a pinned parameter, or the Training tab after a run. This script drives the window itself."""
+    view, a pinned parameter, the Training tab after a run (or the cards, the Layer telemetry panel or the
+    learning-rate finder: ``grab``), or a model imported (``imported``, a
+    source as File > Import takes it; ``example`` is then unused) with some blocks opened in place.
+    This script drives the window itself."""
     def recipe(target: Path) -> list[str]:
         command = [sys.executable, str(Path(__file__).resolve()), "--window-driver", str(target),
                    "--example", example]
+        if imported:
+            command += ["--import", imported]
+        if open_blocks:
+            command += ["--open", ",".join(open_blocks)]
         if select:
             command += ["--select", select]
         if centre:
@@ -126,6 +134,13 @@ PICTURES = (
     Picture("autograd-digits-cnn", "nnstudio autograd: the backward graph of digits-cnn", autograd_graph),
     Picture("training", f"the Training tab after {TRAINING_EPOCHS} epochs of digits-cnn on the CPU",
             window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS)),
+    Picture("resnet50-collapsed", "torchvision's ResNet-50 imported: its top level, every block closed",
+            window_driver("", imported="torchvision.models:resnet50")),
+    Picture("resnet50-stage-open", "the same ResNet-50 with its stage layer2 opened in place: its four "
+            "bottleneck blocks", window_driver("", imported="torchvision.models:resnet50", open_blocks=("layer2",))),
+    Picture("resnet50-block-open", "... and layer2's first bottleneck block opened too: its layers, the "
+            "downsampling branch and the Add", window_driver("", imported="torchvision.models:resnet50",
+                                                             open_blocks=("layer2", "layer2.0"), centre="layer2")),
     Picture("telemetry-cards", f"telemetry badges on digits-cnn's cards after {TRAINING_EPOCHS} epochs",
             window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, centre="relu2", grab="canvas")),
     Picture("telemetry-layer", f"the Layer telemetry panel of conv2 after {TRAINING_EPOCHS} epochs of digits-cnn",
@@ -169,8 +184,10 @@ def fine_tuning_project(folder: Path) -> object:
 
 
 def drive_window(target: Path, example: str, *, select: str | None, centre: str | None,
-                 train_epochs: int | None, pin: str | None, grab_what: str = "window", lr_find: bool = False) -> int:
-    """Opens an example in the window, prepares the view, saves a picture; returns the exit status."""
+                 train_epochs: int | None, pin: str | None, grab_what: str = "window", lr_find: bool = False,
+                 imported: str | None = None, open_blocks: str | None = None) -> int:
+    """Opens an example (or imports a model) in the window, prepares the view, saves a picture;
+    returns the exit status."""
     from PySide6.QtCore import QTimer
 
     from nnstudio.core.commands import SetParam
@@ -181,8 +198,14 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
     app = application()
     autosave = Path(tempfile.mkdtemp(prefix="nnstudio-docs-autosave-"))
     window = MainWindow(remember_layout=False, autosave_folder=autosave)
-    project = fine_tuning_project(Path(tempfile.mkdtemp(prefix="nnstudio-docs-pets-"))) \
-        if example == FINE_TUNING else load_example(example)
+    if imported:
+        from nnstudio.train.model_import import import_model
+
+        project = import_model(imported).project
+    elif example == FINE_TUNING:
+        project = fine_tuning_project(Path(tempfile.mkdtemp(prefix="nnstudio-docs-pets-")))
+    else:
+        project = load_example(example)
     if train_epochs:
         project.settings.epochs = train_epochs
         project.settings.device = "cpu"
@@ -202,12 +225,24 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
         window.close()
         app.quit()
 
+    def centre_view() -> None:
+        canvas = window.canvas
+        if centre in window.document.graph:
+            canvas.center_on_node(centre)
+            return
+        item = canvas.canvas_scene.item_for(centre or "")
+        if item is not None:
+            # The top of the block (its title and first units) in the upper part of the view.
+            top = item.sceneBoundingRect().top()
+            canvas.centerOn(item.sceneBoundingRect().center().x(),
+                            top + canvas.viewport().height() / 2 / canvas.zoom() - 130)
+
     def grab() -> None:
         app.processEvents()
         if grab_what == "canvas":  # the cards as they look after the run, on the Editor tab
             window.tabs.setCurrentWidget(window.canvas)
             if centre:
-                window.canvas.center_on_node(centre)
+                centre_view()
         elif grab_what == "telemetry":
             window.telemetry.dock.raise_()
             window.telemetry.redraw()
@@ -232,10 +267,24 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
         if status["prepared"] or not window.document.analysis_is_current:
             return
         status["prepared"] = True
-        if select:
+        canvas = window.canvas
+        for path in (open_blocks or "").split(","):
+            if path:
+                canvas.blocks.expand(path)
+        if imported:
+            window.resize(1500, 1000)  # a tall network: room for more of it
+            app.processEvents()
+            if not centre:  # short enough to show whole
+                growth = canvas.growth_to_show_all()
+                window.resize(window.width() + growth.width(), window.height() + growth.height())
+                app.processEvents()
+            canvas.frame_document()
+        if select and select in window.document.graph:
             window.show_node(select)
+        elif select:
+            canvas.go_to_block(select)
         if centre:
-            window.canvas.center_on_node(centre)
+            centre_view()
         if lr_find:
             window.tabs.setCurrentWidget(panel)
             finder = window.telemetry.ensure_lr_finder()
@@ -276,12 +325,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pin", help=argparse.SUPPRESS)
     parser.add_argument("--grab", default="window", help=argparse.SUPPRESS)
     parser.add_argument("--lr-find", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--import", dest="imported", help=argparse.SUPPRESS)
+    parser.add_argument("--open", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.window_driver:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return drive_window(Path(args.window_driver), args.example, select=args.select, centre=args.centre,
                             train_epochs=args.train_epochs, pin=args.pin, grab_what=args.grab,
-                            lr_find=args.lr_find)
+                            lr_find=args.lr_find, imported=args.imported, open_blocks=args.open)
     if args.list:
         for picture in PICTURES:
             print(f"{picture.name:<22} {picture.what}")

@@ -20,6 +20,8 @@ from nnstudio.core.layout import CARD_HEIGHT, CARD_WIDTH, COLUMN_GAP, LAYER_GAP,
 #: Space around a block's cards inside its frame: left/right/bottom, and top (for its title).
 BLOCK_PADDING = 20.0
 BLOCK_TITLE = 30.0
+#: Stand-ins for the outside of a block in its own layout (not valid layer ids, so never a unit).
+_ENTRY, _EXIT = "<entering>", "<leaving>"
 
 
 @dataclass
@@ -69,24 +71,33 @@ def _lay_out(blocks: dict[str, _Block], path: str, edges: list[tuple[str, str]],
     block = blocks[path]
     links = []
     seen = set()
+    # Values entering the block from outside come from one stand-in above it, and values leaving go
+    # to one below: a residual block's skip wire then gets its own column beside the main path,
+    # as it would in the drawing of the whole network.
+    entering, leaving = _ENTRY, _EXIT
     for source, target in edges:
         a, b = unit_of.get((path, source)), unit_of.get((path, target))
         if a is None:
             a = _unit_above(path, source, unit_of)
         if b is None:
             b = _unit_above(path, target, unit_of)
+        if path and a is None and b is not None:
+            a = entering
+        elif path and b is None and a is not None:
+            b = leaving
         if a is None or b is None or a == b or (a, b) in seen:
             continue
         seen.add((a, b))
         links.append((a, b))
+    stand_ins = [unit for unit in (entering, leaving) if any(unit in link for link in links)]
 
     def size_of(unit: object) -> tuple[float, float]:
         child = blocks.get(str(unit))
         return child.size if child is not None and str(unit) != path else (CARD_WIDTH, CARD_HEIGHT)
 
     options = editor_options(LAYER_GAP, COLUMN_GAP)
-    layout = _engine(block.units, links, size_of, options)
-    placed = list(layout.nodes.values())
+    layout = _engine(block.units + stand_ins, links, size_of, options)
+    placed = [p for p in layout.nodes.values() if p.id not in (_ENTRY, _EXIT)]
     left = min(p.x - p.width / 2 for p in placed)
     top = min(p.y - p.height / 2 for p in placed)
     right = max(p.x + p.width / 2 for p in placed)

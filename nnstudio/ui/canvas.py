@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QEvent, QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QColor,
+    QContextMenuEvent,
     QDragEnterEvent,
     QDragMoveEvent,
     QDropEvent,
@@ -30,10 +31,16 @@ from PySide6.QtWidgets import QFrame, QGraphicsView, QWidget
 
 from nnstudio.core.commands import UndoStack
 from nnstudio.core.graph import Graph
+from nnstudio.ui.canvas_block_items import BlockItem, FrameItem, PinItem
+from nnstudio.ui.canvas_blocks import BlockNavigation
+from nnstudio.ui.canvas_breadcrumbs import Breadcrumbs
 from nnstudio.ui.canvas_edits import CanvasEdits
-from nnstudio.ui.canvas_interactions import CardDrag, PanDrag, WireDrag, dropped_layer_type
-from nnstudio.ui.canvas_items import EdgeItem, NodeItem, PortRef
+from nnstudio.ui.canvas_interactions import CardDrag, PanDrag, WireDrag, dropped_layer_type, dropped_model
+from nnstudio.ui.canvas_items import EdgeItem, NodeItem, PortRef, UnitItem
+from nnstudio.ui.canvas_outline import is_inside
+from nnstudio.ui.canvas_overview import CanvasOverview
 from nnstudio.ui.canvas_scene import CanvasScene
+from nnstudio.ui.canvas_search import LayerSearch
 from nnstudio.ui.canvas_style import GRID_STEP
 
 if TYPE_CHECKING:
@@ -64,7 +71,11 @@ class CanvasView(QGraphicsView):
         self.setScene(self._scene)
         #: The edit operations (the window's Edit actions call these).
         self.edits = CanvasEdits(self)
+        #: Opening, closing, stepping into blocks; going to a layer.
+        self.blocks = BlockNavigation(self)
         self._document: Document | None = None
+        self._undo_stack: UndoStack | None = None
+        self._renamed: str | None = None
         self._frame_when_shown = False
         # The gesture in progress, if any.
         self._wire: WireDrag | None = None
@@ -87,8 +98,13 @@ class CanvasView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         self._scene.selectionChanged.connect(self._on_selection_changed)
+        self._scene.items_changed.connect(self._after_scene_change)
         self._scene.items_changed.connect(self._on_items_changed)
         self._was_empty = True
+        # Floating over the viewport: where the view is inside blocks, the search, the overview.
+        self.breadcrumbs = Breadcrumbs(self, self)
+        self.search = LayerSearch(self, self)
+        self.overview = CanvasOverview(self, self)
 
     # --- document --------------------------------------------------------------------------------
 
@@ -106,11 +122,18 @@ class CanvasView(QGraphicsView):
     def set_document(self, graph: Graph, undo_stack: UndoStack) -> None:
         """Shows ``graph`` and pushes edits on ``undo_stack`` (on New/Open); the view is fitted to it."""
         self._cancel_wire()
+        self.blocks.close_editor()
         if self.edits.graph is not None:
             self.edits.graph.events.node_renamed.disconnect(self._on_node_renamed)
+        if self._undo_stack is not None:
+            self._undo_stack.changed.disconnect(self._scene.flush)
         self.edits.bind(graph, undo_stack)
         self._scene.bind(graph)
         graph.events.node_renamed.connect(self._on_node_renamed)
+        # The scene catches up once at the end of each edit, however many layers it touched.
+        self._undo_stack = undo_stack
+        undo_stack.changed.connect(self._scene.flush)
+        self.blocks.scope_changed.emit("")
         self.edits.set_read_only(self.edits.read_only)
         # A hidden view has no real size yet: frame the network when it first shows.
         self._frame_when_shown = not self.isVisible()
@@ -139,45 +162,100 @@ class CanvasView(QGraphicsView):
     # --- selection -------------------------------------------------------------------------------
 
     def selected_node_ids(self) -> list[str]:
-        """Returns the ids of the selected layers, in graph order."""
+        """Returns the ids of the selected layers, in graph order (a selected block: all its layers)."""
         graph = self.edits.graph
         if graph is None:
             return []
-        selected = {item.node_id for item in self._scene.selectedItems() if isinstance(item, NodeItem)}
+        selected: set[str] = set()
+        members = self._scene.hierarchy.members
+        for item in self._scene.selectedItems():
+            if isinstance(item, NodeItem):
+                selected.add(item.node_id)
+            elif isinstance(item, (BlockItem, FrameItem)):
+                selected.update(members.get(item.key, ()))
         return [node_id for node_id in graph.node_ids() if node_id in selected]
+
+    def selected_blocks(self) -> list[str]:
+        """Returns the paths of the selected blocks (cards and frames)."""
+        return sorted(item.key for item in self._scene.selectedItems() if isinstance(item, (BlockItem, FrameItem)))
 
     def selected_edges(self) -> list[EdgeItem]:
         return [item for item in self._scene.selectedItems() if isinstance(item, EdgeItem)]
 
     def select_nodes(self, ids: Iterable[str]) -> None:
-        """Selects exactly these layers (unknown ids are ignored)."""
+        """Selects exactly these layers (unknown ids are ignored; a layer inside a closed block selects
+        the block only when every layer of the block is wanted)."""
         wanted = set(ids)
-        was_blocked = self._scene.blockSignals(True)  # one selection_changed, after
+        scene = self._scene
+        units = {scene.unit_showing(node_id) for node_id in wanted} - {None}
+        members = scene.hierarchy.members
+        was_blocked = scene.blockSignals(True)  # one selection_changed, after
         try:
-            self._scene.clearSelection()
-            for node_id in wanted:
-                item = self._scene.node_items.get(node_id)
-                if item is not None:
+            scene.clearSelection()
+            for key in units:
+                item = scene.unit_items.get(key)  # type: ignore[arg-type]
+                if isinstance(item, NodeItem) or (isinstance(item, BlockItem) and wanted.issuperset(members[key])):
+                    item.setSelected(True)
+        finally:
+            scene.blockSignals(was_blocked)
+        self._on_selection_changed()
+
+    def select_all(self) -> None:
+        """Selects every layer and closed block shown."""
+        was_blocked = self._scene.blockSignals(True)
+        try:
+            for item in self._scene.unit_items.values():
+                if isinstance(item, (NodeItem, BlockItem)):
                     item.setSelected(True)
         finally:
             self._scene.blockSignals(was_blocked)
         self._on_selection_changed()
 
-    def select_all(self) -> None:
-        self.select_nodes(self._scene.node_items)
-
     def center_on_node(self, node_id: str) -> None:
-        item = self._scene.node_items.get(node_id)
+        """Scrolls the unit showing layer ``node_id`` (its card, or its closed block) to the middle."""
+        key = self._scene.unit_showing(node_id)
+        item = self._scene.unit_items.get(key) if key else None
         if item is not None:
             self.centerOn(item.sceneBoundingRect().center())
+
+    def go_to_block(self, path: str) -> bool:
+        """Shows block ``path`` as a closed card (stepping out, opening the blocks around it), selects
+        and centres it."""
+        if not self.blocks.reveal_block(path):
+            return False
+        item = self._scene.item_for(path)
+        if item is None:
+            return False
+        self.select_nodes([])
+        item.setSelected(True)
+        self.centerOn(item.sceneBoundingRect().center())
+        return True
+
+    def show_search(self) -> None:
+        """Opens the find field (Ctrl+F)."""
+        self.search.open()
+
+    def go_to(self, node_id: str) -> bool:
+        """Opens the blocks around layer ``node_id``, selects it and centres it; False if there is none."""
+        if self.edits.graph is None or node_id not in self.edits.graph:
+            return False
+        self.blocks.reveal(node_id)
+        self.select_nodes([node_id])
+        self.center_on_node(node_id)
+        return True
 
     def _on_selection_changed(self) -> None:
         self.selection_changed.emit(self.selected_node_ids())
 
     def _on_node_renamed(self, _old: str, new: str) -> None:
-        # The card came back under its new name unselected; a rename leaves it selected (if nothing else is).
-        if not self.selected_node_ids():
-            self.select_nodes([new])
+        # The card comes back under its new name unselected; once the edit is over (a block rename
+        # renames many layers), a rename leaves it selected if nothing else is.
+        self._renamed = new
+
+    def _after_scene_change(self) -> None:
+        renamed, self._renamed = self._renamed, None
+        if renamed is not None and not self._scene.selectedItems():
+            self.select_nodes([renamed])
 
     # --- zoom and pan ----------------------------------------------------------------------------
 
@@ -237,6 +315,13 @@ class CanvasView(QGraphicsView):
         elif self.zoom() < MIN_ZOOM:
             self._zoom_by(MIN_ZOOM / self.zoom(), anchor_under_mouse=False)
         self.centerOn(content.center())
+        self.overview.refresh()
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self.breadcrumbs.place()
+        self.search.place()
+        self.overview.refresh()
 
     def _zoom_by(self, factor: float, anchor_under_mouse: bool) -> None:
         factor = max(MIN_ZOOM / self.zoom(), min(MAX_ZOOM / self.zoom(), factor))
@@ -246,6 +331,7 @@ class CanvasView(QGraphicsView):
                                      else QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.scale(factor, factor)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.overview.refresh()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt override
         if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -261,7 +347,7 @@ class CanvasView(QGraphicsView):
     def port_at(self, scene_pos: QPointF) -> PortRef | None:
         """Returns the port under ``scene_pos`` (top-most card first), or None."""
         for item in self._scene.items(QRectF(scene_pos.x() - 12, scene_pos.y() - 12, 24, 24)):
-            if isinstance(item, NodeItem):
+            if isinstance(item, UnitItem):
                 port = item.port_at(scene_pos)
                 if port is not None:
                     return port
@@ -275,6 +361,11 @@ class CanvasView(QGraphicsView):
             return
         if button == Qt.MouseButton.LeftButton and self.edits.graph is not None:
             scene_pos = self.mapToScene(event.position().toPoint())
+            block = self.blocks.chevron_hit(self.itemAt(event.position().toPoint()), scene_pos)
+            if block is not None:
+                self.blocks.toggle(block)
+                event.accept()
+                return
             port = self.port_at(scene_pos)
             if port is not None:
                 if self.edits.editable():
@@ -317,6 +408,33 @@ class CanvasView(QGraphicsView):
             cards, self._cards = self._cards, None
             cards.finish()
 
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt override
+        item = self.itemAt(event.position().toPoint())
+        scene_pos = self.mapToScene(event.position().toPoint())
+        if event.button() == Qt.MouseButton.LeftButton:
+            if isinstance(item, PinItem):
+                self.go_to(item.outside_layer)
+                event.accept()
+                return
+            step_in = bool(event.modifiers() & Qt.KeyboardModifier.ControlModifier)
+            if self.blocks.double_clicked(item, scene_pos, step_in):
+                event.accept()
+                return
+        super().mouseDoubleClickEvent(event)
+
+    def contextMenuEvent(self, event: QContextMenuEvent) -> None:  # noqa: N802 - Qt override
+        item = self.itemAt(event.pos())
+        if isinstance(item, (BlockItem, FrameItem)):
+            if not item.isSelected():
+                self.select_nodes([])
+                item.setSelected(True)
+            menu = self.blocks.menu_for(item.key)
+            menu.exec(event.globalPos())
+            menu.deleteLater()
+            event.accept()
+            return
+        super().contextMenuEvent(event)
+
     def _cancel_wire(self) -> None:
         if self._wire is not None:
             self._wire.cancel()
@@ -330,10 +448,23 @@ class CanvasView(QGraphicsView):
             self.viewport().setCursor(Qt.CursorShape.OpenHandCursor)
         elif key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.edits.delete_selection()
+        elif key == Qt.Key.Key_F2 and len(self.selected_blocks()) == 1 and self.edits.editable():
+            self.blocks.edit_name(self.selected_blocks()[0])
         elif key == Qt.Key.Key_F2 and len(self.selected_node_ids()) == 1 and self.edits.editable():
             self.rename_requested.emit(self.selected_node_ids()[0])
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and len(self.selected_blocks()) == 1:
+            path = self.selected_blocks()[0]
+            if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                self.blocks.step_into(path)
+            else:
+                self.blocks.toggle(path)
         elif key == Qt.Key.Key_Escape and self._wire is not None:
             self._cancel_wire()
+        elif key == Qt.Key.Key_Escape and self.edits.cancel_model():
+            pass
+        elif (key == Qt.Key.Key_Escape or (key == Qt.Key.Key_Up and event.modifiers()
+                                          & Qt.KeyboardModifier.AltModifier)) and self.blocks.scope:
+            self.blocks.step_out()
         elif key in _NUDGE and self.selected_node_ids():
             # Arrow keys nudge the selection one grid step (Shift: ten), one undo step per press.
             dx, dy = _NUDGE[key]
@@ -374,18 +505,39 @@ class CanvasView(QGraphicsView):
         self._accept_layer_drag(event)
 
     def _accept_layer_drag(self, event: QDragEnterEvent | QDragMoveEvent) -> None:
-        if dropped_layer_type(event.mimeData(), self.edits.read_only) is not None:
+        mime, read_only = event.mimeData(), self.edits.read_only
+        if dropped_layer_type(mime, read_only) is not None or dropped_model(mime, read_only) is not None:
             event.acceptProposedAction()
         else:
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        scene_pos = self.mapToScene(event.position().toPoint())
         type_id = dropped_layer_type(event.mimeData(), self.edits.read_only)
-        if type_id is not None and self.edits.add_layer(type_id, self.mapToScene(event.position().toPoint())):
+        model = dropped_model(event.mimeData(), self.edits.read_only)
+        if type_id is not None and self.edits.add_layer(type_id, scene_pos):
+            self.setFocus(Qt.FocusReason.MouseFocusReason)
+            event.acceptProposedAction()
+        elif model is not None and self.edits.insert_model(model, scene_pos):
             self.setFocus(Qt.FocusReason.MouseFocusReason)
             event.acceptProposedAction()
         else:
             event.ignore()
+
+    def placement_at(self, scene_pos: QPointF) -> str:
+        """The block a card put at ``scene_pos`` belongs to: the innermost open block there, else the
+        scope ("" for the top level); map the card's corner with ``canvas_scene.display.to_model``."""
+        scene = self._scene
+        container = scene.view_state.scope
+        for key, frame in scene.frame_items.items():
+            inside = frame.mapRectToScene(frame.rect().adjusted(0, 30, 0, 0))
+            if inside.contains(scene_pos) and len(key) > len(container) and is_inside(key, container):
+                container = key
+        return container
+
+    def shutdown(self) -> None:
+        """Stops the canvas's background work (a model being built for the canvas) and joins its thread."""
+        self.edits.shutdown()
 
     # --- looks -----------------------------------------------------------------------------------
 
@@ -400,7 +552,7 @@ class CanvasView(QGraphicsView):
     def _on_items_changed(self) -> None:
         # The hint belongs to an empty canvas: repaint the whole viewport when that changes (the
         # smart update mode would repaint only the new card, leaving the hint behind it).
-        empty = not self._scene.node_items
+        empty = not self._scene.unit_items  # as drawForeground decides (closed blocks are cards too)
         if empty != self._was_empty:
             self._was_empty = empty
             self.viewport().update()
@@ -408,11 +560,11 @@ class CanvasView(QGraphicsView):
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt override
         super().scrollContentsBy(dx, dy)
         # The banner and the hint are pinned to the viewport: scrolled pixels would smear them.
-        if self.edits.read_only or not self._scene.node_items:
+        if self.edits.read_only or not self._scene.unit_items:
             self.viewport().update()
 
     def drawForeground(self, painter: QPainter, rect: QRectF) -> None:  # noqa: N802 - Qt override
-        if not self.edits.read_only and self._scene.node_items:
+        if not self.edits.read_only and self._scene.unit_items:
             return
         painter.save()
         painter.resetTransform()

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QGraphicsItem
 
+from nnstudio.core.block_commands import AddBlock, free_block_name
+from nnstudio.core.block_layout import BLOCK_TITLE, nested_layout
 from nnstudio.core.commands import (
     AddNode,
     Command,
@@ -29,8 +30,12 @@ from nnstudio.core.commands import (
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.graph import Graph
 from nnstudio.core.layout import layered_layout
+from nnstudio.core.names import name_problem
+from nnstudio.ui.canvas_block_items import PendingItem
 from nnstudio.ui.canvas_clipboard import Fragment, FragmentError
+from nnstudio.ui.canvas_outline import Hierarchy
 from nnstudio.ui.canvas_style import NODE_HEIGHT, NODE_WIDTH, snap
+from nnstudio.ui.model_build import ModelBuild
 
 if TYPE_CHECKING:
     from nnstudio.ui.canvas import CanvasView
@@ -50,6 +55,9 @@ class CanvasEdits:
         self.read_only = False
         self._paste_count = 0
         self._last_fragment_json: str | None = None
+        #: Builds models dropped from the palette (created on the first drop).
+        self.model_build: ModelBuild | None = None
+        self._pending: PendingItem | None = None
 
     def bind(self, graph: Graph, undo_stack: UndoStack) -> None:
         """Edits go to ``graph`` through ``undo_stack`` from now on."""
@@ -59,8 +67,7 @@ class CanvasEdits:
     def set_read_only(self, read_only: bool) -> None:
         """Refuses (True) or allows every edit; cards can be dragged only while editable."""
         self.read_only = read_only
-        for item in self._view.canvas_scene.node_items.values():
-            item.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsMovable, not read_only)
+        self._view.canvas_scene.set_movable(not read_only)
 
     # --- layers ------------------------------------------------------------------------------------
 
@@ -75,9 +82,14 @@ class CanvasEdits:
         view = self._view
         if scene_pos is None:
             scene_pos = view.mapToScene(view.viewport().rect().center())
-        corner = (snap(scene_pos.x() - NODE_WIDTH / 2), snap(scene_pos.y() - NODE_HEIGHT / 2))
+        # A card dropped inside an open block joins it (its name gets the block's path in front).
+        container = view.placement_at(scene_pos)
+        corner = view.canvas_scene.display.to_model(container, snap(scene_pos.x() - NODE_WIDTH / 2),
+                                                    snap(scene_pos.y() - NODE_HEIGHT / 2))
         try:
-            command = AddNode(self.graph, type_id, corner)
+            spec = self.graph.catalog.get(type_id)
+            node_id = _free_id_in(self.graph, container, spec.prefix) if container else None
+            command = AddNode(self.graph, type_id, corner, node_id=node_id)
         except NnstudioError as exc:
             self._tell(f"Cannot add layer: {exc}")
             return ""
@@ -96,8 +108,9 @@ class CanvasEdits:
             children.append(RemoveNodes(self.graph, node_ids))
         doomed = set(node_ids)
         for item in self._view.selected_edges():
-            if item.edge.source not in doomed and item.edge.target not in doomed:
-                children.append(Disconnect(self.graph, item.edge))
+            for edge in item.edges:
+                if edge.source not in doomed and edge.target not in doomed:
+                    children.append(Disconnect(self.graph, edge))
         if not children:
             return
         self.push(children[0] if len(children) == 1 else Macro(_delete_text(node_ids, children), children))
@@ -115,11 +128,35 @@ class CanvasEdits:
 
     def move_cards(self, moved: dict[str, tuple[float, float]]) -> bool:
         """Records cards dragged to new positions as one undo step; False (cards put back) if refused."""
-        assert self.graph is not None
-        old_positions = {k: self.graph.node(k).position for k in moved}
-        if self.read_only or not self.push(MoveNodes(self.graph, moved, old_positions)):
-            for node_id, position in old_positions.items():
-                self._view.canvas_scene.node_items[node_id].follow_model_position(position)
+        return self.move_units(moved)
+
+    def move_units(self, moved: dict[str, tuple[float, float]]) -> bool:
+        """Records cards, blocks and frames dragged to new canvas positions (top-left corners) as one
+        undo step: a block moves every layer inside it. False (items put back) if refused."""
+        graph = self.graph
+        assert graph is not None
+        scene = self._view.canvas_scene
+        display, members = scene.display, scene.hierarchy.members
+        positions: dict[str, tuple[float, float]] = {}
+        for key, (x, y) in moved.items():
+            shown_x, shown_y = display.shown_corner(key)
+            unit = display.units[key]
+            near = (shown_x + x - unit.x, shown_y + y - unit.y)
+            model_x, model_y = display.to_model(unit.container, x, y, near)
+            dx, dy = model_x - shown_x, model_y - shown_y
+            for node_id in members.get(key, [key]):
+                px, py = graph.node(node_id).position
+                positions[node_id] = (px + dx, py + dy)
+        old_positions = {k: graph.node(k).position for k in positions}
+        try:
+            command = MoveNodes(graph, positions, old_positions)
+        except NnstudioError as exc:
+            self._tell(str(exc))
+            command = None
+        if len(moved) == 1 and next(iter(moved)) in members and command is not None:
+            command.text = f"Move {next(iter(moved))}"
+        if command is None or self.read_only or not self.push(command):
+            scene.resync()  # back where the graph says
             return False
         return True
 
@@ -133,13 +170,27 @@ class CanvasEdits:
             return False
         return self.push(Connect(self.graph, source, target, port))
 
+    def connect_many(self, source: str, targets: list[tuple[str, str]]) -> bool:
+        """Wires ``source``'s output into every (layer, port) of ``targets`` as one undo step."""
+        if len(targets) == 1:
+            return self.connect_ports(source, *targets[0])
+        if self.graph is None or not targets or not self.editable():
+            return False
+        try:
+            children: list[Command] = [Connect(self.graph, source, node_id, port) for node_id, port in targets]
+        except NnstudioError as exc:
+            self._tell(f"Cannot connect: {exc}")
+            return False
+        return self.push(Macro(f"Connect {source} to {len(targets)} layers", children))
+
     def auto_layout(self) -> None:
         """Arranges the layers top to bottom (one undo step), then fits them in view."""
         graph = self.graph
         if graph is None or not self.editable() or not len(graph):
             return
         try:
-            positions = layered_layout(graph)
+            nested = any("." in node_id for node_id in graph.node_ids())
+            positions = nested_layout(graph) if nested else layered_layout(graph)
         except NnstudioError as exc:
             self._tell(f"Cannot lay out: {exc}")
             return
@@ -155,6 +206,90 @@ class CanvasEdits:
         command.text = "Auto-layout"
         if self.push(command):
             self._view.fit_to_view()
+
+    # --- models ------------------------------------------------------------------------------------
+
+    def insert_model(self, source: str, scene_pos: QPointF | None = None) -> bool:
+        """Builds model ``source`` in the background (progress on the canvas, Escape cancels), then adds
+        it at ``scene_pos`` as one closed block, one undo step. False when refused at once."""
+        if self.graph is None or not self.editable():
+            return False
+        view = self._view
+        if scene_pos is None:
+            scene_pos = view.mapToScene(view.viewport().rect().center())
+        if self.model_build is None:
+            self.model_build = ModelBuild(view, "nnstudio-canvas-models")
+            self.model_build.progressed.connect(self._on_model_progress)
+            self.model_build.finished.connect(self._on_model_built)
+            self.model_build.failed.connect(self._on_model_failed)
+            self.model_build.cancelled.connect(self._on_model_cancelled)
+        self._drop_pending()
+        name = source.partition(":")[2].partition("(")[0].rsplit(".", 1)[-1] or "model"
+        self._pending = PendingItem(name, lambda: view.canvas_scene.colours)
+        self._pending.setPos(scene_pos - QPointF(NODE_WIDTH / 2, NODE_HEIGHT / 2))
+        self._pending_at = (view.placement_at(scene_pos), scene_pos)
+        view.canvas_scene.addItem(self._pending)
+        self._tell(f"Building {name} in the background… (Escape cancels)")
+        self.model_build.start(source)
+        return True
+
+    def cancel_model(self) -> bool:
+        """Stops building a dropped model; True when one was being built."""
+        if self.model_build is None or not self.model_build.busy:
+            return False
+        self.model_build.cancel()
+        return True
+
+    def shutdown(self) -> None:
+        if self.model_build is not None:
+            self.model_build.shutdown()
+        self._drop_pending()
+
+    def _on_model_progress(self, fraction: float, message: str) -> None:
+        if self._pending is not None:
+            self._pending.set_progress(fraction, message)
+
+    def _on_model_failed(self, message: str) -> None:
+        self._drop_pending()
+        self._tell(f"Cannot add the model: {message}")
+
+    def _on_model_cancelled(self) -> None:
+        self._drop_pending()
+        self._tell("Stopped building the model; nothing was added")
+
+    def _on_model_built(self, result: object) -> None:
+        self._drop_pending()
+        graph = self.graph
+        if graph is None or self.read_only:
+            return
+        source = result.project.graph  # type: ignore[attr-defined]
+        container, scene_pos = self._pending_at
+        display = self._view.canvas_scene.display
+        model_x, model_y = display.to_model(container, scene_pos.x(), scene_pos.y())
+        xs = [node.position[0] for node in source.nodes()]
+        # The closed block's card is centred on its frame, which is centred on its layers.
+        corner = (snap(model_x - (max(xs) + NODE_WIDTH - min(xs)) / 2), snap(model_y - NODE_HEIGHT / 2 + BLOCK_TITLE))
+        wanted = result.project.name  # type: ignore[attr-defined]
+        name = free_block_name(graph, f"{container}.{wanted}" if container else wanted)
+        try:
+            command = AddBlock(graph, source, name, corner)
+        except NnstudioError as exc:
+            self._tell(f"Cannot add the model: {exc}")
+            return
+        scene = self._view.canvas_scene
+        scene.treat_as_known({name, *(f"{name}.{path}" for path in Hierarchy(source.node_ids()).blocks())})
+        if self.push(command):
+            item = scene.item_for(name)
+            self._view.select_nodes([])
+            if item is not None:
+                item.setSelected(True)
+            count = getattr(result, "parameters", "")
+            self._tell(f"Added {name}: {len(command.nodes)} layers" + (f", {count} parameters" if count else ""))
+
+    def _drop_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None and pending.scene() is not None:
+            pending.scene().removeItem(pending)
 
     # --- clipboard ---------------------------------------------------------------------------------
 
@@ -242,3 +377,13 @@ def _delete_text(node_ids: list[str], children: list[Command]) -> str:
     if wires:
         parts.append("1 wire" if wires == 1 else f"{wires} wires")
     return "Delete " + " and ".join(parts)
+
+
+def _free_id_in(graph: Graph, container: str, prefix: str) -> str:
+    """The first free layer id ``container.prefixN`` (``layer1.conv1``, ``layer1.conv2``...)."""
+    i = 1
+    while True:
+        candidate = f"{container}.{prefix}{i}"
+        if candidate not in graph and graph.is_free(candidate) and name_problem(candidate) is None:
+            return candidate
+        i += 1

@@ -16,7 +16,8 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
-from nnstudio.ui.canvas_items import NodeItem, PortHighlight, PortRef
+from nnstudio.ui.canvas_block_items import BlockItem, FrameItem
+from nnstudio.ui.canvas_items import NodeItem, PortHighlight, PortRef, UnitItem
 from nnstudio.ui.canvas_style import ACCEPT_COLOUR, wire_path
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 #: The MIME type the palette drags layers with (its payload is the layer's type id).
 MIME_LAYER = "application/x-nnstudio-layer"
+#: The MIME type the palette drags models with (its payload is the model's source, as
+#: ``torchvision.models:resnet18``).
+MIME_MODEL = "application/x-nnstudio-model"
 
 
 def dropped_layer_type(mime: QMimeData, read_only: bool) -> str | None:
@@ -31,6 +35,13 @@ def dropped_layer_type(mime: QMimeData, read_only: bool) -> str | None:
     if read_only or not mime.hasFormat(MIME_LAYER):
         return None
     return bytes(mime.data(MIME_LAYER).data()).decode("utf-8").strip() or None
+
+
+def dropped_model(mime: QMimeData, read_only: bool) -> str | None:
+    """Returns the model source a drop carries, or None when the canvas should refuse it."""
+    if read_only or not mime.hasFormat(MIME_MODEL):
+        return None
+    return bytes(mime.data(MIME_MODEL).data()).decode("utf-8").strip() or None
 
 
 class WireDrag:
@@ -44,7 +55,7 @@ class WireDrag:
         self._hovered: PortRef | None = None
         graph = view.edits.graph
         assert graph is not None
-        for item in self._scene.node_items.values():
+        for item in self._scene.unit_items.values():
             for candidate in item.ports():
                 if candidate.is_output == port.is_output:
                     continue
@@ -65,16 +76,25 @@ class WireDrag:
         if self.origin.is_output == other.is_output:
             return "connect an output to an input"
         out, into = (self.origin, other) if self.origin.is_output else (other, self.origin)
-        return graph.connection_problem(out.node_id, into.node_id, into.name or "in")
+        source = self._scene.port_source(out)
+        targets = self._scene.port_targets(into)
+        if source is None or not targets:
+            return "that end stands for a layer outside the block shown; step out to wire it"
+        for node_id, port in targets:
+            problem = graph.connection_problem(source, node_id, port)
+            if problem:
+                return problem
+        return None
 
     def move(self, scene_pos: QPointF) -> None:
         """Draws the wire to ``scene_pos`` (snapped to the port it would attach to)."""
         origin = self.origin
-        anchor = self._scene.node_items[origin.node_id].port_scene_pos(origin)
+        units = self._scene.unit_items
+        anchor = units[origin.node_id].port_scene_pos(origin)
         target = self.target_at(scene_pos)
         if target is not None and target.is_output == origin.is_output:
             target = None
-        end = scene_pos if target is None else self._scene.node_items[target.node_id].port_scene_pos(target)
+        end = scene_pos if target is None else units[target.node_id].port_scene_pos(target)
         path: QPainterPath = wire_path(anchor, end) if origin.is_output else wire_path(end, anchor)
         self._preview.setPath(path)
         if target != self._hovered:
@@ -88,7 +108,7 @@ class WireDrag:
         if port is not None:
             return port  # even a wrong one: dropping there says why it cannot connect
         for item in self._scene.items(scene_pos):
-            if isinstance(item, NodeItem):
+            if isinstance(item, UnitItem):
                 if item.node_id == self.origin.node_id:
                     return None
                 candidates = [p for p in item.ports() if p.is_output == wants_output]
@@ -107,19 +127,21 @@ class WireDrag:
             self._view.status_message.emit(f"Cannot connect: {problem}")
             return
         out, into = (self.origin, target) if self.origin.is_output else (target, self.origin)
-        self._view.edits.connect_ports(out.node_id, into.node_id, into.name or "in")
+        source = self._scene.port_source(out)
+        assert source is not None
+        self._view.edits.connect_many(source, self._scene.port_targets(into))
 
     def cancel(self) -> None:
         """Removes the preview and the highlights."""
         if self._preview.scene() is not None:
             self._scene.removeItem(self._preview)
-        for item in self._scene.node_items.values():
+        for item in self._scene.unit_items.values():
             item.clear_highlights()
         self._targets = {}
         self._hovered = None
 
     def _set_hover(self, port: PortRef | None) -> None:
-        previous, items = self._hovered, self._scene.node_items
+        previous, items = self._hovered, self._scene.unit_items
         if previous is not None and previous.node_id in items:
             state = PortHighlight.ACCEPT if self._targets.get(previous) else PortHighlight.NONE
             items[previous.node_id].set_port_highlight(previous, state)
@@ -148,24 +170,28 @@ class PanDrag:
 
 
 class CardDrag:
-    """Cards Qt moves while the left button is held; the release makes it one undoable move."""
+    """Cards, blocks and frames Qt moves while the left button is held; the release makes it one
+    undoable move of the layers they show."""
 
     def __init__(self, view: CanvasView) -> None:
         self._view = view
-        # Where the (possibly just selected) cards started.
-        self._start = {item.node_id: (item.pos().x(), item.pos().y())
-                       for item in view.canvas_scene.selectedItems() if isinstance(item, NodeItem)}
+        # Where the (possibly just selected) items started; a frame brings its units along.
+        self._start: dict[str, tuple[object, QPointF]] = {}
+        for item in view.canvas_scene.selectedItems():
+            if isinstance(item, (NodeItem, BlockItem, FrameItem)):
+                self._start[item.key] = (item, item.scenePos())
 
     def finish(self) -> None:
-        """Records the cards that moved (or puts them back when the edit is refused)."""
+        """Records the units that moved (or puts them back when the edit is refused)."""
         view = self._view
         if view.edits.graph is None or not self._start:
             return
         moved: dict[str, tuple[float, float]] = {}
-        for node_id, old in self._start.items():
-            item = view.canvas_scene.node_items.get(node_id)
-            if item is not None and (item.pos().x(), item.pos().y()) != old:
-                moved[node_id] = (item.pos().x(), item.pos().y())
+        for key, (item, old) in self._start.items():
+            now = item.scenePos()  # type: ignore[attr-defined]
+            if now != old:
+                moved[key] = (now.x(), now.y())
         if moved:
-            view.edits.move_cards(moved)
+            view.edits.move_units(moved)
             view.canvas_scene.fit_scene_rect()
+

@@ -99,6 +99,121 @@ class PortRef:
         return f"PortRef({self.node_id!r}, {self.direction!r}, {self.name!r})"
 
 
+def short_title(key: str) -> str:
+    """A unit's name as its card shows it: the last part of a dotted id, back to the last name when
+    it ends in indices (``layer1.0.conv1`` -> ``conv1``, ``layer1.0`` -> ``layer1.0``,
+    ``features.1.0`` -> ``features.1.0``: ``1.0`` alone would say nothing)."""
+    parts = key.split(".")
+    start = len(parts) - 1
+    while start > 0 and parts[start].isdigit():
+        start -= 1
+    return ".".join(parts[start:])
+
+
+class UnitItem(QGraphicsItem):
+    """Something wires attach to: a layer card, a collapsed block's card, or a pin.
+
+    Subclasses say which ports they have (:meth:`ports`) and where (:meth:`port_local_pos`); this
+    class keeps the wires attached, highlights ports during a wire drag, and snaps a dragged card to
+    the grid. ``key`` is the unit's name on the canvas (a layer id, a block path or a pin key).
+    """
+
+    def __init__(self, key: str) -> None:
+        super().__init__()
+        self.key = key
+        #: What the card's title says: the key, or its end inside an open block (``conv1``).
+        self.title = short_title(key)
+        self._highlights: dict[tuple[str, str | None], PortHighlight] = {}
+        self._following_model = False
+        self.edges: list[EdgeItem] = []
+
+    @property
+    def node_id(self) -> str:
+        return self.key
+
+    def follow_model_position(self, position: tuple[float, float]) -> None:
+        """Place the item exactly where told (the model's or the outline's coordinates, no snapping)."""
+        self._following_model = True
+        try:
+            self.setPos(QPointF(position[0], position[1]))
+        finally:
+            self._following_model = False
+
+    def set_port_highlight(self, port: PortRef, state: PortHighlight) -> None:
+        key = (port.direction, port.name)
+        if self._highlights.get(key, PortHighlight.NONE) is not state:
+            if state is PortHighlight.NONE:
+                self._highlights.pop(key, None)
+            else:
+                self._highlights[key] = state
+            self.update()
+
+    def clear_highlights(self) -> None:
+        if self._highlights:
+            self._highlights.clear()
+            self.update()
+
+    def ports(self) -> list[PortRef]:
+        raise NotImplementedError
+
+    def port_local_pos(self, port: PortRef) -> QPointF:
+        raise NotImplementedError
+
+    def port_is_variadic(self, port: PortRef) -> bool:
+        return False
+
+    def port_scene_pos(self, port: PortRef) -> QPointF:
+        return self.mapToScene(self.port_local_pos(port))
+
+    def port_at(self, scene_pos: QPointF, radius: float = PORT_HIT_RADIUS) -> PortRef | None:
+        """The port whose centre is within ``radius`` of ``scene_pos``, nearest first, or None."""
+        local = self.mapFromScene(scene_pos)
+        best: tuple[float, PortRef] | None = None
+        for port in self.ports():
+            centre = self.port_local_pos(port)
+            distance = math.hypot(local.x() - centre.x(), local.y() - centre.y())
+            if distance <= radius and (best is None or distance < best[0]):
+                best = (distance, port)
+        return best[1] if best else None
+
+    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
+        # Qt calls this for every flag, tooltip and z change too; the base class returns ``value``
+        # untouched, so irrelevant changes return it directly (cheaper with 500 cards).
+        if change is _POSITION_CHANGE:
+            if self._following_model:
+                return value
+            point = QPointF(value)  # type: ignore[call-overload]
+            return QPointF(snap(point.x()), snap(point.y()))
+        if change is _POSITION_CHANGED:
+            for edge in self.edges:
+                edge.update_path()
+        elif change is _SELECTION_CHANGED:
+            self.setZValue(2 if self.isSelected() else 1)
+        return value
+
+    def paint_ports(self, painter: QPainter, colours: CanvasColours, accent: QColor) -> None:
+        """Draws the ports (a pill for a port taking several wires) in their highlight states."""
+        for port in self.ports():
+            centre = self.port_local_pos(port)
+            state = self._highlights.get((port.direction, port.name), PortHighlight.NONE)
+            radius = PORT_RADIUS + (2.0 if state is PortHighlight.HOVER else 0.0)
+            fill = accent if state is PortHighlight.NONE else ACCEPT_COLOUR
+            painter.setPen(QPen(colours.card, 2.0))
+            painter.setBrush(fill)
+            if self.port_is_variadic(port):
+                # A wider pill says "several wires welcome" (Add, Concat, Multiply).
+                rect = QRectF(centre.x() - radius * 2.2, centre.y() - radius, radius * 4.4, radius * 2)
+                painter.drawRoundedRect(rect, radius, radius)
+            else:
+                painter.drawEllipse(centre, radius, radius)
+            if state is not PortHighlight.NONE:
+                ring = QColor(ACCEPT_COLOUR)
+                ring.setAlphaF(0.35)
+                painter.setPen(QPen(ring, 3.0))
+                painter.setBrush(Qt.BrushStyle.NoBrush)
+                painter.drawEllipse(centre, radius + 4, radius + 4)
+
+
 def _paint_lock(painter: QPainter, centre: QPointF, colour: QColor) -> None:
     """A small padlock centred on ``centre``: the sign of a frozen layer."""
     painter.save()
@@ -114,12 +229,11 @@ def _paint_lock(painter: QPainter, centre: QPointF, colour: QColor) -> None:
     painter.restore()
 
 
-class NodeItem(QGraphicsItem):
+class NodeItem(UnitItem):
     """A layer card: category strip, name, type and key settings, output shape, parameter count."""
 
     def __init__(self, node: Node, colours: Callable[[], CanvasColours], fonts: CardFonts) -> None:
-        super().__init__()
-        self.node_id = node.id
+        super().__init__(node.id)
         self.spec = node.spec
         self._colours = colours
         self._fonts = fonts
@@ -129,9 +243,6 @@ class NodeItem(QGraphicsItem):
         self._shape_text = ""
         self._count_text = ""
         self._problems: list[Problem] = []
-        self._highlights: dict[tuple[str, str | None], PortHighlight] = {}
-        self._following_model = False
-        self.edges: list[EdgeItem] = []
         self.setFlags(_NODE_FLAGS)
         # Panning and zooming repaint hundreds of cards: draw each once per zoom level and blit it.
         self.setCacheMode(_DEVICE_CACHE)
@@ -144,14 +255,6 @@ class NodeItem(QGraphicsItem):
         return NODE_TYPE
 
     # --- state set by the scene --------------------------------------------------------------------
-
-    def follow_model_position(self, position: tuple[float, float]) -> None:
-        """Place the card where the graph says, exactly (no snapping of the model's coordinates)."""
-        self._following_model = True
-        try:
-            self.setPos(QPointF(position[0], position[1]))
-        finally:
-            self._following_model = False
 
     def refresh_params(self, node: Node) -> None:
         self._summary = parameter_summary(node.spec, node.params)
@@ -190,20 +293,6 @@ class NodeItem(QGraphicsItem):
     def problems(self) -> list[Problem]:
         return list(self._problems)
 
-    def set_port_highlight(self, port: PortRef, state: PortHighlight) -> None:
-        key = (port.direction, port.name)
-        if self._highlights.get(key, PortHighlight.NONE) is not state:
-            if state is PortHighlight.NONE:
-                self._highlights.pop(key, None)
-            else:
-                self._highlights[key] = state
-            self.update()
-
-    def clear_highlights(self) -> None:
-        if self._highlights:
-            self._highlights.clear()
-            self.update()
-
     # --- ports -----------------------------------------------------------------------------------
 
     def ports(self) -> list[PortRef]:
@@ -216,19 +305,8 @@ class NodeItem(QGraphicsItem):
         x, y = output_port_offset() if port.is_output else input_port_offset(self.spec, port.name or "in")
         return QPointF(x, y)
 
-    def port_scene_pos(self, port: PortRef) -> QPointF:
-        return self.mapToScene(self.port_local_pos(port))
-
-    def port_at(self, scene_pos: QPointF, radius: float = PORT_HIT_RADIUS) -> PortRef | None:
-        """The port whose centre is within ``radius`` of ``scene_pos``, nearest first, or None."""
-        local = self.mapFromScene(scene_pos)
-        best: tuple[float, PortRef] | None = None
-        for port in self.ports():
-            centre = self.port_local_pos(port)
-            distance = math.hypot(local.x() - centre.x(), local.y() - centre.y())
-            if distance <= radius and (best is None or distance < best[0]):
-                best = (distance, port)
-        return best[1] if best else None
+    def port_is_variadic(self, port: PortRef) -> bool:
+        return not port.is_output and self.spec.port(port.name or "in").variadic
 
     # --- geometry --------------------------------------------------------------------------------
 
@@ -242,21 +320,6 @@ class NodeItem(QGraphicsItem):
         for port in self.ports():
             path.addEllipse(self.port_local_pos(port), PORT_HIT_RADIUS, PORT_HIT_RADIUS)
         return path
-
-    def itemChange(self, change: QGraphicsItem.GraphicsItemChange, value: object) -> object:  # noqa: N802
-        # Qt calls this for every flag, tooltip and z change too; the base class returns ``value``
-        # untouched, so irrelevant changes return it directly (cheaper with 500 cards).
-        if change is _POSITION_CHANGE:
-            if self._following_model:
-                return value
-            point = QPointF(value)  # type: ignore[call-overload]
-            return QPointF(snap(point.x()), snap(point.y()))
-        if change is _POSITION_CHANGED:
-            for edge in self.edges:
-                edge.update_path()
-        elif change is _SELECTION_CHANGED:
-            self.setZValue(2 if self.isSelected() else 1)
-        return value
 
     # --- drawing ---------------------------------------------------------------------------------
 
@@ -296,7 +359,7 @@ class NodeItem(QGraphicsItem):
 
         if detail >= DETAIL_ZOOM:
             self._paint_text(painter, colours, worst)
-        self._paint_ports(painter, colours, accent)
+        self.paint_ports(painter, colours, accent)
 
     def _paint_text(self, painter: QPainter, colours: CanvasColours, worst: str | None) -> None:
         left = STRIP_WIDTH + 8
@@ -329,7 +392,7 @@ class NodeItem(QGraphicsItem):
         painter.setPen(colours.text)
         painter.setFont(fonts.title)
         title_width = right - left - badge_width - count_width
-        title = fonts.title_metrics.elidedText(self.node_id, Qt.TextElideMode.ElideRight, title_width)
+        title = fonts.title_metrics.elidedText(self.title, Qt.TextElideMode.ElideRight, title_width)
         painter.drawText(QRectF(left, 4, title_width, 18),
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, title)
 
@@ -346,41 +409,39 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(left, 40, right - left, 16),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shape)
 
-    def _paint_ports(self, painter: QPainter, colours: CanvasColours, accent: QColor) -> None:
-        for port in self.ports():
-            centre = self.port_local_pos(port)
-            state = self._highlights.get((port.direction, port.name), PortHighlight.NONE)
-            variadic = not port.is_output and self.spec.port(port.name or "in").variadic
-            radius = PORT_RADIUS + (2.0 if state is PortHighlight.HOVER else 0.0)
-            fill = accent if state is PortHighlight.NONE else ACCEPT_COLOUR
-            painter.setPen(QPen(colours.card, 2.0))
-            painter.setBrush(fill)
-            if variadic:
-                # A wider pill says "several wires welcome" (Add, Concat, Multiply).
-                rect = QRectF(centre.x() - radius * 2.2, centre.y() - radius, radius * 4.4, radius * 2)
-                painter.drawRoundedRect(rect, radius, radius)
-            else:
-                painter.drawEllipse(centre, radius, radius)
-            if state is not PortHighlight.NONE:
-                ring = QColor(ACCEPT_COLOUR)
-                ring.setAlphaF(0.35)
-                painter.setPen(QPen(ring, 3.0))
-                painter.setBrush(Qt.BrushStyle.NoBrush)
-                painter.drawEllipse(centre, radius + 4, radius + 4)
-
 
 class EdgeItem(QGraphicsItem):
     """A wire: a smooth cubic curve from an output port down to an input port, with an arrow and the
-    tensor shape it carries."""
+    tensor shape it carries.
 
-    def __init__(self, edge: Edge, source: NodeItem, target: NodeItem,
-                 colours: Callable[[], CanvasColours], fonts: CardFonts) -> None:
+    A wire between two layers stands for one edge of the graph; one that ends on a collapsed block's
+    port or on a pin stands for every edge between the same two ports (``edges``), and ``edge`` is
+    the first of them.
+    """
+
+    def __init__(self, edge: Edge, source: UnitItem, target: UnitItem,
+                 colours: Callable[[], CanvasColours], fonts: CardFonts,
+                 source_port: PortRef | None = None, target_port: PortRef | None = None,
+                 edges: tuple[Edge, ...] | None = None, label: str = "", label_at_source: bool = False,
+                 shows_label: bool = True) -> None:
         super().__init__()
         self.edge = edge
+        self.edges = edges or (edge,)
         self.source, self.target = source, target
+        self.source_port = source_port or PortRef(source.key, "out", None)
+        self.target_port = target_port or PortRef(target.key, "in", edge.port)
         self._colours = colours
         self._fonts = fonts
-        self._label = ""
+        # Born with its label: a wire's curve is laid out once, not again when the shapes arrive.
+        self._label = label
+        #: Set by the scene for a wire entering an open block: its label goes by the output port.
+        self.label_at_source = label_at_source
+        #: False for all but one of the wires carrying one value to many layers: that value is labelled
+        #: once (its tooltip still tells the shape).
+        self.shows_label = shows_label
+        #: Open blocks' frames this wire enters from outside: it passes under their title bars, so
+        #: their titles stay readable.
+        self.entered_frames: list[QGraphicsItem] = []
         self._path = QPainterPath()
         self._label_rect = QRectF()
         self._bounds = QRectF()
@@ -391,6 +452,7 @@ class EdgeItem(QGraphicsItem):
         self.setZValue(0)
         source.edges.append(self)
         target.edges.append(self)
+        self.setToolTip(self._describe(label))
         self.update_path()
 
     def type(self) -> int:
@@ -408,17 +470,21 @@ class EdgeItem(QGraphicsItem):
     def set_label(self, text: str) -> None:
         if text != self._label:
             self._label = text
-            self.setToolTip(f"{self.edge.source} → {self.edge.target}" + (f": {text}" if text else ""))
+            self.setToolTip(self._describe(text))
             self.update_path()
 
+    def _describe(self, shape: str) -> str:
+        targets = ", ".join(dict.fromkeys(e.target for e in self.edges))
+        return f"{self.edge.source} → {targets}" + (f": {shape}" if shape else "")
+
     def end_points(self) -> tuple[QPointF, QPointF]:
-        start = self.source.port_scene_pos(PortRef(self.source.node_id, "out", None))
-        end = self.target.port_scene_pos(PortRef(self.target.node_id, "in", self.edge.port))
-        if self.target.spec.port(self.edge.port).variadic:
+        start = self.source.port_scene_pos(self.source_port)
+        end = self.target.port_scene_pos(self.target_port)
+        if self.target.port_is_variadic(self.target_port) and len(self.edges) == 1:
             # Fan the wires of a variadic port out a little, in the order the layer reads them.
-            siblings = sorted(e.edge.index for e in self.target.edges if e.edge.port == self.edge.port
-                              and e.edge.target == self.target.node_id)
-            if len(siblings) > 1:
+            siblings = sorted(e.edge.index for e in self.target.edges if e.target_port == self.target_port
+                              and len(e.edges) == 1)
+            if len(siblings) > 1 and self.edge.index in siblings:
                 slot = siblings.index(self.edge.index)
                 end += QPointF((slot - (len(siblings) - 1) / 2) * 9.0, 0)
         # Stop just above the input port so the arrow head stays visible.
@@ -430,12 +496,15 @@ class EdgeItem(QGraphicsItem):
         start, end = self.end_points()
         self._path = wire_path(start, end)
         self._label_rect = QRectF()
-        if self._label:
+        if self._label and self.shows_label:
             metrics = self._fonts.label_metrics
             width = metrics.horizontalAdvance(self._label) + 10
             height = metrics.height() + 2
             middle = self._path.pointAtPercent(0.5)
-            if abs(math.sin(math.radians(self._path.angleAtPercent(0.5)))) >= 0.5:
+            if self.label_at_source:
+                # A wire into an open block crosses its title bar: the label stays by the output.
+                self._label_rect = QRectF(start.x() + 6, start.y() + 3, width, height)
+            elif abs(math.sin(math.radians(self._path.angleAtPercent(0.5)))) >= 0.5:
                 # Beside a steep wire: to the right of its middle.
                 self._label_rect = QRectF(middle.x() + 6, middle.y() - height / 2, width, height)
             else:
@@ -469,12 +538,24 @@ class EdgeItem(QGraphicsItem):
         painter.setPen(QPen(colour, 2.4 if self.isSelected() else 1.6, Qt.PenStyle.SolidLine,
                             Qt.PenCapStyle.RoundCap))
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self._path)
+        if self.entered_frames:
+            painter.save()
+            visible = QPainterPath()
+            visible.addRect(self._bounds)
+            for frame in self.entered_frames:
+                hole = QPainterPath()
+                hole.addRect(frame.mapRectToScene(frame.title_rect()))  # type: ignore[attr-defined]
+                visible = visible.subtracted(hole)
+            painter.setClipPath(visible)
+            painter.drawPath(self._path)
+            painter.restore()
+        else:
+            painter.drawPath(self._path)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QBrush(colour))
         painter.drawPolygon(arrow_head(self._path))
         detail = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self._label and detail >= DETAIL_ZOOM:
+        if self._label and self.shows_label and detail >= DETAIL_ZOOM:
             painter.setBrush(colours.label_background)
             painter.drawRoundedRect(self._label_rect, 4, 4)
             painter.setPen(colours.muted_text)

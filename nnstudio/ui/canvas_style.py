@@ -31,6 +31,8 @@ GRID_MAJOR = 100.0
 ERROR_COLOUR = QColor(theme.ERROR_COLOR)
 WARNING_COLOUR = QColor(theme.WARNING_COLOR)
 ACCEPT_COLOUR = QColor(theme.OK_COLOR)
+#: The accent of blocks (a collapsed block's strip, an expanded block's frame): no layer category's.
+BLOCK_ACCENT = QColor("#5b78b0")
 
 
 def category_colour(category: str) -> QColor:
@@ -154,6 +156,7 @@ class CardFonts:
         self.body_metrics = QFontMetricsF(self.body)
         self.mono_metrics = QFontMetricsF(self.mono)
         self.label_metrics = QFontMetricsF(self.label)
+        self.badge_metrics = QFontMetricsF(self.badge)
 
 
 def fit_shape_text(text: str, metrics: QFontMetricsF, width: float) -> str:

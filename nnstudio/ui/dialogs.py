@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
@@ -60,6 +61,16 @@ class WindowDialogs:
         """Returns the file chosen to export to ("" when cancelled)."""
         path, _ = QFileDialog.getSaveFileName(self.parent, title, start, file_filter)
         return path
+
+    def ask_import_model(self, names: Any = None) -> Any:
+        """Runs the Import PyTorch Model dialog; returns its ``ImportResult``, or None when cancelled."""
+        from nnstudio.ui.import_dialog import ImportModelDialog
+
+        dialog = ImportModelDialog(self.parent, names)
+        try:
+            return dialog.result_value if dialog.exec() == ImportModelDialog.DialogCode.Accepted else None
+        finally:
+            dialog.deleteLater()
 
     def show_error(self, title: str, message: str) -> None:
         QMessageBox.critical(self.parent, title, message)

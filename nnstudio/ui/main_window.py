@@ -165,6 +165,8 @@ class MainWindow(QMainWindow):
         self.action_new = a("actionNew", "&New", self.files.new_document, StandardKey.New, tip="New empty project")
         self.action_open = a("actionOpen", "&Open…", self.files.open_dialog, StandardKey.Open,
                              tip="Open a project file")
+        self.action_import = a("actionImportModel", "&Import PyTorch Model…", self.files.import_model,
+                               tip="Open a PyTorch model (torchvision, a package, or a .py file) as a new project")
         self.action_save = a("actionSave", "&Save", self.files.save, StandardKey.Save, tip="Save the project")
         self.action_save_as = a("actionSaveAs", "Save &As…", self.files.save_as, StandardKey.SaveAs,
                                 tip="Save the project under a new name")
@@ -180,6 +182,14 @@ class MainWindow(QMainWindow):
         self.action_delete = a("actionDelete", "&Delete", canvas.edits.delete_selection, StandardKey.Delete,
                                tip="Delete the selected layers")
         self.action_select_all = a("actionSelectAll", "Select &All", canvas.select_all, StandardKey.SelectAll)
+        self.action_find = a("actionFind", "&Find Layer…", self.find_layer, StandardKey.Find,
+                             tip="Find a layer or block by name and go to it")
+        self.action_open_blocks = a("actionOpenAllBlocks", "Open All &Blocks", canvas.blocks.expand_all,
+                                    tip="Open every block of the network in place")
+        self.action_close_blocks = a("actionCloseAllBlocks", "&Close All Blocks", canvas.blocks.collapse_all,
+                                     tip="Close every block into one card")
+        self.action_step_out = a("actionStepOut", "Step &Out of Block", canvas.blocks.step_out, "Alt+Up",
+                                 tip="Show the block around the one the canvas shows")
         self.action_zoom_in = a("actionZoomIn", "Zoom &In", canvas.zoom_in, StandardKey.ZoomIn)
         self.action_zoom_out = a("actionZoomOut", "Zoom &Out", canvas.zoom_out, StandardKey.ZoomOut)
         self.action_fit_view = a("actionFitView", "&Fit to View", canvas.fit_to_view, "Ctrl+Shift+F",
@@ -212,7 +222,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        file_menu.addActions([self.action_new, self.action_open])
+        file_menu.addActions([self.action_new, self.action_open, self.action_import])
         self.recent_menu = QMenu("Open &Recent", self)
         self.recent_menu.setObjectName("menuRecent")
         self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent_menu(self.recent_menu))
@@ -233,13 +243,15 @@ class MainWindow(QMainWindow):
         edit_menu.addActions([self.action_cut, self.action_copy, self.action_paste, self.action_duplicate,
                               self.action_delete])
         edit_menu.addSeparator()
-        edit_menu.addAction(self.action_select_all)
+        edit_menu.addActions([self.action_select_all, self.action_find])
         edit_menu.addSeparator()
         edit_menu.addActions(self.transfer.actions)
 
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.action_zoom_in, self.action_zoom_out, self.action_fit_view,
                               self.action_reset_zoom])
+        view_menu.addSeparator()
+        view_menu.addActions([self.action_open_blocks, self.action_close_blocks, self.action_step_out])
         view_menu.addSeparator()
         view_menu.addAction(self.action_auto_layout)
         view_menu.addSeparator()
@@ -285,6 +297,8 @@ class MainWindow(QMainWindow):
         document.history_changed.connect(self._update_undo_actions)
         self.problems.title_changed.connect(self.problems_dock.setWindowTitle)
         self.palette_panel.layer_activated.connect(self.add_layer_at_centre)
+        self.palette_panel.model_activated.connect(self.add_model_at_centre)
+        self.files.model_names = self.palette_panel.model_names
         self.problems.node_activated.connect(self.show_node)
         self.problems.fix_requested.connect(self.apply_fix)
         self.canvas.selection_changed.connect(self._on_selection_changed)
@@ -295,6 +309,8 @@ class MainWindow(QMainWindow):
         presenter.running_changed.connect(self._on_training_running)
         presenter.status_message.connect(lambda text: self.status_bar.showMessage(text, 8000))
         self.about_to_close.connect(presenter.shutdown)
+        self.about_to_close.connect(self.canvas.shutdown)
+        self.about_to_close.connect(self.palette_panel.shutdown)
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
     def _open_run_network(self, project: Project) -> None:
@@ -314,8 +330,7 @@ class MainWindow(QMainWindow):
         """Selects a layer on the canvas and scrolls it into the middle of the view."""
         if node_id in self.document.graph:
             self.tabs.setCurrentWidget(self.canvas)
-            self.canvas.select_nodes([node_id])
-            self.canvas.center_on_node(node_id)
+            self.canvas.go_to(node_id)  # opens the blocks around it
 
     def add_layer_at_centre(self, type_id: str) -> str | None:
         """Adds a layer at the centre of the canvas view; returns its node id (None if refused)."""
@@ -324,6 +339,16 @@ class MainWindow(QMainWindow):
         except NnstudioError as exc:
             self.status_bar.showMessage(str(exc), 6000)
             return None
+
+    def add_model_at_centre(self, source: str) -> bool:
+        """Builds a model (from the palette's Models) in the background and adds it as a block."""
+        self.tabs.setCurrentWidget(self.canvas)
+        return self.canvas.edits.insert_model(source)
+
+    def find_layer(self) -> None:
+        """Shows the editor and opens its find field (Ctrl+F)."""
+        self.tabs.setCurrentWidget(self.canvas)
+        self.canvas.show_search()
 
     def apply_fix(self, problem: Problem) -> bool:
         """Pushes the command of a problem's fix (one undo step); returns False if it was refused."""
@@ -350,7 +375,8 @@ class MainWindow(QMainWindow):
         self.canvas.set_read_only(read_only)
         self.palette_panel.setEnabled(not read_only)
         self.inspector.setEnabled(not read_only)
-        for action in (self.action_new, self.action_open, self.action_paste, self.action_auto_layout,
+        for action in (self.action_new, self.action_open, self.action_import, self.action_paste,
+                       self.action_auto_layout,
                        self.action_select_all, self.recent_menu.menuAction(), self.examples_menu.menuAction()):
             action.setEnabled(not read_only)
         self.transfer.set_enabled(not read_only)

@@ -1,7 +1,13 @@
-"""The layer palette: every catalog layer grouped by category, searchable and draggable.
+"""The layer palette: every catalog layer grouped by category, and whole models; searchable, draggable.
 
 Dragging an entry carries its type id under :data:`nnstudio.ui.canvas_interactions.MIME_LAYER`, which the canvas
 accepts as a drop; double-click or Enter asks the window to add the layer at the view's centre.
+
+The **Models** section lists torchvision's classifiers (read in the background the first time the
+section is opened or a search is typed, since that imports torch). Dragging one carries its source
+(``torchvision.models:resnet18``) under :data:`~nnstudio.ui.canvas_interactions.MIME_MODEL`; the canvas
+builds it in the background and adds it as one block. It is built without pretrained weights unless
+"Pretrained weights" is ticked, which uses the weights in the local torch cache (never a download).
 """
 
 from __future__ import annotations
@@ -9,10 +15,12 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import QMimeData, Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QCloseEvent, QKeyEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QLineEdit,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -20,11 +28,15 @@ from PySide6.QtWidgets import (
 )
 
 from nnstudio.core.catalog import CATALOG, Catalog, LayerSpec
-from nnstudio.ui.canvas_interactions import MIME_LAYER
+from nnstudio.ui.canvas_interactions import MIME_LAYER, MIME_MODEL
 from nnstudio.ui.icons import category_icon
+from nnstudio.ui.model_build import NameList, source_of
 
 #: The item data role holding a layer's type id (category rows hold None).
 TYPE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
+#: The item data role holding a model's name in the Models section.
+MODEL_ROLE = Qt.ItemDataRole.UserRole + 2
+MODELS = "Models"
 
 
 def layer_tooltip(spec: LayerSpec) -> str:
@@ -52,17 +64,27 @@ class _SearchField(QLineEdit):
 
 
 class _LayerTree(QTreeWidget):
-    """The tree of layers; a drag carries the layer's type id as :data:`MIME_LAYER`."""
+    """The tree of layers and models; a drag carries a layer's type id as :data:`MIME_LAYER`, a
+    model's source as :data:`MIME_MODEL`."""
+
+    def __init__(self, palette: LayerPalette) -> None:
+        super().__init__(palette)
+        self._palette = palette
 
     def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt override
-        return [MIME_LAYER]
+        return [MIME_LAYER, MIME_MODEL]
 
     def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt override
         data = QMimeData()
         type_ids = [item.data(0, TYPE_ID_ROLE) for item in items if item.data(0, TYPE_ID_ROLE)]
+        models = [item.data(0, MODEL_ROLE) for item in items if item.data(0, MODEL_ROLE)]
         if type_ids:
             data.setData(MIME_LAYER, type_ids[0].encode("utf-8"))
             data.setText(type_ids[0])
+        elif models:
+            source = self._palette.model_source(models[0])
+            data.setData(MIME_MODEL, source.encode("utf-8"))
+            data.setText(source)
         return data
 
 
@@ -71,6 +93,10 @@ class LayerPalette(QWidget):
 
     #: A layer was chosen with double-click or Enter; the argument is its type id.
     layer_activated = Signal(str)
+    #: A model was chosen with double-click or Enter; the argument is its source.
+    model_activated = Signal(str)
+    #: The Models section has its list (for tests and the import dialog).
+    models_ready = Signal()
 
     def __init__(self, parent: QWidget | None = None, catalog: Catalog = CATALOG) -> None:
         super().__init__(parent)
@@ -96,12 +122,26 @@ class LayerPalette(QWidget):
         self.tree.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.tree.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.tree.itemActivated.connect(self._on_item_activated)
+        self.models_group: QTreeWidgetItem | None = None
+        self.tree.itemExpanded.connect(self._on_item_expanded)
+
+        self.pretrained = QCheckBox("Pretrained weights (local cache)", self)
+        self.pretrained.setObjectName("palettePretrained")
+        self.pretrained.setToolTip("Models dragged from the Models section come with torchvision's default "
+                                   "pretrained weights, read from the local torch cache (nnstudio never "
+                                   "downloads); unticked, they are built with fresh weights (weights=None)")
+        # Its text must not set the dock's least width (the palette narrows to its tree's width).
+        self.pretrained.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.setSpacing(6)
         layout.addWidget(self.search)
         layout.addWidget(self.tree)
+        layout.addWidget(self.pretrained)
+        self._catalog = catalog
+        self.model_names = NameList(self)
+        self.model_names.ready.connect(self._fill_models)
         self._populate(catalog)
 
     def _populate(self, catalog: Catalog) -> None:
@@ -123,6 +163,76 @@ class LayerPalette(QWidget):
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                               | Qt.ItemFlag.ItemIsDragEnabled)
         self.tree.expandAll()
+        self.models_group = QTreeWidgetItem(self.tree, [MODELS])
+        self.models_group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        font = self.models_group.font(0)
+        font.setBold(True)
+        self.models_group.setFont(0, font)
+        self.models_group.setToolTip(0, "torchvision's image classifiers: drag one onto the canvas to add it as "
+                                        "one block")
+        self.models_group.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
+
+    # --- models ------------------------------------------------------------------------------------
+
+    def load_models(self) -> None:
+        """Starts reading the Models section's list (torchvision's classifiers) in the background."""
+        if self.model_names.names is None and not self.models_group.childCount():
+            placeholder = QTreeWidgetItem(self.models_group, ["Loading…"])
+            placeholder.setFlags(Qt.ItemFlag.NoItemFlags)
+        self.model_names.load()
+
+    def model_source(self, name: str) -> str:
+        """The source a model entry stands for (with pretrained weights when ticked)."""
+        return source_of(name, self.pretrained.isChecked())
+
+    def visible_models(self) -> list[str]:
+        """Returns the model names the current search leaves visible, top to bottom."""
+        return [item.data(0, MODEL_ROLE) for item in self._model_items() if not item.isHidden()]
+
+    def model_item(self, name: str) -> QTreeWidgetItem:
+        for item in self._model_items():
+            if item.data(0, MODEL_ROLE) == name:
+                return item
+        raise KeyError(name)
+
+    def shutdown(self) -> None:
+        """Joins the thread that reads the Models list (the window is closing)."""
+        self.model_names.shutdown()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        # A palette closed on its own (not in a window) may be reading the Models list: its thread
+        # must end before the widget goes, or Qt aborts the process destroying a running QThread.
+        self.shutdown()
+        super().closeEvent(event)
+
+    def _model_items(self) -> list[QTreeWidgetItem]:
+        group = self.models_group
+        return [group.child(i) for i in range(group.childCount()) if group.child(i).data(0, MODEL_ROLE)]
+
+    def _fill_models(self, names: list[str]) -> None:
+        group = self.models_group
+        while group.childCount():
+            group.removeChild(group.child(0))
+        if not names:
+            failed = QTreeWidgetItem(group, ["torchvision is not available"])
+            failed.setToolTip(0, self.model_names.error or "torchvision lists no models")
+            failed.setFlags(Qt.ItemFlag.NoItemFlags)
+        icon = category_icon(MODELS)
+        for name in names:
+            item = QTreeWidgetItem(group, [name])
+            item.setIcon(0, icon)
+            item.setData(0, MODEL_ROLE, name)
+            tip = (f"<b>{html.escape(name)}</b> &nbsp;<i>torchvision.models</i><p>Drag onto the canvas to add "
+                   "it as one block (built in the background). Importing runs torchvision's code.</p>")
+            item.setToolTip(0, tip)
+            item.setData(0, Qt.ItemDataRole.AccessibleTextRole, f"{name}: a torchvision model")
+            item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDragEnabled)
+        self.set_filter(self.search.text())
+        self.models_ready.emit()
+
+    def _on_item_expanded(self, item: QTreeWidgetItem) -> None:
+        if item is self.models_group and item is not None:
+            self.load_models()
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -141,7 +251,8 @@ class LayerPalette(QWidget):
         items = []
         for i in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(i)
-            items.extend(group.child(j) for j in range(group.childCount()))
+            if group is not self.models_group:
+                items.extend(group.child(j) for j in range(group.childCount()))
         return items
 
     # --- behaviour -------------------------------------------------------------------------------
@@ -151,10 +262,13 @@ class LayerPalette(QWidget):
         words = text.lower().split()
         for i in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(i)
+            if group is self.models_group:
+                self._filter_models(words)
+                continue
             visible = 0
             for j in range(group.childCount()):
                 item = group.child(j)
-                spec = CATALOG.get(item.data(0, TYPE_ID_ROLE))
+                spec = self._catalog.get(item.data(0, TYPE_ID_ROLE))
                 shown = _matches(spec, words)
                 item.setHidden(not shown)
                 visible += shown
@@ -164,10 +278,30 @@ class LayerPalette(QWidget):
         if words and matches:
             self.tree.setCurrentItem(self.item_for(matches[0]))
 
+    def _filter_models(self, words: list[str]) -> None:
+        group = self.models_group
+        if not words:
+            for item in self._model_items():
+                item.setHidden(False)
+            group.setHidden(False)
+            return
+        if self.model_names.names is None:
+            self.load_models()  # the list arrives later and is filtered then
+        visible = 0
+        for item in self._model_items():
+            shown = all(word in item.data(0, MODEL_ROLE).lower() for word in words)
+            item.setHidden(not shown)
+            visible += shown
+        group.setHidden(visible == 0)
+        if visible:
+            group.setExpanded(True)
+
     def _on_item_activated(self, item: QTreeWidgetItem, _column: int = 0) -> None:
         type_id = item.data(0, TYPE_ID_ROLE)
         if type_id:
             self.layer_activated.emit(type_id)
+        elif item.data(0, MODEL_ROLE):
+            self.model_activated.emit(self.model_source(item.data(0, MODEL_ROLE)))
 
     def _activate_first_match(self) -> None:
         current = self.tree.currentItem()
@@ -175,6 +309,8 @@ class LayerPalette(QWidget):
             self._on_item_activated(current)
         elif matches := self.visible_type_ids():
             self.layer_activated.emit(matches[0])
+        elif models := self.visible_models():
+            self.model_activated.emit(self.model_source(models[0]))
 
     def _focus_list(self) -> None:
         self.tree.setFocus()

@@ -1,4 +1,4 @@
-"""The window's files: New, Open, Save, recent files, examples, dropped files, recovery, model.py export.
+"""The window's files: New, Open, Import, Save, recent files, examples, dropped files, recovery, model.py export.
 
 :class:`FilesController` (``window.files``) replaces or writes the window's document and nothing
 else: a file that cannot be read shows its problem and leaves the open document as it was, a failed
@@ -38,6 +38,8 @@ class FilesController(QObject):
         self.autosaver = autosaver
         self.dialogs = dialogs
         self._status = status_bar
+        #: torchvision's classifier names for the import dialog's completion (the palette's list).
+        self.model_names: Any = None
 
     # --- replacing the document ----------------------------------------------------------------------
 
@@ -78,6 +80,20 @@ class FilesController(QObject):
         if not self.confirm_discard():
             return False
         self.document.replace(project, None)
+        return True
+
+    def import_model(self) -> bool:
+        """File > Import PyTorch Model...: after the unsaved-changes prompt, the import dialog; the model
+        opens as a new, unsaved project named after it. Nothing changes when the import fails or stops."""
+        if not self.confirm_discard():
+            return False
+        result = self.dialogs.ask_import_model(self.model_names)
+        if result is None:
+            return False
+        project = result.project
+        self.document.replace(project, None, modified=True)
+        notes = f" ({'; '.join(result.notes)})" if result.notes else ""
+        self._status.showMessage(f"Imported {project.name}: {len(project.graph)} layers{notes}", 12000)
         return True
 
     def open_project_copy(self, project: Project) -> bool:
