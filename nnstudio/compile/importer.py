@@ -33,9 +33,11 @@ from nnstudio.compile.trace_tidy import place_of, tidy
 from nnstudio.compile.tracing import Leaf, trace_model
 from nnstudio.core import names
 from nnstudio.core.block_layout import nested_layout
+from nnstudio.core.datasets import DATASETS
 from nnstudio.core.errors import GraphError, NnstudioError, ParamError
 from nnstudio.core.graph import Edge, Graph, Node
 from nnstudio.core.project import Project
+from nnstudio.core.settings import DatasetSettings
 
 #: ``progress(fraction, message)``: how far an import is (0..1), and what it does now.
 Progress = Callable[[float, str], None]
@@ -92,7 +94,36 @@ def import_module(model: nn.Module, *, name: str = "Model", description: str = "
         graph.node(node_id).position = position
     step(1.0, "done")
     project = Project(graph, name=name, description=description or f"Imported {type(model).__name__}")
+    dataset = starting_dataset(graph, builder.input_id)
+    if dataset is not None:
+        project.settings = project.settings.model_copy(update={"dataset": dataset})
     return ImportResult(project, analysis, inference, notes)
+
+
+def starting_dataset(graph: Graph, input_id: str) -> DatasetSettings | None:
+    """Return the data an imported network starts with, chosen from its input; None keeps the default.
+
+    A model knows nothing of its data, and checking it against the default dataset (8x8 digits) would
+    greet the person with errors about data they never chose. An image input ([1 or 3, H, W]) starts
+    with an image folder resized to H x W (ImageNet's normalisation for colour, as pretrained models
+    expect), a row of features with a CSV table; the one problem left is the folder or file to choose.
+    A network the default data fits keeps it.
+    """
+    if not input_id or input_id not in graph:
+        return None
+    params = graph.node(input_id).params
+    shape, dtype = tuple(params.get("shape", ())), params.get("dtype", "float32")
+    default = DatasetSettings()
+    facts = DATASETS.get(default.kind).facts_for(default.options)
+    if dtype != "float32" or (facts.sample_shape == shape and facts.dtype == dtype):
+        return None  # token ids are not features; and the default data, when it fits, stays
+    if len(shape) == 3 and shape[0] in (1, 3):
+        return DatasetSettings(kind="image_folder", options={
+            "size": [shape[1], shape[2]], "channels": shape[0],
+            "normalize": "imagenet" if shape[0] == 3 else "none"})
+    if len(shape) == 1:
+        return DatasetSettings(kind="csv")
+    return None
 
 
 class _Steps:

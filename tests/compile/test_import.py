@@ -214,3 +214,17 @@ def test_a_batch_first_shape_is_read_as_one_when_the_model_needs_it():
     result = import_module(TutorialCNN(), input_shape=(1, 3, 32, 32))
     assert result.project.graph.node("x").params["shape"] == (3, 32, 32) and result.analysis.ok
     assert any("read as a batch of 1 samples [3, 32, 32]" in note for note in result.notes)
+
+
+def test_an_imported_network_starts_with_data_shaped_like_its_input_not_the_default_digits():
+
+    colour = import_module(torchvision.models.resnet18(), input_shape=(3, 64, 48)).project
+    assert colour.settings.dataset.kind == "image_folder"
+    assert colour.settings.dataset.options == {"size": [64, 48], "channels": 3, "normalize": "imagenet"}
+    grey = import_module(nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(400, 2)),
+                         input_shape=(1, 12, 12)).project
+    assert grey.settings.dataset.options["channels"] == 1
+    features = import_module(nn.Sequential(nn.Linear(5, 3)), input_shape=(5,)).project
+    assert features.settings.dataset.kind == "csv"
+    digits_sized = import_module(nn.Sequential(nn.Flatten(), nn.Linear(64, 10)), input_shape=(1, 8, 8)).project
+    assert digits_sized.settings.dataset.kind == "digits", "the default data fits: it stays"
