@@ -73,8 +73,8 @@ def example_editor(example: str) -> Callable[[Path], list[str]]:
 
 def window_driver(example: str, *, select: str | None = None, centre: str | None = None,
                   train_epochs: int | None = None, pin: tuple[str, str, int] | None = None,
-                  imported: str | None = None, open_blocks: tuple[str, ...] = ()
-                  ) -> Callable[[Path], list[str]]:
+                  imported: str | None = None, open_blocks: tuple[str, ...] = (),
+                  grab: str = "window", lr_find: bool = False) -> Callable[[Path], list[str]]:
     """Returns a recipe for a view ``--screenshot`` cannot reach: a layer selected or scrolled into
     view, a pinned parameter, the Training tab after a run, or a model imported (``imported``, a
     source as File > Import takes it; ``example`` is then unused) with some blocks opened in place.
@@ -94,6 +94,10 @@ def window_driver(example: str, *, select: str | None = None, centre: str | None
             command += ["--train-epochs", str(train_epochs)]
         if pin:
             command += ["--pin", f"{pin[0]}.{pin[1]}={pin[2]}"]
+        if grab != "window":
+            command += ["--grab", grab]
+        if lr_find:
+            command.append("--lr-find")
         return command
     return recipe
 
@@ -134,6 +138,12 @@ PICTURES = (
     Picture("resnet50-block-open", "... and layer2's first bottleneck block opened too: its layers, the "
             "downsampling branch and the Add", window_driver("", imported="torchvision.models:resnet50",
                                                              open_blocks=("layer2", "layer2.0"), centre="layer2")),
+    Picture("telemetry-cards", f"telemetry badges on digits-cnn's cards after {TRAINING_EPOCHS} epochs",
+            window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, centre="relu2", grab="canvas")),
+    Picture("telemetry-layer", f"the Layer telemetry panel of conv2 after {TRAINING_EPOCHS} epochs of digits-cnn",
+            window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, select="conv2", grab="telemetry")),
+    Picture("lr-finder", "the learning-rate finder of the Training tab on digits-mlp",
+            window_driver("digits-mlp", lr_find=True, grab="lr-finder")),
 )
 
 
@@ -141,7 +151,7 @@ PICTURES = (
 
 def drive_window(target: Path, example: str, *, select: str | None, centre: str | None,
                  train_epochs: int | None, pin: str | None, imported: str | None = None,
-                 open_blocks: str | None = None) -> int:
+                 open_blocks: str | None = None, grab_what: str = "window", lr_find: bool = False) -> int:
     """Opens an example (or imports a model) in the window, prepares the view, saves a picture;
     returns the exit status."""
     from PySide6.QtCore import QTimer
@@ -181,7 +191,17 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
 
     def grab() -> None:
         app.processEvents()
-        if window.grab().save(str(target)):
+        if grab_what == "canvas":  # the cards as they look after the run, on the Editor tab
+            window.tabs.setCurrentWidget(window.canvas)
+            if centre:
+                window.canvas.center_on_node(centre)
+        elif grab_what == "telemetry":
+            window.telemetry.dock.raise_()
+            window.telemetry.redraw()
+        app.processEvents()
+        widget = {"canvas": window.canvas, "telemetry": window.telemetry.dock,
+                  "lr-finder": window.telemetry.lr_group}.get(grab_what, window)
+        if widget.grab().save(str(target)):
             status["code"] = 0
         else:
             print(f"error: could not write {target}", file=sys.stderr)
@@ -224,6 +244,14 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
                 top = item.sceneBoundingRect().top()
                 canvas.centerOn(item.sceneBoundingRect().center().x(),
                                 top + canvas.viewport().height() / 2 / canvas.zoom() - 130)
+        if lr_find:
+            window.tabs.setCurrentWidget(panel)
+            finder = window.telemetry.ensure_lr_finder()
+            finder.session.ended.connect(lambda: QTimer.singleShot(300, grab))
+            if not finder.start():
+                print("error: the learning-rate finder did not start", file=sys.stderr)
+                QTimer.singleShot(0, finish)
+            return
         if not train_epochs:
             QTimer.singleShot(150, grab)  # let the canvas and the Inspector repaint first
             return
@@ -256,12 +284,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pin", help=argparse.SUPPRESS)
     parser.add_argument("--import", dest="imported", help=argparse.SUPPRESS)
     parser.add_argument("--open", help=argparse.SUPPRESS)
+    parser.add_argument("--grab", default="window", help=argparse.SUPPRESS)
+    parser.add_argument("--lr-find", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.window_driver:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return drive_window(Path(args.window_driver), args.example, select=args.select, centre=args.centre,
                             train_epochs=args.train_epochs, pin=args.pin, imported=args.imported,
-                            open_blocks=args.open)
+                            open_blocks=args.open, grab_what=args.grab, lr_find=args.lr_find)
     if args.list:
         for picture in PICTURES:
             print(f"{picture.name:<22} {picture.what}")

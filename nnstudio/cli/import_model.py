@@ -11,6 +11,7 @@ are written atomically; ``check``, ``train``, ``export`` and ``autograd`` then t
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from nnstudio.cli import UsageError
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input-shape", metavar="C,H,W", help=SHAPE_HELP)
     parser.add_argument("-o", "--out", dest="out", required=True, metavar="OUT.nns",
                         help="the project to write (its weights go to OUT.safetensors beside it)")
+    parser.add_argument("--progress", action="store_true",
+                        help='print progress as JSON lines ({"progress": 0.35, "message": "..."}) for a program '
+                             "running the import in a process of its own, as the window does")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.core.project import save_project
     from nnstudio.train.model_import import import_model
 
-    result = import_model(args.source, weights=args.weights, input_shape=shape)
+    progress = _print_progress if args.progress else None
+    result = import_model(args.source, weights=args.weights, input_shape=shape, progress=progress)
     project = result.project
     save_project(project, out)
     analysis = result.analysis
@@ -63,3 +68,7 @@ def run(args: argparse.Namespace) -> int:
         for problem in errors[:PROBLEMS_SHOWN]:
             print(f"  {problem.node_id or 'network'}: {problem.message}")
     return 0
+
+
+def _print_progress(fraction: float, message: str) -> None:
+    print(json.dumps({"progress": round(fraction, 3), "message": message}), flush=True)

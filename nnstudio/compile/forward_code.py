@@ -39,14 +39,55 @@ LINE_LENGTH = 110
 
 
 def wrap_line(line: str) -> str:
-    """Break a long ``target = call(a, b, c)`` line into one argument per line (recursively)."""
+    """Break a long ``target = call(a, b, c)`` line into one argument per line (recursively).
+
+    A call with one argument that is itself a call or a list opens both on one line
+    (``nn.Sequential(OrderedDict([`` ... ``]))``).
+    """
     if len(line) <= LINE_LENGTH:
         return line
+    comma = "," if line.rstrip().endswith(",") else ""
+    text = line.rstrip().removesuffix(",")
     indent = line[:len(line) - len(line.lstrip())]
-    opening = line.find("(", line.find("= ") + 1 if "= " in line else 0)
-    if opening < 0 or not line.rstrip().endswith(")"):
+    start = text.find("= ") + 2 if "= " in text else len(indent)
+    opening = min((i for i in (text.find("(", start), text.find("[", start)) if i >= 0), default=-1)
+    if opening < 0 or _closing(text, opening) != len(text) - 1:
         return line
-    inner = line.rstrip()[opening + 1:-1]
+    parts = _split_arguments(text[opening + 1:-1])
+    if parts is None:
+        return line
+    inside = indent + INDENT
+    if len(parts) == 1:
+        nested = wrap_line(inside + parts[0])
+        if "\n" not in nested:
+            return line
+        first, *rest = nested.split("\n")
+        body = [text[:opening + 1] + first.strip()] + [r[len(INDENT):] for r in rest[:-1]]
+        return "\n".join(body + [rest[-1][len(INDENT):] + text[-1] + comma])
+    lines = [text[:opening + 1]] + [wrap_line(f"{inside}{part},") for part in parts] + [indent + text[-1] + comma]
+    return "\n".join(lines)
+
+
+def _closing(text: str, opening: int) -> int:
+    """The index of the bracket closing the one at ``opening`` (-1 when unbalanced)."""
+    depth, quote = 0, ""
+    for i in range(opening, len(text)):
+        ch = text[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _split_arguments(inner: str) -> list[str] | None:
+    """The top-level comma-separated parts of an argument list (None when the brackets do not balance)."""
     parts, depth, start, quote = [], 0, 0, ""
     for i, ch in enumerate(inner):
         if quote:
@@ -61,11 +102,8 @@ def wrap_line(line: str) -> str:
             parts.append(inner[start:i].strip())
             start = i + 1
     parts.append(inner[start:].strip())
-    if depth != 0 or len(parts) < 2:
-        return line
-    inside = indent + INDENT
-    lines = [line[:opening + 1]] + [wrap_line(f"{inside}{part},") for part in parts if part] + [indent + ")"]
-    return "\n".join(lines)
+    parts = [p for p in parts if p]
+    return parts if depth == 0 and parts else None
 
 
 # --- forward ---------------------------------------------------------------------------------------------

@@ -142,12 +142,20 @@ class _Writer:
         pieces: list[Piece] = []
         if path and self._chain(path):
             self.sequential.add(path)
-            pieces.append("nn.Sequential(")
+            names = [u.rpartition(".")[2] for u in block.units]
+            numbered = names == [str(i) for i in range(len(names))]
+            if not numbered:  # named children, as an nn.Sequential(OrderedDict(...)) keeps them
+                self.imports.add("from collections import OrderedDict")
+            pieces.append("nn.Sequential(" if numbered else "nn.Sequential(OrderedDict([")
             for index, unit in enumerate(block.units):
                 if index:
                     pieces.append(", ")
+                if not numbered:
+                    pieces.append(f"({names[index]!r}, ")
                 pieces += self._construction(unit)
-            pieces.append(")")
+                if not numbered:
+                    pieces.append(")")
+            pieces.append(")" if numbered else "]))")
         else:
             inputs = ["x"] if len(block.inputs) == 1 else [f"x{i}" for i in range(len(block.inputs))]
             pieces.append(f"{INDENT}def __init__(self{{arguments}}):\n{INDENT * 2}super().__init__()\n")
@@ -255,8 +263,9 @@ class _Writer:
         block = self.tree.blocks[path]
         if len(block.inputs) != 1 or len(block.outputs) != 1:
             return False
-        if [u.rpartition(".")[2] for u in block.units] != [str(i) for i in range(len(block.units))]:
-            return False
+        names = [u.rpartition(".")[2] for u in block.units]
+        if names != [str(i) for i in range(len(names))] and self.graph.module_classes.get(path) != "Sequential":
+            return False  # named children chain as an nn.Sequential only where the original was one
         value = block.inputs[0]
         allowed: set[fx.Node] = set()
         for unit in block.units:
@@ -315,9 +324,9 @@ class _Writer:
         return name
 
     def import_lines(self) -> list[str]:
-        lines = ["import torch", "from torch import nn"]
+        standard = sorted(i for i in self.imports if not i.startswith("import torch"))
+        lines = [*standard, *([""] if standard else []), "import torch", "from torch import nn"]
         lines += sorted(i for i in self.imports if i.startswith("import torch."))
-        lines += sorted(i for i in self.imports if not i.startswith("import torch"))
         for module in sorted(self.libraries):
             lines.append(f"from {module} import {', '.join(sorted(self.libraries[module]))}")
         return lines

@@ -109,3 +109,15 @@ def test_autograd_takes_the_same_sources(digits_net, tmp_path, capsys):
     assert main(["autograd", "--model", f"{digits_net}:Net", "--input-shape", "1,8,8", "--out", str(out)]) == 0
     assert "layer fc2" in out.read_text() or "fc2" in out.read_text()
     assert main(["autograd", "--model", "torch.nn:Linear(8, 3)", "--input-shape", "8", "--out", str(out)]) == 0
+
+
+def test_progress_lines_let_a_parent_process_follow_the_import(digits_net, tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nnstudio", "import", f"{digits_net}:Net", "-o",
+                           str(tmp_path / "n.nns"), "--progress"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    import json
+
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    fractions = [line["progress"] for line in lines]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert any("tracing" in line["message"] for line in lines)
