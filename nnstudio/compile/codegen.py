@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import fx
 
+from nnstudio.compile.block_expansion import expanded_for_compiling
 from nnstudio.compile.compiler import COMMENT, FUNCTION, HELPER, build_fx_graph
 from nnstudio.compile.nested_codegen import generate_nested_source
 from nnstudio.compile.results import Analysis, format_shape
@@ -32,6 +33,7 @@ def generate_source(graph: Graph, class_name: str = "Model", analysis: Analysis 
     """
     if not class_name.isidentifier() or keyword.iskeyword(class_name):
         raise ValueError(f"{class_name!r} is not a valid Python class name")
+    graph, analysis = expanded_for_compiling(graph, analysis)  # one class per block definition
     plan = build_fx_graph(graph, analysis)
     if needs_nested_source(graph):
         return generate_nested_source(
