@@ -52,7 +52,10 @@ class ShapeInference:
         ``settings`` enables the lints that depend on the dataset and the loss.
         """
         if has_blocks(graph):  # analysed as their expansion, read back onto the block layers
-            return analyze_expanded(graph, lambda expanded: self.analyze(expanded, settings))
+            return analyze_expanded(graph, lambda expanded: self._analyze(expanded, settings))
+        return self._analyze(graph, settings)
+
+    def _analyze(self, graph: Graph, settings: TrainingSettings | None) -> Analysis:
         self.recomputed = []
         structure = check_structure(graph)
         analysis = Analysis(revision=graph.revision)
