@@ -21,7 +21,7 @@ from typing import Any
 from torch import fx
 
 from nnstudio.compile.results import Analysis, NodeResult
-from nnstudio.compile.rules import LayerRule
+from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.tensors import NodeOutcome, TensorInfo, fail
 from nnstudio.core.blocks import BLOCK_TYPE, MAX_DEPTH, BlockDefinition, definition_cycle
 from nnstudio.core.catalog import LayerSpec
@@ -34,11 +34,14 @@ from nnstudio.core.problems import Problem
 _UNEXPANDED = "block-unexpanded"
 
 
-class BlockRule(LayerRule):
+class BlockRule(ModuleRule):
     """A block layer left in an expansion because it cannot be expanded: it fails, so nothing below
     it is analysed; the expansion reports why on the layer."""
 
     dtypes = "any"
+
+    def torch_classes(self, spec: LayerSpec) -> tuple[Any, ...]:
+        return ()  # stands for no torch class: a block is many modules
 
     def infer(self, spec: LayerSpec, params: Mapping[str, Any], inputs: Any) -> NodeOutcome:
         raise fail(_UNEXPANDED, "this block cannot be expanded")

@@ -16,6 +16,7 @@ from nnstudio.core.blocks import (
     block_name_problem,
     free_definition_name,
     instances_of,
+    placement_prefix,
 )
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import Command
@@ -101,7 +102,7 @@ class MakeBlock(Command):
         self.definition = _definition(graph, name, ids, sources, incoming, results[0])
         left = min(graph.node(n).position[0] for n in ids)
         top = min(graph.node(n).position[1] for n in ids)
-        self.block_id = node_id or graph.new_node_id(BLOCK_TYPE, taken=ids)
+        self.block_id = node_id or graph.new_node_id(placement_prefix(name), taken=ids)
         refusal = graph.name_refusal(self.block_id, BLOCK_TYPE, ignore=None)
         if refusal and self.block_id not in chosen:
             raise GraphError(f"{self.block_id!r} cannot name the block layer: {refusal}")
@@ -337,3 +338,34 @@ class AddDefinition(Command):
     def undo(self) -> None:
         del self.graph.blocks[self.definition.name]
         self.graph._touch()
+
+
+def add_definitions(graph: Graph, definitions: dict[str, BlockDefinition]) -> list[Command]:
+    """AddDefinition commands for ``definitions``, each after the definitions it places."""
+    commands: list[Command] = []
+    present = set(graph.blocks)
+    pending = dict(definitions)
+    while pending:
+        ready = [name for name, d in pending.items() if d.placed_blocks() <= present | {name}]
+        if not ready:
+            name = sorted(pending)[0]
+            missing = sorted(pending[name].placed_blocks() - present)
+            raise GraphError(f"block {name!r} places block {missing[0]!r}, which is neither in the project nor "
+                             "among the blocks added")
+        for name in sorted(ready):
+            commands.append(_AddDefinitionLater(graph, pending.pop(name)))
+            present.add(name)
+    return commands
+
+
+class _AddDefinitionLater(AddDefinition):
+    """An AddDefinition checked when it runs (the definitions it places are added just before it)."""
+
+    def __init__(self, graph: Graph, definition: BlockDefinition) -> None:
+        problem = block_name_problem(definition.name) or definition.problem()
+        if problem:
+            raise GraphError(f"block {definition.name!r}: {problem}")
+        if definition.name in graph.blocks:
+            raise GraphError(f"a block named {definition.name!r} already exists")
+        self.graph, self.definition = graph, definition.copy()
+        self.text = f"Add block {definition.name}"

@@ -198,3 +198,21 @@ def blocks_from_records(records: Mapping[str, Mapping[str, Any]], catalog: Any =
 
 def blocks_to_records(blocks: Mapping[str, BlockDefinition]) -> dict[str, dict[str, Any]]:
     return {name: blocks[name].to_record() for name in sorted(blocks)}
+
+
+#: How a palette entry (or a drag) names the placement of a project block: ``block:ResBlock``.
+ENTRY_PREFIX = "block:"
+
+
+def placement_entry(entry: str) -> tuple[str, dict[str, Any] | None, str]:
+    """``(type id, params, name prefix)`` of a palette entry: a layer type, or ``block:NAME`` (a placement)."""
+    if not entry.startswith(ENTRY_PREFIX):
+        return entry, None, ""
+    name = entry[len(ENTRY_PREFIX):]
+    return BLOCK_TYPE, {"block": name}, placement_prefix(name)
+
+
+def placement_prefix(name: str) -> str:
+    """The name prefix of a new placement of block ``name``: ``ResBlock`` -> ``res_block`` (res_block1, ...)."""
+    snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower().strip("_")
+    return snake or "block"

@@ -221,6 +221,7 @@ class NodeItem(UnitItem):
         self._colours = colours
         self._fonts = fonts
         self._summary = parameter_summary(node.spec, node.params)
+        self._stacked = _is_repeated(node)
         self._shape_text = ""
         self._count_text = ""
         self._problems: list[Problem] = []
@@ -239,6 +240,7 @@ class NodeItem(UnitItem):
 
     def refresh_params(self, node: Node) -> None:
         self._summary = parameter_summary(node.spec, node.params)
+        self._stacked = _is_repeated(node)
         self.update()
 
     def annotate(self, shape_text: str, count_text: str, problems: Iterable[Problem]) -> None:
@@ -315,6 +317,11 @@ class NodeItem(UnitItem):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(shadow)
             painter.drawRoundedRect(card.translated(0, 1.5), CORNER_RADIUS, CORNER_RADIUS)
+        if self._stacked:  # a repeated block: the copies behind it show as a card edge below and right
+            behind = card.translated(4, 4)
+            painter.setPen(QPen(colours.card_border, 1.0))
+            painter.setBrush(colours.card)
+            painter.drawRoundedRect(behind.adjusted(0.5, 0.5, -0.5, -0.5), CORNER_RADIUS, CORNER_RADIUS)
         outline = QPainterPath()
         outline.addRoundedRect(card, CORNER_RADIUS, CORNER_RADIUS)
         painter.fillPath(outline, colours.card)
@@ -384,6 +391,11 @@ class NodeItem(UnitItem):
             shape = fit_shape_text(self._shape_text, fonts.mono_metrics, right - left)
             painter.drawText(QRectF(left, 40, right - left, 16),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shape)
+
+
+def _is_repeated(node: Node) -> bool:
+    """True for a block layer stacking several copies (its card is drawn as a stack)."""
+    return node.type_id == "block" and node.params.get("repeat", 1) > 1
 
 
 class EdgeItem(QGraphicsItem):

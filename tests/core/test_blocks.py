@@ -48,9 +48,9 @@ def test_make_block_gives_one_block_layer_with_the_ports_its_wires_need():
     project = residual_project()
     graph = project.graph
     MakeBlock(graph, RESIDUAL, "ResBlock").redo()
-    assert [n.id for n in graph.nodes_of_type(BLOCK_TYPE)] == ["block1"]
-    assert graph.predecessors("block1") == ["stem"]  # one outside source, read twice inside: one input
-    assert graph.successors("block1") == ["pool"]
+    assert [n.id for n in graph.nodes_of_type(BLOCK_TYPE)] == ["res_block1"]
+    assert graph.predecessors("res_block1") == ["stem"]  # one outside source, read twice inside: one input
+    assert graph.successors("res_block1") == ["pool"]
     definition = graph.blocks["ResBlock"]
     assert definition.inputs == ["x"] and definition.outputs == ["out"]
     assert sorted(definition.layers()) == sorted(RESIDUAL)
@@ -64,13 +64,13 @@ def test_make_block_ungroup_repeat_and_unique_undo_and_redo_exactly():
     texts = [dumps_project(project)]
     stack.push(MakeBlock(graph, RESIDUAL, "ResBlock"))
     texts.append(dumps_project(project))
-    stack.push(SetParam(graph, "block1", "repeat", 4))
+    stack.push(SetParam(graph, "res_block1", "repeat", 4))
     texts.append(dumps_project(project))
-    stack.push(MakeUnique(graph, "block1"))
+    stack.push(MakeUnique(graph, "res_block1"))
     texts.append(dumps_project(project))
     stack.push(SetBlockParam(graph, "ResBlock2", "conv_a", "kernel_size", [5, 5]))
     texts.append(dumps_project(project))
-    stack.push(Ungroup(graph, "block1"))
+    stack.push(Ungroup(graph, "res_block1"))
     texts.append(dumps_project(project))
     assert len(set(texts)) == len(texts)  # every step changed the file
     for expected in reversed(texts[:-1]):
@@ -85,7 +85,7 @@ def test_ungroup_right_after_make_block_gives_the_layers_back():
     project = residual_project()
     before = dumps_project(project)
     MakeBlock(project.graph, RESIDUAL, "ResBlock").redo()
-    Ungroup(project.graph, "block1").redo()
+    Ungroup(project.graph, "res_block1").redo()
     assert dumps_project(project) == before
     assert project.graph.blocks == {}  # the definition went with its last placement
 
@@ -93,8 +93,8 @@ def test_ungroup_right_after_make_block_gives_the_layers_back():
 def test_ungroup_of_a_repeated_block_stacks_its_copies_wired_in_sequence():
     graph = residual_project().graph
     MakeBlock(graph, RESIDUAL, "ResBlock").redo()
-    SetParam(graph, "block1", "repeat", 3).redo()
-    Ungroup(graph, "block1").redo()
+    SetParam(graph, "res_block1", "repeat", 3).redo()
+    Ungroup(graph, "res_block1").redo()
     assert graph.predecessors("conv_a_2") == ["relu_b"]
     assert graph.predecessors("conv_a_3") == ["relu_b_2"]
     assert graph.predecessors("pool") == ["relu_b_3"]
@@ -105,7 +105,7 @@ def test_placements_share_a_definition_until_one_is_made_unique():
     graph = residual_project().graph
     MakeBlock(graph, RESIDUAL, "ResBlock").redo()
     Macro("place", [AddNode(graph, BLOCK_TYPE, (300, 300), {"block": "ResBlock"}, node_id="again")]).redo()
-    assert instances_of(graph, "ResBlock") == ["block1", "again"]
+    assert instances_of(graph, "ResBlock") == ["res_block1", "again"]
     SetBlockParam(graph, "ResBlock", "conv_a", "kernel_size", [5, 5]).redo()  # both placements change
     MakeUnique(graph, "again").redo()
     assert graph.node("again").params["block"] == "ResBlock2"
@@ -117,7 +117,7 @@ def test_placements_share_a_definition_until_one_is_made_unique():
 def test_blocks_survive_saving_and_opening():
     project = residual_project()
     MakeBlock(project.graph, RESIDUAL, "ResBlock").redo()
-    SetParam(project.graph, "block1", "repeat", 4).redo()
+    SetParam(project.graph, "res_block1", "repeat", 4).redo()
     text = dumps_project(project)
     again = loads_project(text)
     assert again.graph.same_as(project.graph)
@@ -191,5 +191,5 @@ def test_a_block_layer_is_wired_like_any_layer():
     graph = residual_project().graph
     MakeBlock(graph, RESIDUAL, "ResBlock").redo()
     AddNode(graph, BLOCK_TYPE, (0, 0), {"block": "ResBlock"}, node_id="second").redo()
-    Connect(graph, "block1", "second").redo()
-    assert graph.predecessors("second") == ["block1"]
+    Connect(graph, "res_block1", "second").redo()
+    assert graph.predecessors("second") == ["res_block1"]
