@@ -1,4 +1,4 @@
-"""The window's Blocks menu and the palette's block sections: Make Block, Ungroup, Make Unique, the block
+"""The window's Edit > Blocks menu and the palette's block sections: Make Block, Ungroup, Make Unique, the block
 library, and block files.
 
 Every edit is one command on the document's undo stack (:mod:`nnstudio.core.block_edits`); a refused
@@ -65,9 +65,10 @@ class BlockActions(QObject):
         self.menu.addActions([self.action_make, self.action_ungroup, self.action_unique])
         self.menu.addSeparator()
         self.menu.addActions([self.action_library, self.action_export, self.action_import])
-        bar = window.menuBar()
-        train = next((a for a in bar.actions() if a.menu() is not None and a.menu().objectName() == "menuTrain"), None)
-        bar.insertMenu(train, self.menu) if train is not None else bar.addMenu(self.menu)
+        # A submenu of Edit (the menu bar's width sets the window's narrowest size).
+        edit = next(a.menu() for a in window.menuBar().actions() if a.menu() is not None and a.text() == "&Edit")
+        edit.addSeparator()
+        edit.addMenu(self.menu)
 
         palette = window.palette_panel
         palette.block_activated.connect(self.place_block)
