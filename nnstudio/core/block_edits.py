@@ -14,6 +14,7 @@ from nnstudio.core.blocks import (
     BLOCK_TYPE,
     BlockDefinition,
     block_name_problem,
+    definition_cycle,
     free_definition_name,
     instances_of,
     placement_prefix,
@@ -369,3 +370,38 @@ class _AddDefinitionLater(AddDefinition):
             raise GraphError(f"a block named {definition.name!r} already exists")
         self.graph, self.definition = graph, definition.copy()
         self.text = f"Add block {definition.name}"
+
+
+class EditDefinition(Command):
+    """Replace the layers of block definition ``name`` by those of ``definition`` (an edited copy):
+    every placement follows. Refused when the edited block is not a valid block, or places itself."""
+
+    def __init__(self, graph: Graph, name: str, definition: BlockDefinition) -> None:
+        old = graph.blocks.get(name)
+        if old is None:
+            raise GraphError(f"the project defines no block {name!r}")
+        new = definition.copy(name)
+        problem = new.problem()
+        if problem:
+            raise GraphError(f"block {name}: {problem}")
+        blocks = {**graph.blocks, name: new}
+        for inner in sorted(new.placed_blocks()):
+            if inner not in blocks:
+                raise GraphError(f"block {name} places block {inner!r}, which the project does not define")
+        cycle = definition_cycle(blocks, name)
+        if cycle:
+            raise GraphError(f"block {name} would place itself ({' -> '.join(cycle)})")
+        self.graph, self.name, self.old, self.new = graph, name, old.copy(), new
+        self.text = f"Edit block {name}"
+
+    def _set(self, definition: BlockDefinition) -> None:
+        self.graph.blocks[self.name] = definition.copy()
+        for node_id in instances_of(self.graph, self.name):
+            self.graph.events.param_changed.emit(node_id, "block")
+        self.graph._touch()
+
+    def redo(self) -> None:
+        self._set(self.new)
+
+    def undo(self) -> None:
+        self._set(self.old)

@@ -30,6 +30,7 @@ from nnstudio.core.block_library import (
 from nnstudio.core.blocks import BLOCK_TYPE, ENTRY_PREFIX, free_definition_name, instances_of
 from nnstudio.core.commands import Command, Macro
 from nnstudio.core.errors import NnstudioError
+from nnstudio.ui.block_editor import BlockEditor
 from nnstudio.ui.palette import LIBRARY_BLOCKS, PROJECT_BLOCKS
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class BlockActions(QObject):
         a = self._action
         self.action_make = a("actionMakeBlock", "&Make Block…", self.make_block, "Ctrl+G",
                              "Turn the selected layers into one block (its ports follow the wires)")
+        self.action_edit = a("actionEditBlock", "&Edit Block…", self.edit_block, None,
+                             "Edit the selected block's layers: every placement of the block follows")
         self.action_ungroup = a("actionUngroup", "&Ungroup", self.ungroup, "Ctrl+Shift+G",
                                 "Put the layers of the selected block back in its place")
         self.action_unique = a("actionMakeUnique", "Make &Unique", self.make_unique, None,
@@ -62,7 +65,7 @@ class BlockActions(QObject):
                                "Add the blocks of a block file to this project")
         self.menu = QMenu("&Blocks", window)
         self.menu.setObjectName("menuBlocks")
-        self.menu.addActions([self.action_make, self.action_ungroup, self.action_unique])
+        self.menu.addActions([self.action_make, self.action_edit, self.action_ungroup, self.action_unique])
         self.menu.addSeparator()
         self.menu.addActions([self.action_library, self.action_export, self.action_import])
         # A submenu of Edit (the menu bar's width sets the window's narrowest size).
@@ -127,7 +130,7 @@ class BlockActions(QObject):
         editable = not self.window.canvas.edits.read_only
         block = self._selected_block()
         self.action_make.setEnabled(editable and bool(node_ids))
-        for action in (self.action_ungroup, self.action_unique):
+        for action in (self.action_edit, self.action_ungroup, self.action_unique):
             action.setEnabled(editable and block is not None)
         for action in (self.action_library, self.action_export):
             action.setEnabled(block is not None)
@@ -186,6 +189,33 @@ class BlockActions(QObject):
         self.window.canvas.select_nodes([command.block_id])
         self._tell(f"Made block {name} of {len(ids)} layers as {command.block_id}; Ctrl+Shift+G ungroups it")
         return command.block_id
+
+    def edit_block(self, modal: bool = True) -> BlockEditor | None:
+        """Opens the block editor on the selected block (``modal=False``: shown, not waited for; tests)."""
+        block = self._selected_block()
+        if block is None:
+            self._tell("Select one block to edit")
+            return None
+        if not self._editable():
+            return None
+        name = self.graph.node(block).params["block"]
+        if name not in self.graph.blocks:
+            self._tell(f"{block} places block {name!r}, which the project does not define")
+            return None
+        document = self.window.document
+        if document.analysis_is_current:
+            analysis = document.analysis
+        else:  # the shapes the placement feeds the block, now (the editor shows them)
+            from nnstudio.compile import analyze
+
+            analysis = analyze(self.graph.copy())
+        editor = BlockEditor(self.graph, name, block, analysis, document.push, self.window)
+        if modal:
+            editor.exec()
+            editor.deleteLater()
+        else:
+            editor.show()
+        return editor
 
     def ungroup(self) -> bool:
         block = self._selected_block()

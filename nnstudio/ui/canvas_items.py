@@ -319,7 +319,7 @@ class NodeItem(UnitItem):
             painter.drawRoundedRect(card.translated(0, 1.5), CORNER_RADIUS, CORNER_RADIUS)
         if self._stacked:  # a repeated block: the copies behind it show as a card edge below and right
             behind = card.translated(4, 4)
-            painter.setPen(QPen(colours.card_border, 1.0))
+            painter.setPen(QPen(colours.muted_text, 1.0))
             painter.setBrush(colours.card)
             painter.drawRoundedRect(behind.adjusted(0.5, 0.5, -0.5, -0.5), CORNER_RADIUS, CORNER_RADIUS)
         outline = QPainterPath()

@@ -96,3 +96,44 @@ def test_blocks_go_to_the_library_and_to_files_and_come_back(example_window, tmp
     path.write_text("{not json", encoding="utf-8")
     assert actions.import_blocks(str(path)) is None
     assert "stage.nnsblocks: not a block file" in window.statusBar().currentMessage()
+
+
+def test_the_block_editor_edits_the_definition_for_every_placement_in_one_undo(example_window, wait_analysis, qtbot):
+    window = example_window
+    window.canvas.select_nodes(["conv2", "relu2"])
+    window.block_actions.make_block("Stage")
+    window.block_actions.place_block("Stage")
+    window.canvas.select_nodes(["stage1"])
+    wait_analysis(window)
+    before = dumps_project(window.document.project)
+    editor = window.block_actions.edit_block(modal=False)
+    qtbot.waitUntil(lambda: editor.document.analysis_is_current, timeout=20000)
+    # The editor shows the shapes the placement feeds the block: 32 channels of 4x4 after pool1.
+    assert editor.document.analysis.nodes["conv2"].output_shape == ("N", 64, 4, 4)
+    assert editor.document.analysis.nodes["x"].output_shape == ("N", 32, 4, 4)
+    editor.document.push(SetParam(editor.document.graph, "conv2", "out_channels", 48))
+    editor.accept()
+    assert editor.applied
+    graph = window.document.graph
+    assert graph.blocks["Stage"].graph.node("conv2").params["out_channels"] == 48
+    assert graph.blocks["Stage"].graph.node("x").params["shape"] == (1, 8, 8)  # its own, not the placement's
+    analysis = wait_analysis(window)
+    assert analysis.nodes["stage1"].output_shape == ("N", 48, 4, 4)
+    window.action_undo.trigger()
+    assert dumps_project(window.document.project) == before
+    qtbot.waitUntil(lambda: not editor.isVisible())
+
+
+def test_the_block_editor_refuses_a_block_without_its_input_and_stays_open(example_window, qtbot):
+    window = example_window
+    window.canvas.select_nodes(["conv2", "relu2"])
+    window.block_actions.make_block("Stage")
+    before = dumps_project(window.document.project)
+    editor = window.block_actions.edit_block(modal=False)
+    from nnstudio.core.commands import RemoveNodes
+    editor.document.push(RemoveNodes(editor.document.graph, ["x"]))
+    editor.accept()
+    assert not editor.applied and editor.isVisible()
+    assert "Cannot apply: block Stage: `inputs` names 'x', which is not an Input layer" in editor.message.text()
+    assert dumps_project(window.document.project) == before
+    editor.reject()
