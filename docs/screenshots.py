@@ -73,10 +73,11 @@ def example_editor(example: str) -> Callable[[Path], list[str]]:
 
 def window_driver(example: str, *, select: str | None = None, centre: str | None = None,
                   train_epochs: int | None = None, pin: tuple[str, str, int] | None = None,
-                  imported: str | None = None, open_blocks: tuple[str, ...] = (),
-                  grab: str = "window", lr_find: bool = False) -> Callable[[Path], list[str]]:
+                  grab: str = "window", lr_find: bool = False, imported: str | None = None,
+                  open_blocks: tuple[str, ...] = ()) -> Callable[[Path], list[str]]:
     """Returns a recipe for a view ``--screenshot`` cannot reach: a layer selected or scrolled into
-    view, a pinned parameter, the Training tab after a run, or a model imported (``imported``, a
+    view, a pinned parameter, the Training tab after a run (or the cards, the Layer telemetry panel or the
+    learning-rate finder: ``grab``), or a model imported (``imported``, a
     source as File > Import takes it; ``example`` is then unused) with some blocks opened in place.
     This script drives the window itself."""
     def recipe(target: Path) -> list[str]:
@@ -153,8 +154,8 @@ PICTURES = (
 # --- the window driver (runs in its own process) ----------------------------------------------------
 
 def drive_window(target: Path, example: str, *, select: str | None, centre: str | None,
-                 train_epochs: int | None, pin: str | None, imported: str | None = None,
-                 open_blocks: str | None = None, grab_what: str = "window", lr_find: bool = False) -> int:
+                 train_epochs: int | None, pin: str | None, grab_what: str = "window", lr_find: bool = False,
+                 imported: str | None = None, open_blocks: str | None = None) -> int:
     """Opens an example (or imports a model) in the window, prepares the view, saves a picture;
     returns the exit status."""
     from PySide6.QtCore import QTimer
@@ -192,12 +193,24 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
         window.close()
         app.quit()
 
+    def centre_view() -> None:
+        canvas = window.canvas
+        if centre in window.document.graph:
+            canvas.center_on_node(centre)
+            return
+        item = canvas.canvas_scene.item_for(centre or "")
+        if item is not None:
+            # The top of the block (its title and first units) in the upper part of the view.
+            top = item.sceneBoundingRect().top()
+            canvas.centerOn(item.sceneBoundingRect().center().x(),
+                            top + canvas.viewport().height() / 2 / canvas.zoom() - 130)
+
     def grab() -> None:
         app.processEvents()
         if grab_what == "canvas":  # the cards as they look after the run, on the Editor tab
             window.tabs.setCurrentWidget(window.canvas)
             if centre:
-                window.canvas.center_on_node(centre)
+                centre_view()
         elif grab_what == "telemetry":
             window.telemetry.dock.raise_()
             window.telemetry.redraw()
@@ -238,15 +251,8 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
             window.show_node(select)
         elif select:
             canvas.go_to_block(select)
-        if centre and centre in window.document.graph:
-            canvas.center_on_node(centre)
-        elif centre:
-            item = canvas.canvas_scene.item_for(centre)
-            if item is not None:
-                # The top of the block (its title and first units) in the upper part of the view.
-                top = item.sceneBoundingRect().top()
-                canvas.centerOn(item.sceneBoundingRect().center().x(),
-                                top + canvas.viewport().height() / 2 / canvas.zoom() - 130)
+        if centre:
+            centre_view()
         if lr_find:
             window.tabs.setCurrentWidget(panel)
             finder = window.telemetry.ensure_lr_finder()
@@ -285,16 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centre", help=argparse.SUPPRESS)
     parser.add_argument("--train-epochs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pin", help=argparse.SUPPRESS)
-    parser.add_argument("--import", dest="imported", help=argparse.SUPPRESS)
-    parser.add_argument("--open", help=argparse.SUPPRESS)
     parser.add_argument("--grab", default="window", help=argparse.SUPPRESS)
     parser.add_argument("--lr-find", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--import", dest="imported", help=argparse.SUPPRESS)
+    parser.add_argument("--open", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.window_driver:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return drive_window(Path(args.window_driver), args.example, select=args.select, centre=args.centre,
-                            train_epochs=args.train_epochs, pin=args.pin, imported=args.imported,
-                            open_blocks=args.open, grab_what=args.grab, lr_find=args.lr_find)
+                            train_epochs=args.train_epochs, pin=args.pin, grab_what=args.grab,
+                            lr_find=args.lr_find, imported=args.imported, open_blocks=args.open)
     if args.list:
         for picture in PICTURES:
             print(f"{picture.name:<22} {picture.what}")

@@ -405,7 +405,9 @@ class _Layering:
         for chain in chains:
             current = sorted(xs[v] for v in chain)
             median = current[len(current) // 2]
-            candidates = sorted(set(current), key=lambda x: (abs(x - median), x))[:6]
+            # The ends of the spread too: the line of the most hemmed-in member (a layer beside a wide
+            # block) may be the only one the whole chain fits on.
+            candidates = sorted(set(current), key=lambda x: (abs(x - median), x))[:6] + [current[0], current[-1]]
             if self.options.center_forks:
                 forks = [xs[v] for v in (chain[0], chain[-1]) if len(self.up[v]) > 1 or len(self.down[v]) > 1]
                 candidates = forks + candidates

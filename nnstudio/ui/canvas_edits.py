@@ -29,7 +29,6 @@ from nnstudio.core.commands import (
     paste_fragment,
 )
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.formatting import format_count
 from nnstudio.core.graph import Graph
 from nnstudio.core.layout import layered_layout
 from nnstudio.core.names import name_problem
@@ -287,8 +286,7 @@ class CanvasEdits:
             self._view.select_nodes([])
             if item is not None:
                 item.setSelected(True)
-            params = getattr(result, "analysis", None)
-            count = format_count(params.total_params) if params is not None else ""
+            count = getattr(result, "parameters", "")
             self._tell(f"Added {name}: {len(command.nodes)} layers" + (f", {count} parameters" if count else ""))
 
     def _drop_pending(self) -> None:

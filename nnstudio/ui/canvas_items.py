@@ -100,12 +100,14 @@ class PortRef:
 
 
 def short_title(key: str) -> str:
-    """A unit's name as its card shows it: the last part of a dotted id, with the part before it
-    when the last is an index (``layer1.0.conv1`` -> ``conv1``, ``layer1.0`` -> ``layer1.0``)."""
+    """A unit's name as its card shows it: the last part of a dotted id, back to the last name when
+    it ends in indices (``layer1.0.conv1`` -> ``conv1``, ``layer1.0`` -> ``layer1.0``,
+    ``features.1.0`` -> ``features.1.0``: ``1.0`` alone would say nothing)."""
     parts = key.split(".")
-    if len(parts) > 1 and parts[-1].isdigit():
-        return ".".join(parts[-2:])
-    return parts[-1]
+    start = len(parts) - 1
+    while start > 0 and parts[start].isdigit():
+        start -= 1
+    return ".".join(parts[start:])
 
 
 class UnitItem(QGraphicsItem):
@@ -410,7 +412,8 @@ class EdgeItem(QGraphicsItem):
     def __init__(self, edge: Edge, source: UnitItem, target: UnitItem,
                  colours: Callable[[], CanvasColours], fonts: CardFonts,
                  source_port: PortRef | None = None, target_port: PortRef | None = None,
-                 edges: tuple[Edge, ...] | None = None) -> None:
+                 edges: tuple[Edge, ...] | None = None, label: str = "", label_at_source: bool = False,
+                 shows_label: bool = True) -> None:
         super().__init__()
         self.edge = edge
         self.edges = edges or (edge,)
@@ -419,9 +422,16 @@ class EdgeItem(QGraphicsItem):
         self.target_port = target_port or PortRef(target.key, "in", edge.port)
         self._colours = colours
         self._fonts = fonts
-        self._label = ""
+        # Born with its label: a wire's curve is laid out once, not again when the shapes arrive.
+        self._label = label
         #: Set by the scene for a wire entering an open block: its label goes by the output port.
-        self.label_at_source = False
+        self.label_at_source = label_at_source
+        #: False for all but one of the wires carrying one value to many layers: that value is labelled
+        #: once (its tooltip still tells the shape).
+        self.shows_label = shows_label
+        #: Open blocks' frames this wire enters from outside: it passes under their title bars, so
+        #: their titles stay readable.
+        self.entered_frames: list[QGraphicsItem] = []
         self._path = QPainterPath()
         self._label_rect = QRectF()
         self._bounds = QRectF()
@@ -432,7 +442,7 @@ class EdgeItem(QGraphicsItem):
         self.setZValue(0)
         source.edges.append(self)
         target.edges.append(self)
-        self.setToolTip(self._describe(""))
+        self.setToolTip(self._describe(label))
         self.update_path()
 
     def type(self) -> int:
@@ -476,7 +486,7 @@ class EdgeItem(QGraphicsItem):
         start, end = self.end_points()
         self._path = wire_path(start, end)
         self._label_rect = QRectF()
-        if self._label:
+        if self._label and self.shows_label:
             metrics = self._fonts.label_metrics
             width = metrics.horizontalAdvance(self._label) + 10
             height = metrics.height() + 2
@@ -518,12 +528,24 @@ class EdgeItem(QGraphicsItem):
         painter.setPen(QPen(colour, 2.4 if self.isSelected() else 1.6, Qt.PenStyle.SolidLine,
                             Qt.PenCapStyle.RoundCap))
         painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawPath(self._path)
+        if self.entered_frames:
+            painter.save()
+            visible = QPainterPath()
+            visible.addRect(self._bounds)
+            for frame in self.entered_frames:
+                hole = QPainterPath()
+                hole.addRect(frame.mapRectToScene(frame.title_rect()))  # type: ignore[attr-defined]
+                visible = visible.subtracted(hole)
+            painter.setClipPath(visible)
+            painter.drawPath(self._path)
+            painter.restore()
+        else:
+            painter.drawPath(self._path)
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(QBrush(colour))
         painter.drawPolygon(arrow_head(self._path))
         detail = option.levelOfDetailFromTransform(painter.worldTransform())
-        if self._label and detail >= DETAIL_ZOOM:
+        if self._label and self.shows_label and detail >= DETAIL_ZOOM:
             painter.setBrush(colours.label_background)
             painter.drawRoundedRect(self._label_rect, 4, 4)
             painter.setPen(colours.muted_text)

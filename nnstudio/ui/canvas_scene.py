@@ -259,6 +259,9 @@ class CanvasScene(QGraphicsScene):
             item = self.node_items.get(node_id) if node_id is not None else None
             if item is not None:
                 self._annotate_node(node_id, item)
+        # A layer inside a closed block shows its problems on the block's card.
+        for path, block in self._block_items.items():
+            self._annotate_block(path, block)
 
     def _annotate_node(self, node_id: str, item: NodeItem) -> None:
         analysis = self._analysis
@@ -302,12 +305,17 @@ class CanvasScene(QGraphicsScene):
                 shape = format_shape(result.output_shape) if result is not None else ""
             for member in self._hierarchy.members[path]:
                 problems.extend(self._problems_by_node.get(member, ()))
+        members = set(self._hierarchy.members[path])
+        problems.extend(p for found in self._extra_problems.values() for p in found if p.node_id in members)
         item.annotate(subtitle, shape, self._block_params(path), problems)
 
     def _annotate_wire(self, wire: EdgeItem) -> None:
+        wire.set_label(self._wire_label(wire.edge))
+
+    def _wire_label(self, edge: Edge) -> str:
         analysis = self._analysis
-        shape = analysis.edge_shapes.get(wire.edge) if analysis is not None else None
-        wire.set_label(format_shape(shape) if shape is not None else "")  # only known shapes label a wire
+        shape = analysis.edge_shapes.get(edge) if analysis is not None else None
+        return format_shape(shape) if shape is not None else ""  # only known shapes label a wire
 
     # --- looks -----------------------------------------------------------------------------------
 
@@ -507,6 +515,7 @@ class CanvasScene(QGraphicsScene):
         new: dict[tuple[Any, ...], EdgeItem] = {}
         touched: list[EdgeItem] = []
         edge_wire: dict[Edge, EdgeItem] = {}
+        labelled = self._labelled_wires(wires)
         for wire in wires:
             key = (wire.source, wire.source_port, wire.target, wire.target_port, wire.edges)
             source, target = self._units.get(wire.source), self._units.get(wire.target)
@@ -516,17 +525,26 @@ class CanvasScene(QGraphicsScene):
             if item is not None and (item.source is not source or item.target is not target):
                 old[key] = item
                 item = None
+            target_block = self._display.units[wire.target].container
+            shows_label = labelled.get((wire.source, wire.source_port)) in (None, key)
+            at_source = (target_block != self.view_state.scope and not is_inside(wire.source, target_block)) or \
+                (shows_label and (wire.source, wire.source_port) in labelled)
             if item is None:
                 item = EdgeItem(wire.edges[0], source, target, lambda: self._colours, self._fonts,
                                 PortRef(wire.source, "out", wire.source_port),
-                                PortRef(wire.target, "in", wire.target_port), wire.edges)
+                                PortRef(wire.target, "in", wire.target_port), wire.edges,
+                                label=self._wire_label(wire.edges[0]), label_at_source=at_source,
+                                shows_label=shows_label)
                 self.addItem(item)
                 touched.append(item)
             new[key] = item
-            target_block = self._display.units[wire.target].container
-            at_source = target_block != self.view_state.scope and not is_inside(wire.source, target_block)
-            if at_source != item.label_at_source:
+            entered = [self._frames[p] for p in (*ancestors(wire.target), wire.target)
+                       if p in self._frames and not is_inside(wire.source, p)]
+            if (at_source != item.label_at_source or entered != item.entered_frames
+                    or shows_label != item.shows_label):
                 item.label_at_source = at_source
+                item.shows_label = shows_label
+                item.entered_frames = entered
                 item.update_path()
             for edge in wire.edges:
                 edge_wire[edge] = item
@@ -541,6 +559,24 @@ class CanvasScene(QGraphicsScene):
                 if other is not item and other.target_port == item.target_port:
                     other.update_path()
         self._wires, self._edge_wire = new, edge_wire
+
+    def _labelled_wires(self, wires: list[Wire]) -> dict[tuple[str, Any], tuple[Any, ...]]:
+        """For each value that three or more wires carry (DenseNet's features, fed to every later layer
+        of a block), the one wire that shows its shape, by its output port: the one running most
+        nearly straight down, its label by the output. Fewer wires keep a label each."""
+        display = self._display
+        assert display is not None
+        fans: dict[tuple[str, Any], list[Wire]] = {}
+        for wire in wires:
+            fans.setdefault((wire.source, wire.source_port), []).append(wire)
+        chosen = {}
+        for port, fan in fans.items():
+            if len(fan) >= 3 and port[0] in display.units:
+                x = display.units[port[0]].x
+                best = min(fan, key=lambda w: abs(display.units[w.target].x - x)
+                           if w.target in display.units else float("inf"))
+                chosen[port] = (best.source, best.source_port, best.target, best.target_port, best.edges)
+        return chosen
 
     def _settle_view_state(self, hierarchy: Hierarchy) -> None:
         """Keep the view state meaningful after edits: renamed blocks stay open, new ones open."""

@@ -5,8 +5,9 @@ classifiers: ``torchvision.models:resnet18``, arguments allowed: ``resnet18(num_
 class in a ``.py`` file (its classes are listed by reading the file, not running it) — an optional
 weights file and one sample's input shape. It says plainly that importing runs the model's code. On
 Import it first counts the model's parameters on PyTorch's meta device (no memory is allocated) and
-asks before building a very large one; then the import runs off the GUI thread with its progress
-shown, and Cancel stops it between two steps. A bad input is named in the dialog in one line and
+asks before building a very large one; then the import runs in a process of its own
+(:class:`~nnstudio.ui.model_build.ModelBuild`) with its progress shown, and Cancel (Stop) ends it
+wherever it is, even in model code that never returns. A bad input is named in the dialog in one line and
 nothing open changes; the window opens the result as a new project only when it is complete.
 """
 

@@ -1,12 +1,13 @@
 """Building a PyTorch model for the window, away from the GUI thread: import it, or measure it first.
 
-:class:`ModelBuild` runs :func:`nnstudio.train.model_import.import_model` (which **runs the model's
-code**) through the window's one background-job helper (:class:`~nnstudio.ui.jobs.BackgroundJobs`),
-reports its progress on the GUI thread, and cancels for real: the import checks a flag between its
-steps and stops there, and whatever it would have returned is dropped. :meth:`ModelBuild.estimate`
-builds the model on PyTorch's ``meta`` device first (no memory is allocated) to count its parameters,
-so the window can warn before a very large model is built. Every failure comes back as one line
-naming the culprit; nothing here touches a widget from the worker thread.
+:class:`ModelBuild` imports a model in a process of its own: ``python -m nnstudio import SOURCE -o
+TEMP.nns --progress`` (which **runs the model's code**), following its JSON progress lines and reading
+the project it writes. A child process because tracing with torch.fx patches torch for the whole
+process while it runs (the window's analysis thread uses torch meanwhile), and because the model's
+code may hang or never return: Cancel ends the process, wherever it is. :meth:`ModelBuild.estimate`
+builds the model on PyTorch's ``meta`` device first, on a worker thread (no memory is allocated), to
+count its parameters, so the window can warn before a very large model is built. Every failure comes
+back as one line naming the culprit; nothing here touches a widget from a worker thread.
 
 The list of torchvision's classifiers (:func:`load_classifier_names`) is read in a job too: importing
 torchvision takes a while, and the window shows before torch is loaded.
@@ -14,12 +15,17 @@ torchvision takes a while, and the window shows before torch is loaded.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
+import atexit
+import json
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QProcess, Signal
 
 from nnstudio.core.errors import NnstudioError
 from nnstudio.ui.jobs import BackgroundJobs
@@ -127,8 +133,27 @@ class _Failed:
     message: str
 
 
-class _Cancelled:
-    pass
+@dataclass
+class BuiltModel:
+    """A model imported by the child process: the project (its weights bound), notes for the person,
+    and its parameter count as the import printed it (``"11.7M"``; "" when not said)."""
+
+    project: Any
+    notes: list[str] = field(default_factory=list)
+    parameters: str = ""
+
+
+#: Folders the child processes wrote projects into; the projects' weights are read from there lazily,
+#: so they stay until the application quits.
+_IMPORT_FOLDERS: list[Path] = []
+
+
+def _remove_import_folders() -> None:
+    for folder in _IMPORT_FOLDERS:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+atexit.register(_remove_import_folders)
 
 
 class ModelBuild(QObject):
@@ -136,7 +161,7 @@ class ModelBuild(QObject):
 
     #: (fraction 0..1, what it does now), on the GUI thread.
     progressed = Signal(float, str)
-    #: The ``ImportResult`` (project, analysis, notes).
+    #: The :class:`BuiltModel` (project, notes, parameter count).
     finished = Signal(object)
     #: One line naming the culprit.
     failed = Signal(str)
@@ -144,15 +169,13 @@ class ModelBuild(QObject):
     estimated = Signal(object)
     #: The build stopped because :meth:`cancel` was called.
     cancelled = Signal()
-    _progress = Signal(int, float, str)
 
     def __init__(self, parent: QObject | None = None, name: str = "nnstudio-models") -> None:
         super().__init__(parent)
         self._jobs = BackgroundJobs(name, self)
-        self._stop = threading.Event()
         self._token = 0
         self._busy = False
-        self._progress.connect(self._on_progress)
+        self._process: QProcess | None = None
 
     @property
     def busy(self) -> bool:
@@ -173,57 +196,138 @@ class ModelBuild(QObject):
         self._jobs.submit("build", work, lambda result: self._settle(token, result, self.estimated))
 
     def start(self, source: str, weights: str | None = None, input_shape: tuple[int, ...] | None = None) -> None:
-        """Imports ``source`` (a weights file and one sample's shape optional); answers with a signal."""
+        """Imports ``source`` (a weights file and one sample's shape optional) in a child process;
+        answers with :attr:`finished` (a :class:`BuiltModel`), :attr:`failed` or :attr:`cancelled`."""
         token = self._begin()
-        stop = self._stop
-        report = self._progress
 
-        def work() -> Any:
-            from nnstudio.train.model_import import ImportCancelled, import_model
-
+        def check() -> Any:
             try:
-                check_pretrained_cached(source)
-                return import_model(source, weights=weights, input_shape=input_shape,
-                                    progress=lambda fraction, message: report.emit(token, fraction, message),
-                                    cancelled=stop.is_set)
-            except ImportCancelled:
-                return _Cancelled()
+                check_pretrained_cached(source)  # one clear line before a process starts for nothing
             except NnstudioError as exc:
                 return _Failed(str(exc))
+            return None
 
-        self._jobs.submit("build", work, lambda result: self._settle(token, result, self.finished))
+        def checked(result: Any) -> None:
+            if token != self._token:
+                return
+            if isinstance(result, _Failed):
+                self._settle(token, result, self.finished)
+            else:
+                self._launch(token, source, weights, input_shape)
+
+        self._jobs.submit("build", check, checked)
+
+    def _launch(self, token: int, source: str, weights: str | None, input_shape: tuple[int, ...] | None) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="nnstudio-import-"))
+        _IMPORT_FOLDERS.append(folder)
+        out = folder / "model.nns"
+        arguments = ["-m", "nnstudio", "import", source, "-o", str(out), "--progress"]
+        if weights:
+            arguments += ["--weights", str(weights)]
+        if input_shape:
+            arguments += ["--input-shape", ",".join(str(size) for size in input_shape)]
+        process = QProcess(self)
+        process.setProgram(sys.executable)
+        process.setArguments(arguments)
+        lines = {"out": b"", "summary": "", "notes": []}
+
+        def read_output() -> None:
+            lines["out"] += bytes(process.readAllStandardOutput().data())
+            *complete, lines["out"] = lines["out"].split(b"\n")
+            for raw in complete:
+                self._read_line(token, raw.decode("utf-8", "replace").strip(), lines)
+
+        process.readyReadStandardOutput.connect(read_output)
+        def ended(code: int, status: QProcess.ExitStatus) -> None:
+            read_output()  # what the process wrote last may not have been read yet
+            self._read_line(token, lines["out"].decode("utf-8", "replace").strip(), lines)
+            self._ended(token, process, out, code, status, lines)
+
+        process.finished.connect(ended)
+        process.errorOccurred.connect(lambda error: self._not_started(token, process, error))
+        self._process = process
+        process.start()
+
+    def _read_line(self, token: int, line: str, lines: dict[str, Any]) -> None:
+        if line.startswith("{"):
+            try:
+                record = json.loads(line)
+                fraction, message = float(record["progress"]), str(record["message"])
+            except (ValueError, KeyError, TypeError):
+                return
+            if token == self._token and self._busy:
+                self.progressed.emit(fraction, message)
+        elif line.startswith("note: "):
+            lines["notes"].append(line[len("note: "):])
+        elif line.startswith("imported "):
+            lines["summary"] = line
+
+    def _ended(self, token: int, process: QProcess, out: Path, code: int, status: QProcess.ExitStatus,
+               lines: dict[str, Any]) -> None:
+        process.deleteLater()
+        if self._process is process:
+            self._process = None
+        if token != self._token:
+            return
+        if status != QProcess.ExitStatus.NormalExit or code != 0:
+            errors = bytes(process.readAllStandardError().data()).decode("utf-8", "replace").strip().splitlines()
+            message = errors[-1] if errors else f"the import process ended with status {code}"
+            message = re.sub(r"^(nnstudio import: )?error: ", "", message)
+            self._settle(token, _Failed(message), self.finished)
+            return
+        from nnstudio.core.project import load_project
+
+        try:
+            project = load_project(out)
+        except NnstudioError as exc:
+            self._settle(token, _Failed(str(exc)), self.finished)
+            return
+        found = re.search(r", ([^,]+) parameters,", lines["summary"])
+        self._settle(token, BuiltModel(project, list(lines["notes"]), found.group(1) if found else ""),
+                     self.finished)
+
+    def _not_started(self, token: int, process: QProcess, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart and token == self._token:
+            self._settle(token, _Failed(f"could not start {sys.executable} to import the model: "
+                                        f"{process.errorString()}"), self.finished)
 
     def cancel(self) -> None:
-        """Stops the build at its next step; its result, if it still arrives, is dropped."""
+        """Stops the build: the import process is ended; a measurement's result is dropped."""
         if not self._busy:
             return
-        self._stop.set()
         self._jobs.cancel("build")
         self._token += 1
         self._busy = False
+        self._end_process()
         self.cancelled.emit()
 
     def shutdown(self) -> None:
-        """Cancels what runs and joins the worker thread (the window is closing)."""
-        self._stop.set()
+        """Ends what runs and joins the worker thread (the window is closing)."""
+        self._token += 1
         self._busy = False
+        self._end_process()
         self._jobs.shutdown()
 
+    def _end_process(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.state() != QProcess.ProcessState.NotRunning:
+            process.kill()
+            process.waitForFinished(5000)
+
     def wait_idle(self, timeout_ms: int = 60_000) -> bool:
-        """For tests: blocks until the worker is idle."""
-        return self._jobs.wait_idle(timeout_ms)
+        """For tests: blocks until the worker is idle and no import process runs."""
+        if not self._jobs.wait_idle(timeout_ms):
+            return False
+        process = self._process
+        return process is None or process.state() == QProcess.ProcessState.NotRunning or \
+            process.waitForFinished(timeout_ms)
 
     def _begin(self) -> int:
         if self._busy:
             self.cancel()
-        self._stop = threading.Event()
         self._token += 1
         self._busy = True
         return self._token
-
-    def _on_progress(self, token: int, fraction: float, message: str) -> None:
-        if token == self._token and self._busy:
-            self.progressed.emit(fraction, message)
 
     def _settle(self, token: int, result: Any, signal: Any) -> None:
         if token != self._token:
@@ -231,8 +335,6 @@ class ModelBuild(QObject):
         self._busy = False
         if isinstance(result, _Failed):
             self.failed.emit(result.message)
-        elif isinstance(result, _Cancelled):
-            self.cancelled.emit()
         else:
             signal.emit(result)
 

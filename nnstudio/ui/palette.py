@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QLineEdit,
+    QSizePolicy,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -143,6 +144,8 @@ class LayerPalette(QWidget):
         self.pretrained.setToolTip("Models dragged from the Models section come with torchvision's default "
                                    "pretrained weights, read from the local torch cache (nnstudio never "
                                    "downloads); unticked, they are built with fresh weights (weights=None)")
+        # Its text must not set the dock's least width (the palette narrows to its tree's width).
+        self.pretrained.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)

@@ -145,6 +145,7 @@ class TelemetryController(QObject):
         window.canvas.selection_changed.connect(self._on_selection)
         window.document.replaced.connect(self._on_document_replaced)
         window.document.analysis_ready.connect(self._on_analysis)
+        window.canvas.canvas_scene.items_changed.connect(self._on_cards_changed)
         window.about_to_close.connect(self.shutdown)
 
     # --- a run -----------------------------------------------------------------------------------
@@ -242,6 +243,11 @@ class TelemetryController(QObject):
         self.change_markers.append(marker)
 
     # --- staleness -------------------------------------------------------------------------------------
+
+    def _on_cards_changed(self) -> None:
+        # Cards made after the numbers came (a block opened, stepped into) get their badges too.
+        if self.history.samples:
+            self.cards.show(self.history.layers, self.history.problems)
 
     def _on_document_replaced(self) -> None:
         self.forget()

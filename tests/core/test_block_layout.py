@@ -58,3 +58,25 @@ def test_a_flat_graph_gets_the_one_layout_of_its_layers():
     positions = nested_layout(graph)
     assert positions["x"][0] == positions["relu1"][0] == positions["out"][0]
     assert positions["x"][1] < positions["relu1"][1] < positions["out"][1]
+
+
+def test_a_chain_beside_a_wide_block_stays_one_straight_line():
+    # A bottleneck block: eight layers in a chain, and a downsample block (wider than a card) beside
+    # them on the skip path. The chain used to drift right, card by card, away from the wide block.
+    chain = ["conv1", "bn1", "relu", "conv2", "bn2", "relu_1", "conv3", "bn3"]
+    types = ["conv2d", "batch_norm2d", "relu", "conv2d", "batch_norm2d", "relu", "conv2d", "batch_norm2d"]
+    nodes = [{"id": "x", "type": "input", "params": {"shape": [4, 8, 8]}}]
+    nodes += [{"id": f"b.{name}", "type": type_id,
+               "params": {"out_channels": 4, "kernel_size": 1} if type_id == "conv2d" else {}}
+              for name, type_id in zip(chain, types)]
+    nodes += [{"id": "b.downsample.0", "type": "conv2d", "params": {"out_channels": 4, "kernel_size": 1}},
+              {"id": "b.downsample.1", "type": "batch_norm2d"}, {"id": "b.add", "type": "add"},
+              {"id": "out", "type": "output"}]
+    ids = ["x", *(f"b.{name}" for name in chain), "b.add", "out"]
+    edges = [{"source": a, "target": b} for a, b in zip(ids, ids[1:]) if b != "b.add"]
+    edges += [{"source": "b.bn3", "target": "b.add", "index": 0},
+              {"source": "x", "target": "b.downsample.0"},
+              {"source": "b.downsample.0", "target": "b.downsample.1"},
+              {"source": "b.downsample.1", "target": "b.add", "index": 1}]
+    positions = nested_layout(Graph.from_records(nodes, edges))
+    assert len({positions[f"b.{name}"][0] for name in chain}) == 1, {n: positions[f"b.{n}"] for n in chain}

@@ -478,6 +478,33 @@ def test_cards_and_wires_show_shapes_counts_and_problems_from_a_real_analysis(ca
     assert items["conv1"].shape_text == "" and items["fc1"].problems == []
 
 
+def test_a_value_used_by_many_layers_is_labelled_once_and_two_uses_keep_a_label_each(canvas):
+    from nnstudio.compile.analysis import analyze
+    from nnstudio.core.layout import layered_layout
+
+    nodes = [{"id": "x", "type": "input", "params": {"shape": [8]}},
+             {"id": "fan", "type": "linear", "params": {"out_features": 6}},
+             {"id": "pair", "type": "linear", "params": {"out_features": 5}},
+             *({"id": f"use{i}", "type": "linear", "params": {"out_features": 4}} for i in range(3)),
+             {"id": "p0", "type": "relu"}, {"id": "p1", "type": "relu"},
+             {"id": "join", "type": "concat", "params": {"dim": 1}}, {"id": "out", "type": "output"}]
+    edges = [{"source": "x", "target": "fan"}, {"source": "x", "target": "pair"},
+             *({"source": "fan", "target": f"use{i}"} for i in range(3)),
+             {"source": "pair", "target": "p0"}, {"source": "pair", "target": "p1"},
+             *({"source": s, "target": "join", "index": i} for i, s in enumerate(["use0", "use1", "use2", "p0", "p1"])),
+             {"source": "join", "target": "out"}]
+    graph = Graph.from_records(nodes, edges)
+    for node_id, position in layered_layout(graph).items():
+        graph.node(node_id).position = position
+    _bind(canvas, graph)
+    canvas.set_analysis(analyze(graph))
+    wires = canvas.canvas_scene.edge_items
+    fan = [wires[Edge("fan", f"use{i}")] for i in range(3)]
+    assert [w.label_rect().isEmpty() for w in fan].count(False) == 1  # one label for the value
+    assert all("[N, 6]" in w.toolTip() for w in fan)  # every wire still tells its shape on hover
+    assert not any(wires[Edge("pair", f"p{i}")].label_rect().isEmpty() for i in range(2))
+
+
 def test_a_wire_label_never_covers_its_own_wire(canvas):
     """Beside a steep wire, above one that runs sideways (the residual block's skip into conv1)."""
     from nnstudio.compile.analysis import analyze

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from nnstudio.core.commands import SetParam, UndoStack
 from nnstudio.core.graph import Graph
 from nnstudio.ui.canvas import CanvasView
-from nnstudio.ui.canvas_block_items import CHEVRON_BOX, BlockItem
+from nnstudio.ui.canvas_block_items import CHEVRON_BOX
 from nnstudio.ui.canvas_items import PortRef
 from nnstudio.ui.canvas_outline import BLOCK_HEIGHT, BLOCK_WIDTH
 
@@ -107,6 +107,25 @@ def test_a_closed_block_shows_its_output_shape_parameters_and_the_problems_insid
     worst, count = canvas.canvas_scene.block_items["stage1"].problem_summary
     assert worst == "error" and count >= 1
     assert "stage1.1.add" in stage1.toolTip() or "stage1.1" in stage1.toolTip()
+
+
+def test_a_problem_found_by_a_run_inside_a_closed_block_shows_on_the_block(canvas):
+    from nnstudio.compile.analysis import analyze
+    from nnstudio.core.problems import Problem
+
+    graph = residual_network()
+    _bind(canvas, graph)
+    canvas.set_analysis(analyze(graph))
+    scene = canvas.canvas_scene
+    assert scene.block_items["stage1"].problem_summary == (None, 0)
+    # Telemetry names a layer deep inside: its card is not shown, so its closed block says it.
+    found = Problem("warning", "dead-relu", "stage1.1.relu outputs zeros for 98% of its inputs", "stage1.1.relu")
+    scene.set_extra_problems("telemetry", [found])
+    assert scene.block_items["stage1"].problem_summary == ("warning", 1)
+    canvas.blocks.expand("stage1")
+    assert scene.block_items["stage1.1"].problem_summary == ("warning", 1)
+    scene.set_extra_problems("telemetry", [])
+    assert scene.block_items["stage1.1"].problem_summary == (None, 0)
 
 
 def test_opening_a_block_in_place_makes_room_and_closing_gives_it_back(canvas):
@@ -382,3 +401,49 @@ def test_a_dropped_canvas_showing_blocks_is_freed(qtbot):
     gc.collect()
     assert [ref() for ref in refs] == [None, None, None]
     graph._set_param("stem.conv", "kernel_size", 5)  # the graph outlives its canvas without harm
+
+
+def test_a_wire_entering_an_open_block_passes_under_its_title_bar(canvas, qtbot):
+    graph = residual_network()
+    _bind(canvas, graph)
+    canvas.blocks.expand("stage1")
+    scene = canvas.canvas_scene
+    frame = scene.frame_items["stage1"]
+    title = frame.mapRectToScene(frame.title_rect())
+    wire = next(w for w in scene.wire_items if w.target.key == "stage1.0")
+    path = wire.path()
+    crossing = min((path.pointAtPercent(i / 400) for i in range(401)),
+                   key=lambda p: abs(p.y() - title.center().y()))
+    assert title.contains(crossing)
+    canvas.centerOn(crossing)
+    # The title bar around the crossing looks the same with the wire as without it (its upper part, where
+    # the title is: the arrow head into the first card inside may reach into the lower part).
+    around = canvas.mapFromScene(QRectF(crossing.x() - 6, title.top() + 3, 12, title.height() / 3)).boundingRect()
+
+    def title_bar_pixels():
+        canvas.viewport().repaint()
+        return canvas.viewport().grab(around).toImage()
+
+    with_wire = title_bar_pixels()
+    wire.setVisible(False)
+    without_wire = title_bar_pixels()
+    wire.setVisible(True)
+    assert with_wire == without_wire
+
+
+def test_a_block_named_by_indices_shows_the_name_before_them(canvas):
+    # ConvNeXt's features.1.0: "1.0" alone would not say which stage it belongs to.
+    graph = Graph.from_records(
+        [{"id": "x", "type": "input", "params": {"shape": [4]}},
+         {"id": "features.1.0.fc", "type": "linear", "params": {"out_features": 4}},
+         {"id": "features.1.1.fc", "type": "linear", "params": {"out_features": 4}},
+         {"id": "head.fc", "type": "linear", "params": {"out_features": 2}}, {"id": "out", "type": "output"}],
+        [{"source": "x", "target": "features.1.0.fc"}, {"source": "features.1.0.fc", "target": "features.1.1.fc"},
+         {"source": "features.1.1.fc", "target": "head.fc"}, {"source": "head.fc", "target": "out"}])
+    _bind(canvas, graph)
+    canvas.blocks.expand("features")
+    canvas.blocks.expand("features.1")
+    blocks = canvas.canvas_scene.block_items
+    assert blocks["features.1.0"].title == "features.1.0" and blocks["head"].title == "head"
+    canvas.blocks.expand("features.1.0")
+    assert canvas.canvas_scene.node_items["features.1.0.fc"].title == "fc"

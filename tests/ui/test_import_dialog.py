@@ -128,6 +128,35 @@ def test_cancel_stops_the_import_between_steps_and_keeps_the_dialog_open(dialog,
     assert dialog.result_value is None and dialog.isVisible()
 
 
+def test_stop_ends_an_import_whose_model_code_never_returns(dialog, qtbot, tmp_path):
+    # Tracing runs forward(), which here hangs: only ending the import's own process stops it.
+    path = _write(tmp_path, "hang.py", f'''
+        import pathlib, time
+        from torch import nn
+        HERE = pathlib.Path({str(tmp_path)!r})
+
+        class Hang(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x):
+                (HERE / "tracing").write_text("1")
+                deadline = time.monotonic() + 240
+                while time.monotonic() < deadline:
+                    time.sleep(0.05)
+                return self.fc(x)
+        ''')
+    _use_file(dialog, path, "Hang")
+    dialog.input_shape.setText("4")
+    assert dialog.start_import()
+    qtbot.waitUntil(lambda: (tmp_path / "tracing").exists(), timeout=120_000)
+    with qtbot.waitSignal(dialog.build.cancelled):
+        qtbot.mouseClick(dialog.cancel_button, LEFT)
+    assert dialog.build.wait_idle(10_000)  # nothing left running the model's code
+    assert dialog.isVisible() and dialog.result_value is None and dialog.import_button.isEnabled()
+
+
 @pytest.mark.parametrize(("setup", "culprit"), [
     ({"source": ""}, "Model: type a source"),
     ({"source": "no_such_package.models:Net"}, "there is no module named 'no_such_package'"),
