@@ -64,6 +64,8 @@ class Expansion:
     copies: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     #: Problems of block layers that could not be expanded.
     problems: list[Problem] = field(default_factory=list)
+    #: Wires to add once every layer is in (one cycle check for the whole graph), by the block adding them.
+    wires: list[tuple[str, Edge]] = field(default_factory=list)
 
 
 def has_blocks(graph: Graph) -> bool:
@@ -97,8 +99,9 @@ def expand(graph: Graph) -> Expansion:
             flat._add_node(copy, allow_clash=True)
             expansion.origin[node_id] = node_id
             value_of[node_id] = node_id
-            flat._add_edges([Edge(value_of[e.source], node_id, e.port, e.index) for e in incoming
-                             if e.source in value_of])
+            expansion.wires += [(node_id, Edge(value_of[e.source], node_id, e.port, e.index)) for e in incoming
+                                if e.source in value_of]
+        flat._add_edges([edge for _, edge in expansion.wires])
     flat.revision = graph.revision
     return expansion
 
@@ -110,9 +113,8 @@ class _Unexpandable(NnstudioError):
 def _remove_partial(flat: Graph, expansion: Expansion, block_id: str) -> None:
     """Take out what a failed expansion of ``block_id`` had added."""
     added = [n for n, origin in expansion.origin.items() if origin == block_id]
+    expansion.wires = [(owner, edge) for owner, edge in expansion.wires if owner != block_id]
     for node_id in reversed(added):
-        for edge in flat.in_edges(node_id) + flat.out_edges(node_id):
-            flat._remove_edge(edge)
         flat._remove_node(node_id)
         del expansion.origin[node_id]
     expansion.copies.pop(block_id, None)
@@ -123,6 +125,8 @@ class _Expander:
 
     def __init__(self, blocks: Mapping[str, BlockDefinition], flat: Graph, expansion: Expansion, top: str) -> None:
         self.blocks, self.flat, self.expansion, self.top = blocks, flat, expansion, top
+        #: Definition name -> its layers in order, each with its incoming wires (read once, not per copy).
+        self._plans: dict[str, list[tuple[str, list[Edge]]]] = {}
 
     def place(self, node: Node, path: str, sources: list[str], depth: int, chain: list[str]) -> str:
         """Add the copies placed by block layer ``node`` at ``path`` fed by ``sources``; return the result."""
@@ -155,11 +159,13 @@ class _Expander:
                     chain: list[str]) -> str:
         inner = definition.graph
         value_of = dict(zip(definition.inputs, sources))
-        for node_id in inner.topological_order():
+        plan = self._plans.get(definition.name)
+        if plan is None:
+            plan = self._plans[definition.name] = [(n, inner.in_edges(n)) for n in inner.topological_order()]
+        for node_id, incoming in plan:
             if node_id in value_of:
                 continue
             node = inner.node(node_id)
-            incoming = inner.in_edges(node_id)
             if node_id == definition.output:
                 return value_of[incoming[0].source]
             if node.type_id == BLOCK_TYPE:
@@ -170,10 +176,10 @@ class _Expander:
             copy.id = f"{prefix}.{node_id}"
             try:
                 self.flat._add_node(copy)
-                self.flat._add_edges([Edge(value_of[e.source], copy.id, e.port, e.index) for e in incoming])
             except GraphError as exc:
                 raise _Unexpandable(f"{self.top}: layer {copy.id}: {exc.reason}") from None
             self.expansion.origin[copy.id] = self.top
+            self.expansion.wires += [(self.top, Edge(value_of[e.source], copy.id, e.port, e.index)) for e in incoming]
             value_of[node_id] = copy.id
         raise _Unexpandable(f"block {definition.name} has no wired output")  # pragma: no cover - checked on load
 
