@@ -101,3 +101,16 @@ def test_a_block_with_the_wrong_number_of_wires_is_an_error_on_it():
     AddNode(graph, BLOCK_TYPE, (0, 0), {"block": "ResBlock"}, node_id="loose").redo()
     problems = [p for p in analyze(graph).errors if p.node_id == "loose"]
     assert any("gets 0 input wires, but block ResBlock takes 1 (x)" in p.message for p in problems), problems
+
+
+def test_blocks_inside_blocks_compile_with_nested_keys_and_classes():
+    graph = repeated(2).graph
+    MakeBlock(graph, ["stem", "stage1"], "Stage", node_id="body").redo()
+    SetParam(graph, "body", "repeat", 1).redo()
+    analysis = analyze(graph)
+    assert analysis.ok, [str(p) for p in analysis.problems]
+    keys = compile_graph(graph).state_dict().keys()
+    assert "body.stage1.1.conv_b.weight" in keys and "body.stem.weight" in keys
+    source = generate_source(graph)
+    assert [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)] == ["ResBlock", "Stage", "Model"]
+    assert_same_outputs(graph, torch.rand(2, 1, 8, 8))
