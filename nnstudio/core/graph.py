@@ -19,6 +19,7 @@ from psygnal import Signal, SignalGroup
 from nnstudio.core import names
 from nnstudio.core.catalog import CATALOG, Catalog, LayerKind, LayerSpec
 from nnstudio.core.errors import GraphError, ParamError
+from nnstudio.core.initialisation import DEFAULT_INIT, INIT_FIELD
 
 #: Canvas coordinates beyond this are absurd (a 100,000-layer chain spans 10^7): refused, as the
 #: canvas cannot draw or scroll to them.
@@ -56,9 +57,16 @@ class Node:
     #: Stored tensors (imported, pretrained, fine-tuned) by their name inside the layer (``weight``):
     #: :class:`nnstudio.core.weights.StoredTensor`. Empty: the layer starts from its initialisation.
     weights: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: How the layer's weights start (:mod:`nnstudio.core.initialisation`): ``"default"`` is PyTorch's.
+    init: str = DEFAULT_INIT
+    #: False: the layer (or the block this layer belongs to) is frozen: its tensors are not trained.
+    trainable: bool = True
+    #: The layer's learning rate is the run's rate times this (a smaller rate for a pretrained backbone).
+    lr_scale: float = 1.0
 
     def copy(self) -> Node:
-        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights))
+        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights),
+                    self.init, self.trainable, self.lr_scale)
 
 
 @dataclass(frozen=True, order=True)
@@ -89,6 +97,8 @@ class GraphEvents(SignalGroup):
     node_moved = Signal(str)
     #: (old id, new id), after the node_removed / node_added pair a rename also emits.
     node_renamed = Signal(str, str)
+    #: A layer's training flags (``trainable``, ``lr_scale``) changed.
+    training_flags_changed = Signal(str)
     #: Anything that can change shapes, parameters or validity happened (not emitted for moves).
     structure_changed = Signal()
 
@@ -278,6 +288,7 @@ class Graph:
         node.position = (float(node.position[0]), float(node.position[1]))
         try:
             node.params = node.spec.validate_params(node.params)
+            node.init = checked_init(node.spec, node.init)
         except ParamError as exc:
             raise exc.on_node(node.id) from None
         if order is None:
@@ -335,8 +346,23 @@ class Graph:
         self.events.param_changed.emit(node_id, name)
         self._touch()
 
+    def _set_init(self, node_id: str, init: str) -> None:
+        node = self.node(node_id)
+        try:
+            node.init = checked_init(node.spec, init)
+        except ParamError as exc:
+            raise exc.on_node(node_id) from None
+        self.events.param_changed.emit(node_id, "init")
+        self._touch()
+
     def _set_weights(self, node_id: str, tensors: Mapping[str, Any]) -> None:
         self.node(node_id).weights = dict(tensors)
+        self._touch()
+
+    def _set_training_flags(self, node_id: str, trainable: bool, lr_scale: float) -> None:
+        node = self.node(node_id)
+        node.trainable, node.lr_scale = bool(trainable), float(lr_scale)
+        self.events.training_flags_changed.emit(node_id)
         self._touch()
 
     def _move(self, node_id: str, position: tuple[float, float]) -> None:
@@ -361,7 +387,8 @@ class Graph:
             self._remove_edge(edge)
         order = self._order[old]
         self._remove_node(old)
-        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights)
+        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights, node.init,
+                       node.trainable, node.lr_scale)
         self._add_node(renamed, order, allow_clash=not check)
         for edge in incoming + outgoing:
             self._add_edge(Edge(new if edge.source == old else edge.source,
@@ -388,9 +415,7 @@ class Graph:
 
     def to_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Plain dicts for the nodes and edges (what project files store)."""
-        nodes = [{"id": n.id, "type": n.type_id, "position": [n.position[0], n.position[1]],
-                  "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.params.items()}}
-                 for n in self.nodes()]
+        nodes = [_record(n) for n in self.nodes()]
         edges = [{"source": e.source, "target": e.target, "port": e.port, "index": e.index}
                  for e in sorted(self.edges(), key=lambda e: (e.target, e.port, e.index))]
         return nodes, edges
@@ -410,7 +435,10 @@ class Graph:
         with graph.events.blocked():
             for record in nodes:
                 graph._add_node(Node(record["id"], record["type"], dict(record.get("params", {})),
-                                     tuple(record.get("position", (0.0, 0.0)))),  # type: ignore[arg-type]
+                                     tuple(record.get("position", (0.0, 0.0))),  # type: ignore[arg-type]
+                                     init=record.get("init") or DEFAULT_INIT,
+                                     trainable=bool(record.get("trainable", True)),
+                                     lr_scale=float(record.get("lr_scale", 1.0))),
                                 allow_clash=allow_clashes)
             graph._add_edges([Edge(record["source"], record["target"], record.get("port", "in"),
                                    int(record.get("index", 0))) for record in edges])
@@ -448,6 +476,29 @@ class Graph:
         """Equal nodes (type, params, position), edges and block definitions."""
         return self.to_records() == other.to_records() and sorted(self.blocks) == sorted(other.blocks) and all(
             self.blocks[name].same_as(other.blocks[name]) for name in self.blocks)
+
+
+def checked_init(spec: LayerSpec, init: str) -> str:
+    """Return ``init`` when a layer of ``spec`` may take it; raise ParamError("init", ...) otherwise."""
+    if init == DEFAULT_INIT:
+        return init
+    INIT_FIELD.validate(init)
+    if spec.kind is not LayerKind.MODULE:
+        raise ParamError("init", f"{spec.title} has no weights to initialise")
+    return init
+
+
+def _record(node: Node) -> dict[str, Any]:
+    """A node as a project file stores it; ``init`` and the training flags only when not their defaults."""
+    record: dict[str, Any] = {"id": node.id, "type": node.type_id, "position": [node.position[0], node.position[1]],
+                              "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in node.params.items()}}
+    if node.init != DEFAULT_INIT:
+        record["init"] = node.init
+    if not node.trainable:
+        record["trainable"] = False
+    if node.lr_scale != 1.0:
+        record["lr_scale"] = node.lr_scale
+    return record
 
 
 def _prefixes(node_id: str) -> list[str]:

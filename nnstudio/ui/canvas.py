@@ -103,6 +103,8 @@ class CanvasView(QGraphicsView):
         self.breadcrumbs = Breadcrumbs(self, self)
         self.search = LayerSearch(self, self)
         self.overview = CanvasOverview(self, self)
+        self._scene.items_changed.connect(self._on_items_changed)
+        self._was_empty = True
 
     # --- document --------------------------------------------------------------------------------
 
@@ -546,6 +548,14 @@ class CanvasView(QGraphicsView):
             self._scene.refresh_looks()
             self.resetCachedContent()
         super().changeEvent(event)
+
+    def _on_items_changed(self) -> None:
+        # The hint belongs to an empty canvas: repaint the whole viewport when that changes (the
+        # smart update mode would repaint only the new card, leaving the hint behind it).
+        empty = not self._scene.node_items
+        if empty != self._was_empty:
+            self._was_empty = empty
+            self.viewport().update()
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt override
         super().scrollContentsBy(dx, dy)

@@ -404,7 +404,7 @@ class CanvasScene(QGraphicsScene):
         self._rename_hints.append((old, new))
         self.invalidate()
 
-    def _on_param_changed(self, node_id: str, name: str) -> None:
+    def _on_param_changed(self, node_id: str, name: str = "") -> None:
         item = self._units.get(node_id)
         if isinstance(item, NodeItem) and self.graph is not None and node_id in self.graph:
             item.refresh_params(self.graph.node(node_id))
@@ -634,7 +634,7 @@ class _GraphSubscription:
     _HANDLERS = (("node_added", "_on_node_added"), ("node_removed", "invalidate"),
                  ("edge_added", "invalidate"), ("edge_removed", "invalidate"),
                  ("param_changed", "_on_param_changed"), ("node_moved", "invalidate"),
-                 ("node_renamed", "_on_node_renamed"))
+                 ("node_renamed", "_on_node_renamed"), ("training_flags_changed", "_on_param_changed"))
 
     def __init__(self, graph: Graph, scene: CanvasScene) -> None:
         self._scene = weakref.ref(scene)

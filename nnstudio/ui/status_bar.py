@@ -7,16 +7,23 @@ project shows "analysing…", each analysis its parameter and FLOP counts and a 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from nnstudio.core.formatting import format_count
+from nnstudio.core.transfer import parameter_split
 from nnstudio.ui.document import Document
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 
 #: The start of the status bar's message while autosave fails.
 AUTOSAVE_FAILED = "⚠ Autosave failed:"
+
+
+def wrapping_tooltip(text: str) -> str:
+    """Returns ``text`` as a tooltip that wraps (Qt shows a plain-text tooltip on one line, however long)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text, quote=False)}</p>"
 
 
 def plural(count: int, noun: str) -> str:
@@ -43,6 +50,7 @@ class DocumentStatusBar(QStatusBar):
         document.analysis_ready.connect(self.show_analysis)
         document.analysis_failed.connect(self.show_failure)
         document.device_found.connect(self.show_device)
+        self.messageChanged.connect(self._show_whole_message)
 
     def _label(self, name: str, tip: str) -> QLabel:
         label = QLabel(self)
@@ -59,7 +67,12 @@ class DocumentStatusBar(QStatusBar):
             self.flops_label.setText("FLOPs: –")
             self.validity_label.setText(f"<span style='color:{muted_text_color(self).name()}'>● analysing…</span>")
             return
-        self.params_label.setText(f"Parameters: {format_count(analysis.total_params)}")
+        split = parameter_split(self.document.graph, {n: r.params or 0 for n, r in analysis.nodes.items()})
+        if split.frozen:
+            self.params_label.setText(f"Parameters: {format_count(split.trainable)} trainable · "
+                                      f"{format_count(split.frozen)} frozen")
+        else:
+            self.params_label.setText(f"Parameters: {format_count(analysis.total_params)}")
         self.flops_label.setText(f"FLOPs: {format_count(analysis.total_flops)}")
         errors, warnings = len(analysis.errors), len(analysis.warnings)
         if errors:
@@ -70,6 +83,10 @@ class DocumentStatusBar(QStatusBar):
             text, color = "● Ready to train", OK_COLOR
         self.validity_label.setText(f"<span style='color:{color}; font-weight:600'>{text}</span>")
         self.validity_label.setToolTip("\n".join(str(p) for p in analysis.problems) or "No problems found")
+
+    def _show_whole_message(self, message: str) -> None:
+        # One line cuts a long message (a training failure naming a file) at the window's edge.
+        self.setToolTip(wrapping_tooltip(message) if message else "")
 
     def show_device(self, description: str) -> None:
         """Names the device training would use."""
