@@ -87,7 +87,9 @@ def expand(graph: Graph) -> Expansion:
                 try:
                     if any(s is None for s in sources):
                         raise _Unexpandable("")  # an upstream block failed: it reports
-                    value_of[node_id] = _Expander(graph.blocks, flat, expansion, node_id).place(
+                    expander = _Expander(graph.blocks, flat, expansion, node_id)
+                    expander.flags = (getattr(node, "trainable", True), getattr(node, "lr_scale", 1.0))
+                    value_of[node_id] = expander.place(
                         node, node_id, [s for s in sources if s is not None], 0, [])
                     expansion.results[node_id] = value_of[node_id]
                     continue
@@ -125,6 +127,8 @@ class _Expander:
 
     def __init__(self, blocks: Mapping[str, BlockDefinition], flat: Graph, expansion: Expansion, top: str) -> None:
         self.blocks, self.flat, self.expansion, self.top = blocks, flat, expansion, top
+        #: The top block layer's training flags (trainable, lr_scale), given to every layer inside.
+        self.flags: tuple[bool, float] = (True, 1.0)
         #: Definition name -> its layers in order, each with its incoming wires (read once, not per copy).
         self._plans: dict[str, list[tuple[str, list[Edge]]]] = {}
 
@@ -174,6 +178,9 @@ class _Expander:
                 continue
             copy = node.copy()
             copy.id = f"{prefix}.{node_id}"
+            # A frozen block freezes every layer inside; its learning-rate multiplier scales theirs.
+            copy.trainable = copy.trainable and self.flags[0]
+            copy.lr_scale = copy.lr_scale * self.flags[1]
             try:
                 self.flat._add_node(copy)
             except GraphError as exc:

@@ -114,3 +114,14 @@ def test_blocks_inside_blocks_compile_with_nested_keys_and_classes():
     source = generate_source(graph)
     assert [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)] == ["ResBlock", "Stage", "Model"]
     assert_same_outputs(graph, torch.rand(2, 1, 8, 8))
+
+
+def test_a_frozen_block_freezes_every_layer_of_every_copy():
+    from nnstudio.compile.block_expansion import expand
+
+    graph = repeated(2).graph
+    graph._set_training_flags("stage1", False, 0.5)
+    flat = expand(graph).graph
+    inside = [n for n in flat.nodes() if n.id.startswith("stage1.")]
+    assert inside and all(not n.trainable and n.lr_scale == 0.5 for n in inside)
+    assert flat.node("stem").trainable
