@@ -141,6 +141,9 @@ PICTURES = (
     Picture("resnet50-block-open", "... and layer2's first bottleneck block opened too: its layers, the "
             "downsampling branch and the Add", window_driver("", imported="torchvision.models:resnet50",
                                                              open_blocks=("layer2", "layer2.0"), centre="layer2")),
+    Picture("repeated-blocks", "resnet-blocks: a residual block of your own repeated 4 times (the stacked "
+            "card reads ResBlock × 4), selected: the Inspector's repeat field, the Project blocks palette",
+            window_driver("resnet-blocks", select="stage1")),
     Picture("telemetry-cards", f"telemetry badges on digits-cnn's cards after {TRAINING_EPOCHS} epochs",
             window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, centre="relu2", grab="canvas")),
     Picture("telemetry-layer", f"the Layer telemetry panel of conv2 after {TRAINING_EPOCHS} epochs of digits-cnn",

@@ -13,6 +13,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nnstudio.compile.block_expansion import analyze_expanded, has_blocks
 from nnstudio.compile.fixes import InsertOnEdge, fit_pinned_size
 from nnstudio.compile.lints import run_lints
 from nnstudio.compile.memory import memory_problem
@@ -51,6 +52,11 @@ class ShapeInference:
         Never raises for a bad network: every finding is a :class:`Problem` tied to its node.
         ``settings`` enables the lints that depend on the dataset and the loss.
         """
+        if has_blocks(graph):  # analysed as their expansion, read back onto the block layers
+            return analyze_expanded(graph, lambda expanded: self._analyze(expanded, settings))
+        return self._analyze(graph, settings)
+
+    def _analyze(self, graph: Graph, settings: TrainingSettings | None) -> Analysis:
         self.recomputed = []
         structure = check_structure(graph)
         analysis = Analysis(revision=graph.revision)

@@ -301,3 +301,8 @@ for rule in (
 
 # The layers an imported network needs beyond the cards (Function, Module, Call, Parameter).
 from nnstudio.compile import code_rules  # noqa: E402, F401
+
+# A block layer that cannot be expanded (its problem is reported by the expansion).
+from nnstudio.compile.block_expansion import BlockRule  # noqa: E402
+
+RULES.register(BlockRule("block"))

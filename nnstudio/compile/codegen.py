@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import fx
 
+from nnstudio.compile.block_expansion import expanded_for_compiling
 from nnstudio.compile.compiler import COMMENT, FUNCTION, HELPER, FxPlan, build_fx_graph
 from nnstudio.compile.initialisation import init_statements, init_steps
 from nnstudio.compile.nested_codegen import generate_nested_source
@@ -43,6 +44,7 @@ def generate_source(graph: Graph, class_name: str = "Model", analysis: Analysis 
 def _generate_source(graph: Graph, class_name: str, analysis: Analysis | None) -> str:
     if not class_name.isidentifier() or keyword.iskeyword(class_name):
         raise ValueError(f"{class_name!r} is not a valid Python class name")
+    graph, analysis = expanded_for_compiling(graph, analysis)  # one class per block definition
     plan = build_fx_graph(graph, analysis)
     if needs_nested_source(graph):
         source = generate_nested_source(

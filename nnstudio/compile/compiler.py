@@ -13,6 +13,7 @@ import torch
 from torch import fx, nn
 
 from nnstudio.compile.analysis import analyze
+from nnstudio.compile.block_expansion import expanded_for_compiling
 from nnstudio.compile.code_rules import ParameterRule
 from nnstudio.compile.initialisation import init_steps, initialise
 from nnstudio.compile.results import Analysis
@@ -61,7 +62,9 @@ def require_valid(analysis: Analysis) -> None:
 
 
 def build_fx_graph(graph: Graph, analysis: Analysis | None = None) -> FxPlan:
-    """Return the fx graph of a valid network; raises CompileError for a network with errors."""
+    """Return the fx graph of a valid network; raises CompileError for a network with errors.
+
+    A network with block layers must be expanded first (:func:`expanded_for_compiling`)."""
     analysis = current_analysis(graph, analysis)
     require_valid(analysis)
     fx_graph = fx.Graph()
@@ -100,6 +103,7 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
     here. Raises :class:`CompileError` (and nothing else) when the network has errors or a layer
     cannot be built.
     """
+    graph, analysis = expanded_for_compiling(graph, analysis)  # block layers become their layers
     plan = build_fx_graph(graph, analysis)  # networks too large for memory are analysis errors
     return build_module(graph, plan)
 

@@ -242,9 +242,9 @@ def _avg_pool(dims: int) -> LayerSpec:
                    prefix="pool")
 
 
-IO, LIN, CONV, POOL, NORM, REG, SHAPE, REC, ATT, ACT, MERGE, CODE = (
+IO, LIN, CONV, POOL, NORM, REG, SHAPE, REC, ATT, ACT, MERGE, CODE, BLOCKS = (
     "Input / Output", "Linear", "Convolution", "Pooling", "Normalization", "Regularization",
-    "Shape", "Recurrent", "Attention", "Activation", "Merge", "Code",
+    "Shape", "Recurrent", "Attention", "Activation", "Merge", "Code", "Blocks",
 )
 
 
@@ -477,6 +477,16 @@ def _builtin_layers() -> list[LayerSpec]:
                _dim(1, "dimension to join along (1: channels or features)")),
         _merge("multiply", "Multiply", "torch.mul", "Element-wise product of its inputs (gating)"),
         *_code_layers(),
+        # A placement of one of the project's block definitions (nnstudio.core.blocks); the palette
+        # offers it per definition under "Project blocks", not as a layer of its own.
+        LayerSpec("block", "Block", BLOCKS, "A block of your own: a network defined once and placed here, "
+                  "its copies stacked in sequence", LayerKind.MODULE,
+                  inputs=(PortSpec("in", variadic=True, minimum=1),), params=(
+                      ParamSpec("block", ParamKind.TEXT, "Block", "the name of the block definition placed here",
+                                max_length=80),
+                      ParamSpec("repeat", I, 1, "how many copies run one after the other, each with its own "
+                                "weights (x N)", minimum=1, maximum=1000),
+                  ), name_prefix="block"),
     ]
 
 

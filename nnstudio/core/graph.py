@@ -120,6 +120,8 @@ class Graph:
         #: Container path -> the class name of the submodule an import found there (``layer1.0`` ->
         #: ``BasicBlock``): titles for blocks and classes in model.py. Cosmetic: a stale entry is harmless.
         self.module_classes: dict[str, str] = {}
+        #: Block name -> its :class:`~nnstudio.core.blocks.BlockDefinition`, placed by ``block`` layers.
+        self.blocks: dict[str, Any] = {}
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -410,6 +412,7 @@ class Graph:
             other._g.add_edge(edge.source, edge.target, key=edge.key, edge=edge)
         other.revision = self.revision
         other.module_classes = dict(self.module_classes)
+        other.blocks = {name: definition.copy() for name, definition in self.blocks.items()}
         return other
 
     def to_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -472,8 +475,9 @@ class Graph:
         self._touch()
 
     def same_as(self, other: Graph) -> bool:
-        """Equal nodes (type, params, position) and edges."""
-        return self.to_records() == other.to_records()
+        """Equal nodes (type, params, position), edges and block definitions."""
+        return self.to_records() == other.to_records() and sorted(self.blocks) == sorted(other.blocks) and all(
+            self.blocks[name].same_as(other.blocks[name]) for name in self.blocks)
 
 
 def checked_init(spec: LayerSpec, init: str) -> str:

@@ -19,6 +19,15 @@ from pathlib import Path
 from typing import Any
 
 from nnstudio.core import names
+from nnstudio.core.blocks import (
+    BLOCK_TYPE,
+    BlockDefinition,
+    BlockError,
+    blocks_from_records,
+    blocks_problem,
+    blocks_to_records,
+    placements,
+)
 from nnstudio.core.catalog import CATALOG, Catalog, LayerKind
 from nnstudio.core.errors import GraphError, NnstudioError, ParamError, ProjectFileError, UnknownLayerError
 from nnstudio.core.files import (
@@ -82,6 +91,8 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         record["weights"] = project.weights_name
     if project.graph.module_classes:
         record["module_classes"] = dict(sorted(project.graph.module_classes.items()))
+    if project.graph.blocks:
+        record["blocks"] = blocks_to_records(project.graph.blocks)
     return record
 
 
@@ -246,10 +257,26 @@ def _build(record: ProjectRecord, catalog: Catalog, source: str | None, folder: 
     except UnknownLayerError as exc:
         raise ProjectFileError(str(exc), source) from None
     graph.module_classes = dict(record.module_classes)
+    if record.blocks or any(node.type == BLOCK_TYPE for node in record.nodes):
+        graph.blocks = _build_blocks(record, graph, catalog, source)
     settings = TrainingSettings.model_validate(record.training)
     if record.weights is not None:
         _attach_weights(graph, record.weights, source, folder)
     return Project(graph, settings, record.name, record.description, record.weights)
+
+
+def _build_blocks(record: ProjectRecord, graph: Graph, catalog: Catalog, source: str | None
+                  ) -> dict[str, BlockDefinition]:
+    """The project's block definitions, checked with the layers placing them; ProjectFileError names the culprit."""
+    try:
+        blocks = blocks_from_records({name: block.model_dump() for name, block in record.blocks.items()}, catalog)
+    except BlockError as exc:
+        name = str(exc).split("'")[1] if "'" in str(exc) else ""
+        raise ProjectFileError(str(exc), source, f"blocks.{name}" if name in record.blocks else "blocks") from None
+    problem = blocks_problem(blocks, placements(graph))
+    if problem:
+        raise ProjectFileError(problem, source, "blocks")
+    return blocks
 
 
 def _attach_weights(graph: Graph, name: str, source: str | None, folder: Path | None) -> None:

@@ -64,6 +64,15 @@ class EdgeRecord(_Record):
     index: int = Field(0, ge=0, le=100_000)
 
 
+class BlockRecord(_Record):
+    """A block definition (version 2): its layers and wires, which Input layers feed it, which Output ends it."""
+
+    nodes: list[NodeRecord] = Field(default_factory=list, max_length=100_000)
+    edges: list[EdgeRecord] = Field(default_factory=list, max_length=400_000)
+    inputs: list[Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]] = Field(min_length=1, max_length=64)
+    outputs: list[Annotated[str, Field(min_length=1, max_length=MAX_NAME_LENGTH)]] = Field(min_length=1, max_length=1)
+
+
 class ProjectRecord(_Record):
     format: str
     version: int
@@ -80,6 +89,9 @@ class ProjectRecord(_Record):
     module_classes: dict[Annotated[str, Field(max_length=MAX_NAME_LENGTH)], Annotated[str, Field(
         min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=dict,
                                                                                   max_length=100_000)
+    #: Block name -> definition, placed by ``block`` layers (version 2, optional).
+    blocks: dict[Annotated[str, Field(min_length=1, max_length=80)], BlockRecord] = Field(
+        default_factory=dict, max_length=10_000)
 
 
 def location(loc: tuple[Any, ...] | list[Any]) -> str:

@@ -16,6 +16,7 @@ from PySide6.QtGui import QGuiApplication
 
 from nnstudio.core.block_commands import AddBlock, free_block_name
 from nnstudio.core.block_layout import BLOCK_TITLE, nested_layout
+from nnstudio.core.blocks import placement_entry
 from nnstudio.core.commands import (
     AddNode,
     Command,
@@ -87,9 +88,11 @@ class CanvasEdits:
         corner = view.canvas_scene.display.to_model(container, snap(scene_pos.x() - NODE_WIDTH / 2),
                                                     snap(scene_pos.y() - NODE_HEIGHT / 2))
         try:
+            type_id, params, prefix = placement_entry(type_id)  # "block:NAME" places a project block
             spec = self.graph.catalog.get(type_id)
-            node_id = _free_id_in(self.graph, container, spec.prefix) if container else None
-            command = AddNode(self.graph, type_id, corner, node_id=node_id)
+            prefix = prefix or spec.prefix
+            node_id = _free_id_in(self.graph, container, prefix) if container else self.graph.new_node_id(prefix)
+            command = AddNode(self.graph, type_id, corner, params, node_id=node_id)
         except NnstudioError as exc:
             self._tell(f"Cannot add layer: {exc}")
             return ""

@@ -238,6 +238,7 @@ class NodeItem(UnitItem):
         self._colours = colours
         self._fonts = fonts
         self._summary = parameter_summary(node.spec, node.params)
+        self._stacked = _is_repeated(node)
         #: A frozen layer (its tensors are not trained) shows a lock by its name.
         self.frozen = not node.trainable
         self._shape_text = ""
@@ -258,6 +259,7 @@ class NodeItem(UnitItem):
 
     def refresh_params(self, node: Node) -> None:
         self._summary = parameter_summary(node.spec, node.params)
+        self._stacked = _is_repeated(node)
         self.frozen = not node.trainable
         self.setToolTip(f"<b>{node.id}</b> ({node.spec.title})" + (" · frozen" if self.frozen else ""))
         self.update()
@@ -336,6 +338,11 @@ class NodeItem(UnitItem):
             painter.setPen(Qt.PenStyle.NoPen)
             painter.setBrush(shadow)
             painter.drawRoundedRect(card.translated(0, 1.5), CORNER_RADIUS, CORNER_RADIUS)
+        if self._stacked:  # a repeated block: the copies behind it show as a card edge below and right
+            behind = card.translated(4, 4)
+            painter.setPen(QPen(colours.muted_text, 1.0))
+            painter.setBrush(colours.card)
+            painter.drawRoundedRect(behind.adjusted(0.5, 0.5, -0.5, -0.5), CORNER_RADIUS, CORNER_RADIUS)
         outline = QPainterPath()
         outline.addRoundedRect(card, CORNER_RADIUS, CORNER_RADIUS)
         painter.fillPath(outline, colours.card)
@@ -408,6 +415,11 @@ class NodeItem(UnitItem):
             shape = fit_shape_text(self._shape_text, fonts.mono_metrics, right - left)
             painter.drawText(QRectF(left, 40, right - left, 16),
                              Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, shape)
+
+
+def _is_repeated(node: Node) -> bool:
+    """True for a block layer stacking several copies (its card is drawn as a stack)."""
+    return node.type_id == "block" and node.params.get("repeat", 1) > 1
 
 
 class EdgeItem(QGraphicsItem):

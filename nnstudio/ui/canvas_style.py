@@ -102,7 +102,10 @@ _NAMED_IN_SUMMARY = {"p": "p=", "dim": "dim=", "negative_slope": "slope ", "num_
 
 
 def parameter_summary(spec: LayerSpec, params: dict[str, object]) -> str:
-    """A short text of the layer's key settings, e.g. ``Conv2d · 32 · k3``."""
+    """A short text of the layer's key settings, e.g. ``Conv2d · 32 · k3``; ``ResBlock × 4`` for a block."""
+    if spec.type_id == "block":  # a placement of the project's own block: its name and repeat count
+        repeat = params.get("repeat", 1)
+        return f"{params.get('block')} × {repeat}" if repeat != 1 else f"{params.get('block')} · block"
     parts = [spec.title]
     for name in _SUMMARY_PARAMS:
         if name in params and params[name] is not None and len(parts) < 3:

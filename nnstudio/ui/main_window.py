@@ -33,6 +33,7 @@ from nnstudio.core.problems import Problem
 from nnstudio.core.project import Project
 from nnstudio.ui.autograd_tab import AutogradTab
 from nnstudio.ui.autosave import DEFAULT_INTERVAL_MS, Autosaver
+from nnstudio.ui.block_actions import BlockActions
 from nnstudio.ui.canvas import CanvasView
 from nnstudio.ui.dialogs import WindowDialogs
 from nnstudio.ui.document import Document
@@ -119,6 +120,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_toolbar()
         self._connect()
+        self.block_actions = BlockActions(self)  # the Blocks menu and the palette's block sections
         self._restore_layout()
         self.document.replace(Project(), None)
 

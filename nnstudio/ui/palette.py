@@ -36,7 +36,15 @@ from nnstudio.ui.model_build import NameList, source_of
 TYPE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 #: The item data role holding a model's name in the Models section.
 MODEL_ROLE = Qt.ItemDataRole.UserRole + 2
+#: The item data role holding a block name in the Project blocks and Block library sections.
+BLOCK_ROLE = Qt.ItemDataRole.UserRole + 3
+#: ... and which of the two it is in (``PROJECT_BLOCKS`` or ``LIBRARY_BLOCKS``).
+SECTION_ROLE = Qt.ItemDataRole.UserRole + 4
 MODELS = "Models"
+PROJECT_BLOCKS = "Project blocks"
+LIBRARY_BLOCKS = "Block library"
+#: What a palette entry of a project block carries as its layer type: ``block:NAME``.
+BLOCK_ENTRY = "block:"
 
 
 def layer_tooltip(spec: LayerSpec) -> str:
@@ -77,6 +85,8 @@ class _LayerTree(QTreeWidget):
     def mimeData(self, items: list[QTreeWidgetItem]) -> QMimeData:  # noqa: N802 - Qt override
         data = QMimeData()
         type_ids = [item.data(0, TYPE_ID_ROLE) for item in items if item.data(0, TYPE_ID_ROLE)]
+        type_ids += [BLOCK_ENTRY + item.data(0, BLOCK_ROLE) for item in items
+                     if item.data(0, BLOCK_ROLE) and item.data(0, SECTION_ROLE) == PROJECT_BLOCKS]
         models = [item.data(0, MODEL_ROLE) for item in items if item.data(0, MODEL_ROLE)]
         if type_ids:
             data.setData(MIME_LAYER, type_ids[0].encode("utf-8"))
@@ -97,6 +107,10 @@ class LayerPalette(QWidget):
     model_activated = Signal(str)
     #: The Models section has its list (for tests and the import dialog).
     models_ready = Signal()
+    #: A project block was chosen with double-click or Enter; the argument is its name.
+    block_activated = Signal(str)
+    #: A block of the library was chosen with double-click or Enter; the argument is its name.
+    library_block_activated = Signal(str)
 
     def __init__(self, parent: QWidget | None = None, catalog: Catalog = CATALOG) -> None:
         super().__init__(parent)
@@ -146,6 +160,10 @@ class LayerPalette(QWidget):
 
     def _populate(self, catalog: Catalog) -> None:
         for category, specs in catalog.categories().items():
+            # Block layers are offered per definition, under Project blocks.
+            specs = [spec for spec in specs if spec.type_id != "block"]
+            if not specs:
+                continue
             group = QTreeWidgetItem(self.tree, [category])
             group.setFlags(Qt.ItemFlag.ItemIsEnabled)
             font = group.font(0)
@@ -163,6 +181,12 @@ class LayerPalette(QWidget):
                 item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                               | Qt.ItemFlag.ItemIsDragEnabled)
         self.tree.expandAll()
+        self.block_groups = {section: self._section(section, tip) for section, tip in (
+            (PROJECT_BLOCKS, "The blocks of this project: drag one onto the canvas to place it again (every "
+                             "placement shares the block: edit once, all change). Select layers and press "
+                             "Ctrl+G to make one."),
+            (LIBRARY_BLOCKS, "Your block library, shared by all projects: double-click a block to add it to "
+                             "this project and place it"))}
         self.models_group = QTreeWidgetItem(self.tree, [MODELS])
         self.models_group.setFlags(Qt.ItemFlag.ItemIsEnabled)
         font = self.models_group.font(0)
@@ -171,6 +195,58 @@ class LayerPalette(QWidget):
         self.models_group.setToolTip(0, "torchvision's image classifiers: drag one onto the canvas to add it as "
                                         "one block")
         self.models_group.setChildIndicatorPolicy(QTreeWidgetItem.ChildIndicatorPolicy.ShowIndicator)
+
+    def _section(self, title: str, tip: str) -> QTreeWidgetItem:
+        group = QTreeWidgetItem(self.tree, [title])
+        group.setFlags(Qt.ItemFlag.ItemIsEnabled)
+        font = group.font(0)
+        font.setBold(True)
+        group.setFont(0, font)
+        group.setToolTip(0, tip)
+        group.setHidden(True)  # until it has blocks
+        group.setExpanded(True)
+        return group
+
+    # --- blocks ------------------------------------------------------------------------------------
+
+    def set_blocks(self, section: str, entries: list[tuple[str, str]]) -> None:
+        """Lists ``(name, description)`` of blocks in ``section`` (PROJECT_BLOCKS or LIBRARY_BLOCKS)."""
+        group = self.block_groups[section]
+        if [(group.child(i).data(0, BLOCK_ROLE), group.child(i).statusTip(0)) for i in range(group.childCount())
+                ] == entries:
+            return
+        while group.childCount():
+            group.removeChild(group.child(0))
+        icon = category_icon("Blocks")
+        for name, description in entries:
+            item = QTreeWidgetItem(group, [name])
+            item.setIcon(0, icon)
+            item.setData(0, BLOCK_ROLE, name)
+            item.setData(0, SECTION_ROLE, section)
+            item.setStatusTip(0, description)
+            action = "Drag onto the canvas or double-click to place it" if section == PROJECT_BLOCKS else \
+                "Double-click to add it to this project and place it"
+            item.setToolTip(0, f"<b>{html.escape(name)}</b> &nbsp;<i>{section}</i><p>{html.escape(description)}</p>"
+                               f"<p>{action}</p>")
+            item.setData(0, Qt.ItemDataRole.AccessibleTextRole, f"{name}: {description}")
+            flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+            if section == PROJECT_BLOCKS:
+                flags |= Qt.ItemFlag.ItemIsDragEnabled
+            item.setFlags(flags)
+        group.setExpanded(True)
+        self.set_filter(self.search.text())
+
+    def block_names(self, section: str = PROJECT_BLOCKS) -> list[str]:
+        """The block names listed in ``section`` that the current search leaves visible."""
+        group = self.block_groups[section]
+        return [group.child(i).data(0, BLOCK_ROLE) for i in range(group.childCount()) if not group.child(i).isHidden()]
+
+    def block_item(self, name: str, section: str = PROJECT_BLOCKS) -> QTreeWidgetItem:
+        group = self.block_groups[section]
+        for i in range(group.childCount()):
+            if group.child(i).data(0, BLOCK_ROLE) == name:
+                return group.child(i)
+        raise KeyError(name)
 
     # --- models ------------------------------------------------------------------------------------
 
@@ -251,7 +327,7 @@ class LayerPalette(QWidget):
         items = []
         for i in range(self.tree.topLevelItemCount()):
             group = self.tree.topLevelItem(i)
-            if group is not self.models_group:
+            if group is not self.models_group and group not in self.block_groups.values():
                 items.extend(group.child(j) for j in range(group.childCount()))
         return items
 
@@ -264,6 +340,15 @@ class LayerPalette(QWidget):
             group = self.tree.topLevelItem(i)
             if group is self.models_group:
                 self._filter_models(words)
+                continue
+            if group in self.block_groups.values():
+                shown_blocks = 0
+                for j in range(group.childCount()):
+                    item = group.child(j)
+                    text = f"{item.data(0, BLOCK_ROLE)} {item.statusTip(0)} block".lower()
+                    item.setHidden(not all(word in text for word in words))
+                    shown_blocks += not item.isHidden()
+                group.setHidden(shown_blocks == 0)
                 continue
             visible = 0
             for j in range(group.childCount()):
@@ -300,12 +385,18 @@ class LayerPalette(QWidget):
         type_id = item.data(0, TYPE_ID_ROLE)
         if type_id:
             self.layer_activated.emit(type_id)
+        elif item.data(0, BLOCK_ROLE):
+            if item.data(0, SECTION_ROLE) == PROJECT_BLOCKS:
+                self.block_activated.emit(item.data(0, BLOCK_ROLE))
+            else:
+                self.library_block_activated.emit(item.data(0, BLOCK_ROLE))
         elif item.data(0, MODEL_ROLE):
             self.model_activated.emit(self.model_source(item.data(0, MODEL_ROLE)))
 
     def _activate_first_match(self) -> None:
         current = self.tree.currentItem()
-        if current is not None and not current.isHidden() and current.data(0, TYPE_ID_ROLE):
+        if current is not None and not current.isHidden() and (current.data(0, TYPE_ID_ROLE)
+                                                               or current.data(0, BLOCK_ROLE)):
             self._on_item_activated(current)
         elif matches := self.visible_type_ids():
             self.layer_activated.emit(matches[0])

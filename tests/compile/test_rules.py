@@ -24,7 +24,8 @@ from nnstudio.core.catalog import CATALOG, LayerKind
 from nnstudio.core.errors import DuplicateLayerError
 
 #: The card layers of torch modules (the generic "module" layer of imported networks stands for no class).
-MODULE_LAYERS = [spec for spec in CATALOG if spec.kind is LayerKind.MODULE and spec.type_id != "module"]
+# Module (any class) and Block (a placement of the project's own block, expanded before compiling) aside.
+MODULE_LAYERS = [spec for spec in CATALOG if spec.kind is LayerKind.MODULE and spec.type_id not in ("module", "block")]
 KIND_OF_RULE = {LayerKind.INPUT: InputRule, LayerKind.OUTPUT: OutputRule, LayerKind.MODULE: ModuleRule,
                 LayerKind.MERGE: (ElementwiseMerge, ConcatMerge), LayerKind.RESHAPE: ReshapeRule,
                 LayerKind.FUNCTION: (FunctionRule, CallRule), LayerKind.PARAMETER: ParameterRule}

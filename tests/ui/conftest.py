@@ -49,6 +49,12 @@ def _app_identity(qapp):
 
 
 @pytest.fixture(autouse=True)
+def _isolated_block_library(tmp_path, monkeypatch):
+    """The block library of every window of a test is the test's own file, never the person's."""
+    monkeypatch.setenv("NNSTUDIO_BLOCK_LIBRARY", str(tmp_path / "block-library.nnsblocks"))
+
+
+@pytest.fixture(autouse=True)
 def autosave_folder(tmp_path, monkeypatch):
     """Every window of a test autosaves into the test's own folder."""
     folder = tmp_path / "autosave"

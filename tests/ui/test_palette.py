@@ -15,13 +15,14 @@ from nnstudio.ui.palette import LayerPalette
 def test_every_catalog_layer_is_listed_under_its_category_with_icon_and_help(qtbot):
     palette = LayerPalette()
     qtbot.addWidget(palette)
+    # A Block layer is placed per definition, from the Project blocks section (see test_blocks_ui).
     assert palette.visible_type_ids() == [spec.type_id for specs in CATALOG.categories().values()
-                                          for spec in specs]
+                                          for spec in specs if spec.type_id != "block"]
     tree = palette.tree
     # The layers' categories, then the Models section (filled when opened; see test_models_palette).
     assert [tree.topLevelItem(i).text(0) for i in range(tree.topLevelItemCount())] == [
-        *CATALOG.categories(), "Models"]
-    for spec in CATALOG:
+        *[c for c in CATALOG.categories() if c != "Blocks"], "Project blocks", "Block library", "Models"]
+    for spec in (spec for spec in CATALOG if spec.type_id != "block"):
         item = palette.item_for(spec.type_id)
         assert item.parent().text(0) == spec.category
         assert not item.icon(0).isNull()
@@ -41,7 +42,7 @@ def test_search_keeps_only_matching_layers_and_hides_empty_categories(qtbot):
     palette.search.setText("no such layer")
     assert palette.visible_type_ids() == []
     palette.search.clear()
-    assert len(palette.visible_type_ids()) == len(CATALOG)
+    assert len(palette.visible_type_ids()) == len(CATALOG) - 1  # all but the Block layer
 
 
 def test_a_drag_carries_the_layer_type_under_the_layer_mime_type(qtbot):
@@ -50,6 +51,21 @@ def test_a_drag_carries_the_layer_type_under_the_layer_mime_type(qtbot):
     mime = palette.tree.mimeData([palette.item_for("conv2d")])
     assert bytes(mime.data(MIME_LAYER).data()).decode() == "conv2d"
     assert palette.tree.mimeData([palette.tree.topLevelItem(0)]).formats() == []  # categories do not drag
+
+
+def test_project_blocks_are_listed_searchable_and_drag_as_block_entries(qtbot):
+    palette = LayerPalette()
+    qtbot.addWidget(palette)
+    assert palette.block_groups["Project blocks"].isHidden()  # no blocks yet
+    palette.set_blocks("Project blocks", [("ResBlock", "7 layers, 1 input; placed 1×"), ("Stem", "2 layers")])
+    assert palette.block_names() == ["ResBlock", "Stem"]
+    mime = palette.tree.mimeData([palette.block_item("ResBlock")])
+    assert bytes(mime.data(MIME_LAYER).data()).decode() == "block:ResBlock"
+    palette.search.setText("res")
+    assert palette.block_names() == ["ResBlock"]
+    with qtbot.waitSignal(palette.block_activated) as activated:
+        palette.tree.itemActivated.emit(palette.block_item("ResBlock"), 0)  # double-click or Enter
+    assert activated.args == ["ResBlock"]
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Qt 6 keeps only the QPoint drag constructors
