@@ -2,18 +2,24 @@
 
 Each verb lives in its own module here with ``add_arguments(parser)`` and ``run(args) -> int``, and is
 imported only when used, so ``nnstudio examples`` stays instant and the GUI starts before torch loads.
+
+What the command prints for people goes through :func:`say` (and argparse's messages and the error
+lines through the same escaping): text from files, names and paths may hold control characters or
+lone surrogates, which a terminal would act on, or could not even be sent.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import sys
 from collections.abc import Sequence
 
 from nnstudio import __version__
 from nnstudio.core.errors import NnstudioError
+from nnstudio.core.formatting import printable
 
 #: verb -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,9 +35,40 @@ class UsageError(NnstudioError):
     """Wrong command-line usage (exit status 2)."""
 
 
+def say(text: object = "", *, err: bool = False, end: str = "\n", flush: bool = False) -> None:
+    """Print ``text`` for a person on stdout (stderr with ``err``), control characters escaped."""
+    print(printable(text), file=sys.stderr if err else sys.stdout, end=end, flush=flush)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its messages (usage errors quote what was typed) escaped like everything printed."""
+
+    def _print_message(self, message: str, file=None) -> None:  # noqa: ANN001 - argparse's signature
+        super()._print_message(printable(message) if message else message, file)
+
+
+def finite_number(text: str) -> float:
+    """argparse type: a finite real number; ``nan``, ``inf`` and text are refused saying so."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """argparse type: a finite number greater than 0."""
+    value = finite_number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+    return value
+
+
 def _gui_parser() -> argparse.ArgumentParser:
     verbs = "\n".join(f"  {name:<10} {help}" for name, (_, help) in COMMANDS.items())
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nnstudio",
         description="Design, train and understand PyTorch networks with the mouse.",
         epilog=f"commands (nnstudio COMMAND --help for details):\n{verbs}",
@@ -51,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         verb = args.pop(0)
         module_name, help = COMMANDS[verb]
         module = importlib.import_module(module_name)
-        parser = argparse.ArgumentParser(prog=f"nnstudio {verb}", description=help)
+        parser = Parser(prog=f"nnstudio {verb}", description=help)
         module.add_arguments(parser)
         options = parser.parse_args(args)
         return _run(module.run, options, parser)
@@ -76,13 +113,13 @@ def _run(function, options: argparse.Namespace, parser: argparse.ArgumentParser)
         return int(function(options) or 0)
     except UsageError as exc:
         parser.print_usage(sys.stderr)
-        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        say(f"{parser.prog}: error: {exc}", err=True)
         return 2
     except NnstudioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(f"error: {exc}", err=True)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        say("interrupted", err=True)
         return 130
     except BrokenPipeError:
         # The reader went away (`nnstudio check --json | head`): stop quietly, like other Unix tools.

@@ -14,7 +14,7 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, positive_number, say
 from nnstudio.core.errors import NnstudioError
 
 if TYPE_CHECKING:
@@ -54,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradients", action="store_true",
                         help="colour parameters and layers by the gradient norm of the sample pass")
     parser.add_argument("--theme", choices=("light", "dark"), default="light", help="colour palette")
-    parser.add_argument("--scale", type=float, default=1.0, help="with .png: pixels per SVG unit")
+    parser.add_argument("--scale", type=positive_number, default=1.0, help="with .png: pixels per SVG unit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         from nnstudio.autograd.render import save_drawing
 
         save_drawing(out, text)
-    print(f"wrote {out}: {summary}")
+    say(f"wrote {out}: {summary}")
     return 0
 
 

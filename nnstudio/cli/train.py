@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, finite_number, say
 from nnstudio.core.examples import load_example
 from nnstudio.core.files import check_output_folder
 from nnstudio.core.project import Project, load_project
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--example", metavar="NAME", help="train a bundled example (see 'nnstudio examples')")
     parser.add_argument("--epochs", type=int, metavar="N", help="number of epochs (default: the project's)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per step")
-    parser.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    parser.add_argument("--lr", type=finite_number, metavar="LR", help="learning rate")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                         help="where to train (default: the project's, usually auto = CUDA, MPS, then CPU)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (same seed, same run on the CPU)")
@@ -88,16 +88,16 @@ def run(args: argparse.Namespace) -> int:
         if training.epochs_done >= project.settings.epochs:
             raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
                              f"pass --epochs with more than {training.epochs_done} to continue")
-    print(f"training {project.name} on {training.device.type}: {training.data.description}", file=sys.stderr)
+    say(f"training {project.name} on {training.device.type}: {training.data.description}", err=True)
     reporter = RichReporter(training) if sys.stdout.isatty() else LineReporter(training)
     with reporter, stop_on_interrupt(training) as interrupted:
         result = training.run()
     for note in result.notes:
-        print(f"note: {note}", file=sys.stderr)
+        say(f"note: {note}", err=True)
     rescued = False
     if result.history or checkpoint is not None:
         written = write_outputs_or_rescue(training, out_dir, project)
-        print(written.message(out_dir), file=sys.stderr if written.rescued else sys.stdout)
+        say(written.message(out_dir), err=written.rescued)
         rescued = written.rescued
     if result.failure is not None:
         from nnstudio.train.faults import TrainingError
@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
         raise TrainingError(result.failure)  # printed by the command dispatcher, exit status 1
     last = result.last
     if last is not None:
-        print(f"final: {_metrics_text(last)}")
+        say(f"final: {_metrics_text(last)}")
     if interrupted():
-        print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
+        say(f"stopped by Ctrl+C after epoch {training.epochs_done}", err=True)
         return EXIT_INTERRUPTED
     return 1 if rescued else 0
 
@@ -163,7 +163,7 @@ class LineReporter:
 
     def on_epoch(self, m: EpochMetrics) -> None:
         total = self.training.settings.epochs
-        print(f"epoch {m.epoch:>{self.width}}/{total}  {_metrics_text(m)}", flush=True)
+        say(f"epoch {m.epoch:>{self.width}}/{total}  {_metrics_text(m)}", flush=True)
 
 
 class RichReporter:

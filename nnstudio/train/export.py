@@ -22,7 +22,7 @@ from torch import nn
 
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.files import write_atomic, write_text_atomic
+from nnstudio.core.files import check_output_folder, write_atomic, write_text_atomic
 from nnstudio.core.project import Project
 from nnstudio.train.outputs import save_torch_file
 from nnstudio.train.state_dicts import load_state_dict_checked
@@ -73,6 +73,7 @@ def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
         raise ExportError(fmt, f"unknown format; choose one of {', '.join(EXPORT_FORMATS)}")
     if path.is_dir():
         raise ExportError(fmt, f"{path} is a folder; name the file to write")
+    check_output_folder(path.parent)  # a file in the way is named as such; nothing is made yet
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
