@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     from nnstudio.autograd.walk import AutogradTrace
 
 FORMATS = (".svg", ".png", ".dot")
+#: The largest random sample batch drawn for --model (values): 256 MB of float32, far beyond a
+#: drawing's needs; larger shapes are typing mistakes that would exhaust memory.
+MAX_SAMPLE_VALUES = 2**26
 
 
 class ModelSpecError(NnstudioError):
@@ -86,12 +90,15 @@ def _trace(args: argparse.Namespace) -> AutogradTrace:
     if args.model:
         import torch
 
-        from nnstudio.autograd.walk import trace_autograd
+        from nnstudio.autograd.walk import WalkError, trace_autograd
 
         shape = parse_shape(args.input_shape or "1,3,224,224")
         module = load_model(args.model)
         sample = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-        return trace_autograd(module, sample, train_mode=train_mode, compute_gradients=args.gradients)
+        try:
+            return trace_autograd(module, sample, train_mode=train_mode, compute_gradients=args.gradients)
+        except WalkError as exc:  # the model's own code failed on the sample: say which model
+            raise ModelSpecError(args.model, str(exc)) from None
     from nnstudio.autograd.project_trace import trace_project
     from nnstudio.core.examples import load_example
     from nnstudio.core.project import load_project
@@ -134,6 +141,9 @@ def parse_shape(text: str) -> tuple[int, ...]:
                          f"e.g. 1,3,224,224") from None
     if not shape or any(size < 1 for size in shape):
         raise UsageError(f"--input-shape {text!r}: every size must be at least 1")
+    if math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise UsageError(f"--input-shape {text!r}: {math.prod(shape):,} values, more than the "
+                         f"{MAX_SAMPLE_VALUES:,} a sample batch for drawing may hold")
     return shape
 
 

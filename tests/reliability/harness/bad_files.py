@@ -12,6 +12,7 @@ import io
 import math
 import os
 import random
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,12 @@ def special_files(folder: Path, suffix: str) -> list[BadFile]:
 # --------------------------------------------------------------------------- weights
 
 def _unusable_tensor(kind: str) -> torch.Tensor:
+    with warnings.catch_warnings():  # torch's notes on beta and deprecated layouts: made on purpose here
+        warnings.simplefilter("ignore", UserWarning)
+        return _make_unusable(kind)
+
+
+def _make_unusable(kind: str) -> torch.Tensor:
     if kind == "meta":
         return torch.empty(10, 64, device="meta")
     if kind == "sparse-coo":

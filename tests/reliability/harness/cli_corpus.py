@@ -37,7 +37,8 @@ class Inputs:
         self._counter = itertools.count()
 
     def fresh(self, name: str) -> str:
-        """A path under ``root`` that no other case uses (each run's output folder)."""
+        """A path under ``root`` that no other case uses (each run's output folder), in a folder that exists."""
+        (self.root / "out").mkdir(parents=True, exist_ok=True)
         return str(self.root / "out" / f"{next(self._counter)}-{name}")
 
     def special(self, suffix: str) -> list[BadFile]:
@@ -185,7 +186,7 @@ def train_corpus(inputs: Inputs) -> Iterator[Case]:
     for bad in inputs.data:
         yield _case(f"data/{bad.label}", ["train", bad.path, *out()], bad.culprits, bad.expect, seconds=60)
     good = ["train", "--example", "linear-regression"]
-    for bad in inputs.special(".pth") + inputs.weights[:: 1 if inputs.long else 3]:
+    for bad in inputs.special(".pth") + inputs.weights:
         expect = REFUSED  # a weights file is not a checkpoint, whatever it holds
         yield _case(f"resume/{bad.label}", [*good, "--resume", bad.path, *out()], bad.culprits, expect)
     for bad in inputs.checkpoints:

@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -93,6 +94,21 @@ def _captured_fds() -> contextlib.AbstractContextManager:
             handle.close()
 
 
+@contextlib.contextmanager
+def _plain_warnings() -> contextlib.AbstractContextManager:
+    """Warnings shown as a plain ``python`` run shows them (on stderr), not recorded by pytest."""
+    with warnings.catch_warnings():
+        warnings.resetwarnings()
+        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", category)
+        warnings.showwarning = _show_warning  # pytest's recorder would hide them from the verdict
+        yield
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def run_in_process(argv: Sequence[str], *, seconds: float, memory_bytes: int, cwd: Path,
                    around: Callable[[], AbstractContextManager[object]] | None = None) -> Outcome:
     """Run ``nnstudio.cli.main(argv)`` here, bounded; ``around`` wraps the call (a fault to inject)."""
@@ -108,7 +124,7 @@ def run_in_process(argv: Sequence[str], *, seconds: float, memory_bytes: int, cw
     try:
         with _captured_fds() as read:
             try:
-                with bound, (around() if around is not None else contextlib.nullcontext()):
+                with bound, _plain_warnings(), (around() if around is not None else contextlib.nullcontext()):
                     try:
                         code = main(list(argv))
                     except SystemExit as exc:  # argparse's usage errors and --help

@@ -29,7 +29,11 @@ from verdicts import MIB, Case, defects  # noqa: E402
 PENDING: dict[tuple[str, str], str] = {
     # --model through the one source syntax (compile.model_sources): a callable that exits is an error
     ("autograd", "model/exits"): "import",
+    # CSV and image-folder hardening (data read only through the guarded reader, NaN named as data, ...)
+    ("train", "data/"): "datasets",
 }
+#: The reports of the verbs run in this session (the pytest summary prints them).
+REPORTS: list[VerbReport] = []
 
 
 @dataclass
