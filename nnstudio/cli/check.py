@@ -13,11 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnstudio.cli import UsageError, say
 from nnstudio.core.examples import load_example
-<<<<<<< HEAD
-from nnstudio.core.formatting import printable
-=======
-from nnstudio.core.formatting import format_count, format_shape
->>>>>>> main
+from nnstudio.core.formatting import format_count, format_shape, printable
 from nnstudio.core.project import Project, load_project
 
 if TYPE_CHECKING:

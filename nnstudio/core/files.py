@@ -54,6 +54,10 @@ TABLE_BYTES = 2 * 2**30
 IMAGE_BYTES = 256 * 2**20
 JSON_BYTES = 16 * 2**20
 
+#: No file name can hold it (the system's calls take NUL-terminated names); it arrives only from files.
+_NUL = "\x00"
+NUL_REASON = "the name holds a NUL character (\\x00), which no file name can hold"
+
 #: A staging folder this old belongs to a write that was killed, not to one still writing.
 STALE_TEMPORARY_S = 600
 _STAGING_SUFFIX = ".tmp"
@@ -133,6 +137,8 @@ def write_atomic(target: str | os.PathLike[str], write: Writer, *, verify: Verif
     """
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
+    if _NUL in str(target):
+        raise FileWriteError(target, NUL_REASON)
     if target.is_dir():
         raise FileWriteError(target, "is a folder, not a file")
     try:
@@ -408,6 +414,8 @@ def check_output_folder(folder: str | os.PathLike[str], needed_bytes: int = 0) -
     Checked before training, so epochs are never trained for a place that cannot keep them.
     """
     folder = Path(folder)
+    if _NUL in str(folder):
+        raise FileWriteError(folder, NUL_REASON)
     existing = folder
     while not (existing.exists() or existing.is_symlink()) and existing != existing.parent:
         existing = existing.parent
@@ -440,6 +448,8 @@ def check_regular_file(path: str | os.PathLike[str], limit: int, what: str = "fi
     :class:`FileReadError`: missing, a folder, a device or a pipe (never opened: opening a FIFO blocks),
     or too large (refused from its size, nothing read).
     """
+    if _NUL in os.fspath(path):
+        raise FileReadError(path, NUL_REASON)
     try:
         info = os.stat(path)
     except OSError as exc:

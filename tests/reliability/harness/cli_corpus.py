@@ -184,7 +184,7 @@ def train_corpus(inputs: Inputs) -> Iterator[Case]:
     yield from _examples_cases("train", out())
     yield from _project_cases(inputs, "train", "linear-regression", out)
     for bad in inputs.data:
-        yield _case(f"data/{bad.label}", ["train", bad.path, *out()], bad.culprits, bad.expect, seconds=60)
+        yield _case(f"data/{bad.label}", ["train", bad.path, *out()], bad.culprits, bad.expect, seconds=30)
     good = ["train", "--example", "linear-regression"]
     for bad in inputs.special(".pth") + inputs.weights:
         expect = REFUSED  # a weights file is not a checkpoint, whatever it holds

@@ -15,6 +15,7 @@ import traceback
 
 import pytest
 from cli_corpus import BLOCKER, Inputs
+from corpus_run import pending_for
 from limits import Bounded
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent
@@ -23,7 +24,7 @@ from verdicts import MIB, REFUSED, names_culprit
 
 from nnstudio.core.project import dumps_project
 
-SECONDS = 60
+SECONDS = 20
 MEMORY = 1024 * MIB
 RUN_TIMEOUT_MS = 120_000
 Button = QMessageBox.StandardButton
@@ -105,12 +106,19 @@ def test_opening_each_bad_project_shows_one_message_naming_it_and_keeps_the_docu
     # without a hang, an exception or a blow-up while the dataset form shows their options.
     data = inputs.data
     corpus = inputs.projects("digits-mlp") + inputs.special(".nns") + data
+    pending: dict[str, list[str]] = {}
     for bad in corpus:
         before, shown = _snapshot(window), len(messages.errors)
         with _bounded(bad.label) as usage:
             opened = window.files.open_path(bad.path)
             if opened:
                 wait_analysis(window)  # whatever the file holds, the analysis ends with Problems
+        known = pending_for("window-open", bad.label)
+        if known is not None:  # fixed on a branch that has not landed: must still fail until it does
+            found: list[str] = []
+            _check(bad.label, usage, escaped, found)
+            pending.setdefault(known[0], []).extend(found)
+            continue
         _check(bad.label, usage, escaped, problems)
         if opened:
             if bad.expect == REFUSED and bad not in data and \
@@ -125,6 +133,8 @@ def test_opening_each_bad_project_shows_one_message_naming_it_and_keeps_the_docu
         if _snapshot(window) != before:
             problems.append(f"{bad.label}: a refused file changed the open document")
     assert not problems, f"{len(problems)} of {len(corpus)} files:\n" + "\n".join(problems)
+    fixed = [prefix for prefix, found in pending.items() if not found]
+    assert not fixed, f"these now pass; remove them from corpus_run.PENDING: {fixed}"
 
 
 def _drop(window, path: str) -> None:
@@ -149,8 +159,8 @@ def test_a_dropped_bad_file_is_refused_like_an_opened_one(qtbot, window, wait_an
         before, shown = _snapshot(window), len(messages.errors)
         with _bounded(bad.label) as usage:
             _drop(window, bad.path)
-            qtbot.waitUntil(lambda s=shown: len(messages.errors) > s or window.document.path is not None
-                            and str(window.document.path) != str(before[2]), timeout=SECONDS * 1000)
+            qtbot.waitUntil(lambda s=shown, b=before: len(messages.errors) > s or window.document.path is not None
+                            and str(window.document.path) != str(b[2]), timeout=SECONDS * 1000)
         _check(bad.label, usage, escaped, problems)
         if window.document.path is not None and window.document.path != before[2]:
             wait_analysis(window)
