@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -40,6 +41,9 @@ class Problem:
         return self.severity == "error"
 
     def __str__(self) -> str:
+        """``error: fc1.in_features is pinned to ...``: the message, led by its layer unless it names it."""
+        if self.node_id and re.search(rf"(?<![\w.]){re.escape(self.node_id)}(?!\w)", self.message):
+            return f"{self.severity}: {self.message}"
         where = self.node_id + (f".{self.field}" if self.field else "") if self.node_id else "network"
         return f"{self.severity}: {where}: {self.message}"
 
