@@ -9,8 +9,8 @@ and the nodes whose inputs actually changed are inferred again. Use one ShapeInf
 
 from __future__ import annotations
 
-from collections import OrderedDict
 import re
+from collections import OrderedDict
 from typing import Any
 
 from nnstudio.compile.fixes import InsertOnEdge, fit_pinned_size
