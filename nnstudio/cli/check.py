@@ -40,11 +40,19 @@ def run(args: argparse.Namespace) -> int:
     else:
         say(format_report(project, analysis))
     if analysis.ok:
+        if not args.json:
+            print(verdict(analysis))
         return 0
     count = len(analysis.errors)
     say(f"error: {count} problem{'s' if count != 1 else ''} must be fixed before {project.name} can train",
         err=True)
     return 1
+
+
+def verdict(analysis: Analysis) -> str:
+    """Return the one-line verdict the window's status bar shows too: "Ready to train (1 warning)"."""
+    warnings = len(analysis.warnings)
+    return f"Ready to train ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else "Ready to train"
 
 
 def _load(args: argparse.Namespace) -> Project:

@@ -41,8 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to train (default: the project's, usually auto = CUDA, MPS, then CPU)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (same seed, same run on the CPU)")
     parser.add_argument("--out", metavar="DIR",
-                        help="output folder (default: a new folder beside the project, or ./runs/ for examples)")
+                        help="output folder (default: a new folder in the project's runs folder, NAME.runs/ "
+                             "beside it; the user data folder for examples)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pth of an earlier run")
+    parser.add_argument("--telemetry", action="store_true",
+                        help="sample per-layer statistics while training: telemetry.csv in the output folder, "
+                             "problems (dead units, exploding gradients...) printed as they appear")
 
 
 def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
@@ -62,43 +66,47 @@ def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"]
             raise UsageError(f"--{field.replace('_', '-')} {value}: {reason}") from None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    if args.example:
-        default_out = Path.cwd() / "runs" / f"{args.example}-{stamp}"
-    else:
-        source = Path(args.path)
-        default_out = source.parent / f"{source.stem}-run-{stamp}"
-    return project, default_out
+    from nnstudio.experiments.folders import runs_folder_for
+
+    runs = runs_folder_for(args.path, example=args.example)
+    return project, runs / time.strftime("%Y%m%d-%H%M%S")
 
 
 def run(args: argparse.Namespace) -> int:
     project, default_out = load_for_training(args)
-    out_dir = Path(args.out) if args.out else default_out
     from nnstudio.compile import analyze
+    from nnstudio.experiments import RunRecorder, ensure_folder, new_run_folder
     from nnstudio.train.checkpoints import read_checkpoint_file
     from nnstudio.train.outputs import expected_output_bytes, write_outputs_or_rescue
     from nnstudio.train.project_run import build_training_run
     from nnstudio.train.weights_files import plausible_file_bytes
 
     analysis = analyze(project.graph, project.settings)  # the one analysis: training and model.py use it
-    training = build_training_run(project, analysis=analysis)
+    training = build_training_run(project, analysis=analysis, on_warning=print_warning)
     checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
-    check_output_folder(out_dir, expected_output_bytes(training))
+    check_output_folder(Path(args.out) if args.out else default_out, expected_output_bytes(training))
     if checkpoint is not None:
         training.load_checkpoint(checkpoint)
         if training.epochs_done >= project.settings.epochs:
             raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
                              f"pass --epochs with more than {training.epochs_done} to continue")
     say(f"training {project.name} on {training.device.type}: {training.data.description}", err=True)
+    out_dir = ensure_folder(args.out) if args.out else new_run_folder(default_out.parent, default_out.name)
+    # The run's record and TensorBoard events go beside its outputs (docs/experiments.md).
+    recorder = RunRecorder(training, project, out_dir, source="cli", project_path=args.path, example=args.example,
+                           resumed_from=args.resume)
+    telemetry = _watch_layers(training) if args.telemetry else None
     reporter = RichReporter(training) if sys.stdout.isatty() else LineReporter(training)
-    with reporter, stop_on_interrupt(training) as interrupted:
+    with recorder, reporter, stop_on_interrupt(training) as interrupted:
         result = training.run()
-    for note in result.notes:
+    for note in result.notes + recorder.problems:
         say(f"note: {note}", err=True)
     rescued = False
     if result.history or checkpoint is not None:
         written = write_outputs_or_rescue(training, out_dir, project, analysis=analysis)
+        if telemetry is not None:
+            telemetry.write(written.folder)
         say(written.message(out_dir), err=written.rescued)
         rescued = written.rescued
     if result.failure is not None:
@@ -112,6 +120,28 @@ def run(args: argparse.Namespace) -> int:
         say(f"stopped by Ctrl+C after epoch {training.epochs_done}", err=True)
         return EXIT_INTERRUPTED
     return 1 if rescued else 0
+
+
+def _watch_layers(training: TrainingRun) -> Any:
+    """Turns on telemetry; returns the log that collects it and prints each new problem once."""
+    from nnstudio.train.telemetry_log import TelemetryLog
+
+    log = TelemetryLog()
+
+    def on_sample(sample: Any) -> None:
+        for problem in log.add(sample):
+            print(f"telemetry: epoch {sample.epoch} step {sample.step}: {problem}", file=sys.stderr)
+
+    training.enable_telemetry()
+    training.events.telemetry.connect(on_sample)
+    return log
+
+
+def print_warning(problem: Any) -> None:
+    """Print a lint warning the run trains through, as ``nnstudio check`` words it."""
+    print(problem, file=sys.stderr)
+    if problem.fix is not None:
+        print(f"    fix (in the window): {problem.fix.description}", file=sys.stderr)
 
 
 @contextmanager

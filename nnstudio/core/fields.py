@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from nnstudio.core import call_data
 from nnstudio.core.errors import ParamError
 
 
@@ -22,6 +23,7 @@ class ParamKind(str, Enum):
     INT = "int"
     FLOAT = "float"
     BOOL = "bool"
+    #: One of ``choices`` (text). An INT field with ``choices`` takes only those whole numbers.
     CHOICE = "choice"
     #: Whole numbers; with ``scalar_ok`` one number also stands for all (``kernel_size=3``), and
     #: ``length=2, scalar_ok=True`` is the "int or pair" of image sizes.
@@ -32,6 +34,9 @@ class ParamKind(str, Enum):
     PATH = "path"
     #: A list of finite numbers (per-channel normalisation means, say).
     FLOAT_LIST = "float_list"
+    #: Constant data of an imported call (arguments, constructor arguments): JSON with tags for what
+    #: JSON lacks (tuples, slices, dtypes...); see :mod:`nnstudio.core.call_data`.
+    DATA = "data"
 
 
 @dataclass(frozen=True)
@@ -68,9 +73,15 @@ class ParamSpec:
     max_length: int = 4096
     #: The label a form shows (empty: derived from ``name``).
     label: str = ""
+    #: What an empty (``None``) value means, shown in an empty editor ("the run's seed").
+    placeholder: str = ""
     #: FLOAT / FLOAT_LIST: ``inf`` and ``-inf`` are values (an imported ``masked_fill(x, mask, -inf)``);
     #: NaN never is. Project files store them as ``Infinity`` / ``-Infinity``.
     allow_infinite: bool = False
+    #: INT_TUPLE only: the empty tuple is a value (a scalar tensor's shape).
+    allow_empty: bool = False
+    #: DATA only: the value is a table of keyword arguments (an object of names), not one value.
+    keywords: bool = False
 
     @property
     def title(self) -> str:
@@ -93,7 +104,10 @@ class ParamSpec:
                 return value
             raise ParamError(self.name, f"expected true or false, got {value!r}")
         if kind is ParamKind.INT:
-            return self._check_range(self._as_int(value))
+            number = self._check_range(self._as_int(value))
+            if self.choices and str(number) not in self.choices:
+                raise ParamError(self.name, f"{number} is not one of {', '.join(self.choices)}")
+            return number
         if kind is ParamKind.FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParamError(self.name, f"expected a number, got {value!r}")
@@ -108,6 +122,11 @@ class ParamSpec:
             return self._validate_text(value)
         if kind is ParamKind.FLOAT_LIST:
             return self._validate_float_list(value)
+        if kind is ParamKind.DATA:
+            try:
+                return call_data.freeze(value, allow_infinite=self.allow_infinite, table=self.keywords)
+            except call_data.DataError as exc:
+                raise ParamError(self.name, str(exc)) from None
         raise AssertionError(kind)  # pragma: no cover - every kind is handled above
 
     def _as_int(self, value: Any) -> int:
@@ -143,7 +162,7 @@ class ParamSpec:
         if not isinstance(value, (list, tuple)):
             raise ParamError(self.name, f"expected a list of whole numbers, got {value!r}")
         entries = tuple(self._check_entry(self._as_int(v)) for v in value)
-        if not entries:
+        if not entries and not self.allow_empty:
             raise ParamError(self.name, "expected at least one number")
         if self.length is not None and len(entries) != self.length:
             raise ParamError(self.name, f"expected {self.length} numbers, got {len(entries)}")

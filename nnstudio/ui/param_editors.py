@@ -7,6 +7,7 @@ with ``ParamSpec.validate`` so the reason of a refusal comes from one place, the
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nnstudio.core import call_data
 from nnstudio.core.catalog import ParamKind, ParamSpec
 
 _INT32_MAX = 2**31 - 1
@@ -94,7 +96,7 @@ class _TextEditor(ParamEditor):
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.line = QLineEdit(self)
-        self.line.setPlaceholderText("none" if spec.optional else self.placeholder)
+        self.line.setPlaceholderText(spec.placeholder or ("none" if spec.optional else self.placeholder))
         self.line.textEdited.connect(self._on_text_edited)
         self.line.editingFinished.connect(self.finished)
         self._add(self.line)
@@ -199,6 +201,23 @@ class TextEditor(_TextEditor):
         return str(value)
 
 
+class DataEditor(_TextEditor):
+    """Call data of an imported layer (arguments, constructor arguments), typed as the JSON the file holds."""
+
+    placeholder = 'e.g. [{"$input": 0}, 1]'
+
+    def parse(self, text: str) -> Any:
+        if not text.strip() and self.spec.optional:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ParseError(f"not JSON: {exc.args[0].split(':')[0]}") from None
+
+    def format(self, value: Any) -> str:
+        return json.dumps(call_data.thaw(value))
+
+
 class FloatListEditor(_TextEditor):
     """Numbers separated by commas or spaces (``0.485, 0.456, 0.406``)."""
 
@@ -233,7 +252,8 @@ class PathEditor(TextEditor):
 
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
-        self.line.setPlaceholderText("choose a folder…" if spec.path_kind == "folder" else "choose a file…")
+        self.line.setPlaceholderText(spec.placeholder
+                                     or ("choose a folder…" if spec.path_kind == "folder" else "choose a file…"))
         self.browse = QToolButton(self)
         self.browse.setText("…")
         self.browse.setAccessibleName(f"Choose {spec.title.lower()}")
@@ -288,8 +308,60 @@ class ChoiceEditor(ParamEditor):
         self.combo.blockSignals(False)
 
 
+class IntChoiceEditor(ChoiceEditor):
+    """One of a few whole numbers (an image folder's ``channels``: 1 or 3)."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.combo.activated.disconnect()
+        self.combo.activated.connect(lambda index: (self.edited.emit(int(spec.choices[index])),
+                                                    self.finished.emit()))
+
+    def set_value(self, value: Any) -> None:
+        super().set_value(None if value is None else str(value))
+
+
+class SuggestingTextEditor(ParamEditor):
+    """Free text with a list of likely values to pick from (a CSV file's column names)."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.combo = QComboBox(self)
+        self.combo.setEditable(True)
+        self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        if spec.placeholder and self.combo.lineEdit() is not None:
+            self.combo.lineEdit().setPlaceholderText(spec.placeholder)
+        self.combo.textActivated.connect(lambda text: (self.edited.emit(text or None), self.finished.emit()))
+        self._add(self.combo)
+
+    @property
+    def input_widget(self) -> QWidget:
+        return self.combo
+
+    def set_suggestions(self, values: list[str]) -> None:
+        """Offer ``values`` in the drop-down, keeping the text shown."""
+        text = self.combo.currentText()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItems(values)
+        self.combo.setEditText(text)
+        self.combo.blockSignals(False)
+
+    def set_value(self, value: Any) -> None:
+        self.combo.blockSignals(True)
+        text = "" if value is None else str(value)
+        index = self.combo.findText(text)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+        else:
+            self.combo.setEditText(text)
+        self.combo.blockSignals(False)
+
+
 def _int_editor(spec: ParamSpec, parent: QWidget | None) -> ParamEditor:
     # A spin box cannot be empty, so parameters that may be "none" get a text field.
+    if spec.choices:
+        return IntChoiceEditor(spec, parent)
     return OptionalIntEditor(spec, parent) if spec.optional else IntEditor(spec, parent)
 
 
@@ -303,6 +375,7 @@ EDITORS: dict[ParamKind, Callable[[ParamSpec, QWidget | None], ParamEditor]] = {
     ParamKind.TEXT: TextEditor,
     ParamKind.PATH: PathEditor,
     ParamKind.FLOAT_LIST: FloatListEditor,
+    ParamKind.DATA: DataEditor,
 }
 
 

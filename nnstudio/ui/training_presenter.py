@@ -74,7 +74,6 @@ class TrainingPresenter(QObject):
         self._waiting_for_analysis = False
         #: The analysis the last run was built from (it describes that run's network).
         self._run_analysis: Any = None
-        self._run_id: str | None = None
         self._started_at = 0.0
         self._paused_at: float | None = None
         self._paused_total = 0.0
@@ -139,14 +138,12 @@ class TrainingPresenter(QObject):
         panel.show_results(False)
         self.info, self.outcome, self._last_update = None, None, None
         self._started_at, self._paused_at, self._paused_total = time.perf_counter(), None, 0.0
-        from nnstudio.ui.run_history import RunRecord
+        from nnstudio.ui.run_history import summarize_settings
 
-        record = RunRecord.start(settings)
-        self._run_id = panel.history.add_run(record)
         panel.progress.setValue(0)
         panel.progress_label.setText("Loading the data and building the network…")
         panel.set_state("Preparing…", WARNING_COLOR)
-        panel.log_message(f"{record.title}: {record.settings_summary}")
+        panel.log_message(f"new run: {summarize_settings(settings)}")
         self._waiting_for_analysis = True
         self.running_changed.emit(True)
         panel.update_actions()
@@ -163,7 +160,12 @@ class TrainingPresenter(QObject):
             self._end_without_run(RunOutcome("failed", f"the network has {len(errors)} error(s)"))
             return
         self._run_analysis = analysis
-        self.session.start(self.document.project, checkpoint, analysis=analysis)
+        from nnstudio.ui.run_history import document_runs_folder
+
+        # Every run is recorded in the project's runs folder (the Runs tab lists it).
+        self.session.start(self.document.project, checkpoint, analysis=analysis,
+                           runs_folder=document_runs_folder(self.document), project_path=self.document.path)
+        self.panel.history.run_started()
         self.panel.update_actions()  # Pause is possible from now on
 
     def _analysis_unavailable(self, reason: str) -> None:
@@ -220,6 +222,7 @@ class TrainingPresenter(QObject):
         was_running = self.is_running
         self._waiting_for_analysis = False
         self.session.shutdown()
+        self.panel.shutdown_runs()
         self._redraw_timer.stop()
         self._results_timer.stop()
         if was_running:
@@ -230,6 +233,8 @@ class TrainingPresenter(QObject):
     def _on_prepared(self, info: RunInfo) -> None:
         panel = self.panel
         self.info = info
+        if info.run_folder:
+            panel.log_message(f"recording the run in {info.run_folder}")
         self._started_at = time.perf_counter()
         self._paused_total = 0.0
         if not self.session.is_paused:
@@ -340,14 +345,7 @@ class TrainingPresenter(QObject):
             colour = OK_COLOR if outcome.status == "finished" else WARNING_COLOR
             panel.set_state("Finished" if outcome.status == "finished" else "Stopped", colour)
             self.status_message.emit(f"Training {outcome.message}")
-        run = self.session.last_run
-        last = run.history[-1] if run is not None and run.history else None
-        metrics = {k: v for k, v in (last.as_dict().items() if last else ())
-                   if k in ("train_loss", "val_loss", "val_acc", "val_mae") and v is not None}
-        if self._run_id is not None:
-            panel.history.finish_run(self._run_id, outcome.status, metrics,
-                                     series={**panel.loss_plot.snapshot(), **panel.accuracy_plot.snapshot()},
-                                     message=outcome.message)
+        panel.history.run_ended()
         if outcome.status == "finished" and self.info is not None:
             panel.progress.setValue(1000)
         elapsed = time.perf_counter() - self._started_at - self._paused_total

@@ -34,6 +34,11 @@ from nnstudio.core.project import Project
 MAX_UPDATES_PER_SECOND = 6
 #: Validation samples shown with their predictions after each epoch of a classification run.
 SAMPLES_SHOWN = 24
+#: Per-layer telemetry of window runs: a quarter of the headless budget (the window's own cost leaves
+#: little room under the GUI tax target, benchmarks/bench_gui.py) and at most twice a second, which is
+#: as often as the cards redraw it.
+GUI_TELEMETRY_BUDGET = 0.005
+GUI_TELEMETRY_PER_SECOND = 2.0
 
 Status = Literal["finished", "stopped", "failed"]
 
@@ -51,6 +56,8 @@ class RunInfo:
     task: str
     class_names: list[str]
     description: str
+    #: Where the run is recorded (run.json, events, outputs); None when it is not.
+    run_folder: str | None = None
 
 
 @dataclass
@@ -134,14 +141,18 @@ class TrainingWorker(QObject):
     epoch_ended = Signal(object, object)  # EpochMetrics, ValidationSamples | None
     note = Signal(str)
     gradients = Signal(object)  # {parameter name: gradient L2 norm}, at most once a second
+    telemetry = Signal(object)  # TelemetrySample, at most GUI_TELEMETRY_PER_SECOND a second
+    changed = Signal(object)  # SettingsChange: a mid-run change took effect
     ended = Signal(object)  # RunOutcome
 
     def __init__(self, project: Project, checkpoint: dict[str, Any] | None = None,
                  device: str | None = None, updates_per_second: float = MAX_UPDATES_PER_SECOND,
-                 analysis: Any = None) -> None:
+                 analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
         super().__init__()
         self._project = project
         self._analysis = analysis
+        #: The project's runs folder: the run is recorded there (experiments.RunRecorder); None: not.
+        self._runs_folder, self._project_path = runs_folder, project_path
         self._checkpoint = checkpoint
         self._device = device
         self._merger = _BatchMerger(1.0 / updates_per_second)
@@ -171,6 +182,14 @@ class TrainingWorker(QObject):
             if self.run is not None:
                 self.run.resume()
 
+    def change_settings(self, values: dict[str, float]) -> None:
+        """Checks ``values`` now (ChangeError names a bad one) and has the run use them from its next
+        batch; refused before the run exists."""
+        with self._lock:
+            if self.run is None:
+                raise RuntimeError("the run is not ready yet")
+            self.run.change_settings(**values)
+
     # --- the run (worker thread) ------------------------------------------------------------------
 
     @Slot()
@@ -198,22 +217,37 @@ class TrainingWorker(QObject):
         run.events.epoch_end.connect(self._on_epoch)
         run.events.note.connect(self.note.emit)
         run.events.gradients.connect(self.gradients.emit)  # the trainer rate-limits it
+        from nnstudio.train.telemetry import TelemetryOptions
+
+        run.enable_telemetry(TelemetryOptions(budget=GUI_TELEMETRY_BUDGET, max_per_second=GUI_TELEMETRY_PER_SECOND))
+        run.events.telemetry.connect(self.telemetry.emit)
+        run.events.changed.connect(self.changed.emit)
         with self._lock:
             self.run = run
             if self._pause_requested:
                 run.pause()
             stop_first = self._stop_requested
         data = run.data
+        recorder = None
+        if not stop_first and run.epochs_done < run.settings.epochs:
+            recorder = self._record(run)
         self.prepared.emit(RunInfo(
             epochs=run.settings.epochs, first_epoch=run.epochs_done + 1, steps_per_epoch=run.steps_per_epoch,
             train_size=data.train_size, val_size=data.val_size, device=str(run.device), task=data.task,
-            class_names=list(data.class_names), description=data.description))
+            class_names=list(data.class_names), description=data.description,
+            run_folder=str(recorder.folder) if recorder is not None else None))
         if stop_first:
             return RunOutcome("stopped", "stopped before the first step", result=None)
         if run.epochs_done >= run.settings.epochs:
             return RunOutcome("finished", f"the checkpoint already holds {run.epochs_done} epoch(s); raise "
                               "Epochs to train further")
-        result = run.run()
+        if recorder is not None:
+            with recorder:  # starts the record, and ends it on each way out of the run
+                result = run.run()
+            for problem in recorder.problems:
+                self.note.emit(f"recording the run: {problem}")
+        else:
+            result = run.run()
         if result.status == "failed":
             failure = result.failure
             return RunOutcome("failed", failure.message, failure.node_id, result, run.failure_details,
@@ -222,6 +256,22 @@ class TrainingWorker(QObject):
         message = (f"finished {run.epochs_done} epoch(s)" if result.status == "finished"
                    else f"stopped {done}; the weights are those of the last complete epoch")
         return RunOutcome(result.status, message, None, result, notes=list(result.notes))
+
+    def _record(self, run: Any) -> Any:
+        """Return a RunRecorder of ``run`` in a new folder of the runs folder (None: not recorded)."""
+        if self._runs_folder is None:
+            return None
+        from nnstudio.core.errors import NnstudioError
+        from nnstudio.experiments import RunRecorder, new_run_folder
+
+        try:
+            folder = new_run_folder(self._runs_folder)
+        except NnstudioError as exc:
+            self.note.emit(f"this run is not recorded: {exc}")
+            return None
+        # The window keeps each run's outputs (weights, model.py, ...) in its folder, for the Runs view.
+        return RunRecorder(run, self._project, folder, source="window", project_path=self._project_path,
+                           write_outputs=True, analysis=self._analysis)
 
     def _on_batch(self, epoch: int, step: int, steps: int, loss: float | None, lr: float, rate: float) -> None:
         merger = self._merger
@@ -291,6 +341,10 @@ class TrainingSession(QObject):
     note = Signal(str)
     #: Per-parameter gradient norms of the running model ({name: norm}), at most once a second.
     gradients = Signal(object)
+    #: Per-layer statistics of a sampled step (a TelemetrySample), at most twice a second.
+    telemetry = Signal(object)
+    #: A change made while paused took effect (a SettingsChange).
+    changed = Signal(object)
     #: The run is over (its thread has been joined): a RunOutcome.
     ended = Signal(object)
 
@@ -311,18 +365,20 @@ class TrainingSession(QObject):
         return self.is_running and self._paused
 
     def start(self, project: Project, checkpoint: dict[str, Any] | None = None, device: str | None = None,
-              analysis: Any = None) -> None:
+              analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
         """Trains a copy of ``project`` (edits made meanwhile do not reach the run).
 
         ``analysis`` is the document's current analysis of ``project``: the run compiles from it
-        instead of analysing the network again (it is only read, on the worker thread).
+        instead of analysing the network again (it is only read, on the worker thread). With
+        ``runs_folder`` the run is recorded there (``project_path`` names the project's file).
         """
         if self._thread is not None:
             raise RuntimeError("a training run is already in progress")
         self._paused = False
         thread = QThread(self)
         thread.setObjectName("nnstudio-training")
-        worker = TrainingWorker(project.copy(), checkpoint, device, analysis=analysis)
+        worker = TrainingWorker(project.copy(), checkpoint, device, analysis=analysis, runs_folder=runs_folder,
+                                project_path=project_path)
         worker.moveToThread(thread)
         thread.started.connect(worker.work)
         thread.finished.connect(worker.deleteLater)
@@ -332,6 +388,8 @@ class TrainingSession(QObject):
         worker.epoch_ended.connect(self._relay_epoch)
         worker.note.connect(self._relay_note)
         worker.gradients.connect(self._relay_gradients)
+        worker.telemetry.connect(self._relay_telemetry)
+        worker.changed.connect(self._relay_changed)
         worker.ended.connect(self._on_worker_ended)
         self._thread, self._worker = thread, worker
         thread.start()
@@ -350,6 +408,23 @@ class TrainingSession(QObject):
         if self._worker is not None:
             self._worker.resume()
             self._paused = False
+
+    def current_values(self) -> dict[str, float] | None:
+        """Returns the learning rate, momentum (when the optimizer has one), weight decay and batch size
+        the run uses now; None before the run is built. Meant while paused."""
+        run = self._worker.run if self._worker is not None else None
+        if run is None:
+            return None
+        from nnstudio.train.changes import current_values
+
+        return current_values(run.settings, run.optimizer)
+
+    def change_settings(self, **values: float) -> None:
+        """Changes the learning rate, momentum, weight decay or batch size of the run from its next
+        batch (meant while paused); raises ChangeError naming a refused value."""
+        if self._worker is None:
+            raise RuntimeError("no run to change")
+        self._worker.change_settings(values)
 
     def shutdown(self) -> None:
         """Stop the run and join its thread (the window is closing); signals still queued are dropped."""
@@ -393,6 +468,16 @@ class TrainingSession(QObject):
     def _relay_gradients(self, norms: dict[str, float]) -> None:
         if self._worker is not None:
             self.gradients.emit(norms)
+
+    @Slot(object)
+    def _relay_telemetry(self, sample: Any) -> None:
+        if self._worker is not None:
+            self.telemetry.emit(sample)
+
+    @Slot(object)
+    def _relay_changed(self, change: Any) -> None:
+        if self._worker is not None:
+            self.changed.emit(change)
 
     @Slot(object)
     def _on_worker_ended(self, outcome: RunOutcome) -> None:
