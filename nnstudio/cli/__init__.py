@@ -15,7 +15,7 @@ import importlib
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from nnstudio import __version__
 from nnstudio.core.errors import NnstudioError
@@ -75,6 +75,22 @@ def positive_number(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
     return value
+
+
+def whole_number(low: int, high: int) -> Callable[[str], int]:
+    """argparse type: a whole number from ``low`` to ``high``; anything else is refused saying which bound."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text if len(text) < 30 else text[:27] + '...'} is out of range; "
+                                             f"give a whole number from {low:,} to {high:,}")
+        return value
+
+    return parse
 
 
 def _gui_parser() -> argparse.ArgumentParser:

@@ -77,10 +77,13 @@ def run(args: argparse.Namespace) -> int:
 def _trace(args: argparse.Namespace) -> AutogradTrace:
     train_mode = not args.eval
     if args.model:
-        from nnstudio.compile.model_sources import load_module
+        from nnstudio.compile.model_sources import ImportFailure, load_module
 
-        shape = parse_shape(args.input_shape or "3,224,224")
-        module = load_module(args.model)
+        shape = parse_shape(args.input_shape if args.input_shape is not None else "3,224,224")
+        try:
+            module = load_module(args.model)
+        except ImportFailure as exc:  # the failure names the source; the line names the option it came from
+            raise ImportFailure(f"--model {exc}") from None
         return _trace_model(args.model, module, shape, train_mode, args.gradients)
     from nnstudio.autograd.project_trace import trace_project
     from nnstudio.core.examples import load_example

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         say(format_report(project, analysis))
     if analysis.ok:
         if not args.json:
-            print(verdict(analysis))
+            say(verdict(analysis))
         return 0
     count = len(analysis.errors)
     say(f"error: {count} problem{'s' if count != 1 else ''} must be fixed before {project.name} can train",

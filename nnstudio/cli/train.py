@@ -130,7 +130,7 @@ def _watch_layers(training: TrainingRun) -> Any:
 
     def on_sample(sample: Any) -> None:
         for problem in log.add(sample):
-            print(f"telemetry: epoch {sample.epoch} step {sample.step}: {problem}", file=sys.stderr)
+            say(f"telemetry: epoch {sample.epoch} step {sample.step}: {problem}", err=True)
 
     training.enable_telemetry()
     training.events.telemetry.connect(on_sample)
@@ -139,9 +139,9 @@ def _watch_layers(training: TrainingRun) -> Any:
 
 def print_warning(problem: Any) -> None:
     """Print a lint warning the run trains through, as ``nnstudio check`` words it."""
-    print(problem, file=sys.stderr)
+    say(problem, err=True)
     if problem.fix is not None:
-        print(f"    fix (in the window): {problem.fix.description}", file=sys.stderr)
+        say(f"    fix (in the window): {problem.fix.description}", err=True)
 
 
 @contextmanager

@@ -34,7 +34,7 @@ def infer_node(spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[Tens
                 if not isinstance(x, TensorInfo):
                     return NodeOutcome(None, failure=NodeFailure(
                         "not-a-tensor", f"{spec.title} works on a tensor, but gets {x.shown} (a value that is "
-                        "not a tensor)"))
+                        "not a tensor); change the layer that feeds it so it passes a tensor"))
         return rule.infer(spec, params, inputs)
     except LayerFailed as failed:
         return NodeOutcome(None, failure=failed.failure)

@@ -84,6 +84,9 @@ def scan_image_folder(folder: Path, dataset: str) -> FolderContents:
     if not classes:
         raise DatasetError(f"{folder} has no subfolders; put the images of each class in a subfolder named "
                            "after the class", "path", dataset)
+    if len(classes) == 1:  # every image would get the same label: nothing to learn, nothing to validate
+        raise DatasetError(f"{folder} has one class subfolder only ({classes[0]!r}); a classifier needs at least "
+                           "2, so add a subfolder of images for each other class", "path", dataset)
     files: list[str] = []
     labels: list[int] = []
     for label, name in enumerate(classes):

@@ -69,7 +69,8 @@ def csv_tables() -> list[tuple[str, bytes | str | None, dict[str, Any], str, tup
         ("tabs", good.replace(",", "\t"), {}, EITHER, ()),
         ("header-only", lines[0] + "\n", {}, REFUSED, ()),
         ("one-row", "\n".join(lines[:2]) + "\n", {}, REFUSED, ()),
-        ("two-rows", "\n".join(lines[:3]) + "\n", {}, REFUSED, ()),
+        # one row to train on and one to validate: the least a split can be (refused below that)
+        ("two-rows", "\n".join(lines[:3]) + "\n", {}, EITHER, ()),
         ("ragged-rows", good.replace("\n3,", "\n3,4,5,6,7,", 1), {}, REFUSED, ()),
         ("only-the-target-column", "label\n" + "\n".join(str(i % 2) for i in range(30)) + "\n", {}, REFUSED, ()),
         ("one-class", _rows(30, lambda i: "1"), {}, EITHER, ()),

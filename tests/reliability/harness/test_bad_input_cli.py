@@ -1,6 +1,6 @@
 """Every command-line verb against its corpus of bad inputs: one clear message, never a traceback.
 
-Each verb of ``nnstudio.cli.COMMANDS`` has a corpus in ``cli_corpus.CORPORA`` (a verb without one
+Each verb of ``nnstudio.cli.COMMANDS`` has a corpus in ``corpora.CORPORA`` (a verb without one
 fails :func:`test_every_verb_has_a_corpus`). The inputs run in this process, each bounded in time
 and memory (``limits.Bounded``), so the whole harness costs about a minute; a few run as real
 processes to prove the exit paths. An input fails on a traceback, an exit status other than
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import corpus_run
 import pytest
-from cli_corpus import CORPORA, Inputs
+from cli_corpus import Inputs
 from cli_runner import run_in_process, run_in_subprocess
+from corpora import CORPORA
 from corpus_run import describe, run_cases
 from verdicts import MIB, OK, REFUSED, USAGE, Case, defects
 
@@ -63,8 +64,20 @@ def test_each_verb_meets_the_classes_of_bad_input_that_concern_it(inputs):
                   "option/--batch-size='0'"],
         "export": ["project/", "weights/truncated", "weights/sparse-coo", "weights/quantized", "weights/other-network",
                    "weights/payload-", "weights/deflate-bomb", "output/is-a-folder", "output/fault-write-ENOSPC"],
-        "autograd": ["project/", "model/exits", "input-shape/absurd-tensor", "out/under-a-file", "scale/nan"],
+        "autograd": ["project/", "model/exits", "model-file/syntax-error", "model-file/fifo", "input-shape/absurd-tensor",
+                     "out/under-a-file", "scale/nan"],
         "examples": ["usage/"],
+        "import": ["usage/", "model/exits", "model/arguments-as-code", "model-file/exits-at-import",
+                   "model-file/raises-at-import", "model-file/dev-zero", "model-file/huge", "weights/payload-",
+                   "weights/deflate-bomb", "weights/other-network", "input-shape/absurd-tensor", "out/under-a-file",
+                   "out/fault-write-ENOSPC", "out-name/lone-surrogate"],
+        "sweep": ["usage/", "example/", "project/", "param/reversed", "param/unknown-layer", "option/--workers",
+                  "option/--trials", "storage/journal-fifo", "storage/postgres-not-answering", "out/under-a-file",
+                  "output/under-a-file", "resume/"],
+        "runs": ["usage/", "example/unknown", "list/damaged-runs", "compare/unknown", "compare/traversal",
+                 "out/fifo", "out/a-file", "path/"],
+        "lr-find": ["usage/", "project/", "data/csv/nan-target", "option/--steps", "option/--start='nan'",
+                    "output/fault-write-ENOSPC", "output-name/lone-surrogate"],
     }
     for verb, prefixes in wanted.items():
         labels = [case.label for case in CORPORA[verb](inputs)]
