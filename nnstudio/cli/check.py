@@ -135,7 +135,7 @@ def _print_rich(project: Project, analysis: Analysis) -> None:
     for problem in sorted(analysis.problems, key=lambda p: not p.is_error):
         colour = "red" if problem.is_error else "yellow"
         console.print(f"[{colour}]{problem.severity}[/]: ", end="", highlight=False)
-        console.print(printable(str(problem).split(": ", 1)[1]), markup=False, highlight=False)
+        console.print(printable(problem.located()), markup=False, highlight=False)
         if problem.fix is not None:
             console.print(printable(f"    fix: {problem.fix.description}"), markup=False, highlight=False,
                           style="dim")

@@ -40,12 +40,16 @@ class Problem:
     def is_error(self) -> bool:
         return self.severity == "error"
 
-    def __str__(self) -> str:
-        """``error: fc1.in_features is pinned to ...``: the message, led by its layer unless it names it."""
+    def located(self) -> str:
+        """``fc1.in_features: ...``: the message led by its layer and field, unless it names the layer already."""
         if self.node_id and re.search(rf"(?<![\w.]){re.escape(self.node_id)}(?!\w)", self.message):
-            return f"{self.severity}: {self.message}"
+            return self.message
         where = self.node_id + (f".{self.field}" if self.field else "") if self.node_id else "network"
-        return f"{self.severity}: {where}: {self.message}"
+        return f"{where}: {self.message}"
+
+    def __str__(self) -> str:
+        """``error: fc1.in_features is pinned to ...``: the severity, then :meth:`located`."""
+        return f"{self.severity}: {self.located()}"
 
 
 def name_problems(graph: Graph) -> list[Problem]:
