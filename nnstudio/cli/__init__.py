@@ -14,6 +14,7 @@ import argparse
 import importlib
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -137,15 +138,26 @@ def _open_window(options: argparse.Namespace) -> int:
     return run_gui(path=options.path, example=options.example, screenshot=options.screenshot)
 
 
+#: A run of text without spaces longer than this (a pasted name, a 5,000-digit number) is shortened
+#: in an error line: its start names the culprit, and the line stays readable.
+MAX_WORD_CHARS = 200
+_LONG_WORD = re.compile(rf"[^\s;,]{{{MAX_WORD_CHARS + 1},}}")
+
+
+def one_line(message: object) -> str:
+    """Return ``message`` with every over-long word shortened to its start and its length."""
+    return _LONG_WORD.sub(lambda m: f"{m.group()[:100]}...({len(m.group()):,} characters)", str(message))
+
+
 def _run(function, options: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:
         return int(function(options) or 0)
     except UsageError as exc:
         parser.print_usage(sys.stderr)
-        say(f"{parser.prog}: error: {exc}", err=True)
+        say(f"{parser.prog}: error: {one_line(exc)}", err=True)
         return 2
     except NnstudioError as exc:
-        say(f"error: {exc}", err=True)
+        say(f"error: {one_line(exc)}", err=True)
         return 1
     except KeyboardInterrupt:
         say("interrupted", err=True)

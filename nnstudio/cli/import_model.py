@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     blocks = {".".join(n.id.split(".")[:1]) for n in graph.nodes() if "." in n.id}
     written = [out.name] + ([project.weights_name] if project.weights_name else [])
     say(f"imported {args.source}: {len(graph)} layers in {len(blocks)} top-level blocks, "
-          f"{format_count(analysis.total_params)} parameters, {format_count(analysis.total_flops)} FLOPs per sample; "
-          f"wrote {' and '.join(written)}")
+        f"{format_count(analysis.total_params)} parameters, {format_count(analysis.total_flops)} FLOPs per sample; "
+        f"wrote {' and '.join(written)}")
     for note in result.notes:
         say(f"note: {note}")
     errors = analysis.errors

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     except NnstudioError as exc:
         raise UsageError(str(exc)) from None
     say(f"lr-find {project.name}: {options.steps} steps, learning rate {options.start_lr:g} to "
-          f"{options.end_lr:g}, {project.settings.optimizer}, batch {project.settings.batch_size}", err=True)
+        f"{options.end_lr:g}, {project.settings.optimizer}, batch {project.settings.batch_size}", err=True)
     result = find_lr_for_project(project, options)
     if args.output:
         _write_curve(result, args.output)
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"lowest smoothed loss at lr {result.min_loss_lr:.3g}")
     if result.suggested_lr is None or result.falling_range is None:
         say("error: the loss did not fall anywhere in this range; widen it (--start, --end) or check the "
-              "network and data", err=True)
+            "network and data", err=True)
         return 1
     lo, hi = result.falling_range
     say(f"the loss falls fastest between lr {lo:.3g} and {hi:.3g} (steepest at {result.suggested_lr:.3g})")

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     done = sweep.finished(study)
     already = f", {done} finished already" if done else ""
     say(f"sweep {sweep.study_name}: {sweep.budget} trials of {project.name}{already}; "
-          f"{spec.sampler} sampler, {spec.objective}, {spec.workers} worker(s)", err=True)
+        f"{spec.sampler} sampler, {spec.objective}, {spec.workers} worker(s)", err=True)
     say(f"study: {_shown(sweep.storage_url)}   runs: {runs}", err=True)
     runner = SweepRunner(sweep)
     display = RichDisplay(sweep) if sys.stdout.isatty() else LineDisplay(sweep)
@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
     best = sweep.best(study)
     if best is not None:
         say(f"best: trial {best.number}  {spec.objective} {best.value:.4g}  {_params_text(best.params)}  "
-              f"(run {best.run})")
+            f"(run {best.run})")
         if args.output:
             improved, _row = best_project(sweep)
             save_project(improved, args.output)
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
     say(f"see the curves: tensorboard --logdir {runs}", err=True)
     if interrupted:
         say(f"stopped by Ctrl+C with {sweep.finished(study)}/{sweep.budget} trials finished; run the same "
-              "command again to resume", err=True)
+            "command again to resume", err=True)
         return EXIT_INTERRUPTED
     return 1 if runner.errors or (args.output and best is None) else 0
 

@@ -14,11 +14,22 @@ from collections.abc import Sequence
 UNKNOWN = "–"
 
 
+#: Dimensions a shape shows in full; a longer one (a damaged file's) shows its ends and its rank.
+MAX_SHOWN_DIMS = 16
+
+
 def format_shape(shape: Sequence[object] | None) -> str:
-    """Return a shape as ``[N, 64, 2, 2]``; ``?`` when it is unknown."""
+    """Return a shape as ``[N, 64, 2, 2]``; ``?`` when it is unknown.
+
+    A shape of more than :data:`MAX_SHOWN_DIMS` dimensions reads ``[N, 1, 1, ..., 1] (200,001
+    dimensions)``, so one message stays one line.
+    """
     if shape is None:
         return "?"
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+    dims = [str(d) for d in shape]
+    if len(dims) > MAX_SHOWN_DIMS:
+        return "[" + ", ".join(dims[:8]) + ", ..., " + ", ".join(dims[-2:]) + f"] ({len(dims):,} dimensions)"
+    return "[" + ", ".join(dims) + "]"
 
 
 _COUNT_STEPS = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))

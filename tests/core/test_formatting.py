@@ -23,6 +23,11 @@ def test_shapes_show_the_batch_label_and_unknown_as_a_question_mark():
     assert format_shape(None) == "?"
 
 
+def test_a_shape_of_absurd_rank_keeps_its_message_on_one_short_line():
+    assert format_shape(["N", *[1] * 200_000]) == "[N, 1, 1, 1, 1, 1, 1, 1, ..., 1, 1] (200,001 dimensions)"
+    assert format_shape(["N", *range(15)]) == "[N, " + ", ".join(map(str, range(15))) + "]"
+
+
 @pytest.mark.parametrize(("size", "text"), [(512, "512 bytes"), (100_000, "97.7 KB"), (3 * 2**30, "3.0 GB")])
 def test_byte_sizes_use_binary_multiples(size, text):
     assert format_bytes(size) == text

@@ -147,7 +147,7 @@ EXAMPLE_NAMES = [("unknown", "no-such-example"), ("empty", ""), ("escape-sequenc
 def _examples_cases(verb: str, extra: list[str]) -> Iterator[Case]:
     for label, name in EXAMPLE_NAMES:
         yield _case(f"example/{label}", [verb, "--example", name, *extra],
-                    ["--example", repr(name), *([name] if name else [])])
+                    ["--example", repr(name), *([name[:90]] if name else [])])
     yield _case("example/and-a-path", [verb, "--example", "digits-mlp", "x.nns", *extra], ["--example"], USAGE)
     yield _case("example/neither", [verb, *extra], ["--example"], USAGE)
 

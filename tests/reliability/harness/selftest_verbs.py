@@ -2,7 +2,8 @@
 
 Registered in ``nnstudio.cli.COMMANDS`` by ``test_bad_input_cli.py`` for one test only. ``--do``
 picks the fault: a traceback, a hang in Python or in a blocking system call, a memory blow-up, a
-raw control character, an exit status outside 0/1/2, a message that names nothing.
+raw control character, an exit status outside 0/1/2, a message that names nothing, a message
+of a hundred thousand names.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 
 from nnstudio.core.errors import NnstudioError
 
-FAULTS = ("fine", "traceback", "spin", "fifo", "memory", "control", "status", "vague", "warning")
+FAULTS = ("fine", "traceback", "spin", "fifo", "memory", "control", "status", "vague", "warning", "flood")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.do == "status":
         return 3
+    if args.do == "flood":  # names the culprit, in a line nobody can read
+        raise NnstudioError("the-culprit: unknown option(s) " + ", ".join(f"k{i}" for i in range(100_000)))
     if args.do == "vague":
         raise NnstudioError("something went wrong")
     if args.do == "warning":

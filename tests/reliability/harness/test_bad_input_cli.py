@@ -103,6 +103,7 @@ def misbehaving_verb(monkeypatch):
     ("vague", REFUSED, "names none of"),
     ("warning", OK, "Python warning raw"),
     ("fine", REFUSED, "accepted a bad input"),
+    ("flood", REFUSED, "printed a line of"),
 ])
 def test_the_harness_catches_each_kind_of_fault(misbehaving_verb, tmp_path, fault, expect, found):
     """A harness that cannot fail proves nothing: each fault it looks for, made on purpose, is caught."""
@@ -132,6 +133,8 @@ def _subprocess_cases(tmp_path: Path) -> list[Case]:
     odd.write_text('{"format": "nnstudio-project", "version": 1, "nodes": [{"id": "a", "type": "quantum"}]}')
     folder = tmp_path / "existing.pth"
     folder.mkdir()
+    exits = tmp_path / "exits.py"
+    exits.write_text("import sys\nsys.exit(0)\n")
     return [
         Case("check-missing", ("check", str(tmp_path / "missing.nns")), ("missing.nns",)),
         Case("check-fifo", ("check", str(fifo)), ("pipe.nns",)),
@@ -145,6 +148,13 @@ def _subprocess_cases(tmp_path: Path) -> list[Case]:
         Case("window-unknown-example", ("--example", "\x1b[2Jnope", "--screenshot", str(tmp_path / "s.png")),
              ("nope",)),
         Case("examples", ("examples",), (), OK),
+        # the model's own sys.exit must not end nnstudio with its status (0 would read as success)
+        Case("import-sys-exit", ("import", "sys:exit", "-o", str(tmp_path / "x.nns")), ("sys:exit",)),
+        Case("import-file-exits", ("import", f"{exits}:Net", "-o", str(tmp_path / "y.nns")), ("exits.py",)),
+        Case("autograd-model-exits", ("autograd", "--model", "sys:exit(0)", "--out", str(tmp_path / "g.svg")),
+             ("sys:exit",)),
+        Case("sweep-workers", ("sweep", "--example", "linear-regression", "--param", "lr=1e-3:1e-1", "--workers",
+                               "100000", "--out", str(tmp_path / "runs")), ("--workers",), USAGE),
     ]
 
 

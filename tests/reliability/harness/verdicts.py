@@ -6,7 +6,8 @@ expected: refused (exit status 1, or 2 for wrong usage), or either (a bad-lookin
 well be accepted, such as a name full of control characters). :func:`defects` lists what is wrong
 with an :class:`~cli_runner.Outcome`: a traceback, a status other than 0/1/2, a hang or a memory
 blow-up (past the case's bounds), a bad input accepted, a refusal that does not name the culprit,
-an empty message, a control character or lone surrogate printed raw, a Python warning printed raw.
+an empty message or one of thousands of characters, a control character or lone surrogate printed
+raw, a Python warning printed raw.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ REFUSED, USAGE, EITHER, OK = "refused", "usage", "either", "ok"
 #: Exit statuses the command documents: 0 done, 1 refused or failed, 2 wrong usage.
 DOCUMENTED_STATUSES = (0, 1, 2)
 MIB = 2**20
+#: The longest line a refusal may print: a message lists a few names and counts the rest.
+MAX_LINE_CHARS = 2_000
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,9 @@ def defects(case: Case, outcome: Outcome) -> list[str]:
             found.append(f"status {code} with nothing on stderr")
         elif case.culprits and not names_culprit(outcome.output, case.culprits):
             found.append(f"the message names none of {list(case.culprits)}: " + _last_line(outcome.stderr))
+        longest = max((len(line) for line in outcome.stderr.splitlines()), default=0)
+        if longest > MAX_LINE_CHARS:
+            found.append(f"printed a line of {longest:,} characters (one clear line is at most {MAX_LINE_CHARS:,})")
     controls = raw_controls(outcome.output)
     if controls:
         found.append(f"printed {len(controls)} control character(s) raw, e.g. {controls[0]!r}")
