@@ -120,6 +120,7 @@ def run_in_process(argv: Sequence[str], *, seconds: float, memory_bytes: int, cw
     bound = Bounded(seconds, memory_bytes)
     stdin = sys.stdin
     sys.stdin = io.StringIO("")  # a verb that reads standard input gets an empty one, never a hang
+    modules_before = set(sys.modules)
     os.chdir(cwd)
     try:
         with _captured_fds() as read:
@@ -130,7 +131,10 @@ def run_in_process(argv: Sequence[str], *, seconds: float, memory_bytes: int, cw
                     except SystemExit as exc:  # argparse's usage errors and --help
                         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             except InputLimitExceeded:
-                pass  # bound.usage.exceeded says which
+                # Interrupted inside an import (a loaded machine can be that slow), a module stays half
+                # initialised in sys.modules and fails every later input: the next one imports it afresh.
+                for name in set(sys.modules) - modules_before:
+                    sys.modules.pop(name, None)
             except BaseException:  # noqa: BLE001 - exactly what would have reached the person
                 escaped = traceback.format_exc()
             stdout, stderr = read()
