@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, positive_number, say
 from nnstudio.cli.model_options import SHAPE_HELP, SOURCE_HELP, parse_shape
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradients", action="store_true",
                         help="colour parameters and layers by the gradient norm of the sample pass")
     parser.add_argument("--theme", choices=("light", "dark"), default="light", help="colour palette")
-    parser.add_argument("--scale", type=float, default=1.0, help="with .png: pixels per SVG unit")
+    parser.add_argument("--scale", type=positive_number, default=1.0, help="with .png: pixels per SVG unit")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,18 +72,21 @@ def run(args: argparse.Namespace) -> int:
         from nnstudio.autograd.render import save_drawing
 
         save_drawing(out, text)
-    print(f"wrote {out}: {summary}")
+    say(f"wrote {out}: {summary}")
     return 0
 
 
 def _trace(args: argparse.Namespace) -> AutogradTrace:
     train_mode = not args.eval
     if args.model:
-        from nnstudio.compile.model_sources import load_module
+        from nnstudio.compile.model_sources import ImportFailure, load_module
 
-        shape = parse_shape(args.input_shape or "3,224,224")
-        module = load_module(args.model)
-        return _trace_model(module, shape, train_mode, args.gradients)
+        shape = parse_shape(args.input_shape if args.input_shape is not None else "3,224,224")
+        try:
+            module = load_module(args.model)
+        except ImportFailure as exc:  # the failure names the source; the line names the option it came from
+            raise ImportFailure(f"--model {exc}") from None
+        return _trace_model(args.model, module, shape, train_mode, args.gradients)
     from nnstudio.autograd.project_trace import trace_project
     from nnstudio.core.examples import load_example
     from nnstudio.core.project import load_project
@@ -117,7 +120,8 @@ def _draw(trace: AutogradTrace, args: argparse.Namespace, suffix: str) -> tuple[
     return svg, summary + f", {layout.crossings} edge crossings"
 
 
-def _trace_model(module: nn.Module, shape: tuple[int, ...], train_mode: bool, gradients: bool) -> AutogradTrace:
+def _trace_model(model: str, module: nn.Module, shape: tuple[int, ...], train_mode: bool,
+                 gradients: bool) -> AutogradTrace:
     """Trace a sample batch of one ``shape`` sample; a shape that only works batch-first is read so (older form)."""
     import torch
 
@@ -130,11 +134,18 @@ def _trace_model(module: nn.Module, shape: tuple[int, ...], train_mode: bool, gr
         return trace_autograd(module, sample((1, *shape)), train_mode=train_mode, compute_gradients=gradients)
     except WalkError as exc:  # the model's own code refused the sample
         if exc.stage != "forward pass" or len(shape) < 2:
-            raise
+            raise _naming(model, exc) from None
         try:
             trace = trace_autograd(module, sample(shape), train_mode=train_mode, compute_gradients=gradients)
         except WalkError:
-            raise exc from None  # the one-sample reading's error is the one to report
-        print(f"note: --input-shape {','.join(map(str, shape))} read as a batch of {shape[0]} (the older form); "
+            raise _naming(model, exc) from None  # the one-sample reading's error is the one to report
+        say(f"note: --input-shape {','.join(map(str, shape))} read as a batch of {shape[0]} (the older form); "
               f"write {','.join(map(str, shape[1:]))}")
         return trace
+
+
+def _naming(model: str, exc: Exception) -> Exception:
+    """The walk's failure led by the model it ran, so the line names the culprit (--model SOURCE)."""
+    from nnstudio.autograd.walk import WalkError
+
+    return WalkError(exc.stage, f"--model {model}: {exc.reason}") if isinstance(exc, WalkError) else exc

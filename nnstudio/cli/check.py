@@ -11,9 +11,9 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, say
 from nnstudio.core.examples import load_example
-from nnstudio.core.formatting import format_count, format_shape
+from nnstudio.core.formatting import format_count, format_shape, printable
 from nnstudio.core.project import Project, load_project
 from nnstudio.core.transfer import parameter_split
 
@@ -35,18 +35,18 @@ def run(args: argparse.Namespace) -> int:
 
     analysis = analyze(project.graph, project.settings)
     if args.json:
-        print(json.dumps(report_dict(project, analysis), indent=2))
+        say(json.dumps(report_dict(project, analysis), indent=2))
     elif sys.stdout.isatty():
         _print_rich(project, analysis)
     else:
-        print(format_report(project, analysis))
+        say(format_report(project, analysis))
     if analysis.ok:
         if not args.json:
-            print(verdict(analysis))
+            say(verdict(analysis))
         return 0
     count = len(analysis.errors)
-    print(f"error: {count} problem{'s' if count != 1 else ''} must be fixed before {project.name} can train",
-          file=sys.stderr)
+    say(f"error: {count} problem{'s' if count != 1 else ''} must be fixed before {project.name} can train",
+        err=True)
     return 1
 
 
@@ -128,20 +128,21 @@ def _print_rich(project: Project, analysis: Analysis) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title=project.name, title_justify="left")
+    table = Table(title=printable(project.name, keep_lines=False), title_justify="left")
     for i, column in enumerate(_COLUMNS):
         table.add_column(column, justify="right" if i >= 3 else "left", no_wrap=True)
     failed = {p.node_id for p in analysis.errors}
     for row in _rows(project, analysis):
         table.add_row(*row, style="red" if row[0] in failed else None)
     console.print(table)
-    console.print(_summary(project, analysis), highlight=False)
+    console.print(printable(_summary(project, analysis)), markup=False, highlight=False)
     for problem in sorted(analysis.problems, key=lambda p: not p.is_error):
         colour = "red" if problem.is_error else "yellow"
         console.print(f"[{colour}]{problem.severity}[/]: ", end="", highlight=False)
-        console.print(str(problem).split(": ", 1)[1], markup=False, highlight=False)
+        console.print(printable(problem.located()), markup=False, highlight=False)
         if problem.fix is not None:
-            console.print(f"    fix: {problem.fix.description}", markup=False, highlight=False, style="dim")
+            console.print(printable(f"    fix: {problem.fix.description}"), markup=False, highlight=False,
+                          style="dim")
     if not analysis.problems:
         console.print("[green]no problems found[/]")
 

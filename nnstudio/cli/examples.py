@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from nnstudio.cli import say
 from nnstudio.core.examples import list_examples
 
 
@@ -16,5 +17,5 @@ def run(args: argparse.Namespace) -> int:
     width = max((len(e.name) for e in infos), default=0)
     for info in infos:
         line = f"{info.name:<{width}}  {info.description}"
-        print(f"{line}  ({info.path})" if args.paths else line)
+        say(f"{line}  ({info.path})" if args.paths else line)
     return 0

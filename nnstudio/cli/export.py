@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, say
 from nnstudio.core.examples import load_example
 from nnstudio.core.project import load_project
 
@@ -44,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
         weights = load_state_dict_file(args.weights, plausible_file_bytes(build_model(project)))
     if weights is None and fmt in ("pth", "safetensors", "pt2", "onnx"):
         stored = any(node.weights for node in project.graph.nodes())
-        print("note: no --weights given; exporting the weights the project holds" if stored
-              else "note: no --weights given; exporting the untrained network")
+        say("note: no --weights given; exporting the weights the project holds" if stored
+            else "note: no --weights given; exporting the untrained network")
     export_model(project, fmt, output, weights)
-    print(f"wrote {output}")
+    say(f"wrote {output}")
     return 0

@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, say
 from nnstudio.cli.model_options import SHAPE_HELP, SOURCE_HELP, parse_shape
 
 #: Problems listed after an import (the editor and ``nnstudio check`` show them all).
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"-o must name a project file ending in .nns, not {out.name!r}")
     if out.is_dir():
         raise UsageError(f"-o {out} is a folder; name the project file to write, e.g. {out / 'model.nns'}")
-    shape = parse_shape(args.input_shape) if args.input_shape else None
+    shape = parse_shape(args.input_shape) if args.input_shape is not None else None
 
     from nnstudio.core.formatting import format_count
     from nnstudio.core.project import save_project
@@ -57,18 +57,18 @@ def run(args: argparse.Namespace) -> int:
     graph = project.graph
     blocks = {".".join(n.id.split(".")[:1]) for n in graph.nodes() if "." in n.id}
     written = [out.name] + ([project.weights_name] if project.weights_name else [])
-    print(f"imported {args.source}: {len(graph)} layers in {len(blocks)} top-level blocks, "
-          f"{format_count(analysis.total_params)} parameters, {format_count(analysis.total_flops)} FLOPs per sample; "
-          f"wrote {' and '.join(written)}")
+    say(f"imported {args.source}: {len(graph)} layers in {len(blocks)} top-level blocks, "
+        f"{format_count(analysis.total_params)} parameters, {format_count(analysis.total_flops)} FLOPs per sample; "
+        f"wrote {' and '.join(written)}")
     for note in result.notes:
-        print(f"note: {note}")
+        say(f"note: {note}")
     errors = analysis.errors
     if errors:
-        print(f"the imported network has {len(errors)} errors (the editor and 'nnstudio check' show them all):")
+        say(f"the imported network has {len(errors)} errors (the editor and 'nnstudio check' show them all):")
         for problem in errors[:PROBLEMS_SHOWN]:
-            print(f"  {problem.node_id or 'network'}: {problem.message}")
+            say(f"  {problem.node_id or 'network'}: {problem.message}")
     return 0
 
 
 def _print_progress(fraction: float, message: str) -> None:
-    print(json.dumps({"progress": round(fraction, 3), "message": message}), flush=True)
+    say(json.dumps({"progress": round(fraction, 3), "message": message}), flush=True)

@@ -10,9 +10,8 @@ cannot train.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, say, whole_number
 from nnstudio.cli.train import load_for_training
 from nnstudio.core.errors import NnstudioError
 
@@ -22,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--example", metavar="NAME", help="use a bundled example (see 'nnstudio examples')")
     parser.add_argument("--start", type=float, default=1e-7, metavar="LR", help="first learning rate (1e-7)")
     parser.add_argument("--end", type=float, default=10.0, metavar="LR", help="last learning rate (10)")
-    parser.add_argument("--steps", type=int, default=100, metavar="N", help="training steps of the sweep (100)")
+    parser.add_argument("--steps", type=whole_number(10, 100_000), default=100, metavar="N", help="training steps of the sweep (100)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per step (default: the project's)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where to run (default: the project's)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed")
@@ -39,27 +38,27 @@ def run(args: argparse.Namespace) -> int:
         options.check()
     except NnstudioError as exc:
         raise UsageError(str(exc)) from None
-    print(f"lr-find {project.name}: {options.steps} steps, learning rate {options.start_lr:g} to "
-          f"{options.end_lr:g}, {project.settings.optimizer}, batch {project.settings.batch_size}", file=sys.stderr)
+    say(f"lr-find {project.name}: {options.steps} steps, learning rate {options.start_lr:g} to "
+        f"{options.end_lr:g}, {project.settings.optimizer}, batch {project.settings.batch_size}", err=True)
     result = find_lr_for_project(project, options)
     if args.output:
         _write_curve(result, args.output)
     ended = {"end": "reached the last rate", "diverged": "stopped: the loss diverged",
              "stopped": "stopped early"}[result.stop_reason]
     last = f" at {result.lrs[-1]:.3g}" if result.lrs and result.stop_reason == "diverged" else ""
-    print(f"{len(result.lrs)} steps; {ended}{last}")
-    print(f"{'lr':>10}  {'loss':>9}  {'smoothed':>9}")
+    say(f"{len(result.lrs)} steps; {ended}{last}")
+    say(f"{'lr':>10}  {'loss':>9}  {'smoothed':>9}")
     for lr, loss, smoothed in result.summary():
-        print(f"{lr:>10.3g}  {loss:>9.4f}  {smoothed:>9.4f}")
+        say(f"{lr:>10.3g}  {loss:>9.4f}  {smoothed:>9.4f}")
     if result.min_loss_lr is not None:
-        print(f"lowest smoothed loss at lr {result.min_loss_lr:.3g}")
+        say(f"lowest smoothed loss at lr {result.min_loss_lr:.3g}")
     if result.suggested_lr is None or result.falling_range is None:
-        print("error: the loss did not fall anywhere in this range; widen it (--start, --end) or check the "
-              "network and data", file=sys.stderr)
+        say("error: the loss did not fall anywhere in this range; widen it (--start, --end) or check the "
+            "network and data", err=True)
         return 1
     lo, hi = result.falling_range
-    print(f"the loss falls fastest between lr {lo:.3g} and {hi:.3g} (steepest at {result.suggested_lr:.3g})")
-    print(f"suggested lr: {result.suggested_lr:.3g}")
+    say(f"the loss falls fastest between lr {lo:.3g} and {hi:.3g} (steepest at {result.suggested_lr:.3g})")
+    say(f"suggested lr: {result.suggested_lr:.3g}")
     return 0
 
 
@@ -72,4 +71,4 @@ def _write_curve(result: object, path: str) -> None:
     lines += [f"{lr!r},{loss!r},{smoothed!r}" for lr, loss, smoothed in
               zip(result.lrs, result.losses, result.smoothed)]  # type: ignore[attr-defined]
     write_text_atomic(Path(path), "\n".join(lines) + "\n")
-    print(f"wrote {path}", file=sys.stderr)
+    say(f"wrote {path}", err=True)

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import math
+
 from nnstudio.cli import UsageError
 
 #: The help of a SOURCE argument: the syntax, and plainly that it runs the model's code.
@@ -13,6 +15,9 @@ SOURCE_HELP = ("the model: package.module:callable (torchvision.models:resnet18)
                "(torchvision.models:resnet18(num_classes=10)), or path/to/net.py:Net. THIS RUNS THAT CODE: "
                "the module is imported (the file executed) and the callable called, as Python would; import "
                "only models you trust")
+#: The most values one sample may hold (256 MB of float32, far beyond what tracing or drawing needs):
+#: a larger shape is a typing mistake that would exhaust memory before anything is said.
+MAX_SAMPLE_VALUES = 2**26
 SHAPE_HELP = ("one sample's shape without the batch dimension, e.g. 3,224,224 (guessed from the first layers "
               "when left out); a shape with the batch first (1,3,224,224, as autograd took before) is read as "
               "such when the model needs it")
@@ -29,4 +34,7 @@ def parse_shape(text: str) -> tuple[int, ...]:
         raise UsageError(f"--input-shape {text!r}: every size must be at least 1")
     if len(shape) > 8 or any(size > 1_000_000 for size in shape):
         raise UsageError(f"--input-shape {text!r}: at most 8 sizes of at most 1,000,000")
+    if math.prod(shape) > MAX_SAMPLE_VALUES:
+        raise UsageError(f"--input-shape {text!r}: {math.prod(shape):,} values, more than the "
+                         f"{MAX_SAMPLE_VALUES:,} one sample may hold")
     return shape

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+import math
 from pathlib import Path
 
-from nnstudio.cli import UsageError
-from nnstudio.core.formatting import format_duration
+from nnstudio.cli import UsageError, say
+from nnstudio.core.errors import NnstudioError
+from nnstudio.core.formatting import format_duration, printable
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,19 +33,42 @@ def runs_folder(args: argparse.Namespace) -> Path:
     from nnstudio.experiments.folders import runs_folder_for
 
     if args.out:
-        return Path(args.out)
+        return _a_folder_or_nothing(Path(args.out), "--out")
     if args.example:
+        from nnstudio.core.examples import example_path
+
+        example_path(args.example)  # an unknown name is refused, naming the examples there are
         return runs_folder_for(example=args.example)
     path = Path(args.path)
-    return path if path.is_dir() else runs_folder_for(path)
+    return path if path.is_dir() else _a_folder_or_nothing(runs_folder_for(path), "the runs folder")
+
+
+def _a_folder_or_nothing(folder: Path, what: str) -> Path:
+    """Return ``folder``; refuse it when something other than a folder is in its place (a file, a FIFO, a link
+    to nothing), so a mistyped path is not reported as "no runs"."""
+    if folder.is_symlink() and not folder.exists():
+        raise NnstudioError(f"{what} {folder} is a link to nothing, not a runs folder")
+    if folder.exists() and not folder.is_dir():
+        raise NnstudioError(f"{what} {folder} is not a folder; give the runs folder that train or sweep wrote "
+                            "into")
+    return folder
+
+
+def _finite(value: object) -> bool:
+    """A number a record may show (a damaged record can hold text, NaN or infinities anywhere)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _percent(value: object) -> str:
-    return f"{value:.1%}" if isinstance(value, (int, float)) else "-"
+    return f"{value:.1%}" if _finite(value) else "-"
 
 
 def _number(value: object) -> str:
-    return f"{value:.4g}" if isinstance(value, (int, float)) else "-"
+    return f"{value:.4g}" if _finite(value) else "-"
+
+
+def _duration(value: object) -> str:
+    return format_duration(value) if _finite(value) and value > 0 else "-"  # type: ignore[arg-type, operator]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,31 +79,45 @@ def run(args: argparse.Namespace) -> int:
     store = RunStore(folder)
     if args.compare:
         a, b = store.get(args.compare[0]), store.get(args.compare[1])
-        print(f"from {a.title} to {b.title}:")
+        say(f"from {a.title} to {b.title}:")
         for line in compare_runs(a, b).lines():
-            print(f"  {line}")
+            say(f"  {line}")
         return 0
     records = store.runs()
     if args.json:
-        print(json.dumps([{"id": r.run_id, "name": r.title, "status": r.status, "reason": r.reason,
-                           "created": r.created, "best": r.best, "final": r.final, "duration_s": r.duration_s,
-                           "device": r.device, "settings": r.settings, "fingerprint": r.fingerprint,
-                           "sweep": r.sweep, "notes": r.notes} for r in records], indent=2))
+        say(json.dumps(_json_safe([{"id": r.run_id, "name": r.title, "status": r.status, "reason": r.reason,
+                                    "created": r.created, "best": r.best, "final": r.final,
+                                    "duration_s": r.duration_s, "device": r.device, "settings": r.settings,
+                                    "fingerprint": r.fingerprint, "sweep": r.sweep, "notes": r.notes}
+                                   for r in records]), indent=2))
         return 0
     if not records:
-        print(f"no runs in {folder}", file=sys.stderr)
+        say(f"no runs in {folder}", err=True)
         return 0
-    rows = [("run", "started", "status", "best val acc", "best val loss", "time", "changes")]
+    rows: list[tuple[str, ...]] = [("run", "started", "status", "best val acc", "best val loss", "time", "changes")]
     previous = None
     for record in records:
         changes = compare_runs(previous, record).summary() if previous is not None else "first run"
         rows.append((record.title, record.created[:16].replace("T", " "), record.status,
                      _percent(record.best.get("val_acc")), _number(record.best.get("val_loss")),
-                     format_duration(record.duration_s) if record.duration_s else "-", changes))
+                     _duration(record.duration_s), changes))
         if record.status != "damaged":
             previous = record
+    # Escaped before measuring: names and reasons come from files and may hold control characters.
+    rows = [tuple(printable(str(cell), keep_lines=False) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
-    print(f"{len(records)} run(s) in {folder}", file=sys.stderr)
+        say("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+    say(f"{len(records)} run(s) in {folder}", err=True)
     return 0
+
+
+def _json_safe(value: object) -> object:
+    """``value`` with NaN and infinities (a damaged record's) as null, so the output stays valid JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value

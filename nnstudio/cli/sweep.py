@@ -19,12 +19,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, say, whole_number
+from nnstudio.core.errors import NnstudioError
+from nnstudio.core.files import check_output_folder
 from nnstudio.core.formatting import format_duration
 
 EXIT_INTERRUPTED = 130
 POLL_S = 0.5
 TABLE_ROWS = 12
+#: Trials one command may ask for: far more than any search needs; more is a typing mistake.
+MAX_TRIALS = 100_000
+#: Worker processes one command may start: each is a Python process with torch loaded (hundreds of MB),
+#: so more would exhaust the machine before the first trial ended.
+MAX_WORKERS = 64
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,23 +41,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a parameter to search, repeatable: lr=1e-4:1e-1:log, fc1.out_features=32:256:int, "
                              "dropout1.p=0:0.5, optimizer=adam,sgd,adamw, batch_size=32,64,128 "
                              "(flags :log, :int, :step=S)")
-    parser.add_argument("--trials", type=int, default=20, metavar="N",
+    parser.add_argument("--trials", type=whole_number(1, MAX_TRIALS), default=20, metavar="N",
                         help="finished trials the study should have (default 20; a resumed study runs the rest)")
     parser.add_argument("--sampler", choices=("tpe", "random", "grid"), default="tpe",
                         help="how values are chosen (default tpe)")
-    parser.add_argument("--grid-points", type=int, default=5, metavar="K",
+    parser.add_argument("--grid-points", type=whole_number(1, 1000), default=5, metavar="K",
                         help="values a grid takes from a real-valued range without :step= (default 5)")
-    parser.add_argument("--seed", type=int, default=0, metavar="S", help="the sampler's seed (default 0)")
+    parser.add_argument("--seed", type=whole_number(0, 2**32 - 1), default=0, metavar="S", help="the sampler's seed (default 0)")
     parser.add_argument("--objective", choices=("val_loss", "val_acc", "val_mae"), default="val_loss",
                         help="what a trial is judged by: its best epoch's value (default val_loss)")
     parser.add_argument("--pruner", choices=("median", "none"), default="median",
                         help="stop trials whose validation loss is worse than the median of earlier trials "
                              "at the same epoch (default median)")
-    parser.add_argument("--prune-warmup", type=int, default=1, metavar="E",
+    parser.add_argument("--prune-warmup", type=whole_number(0, 100_000), default=1, metavar="E",
                         help="epochs every trial runs before it may be pruned (default 1)")
-    parser.add_argument("--epochs", type=int, metavar="N", help="epochs per trial (default: the project's)")
+    parser.add_argument("--epochs", type=whole_number(1, 100_000), metavar="N", help="epochs per trial (default: the project's)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"), help="where trials train")
-    parser.add_argument("--workers", type=int, default=1, metavar="W",
+    parser.add_argument("--workers", type=whole_number(1, MAX_WORKERS), default=1, metavar="W",
                         help="worker processes training trials at once (default 1)")
     parser.add_argument("--storage", metavar="URL",
                         help="the study storage: sqlite:///FILE.db, journal:FILE, postgresql://..., "
@@ -84,6 +91,14 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.experiments.sweep import SweepSpec, best_project, prepare_sweep
 
     runs = Path(args.out) if args.out else runs_folder_for(args.path, example=args.example)
+    if args.output:  # checked now: a sweep of hours must not end unable to write its result
+        output = Path(args.output)
+        if output.is_dir():
+            raise NnstudioError(f"-o {output} is a folder; name the project file to write, e.g. {output / 'best.nns'}")
+        try:
+            check_output_folder(output.parent)
+        except NnstudioError as exc:
+            raise NnstudioError(f"-o {output} cannot be written: {exc}") from None
     spec = SweepSpec(document=project_to_dict(project), params=list(args.param), trials=args.trials,
                      runs_folder=str(runs), project_path=str(Path(args.path).resolve()) if args.path else None,
                      project_folder=str(Path(args.path).resolve().parent) if args.path else None,
@@ -95,9 +110,9 @@ def run(args: argparse.Namespace) -> int:
     study = sweep.load_study()
     done = sweep.finished(study)
     already = f", {done} finished already" if done else ""
-    print(f"sweep {sweep.study_name}: {sweep.budget} trials of {project.name}{already}; "
-          f"{spec.sampler} sampler, {spec.objective}, {spec.workers} worker(s)", file=sys.stderr)
-    print(f"study: {_shown(sweep.storage_url)}   runs: {runs}", file=sys.stderr)
+    say(f"sweep {sweep.study_name}: {sweep.budget} trials of {project.name}{already}; "
+        f"{spec.sampler} sampler, {spec.objective}, {spec.workers} worker(s)", err=True)
+    say(f"study: {_shown(sweep.storage_url)}   runs: {runs}", err=True)
     runner = SweepRunner(sweep)
     display = RichDisplay(sweep) if sys.stdout.isatty() else LineDisplay(sweep)
     interrupted = False
@@ -111,21 +126,21 @@ def run(args: argparse.Namespace) -> int:
             display.update(sweep.trial_rows(study))
         interrupted = was_interrupted()
     for error in runner.errors:
-        print(f"error: {error}", file=sys.stderr)
+        say(f"error: {error}", err=True)
     best = sweep.best(study)
     if best is not None:
-        print(f"best: trial {best.number}  {spec.objective} {best.value:.4g}  {_params_text(best.params)}  "
-              f"(run {best.run})")
+        say(f"best: trial {best.number}  {spec.objective} {best.value:.4g}  {_params_text(best.params)}  "
+            f"(run {best.run})")
         if args.output:
             improved, _row = best_project(sweep)
             save_project(improved, args.output)
-            print(f"wrote {args.output} with the best trial's values")
+            say(f"wrote {args.output} with the best trial's values")
     elif args.output:
-        print(f"error: no trial completed, so {args.output} was not written", file=sys.stderr)
-    print(f"see the curves: tensorboard --logdir {runs}", file=sys.stderr)
+        say(f"error: no trial completed, so {args.output} was not written", err=True)
+    say(f"see the curves: tensorboard --logdir {runs}", err=True)
     if interrupted:
-        print(f"stopped by Ctrl+C with {sweep.finished(study)}/{sweep.budget} trials finished; run the same "
-              "command again to resume", file=sys.stderr)
+        say(f"stopped by Ctrl+C with {sweep.finished(study)}/{sweep.budget} trials finished; run the same "
+            "command again to resume", err=True)
         return EXIT_INTERRUPTED
     return 1 if runner.errors or (args.output and best is None) else 0
 
@@ -187,7 +202,7 @@ class LineDisplay:
             if row.state in ("running", "waiting") or row.number in self.shown:
                 continue
             self.shown.add(row.number)
-            print(trial_line(row, self.sweep.spec.objective), flush=True)
+            say(trial_line(row, self.sweep.spec.objective), flush=True)
 
 
 def trial_line(row: Any, objective: str) -> str:

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nnstudio.cli import UsageError
+from nnstudio.cli import UsageError, finite_number, say
 from nnstudio.core.examples import load_example
 from nnstudio.core.files import check_output_folder
 from nnstudio.core.project import Project, load_project
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--example", metavar="NAME", help="train a bundled example (see 'nnstudio examples')")
     parser.add_argument("--epochs", type=int, metavar="N", help="number of epochs (default: the project's)")
     parser.add_argument("--batch-size", type=int, metavar="B", help="samples per step")
-    parser.add_argument("--lr", type=float, metavar="LR", help="learning rate")
+    parser.add_argument("--lr", type=finite_number, metavar="LR", help="learning rate")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda", "mps"),
                         help="where to train (default: the project's, usually auto = CUDA, MPS, then CPU)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (same seed, same run on the CPU)")
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         if training.epochs_done >= project.settings.epochs:
             raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
                              f"pass --epochs with more than {training.epochs_done} to continue")
-    print(f"training {project.name} on {training.device.type}: {training.data.description}", file=sys.stderr)
+    say(f"training {project.name} on {training.device.type}: {training.data.description}", err=True)
     out_dir = ensure_folder(args.out) if args.out else new_run_folder(default_out.parent, default_out.name)
     # The run's record and TensorBoard events go beside its outputs (docs/experiments.md).
     recorder = RunRecorder(training, project, out_dir, source="cli", project_path=args.path, example=args.example,
@@ -101,13 +101,13 @@ def run(args: argparse.Namespace) -> int:
     with recorder, reporter, stop_on_interrupt(training) as interrupted:
         result = training.run()
     for note in result.notes + recorder.problems:
-        print(f"note: {note}", file=sys.stderr)
+        say(f"note: {note}", err=True)
     rescued = False
     if result.history or checkpoint is not None:
         written = write_outputs_or_rescue(training, out_dir, project, analysis=analysis)
         if telemetry is not None:
             telemetry.write(written.folder)
-        print(written.message(out_dir), file=sys.stderr if written.rescued else sys.stdout)
+        say(written.message(out_dir), err=written.rescued)
         rescued = written.rescued
     if result.failure is not None:
         from nnstudio.train.faults import TrainingError
@@ -115,13 +115,13 @@ def run(args: argparse.Namespace) -> int:
         raise TrainingError(result.failure)  # printed by the command dispatcher, exit status 1
     last = result.last
     if last is not None:
-        print(f"final: {_metrics_text(last)}")
+        say(f"final: {_metrics_text(last)}")
     kept = next((m for m in result.history if m.epoch == training.weights_epoch), last)
     if kept is not None and kept is not last:
-        print(f"weights written: epoch {kept.epoch} of {last.epoch if last else '?'}, the best validation loss "
-              f"(early stopping): {_metrics_text(kept)}")
+        say(f"weights written: epoch {kept.epoch} of {last.epoch if last else '?'}, the best validation loss "
+            f"(early stopping): {_metrics_text(kept)}")
     if interrupted():
-        print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
+        say(f"stopped by Ctrl+C after epoch {training.epochs_done}", err=True)
         return EXIT_INTERRUPTED
     return 1 if rescued else 0
 
@@ -134,7 +134,7 @@ def _watch_layers(training: TrainingRun) -> Any:
 
     def on_sample(sample: Any) -> None:
         for problem in log.add(sample):
-            print(f"telemetry: epoch {sample.epoch} step {sample.step}: {problem}", file=sys.stderr)
+            say(f"telemetry: epoch {sample.epoch} step {sample.step}: {problem}", err=True)
 
     training.enable_telemetry()
     training.events.telemetry.connect(on_sample)
@@ -143,9 +143,9 @@ def _watch_layers(training: TrainingRun) -> Any:
 
 def print_warning(problem: Any) -> None:
     """Print a lint warning the run trains through, as ``nnstudio check`` words it."""
-    print(problem, file=sys.stderr)
+    say(problem, err=True)
     if problem.fix is not None:
-        print(f"    fix (in the window): {problem.fix.description}", file=sys.stderr)
+        say(f"    fix (in the window): {problem.fix.description}", err=True)
 
 
 @contextmanager
@@ -199,7 +199,7 @@ class LineReporter:
 
     def on_epoch(self, m: EpochMetrics) -> None:
         total = self.training.settings.epochs
-        print(f"epoch {m.epoch:>{self.width}}/{total}  {_metrics_text(m)}", flush=True)
+        say(f"epoch {m.epoch:>{self.width}}/{total}  {_metrics_text(m)}", flush=True)
 
 
 class RichReporter:

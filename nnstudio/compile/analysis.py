@@ -9,6 +9,7 @@ and the nodes whose inputs actually changed are inferred again. Use one ShapeInf
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -74,7 +75,8 @@ class ShapeInference:
             params = wiring.rules[node_id].with_context(node.params, wiring.nodes)
             outcome = self._infer(node_id, node.type_id, node.spec, params, inputs)
             if outcome.failure is not None:
-                problems.append(_failure_problem(node_id, outcome.failure, wiring.incoming[node_id]))
+                problems.append(_failure_problem(node_id, node.spec.title, outcome.failure,
+                                                 wiring.incoming[node_id]))
                 continue
             assert outcome.output is not None
             values[node_id] = outcome.output
@@ -129,8 +131,25 @@ class ShapeInference:
         return outcome
 
 
-def _failure_problem(node_id: str, failure: NodeFailure, incoming: list[Edge]) -> Problem:
-    """Return the problem reporting a layer's failure, with the feeding layers named and its fix."""
+def naming_the_layer(message: str, node_id: str, title: str, field: str | None = None) -> str:
+    """Return ``message`` naming the layer ``node_id`` it is about.
+
+    Rules word their failures by layer type ("Conv2d expects ...", "in_features is pinned to ...");
+    the Problems list, the check's report and a quoted error then read "Conv2d conv1 expects ...",
+    "conv1.in_features is pinned to ...". A message that names the layer already is left as it is.
+    """
+    if re.search(rf"(?<![\w.]){re.escape(node_id)}(?!\w)", message):
+        return message
+    if message.startswith(title) and not message[len(title):len(title) + 1].isalnum():
+        return f"{title} {node_id}{message[len(title):]}"
+    if field is not None and message.startswith(field):
+        return f"{node_id}.{message}"
+    return f"{node_id}: {message}"
+
+
+def _failure_problem(node_id: str, title: str, failure: NodeFailure, incoming: list[Edge]) -> Problem:
+    """Return the problem reporting a layer's failure, with the layer and the feeding layers named and
+    its fix."""
     sources = [edge.source for edge in incoming]
     fix: Fix | None = None
     if failure.field is not None and failure.fitting is not None:
@@ -140,7 +159,8 @@ def _failure_problem(node_id: str, failure: NodeFailure, incoming: list[Edge]) -
         edge = incoming[hint.input_index]
         fix = Fix(hint.description.format(edge.source),
                   lambda project: InsertOnEdge(project.graph, edge, hint.type_id, dict(hint.params)))
-    return Problem("error", failure.code, failure.describe(sources), node_id, failure.field, fix)
+    message = naming_the_layer(failure.describe(sources), node_id, title, failure.field)
+    return Problem("error", failure.code, message, node_id, failure.field, fix)
 
 
 def analyze(graph: Graph, settings: TrainingSettings | None = None) -> Analysis:

@@ -104,7 +104,7 @@ def _decoded(spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[Any], 
     try:
         return decode_call(params.get("args"), params.get("kwargs"), inputs)
     except NotData as exc:
-        raise fail("bad-argument", f"{spec.title}: {exc}", field) from None
+        raise fail("bad-argument", f"{spec.title}: {exc}; change that argument", field) from None
 
 
 class FunctionRule(LayerRule):
@@ -121,7 +121,7 @@ class FunctionRule(LayerRule):
         try:
             call = self.callable(target, args)
         except UntrustedTarget as exc:
-            raise fail("untrusted-target", str(exc), "target") from None
+            raise fail("untrusted-target", f"{exc}; choose one of those", "target") from None
         value, flops = _run(spec, target, call, args, kwargs, inputs)
         return _outcome(value, inputs, flops, params)
 
@@ -192,9 +192,9 @@ class GenericModuleRule(ModuleRule):
         try:
             module = self.build(spec, params, device="meta")
         except UntrustedTarget as exc:
-            raise fail("untrusted-target", str(exc), "class") from None
+            raise fail("untrusted-target", f"{exc}; choose one of those", "class") from None
         except NotData as exc:
-            raise fail("bad-argument", f"{spec.title}: {exc}", "arguments") from None
+            raise fail("bad-argument", f"{spec.title}: {exc}; change that argument", "arguments") from None
         except Exception as exc:  # the constructor refuses its arguments
             raise fail("invalid-layer", f"{params['class']} cannot be built from these arguments: "
                        f"{torch_message(exc)}", "arguments") from None

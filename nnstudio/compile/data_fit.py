@@ -61,7 +61,7 @@ def registry_facts(settings: TrainingSettings) -> DatasetFacts | Problem:
     try:
         return dataset_facts(dataset.kind, dataset.options)
     except DatasetError as exc:
-        return Problem("error", "dataset-option", str(exc), field=exc.option)
+        return Problem("error", "dataset-option", f"{exc}; change that dataset option", field=exc.option)
 
 
 def fit_problems(wiring: Wiring, analysis: Analysis, settings: TrainingSettings,
@@ -198,7 +198,8 @@ def _output_problems(wiring: Wiring, analysis: Analysis, output: Node, settings:
                 consequence = f"the extra {width - classes} scores could never be right"
             scores = f"{width} class score{'s' if width != 1 else ''}"
             yield _width_problem(wiring, last, "class-count-mismatch", classes,
-                                 f"{last.id} returns {scores} per sample, but {data} has {classes} classes "
+                                 f"{last.id} returns {scores} per sample, but {data} has {classes} "
+                                 f"class{'es' if classes != 1 else ''} "
                                  f"({consequence})")
     elif task == "regression" and loss in REGRESSION_LOSSES and facts.target_width is not None:
         values = facts.target_width

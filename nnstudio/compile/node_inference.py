@@ -39,14 +39,16 @@ def infer_node(spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[Tens
             if not isinstance(x, TensorInfo):
                 return NodeOutcome(None, failure=NodeFailure(
                     "not-a-tensor", f"{spec.title} works on a tensor, but gets {x.shown} (a value that is "
-                    "not a tensor)"))
+                    "not a tensor); change the layer that feeds it so it passes a tensor"))
             tensors.append(x)
         return rule.infer(spec, params, tensors)
     except LayerFailed as failed:
         return NodeOutcome(None, failure=failed.failure)
-    except MissingRuleError as missing:
-        return NodeOutcome(None, failure=NodeFailure("no-rule", str(missing)))
+    except MissingRuleError:
+        return NodeOutcome(None, failure=NodeFailure(
+            "no-rule", f"{spec.title} (layer type {spec.type_id!r}) has a catalog entry but no torch rule; "
+            "register one with nnstudio.compile.rules.RULES.register"))
     except Exception as exc:  # a safety net: a surprise in one layer must not stop the whole analysis
         return NodeOutcome(None, failure=NodeFailure(
             "analysis-failed", f"{spec.title} could not be analysed ({type(exc).__name__}: "
-            f"{torch_message(exc, inputs)}); this is a bug in nnstudio, please report it with the project file"))
+            f"{torch_message(exc, inputs)}); please report this bug in nnstudio with the project file"))

@@ -53,8 +53,8 @@ def output_info(spec: LayerSpec, value: Any, batched: bool = True) -> TensorInfo
     tensor without one, such as Swin V2's relative position table).
     """
     if not isinstance(value, torch.Tensor):
-        raise fail("layer-failed", f"{spec.title} did not return a tensor; nnstudio passes one tensor "
-                   "from layer to layer")
+        raise fail("layer-failed", f"{spec.title} returned a {type(value).__name__}, but nnstudio passes one "
+                   "tensor from layer to layer; select one tensor of its result")
     if not batched:
         return TensorInfo(tuple(value.shape), value.dtype, batched=False)
     if value.dim() == 0 or value.shape[0] != META_BATCH:
@@ -118,7 +118,8 @@ class ModuleRule(LayerRule):
             for index in self.select(spec, resolved):
                 value = operator.getitem(value, index)
         except Exception as exc:  # any run-time failure of the layer is reported on the node
-            raise fail("layer-failed", f"{spec.title} fails on input {x.shown}: {torch_message(exc, [x])}") from None
+            raise fail("layer-failed", f"{spec.title} fails on input {x.shown} ({torch_message(exc, [x])}); "
+                       "change its parameters or the layers that feed it until the two fit") from None
         output = output_info(spec, value, x.batched)
         flops = counter.get_total_flops() // (META_BATCH if x.batched else 1)
         return NodeOutcome(output, trainable, flops, resolved, inferred)
@@ -143,7 +144,8 @@ class ModuleRule(LayerRule):
     def build_failure(self, spec: LayerSpec, resolved: Mapping[str, Any], x: TensorInfo, exc: Exception
                       ) -> LayerFailed:
         """Return the failure reported when the torch constructor refuses the parameters."""
-        return fail("invalid-layer", f"{spec.title} cannot be built from these parameters: {torch_message(exc)}")
+        return fail("invalid-layer", f"{spec.title} cannot be built from these parameters ({torch_message(exc)}); "
+                    "change the parameters PyTorch refuses")
 
     # --- the torch module and its call -----------------------------------------------------------
 

@@ -132,7 +132,10 @@ def torch_message(exc: BaseException, inputs: Sequence[object] = ()) -> str:
     PyTorch writes shapes as ``[2, 64]``, ``(2, 64)``, ``torch.Size([2, 64])`` or ``2x64``; each
     input's batched shape in any of those forms becomes ``[N, 64]``; inputs that are not tensors are skipped.
     """
-    text = str(exc).strip() or type(exc).__name__
+    # One line and one sentence, so it can sit inside the layer's message: torch's sentences
+    # ("... (8 x 8). Kernel size: (9 x 9). Kernel size can't be ...") are joined by semicolons.
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = re.sub(r"\.\s+(?=[A-Z])", "; ", text).rstrip(". ")
     for x in sorted((t for t in inputs if isinstance(t, TensorInfo) and t.batched), key=lambda t: -len(t.shape)):
         dims = [str(d) for d in x.shape]
         shown = x.shown

@@ -153,8 +153,8 @@ def _report_cycles(wiring: Wiring, blocked: set[str], report: StructureReport) -
     """Flag the nodes on a cycle; nodes merely downstream of one are skipped without a second error."""
     for node_id in wiring.nodes:
         if node_id in blocked and node_id in wiring.reachable(wiring.feeds[node_id]):
-            report.add("cycle", "this layer is part of a loop; a network must flow one way from Input to "
-                       "Output", node_id)
+            report.add("cycle", f"{node_id} is part of a loop, but a network must flow one way from Input "
+                       f"to Output; remove the wire that leads back into the loop", node_id)
     report.broken |= blocked
 
 
@@ -166,22 +166,22 @@ def _check_ports(wiring: Wiring, node_id: str, report: StructureReport) -> None:
         if port.variadic:
             if len(wired) < port.minimum:
                 count = "nothing is" if not wired else "only one layer is"
-                report.add("merge-needs-inputs", f"{count} connected; {spec.title} combines two or more "
-                           "inputs", node_id)
+                report.add("merge-needs-inputs", f"{count} connected to {node_id}, but {spec.title} combines "
+                           "two or more inputs; wire another layer into it", node_id)
                 return
         elif not wired:
-            report.add("unconnected-input", f"nothing is connected to its input; wire a layer into "
-                       f"this {spec.title}", node_id)
+            report.add("unconnected-input", f"nothing is connected to the input of {node_id}; wire a layer "
+                       f"into this {spec.title}", node_id)
             return
         elif len(wired) > 1:
-            report.add("too-many-inputs", f"{len(wired)} wires enter its single input; remove all but one",
-                       node_id)
+            report.add("too-many-inputs", f"{len(wired)} wires enter the single input of {node_id}; remove all "
+                       "but one", node_id)
             return
     known = {p.name for p in spec.inputs}
     stray = [e for e in edges if e.port not in known]
     if stray:
-        report.add("unknown-port", f"a wire from {stray[0].source} enters a port {stray[0].port!r} that "
-                   f"{spec.title} does not have", node_id)
+        report.add("unknown-port", f"a wire from {stray[0].source} enters {node_id} at a port "
+                   f"{stray[0].port!r} that {spec.title} does not have; remove that wire", node_id)
 
 
 def _check_reachability(wiring: Wiring, inputs: list[str], outputs: list[str], report: StructureReport
@@ -197,11 +197,11 @@ def _check_reachability(wiring: Wiring, inputs: list[str], outputs: list[str], r
             continue
         kind = node.spec.kind
         if inputs and kind is not LayerKind.INPUT and node_id not in fed:
-            report.add("not-fed", "no Input feeds this layer; connect it to the network", node_id)
+            report.add("not-fed", f"no Input feeds {node_id}; connect it to the network", node_id)
         elif outputs and kind is not LayerKind.OUTPUT and node_id not in used:
             # Its shape can still be shown: the layer is fine, only its result is unused.
-            report.add("dead-end", "its result never reaches the Output; connect it onward or delete it",
-                       node_id, blocks=False)
+            report.add("dead-end", f"the result of {node_id} never reaches the Output; connect it onward or "
+                       "delete it", node_id, blocks=False)
 
 
 def _may_start(node: Node) -> bool:

@@ -16,6 +16,9 @@ from typing import Any, Literal
 from nnstudio.core.errors import NnstudioError, ParamError
 from nnstudio.core.fields import ParamSpec
 
+#: Unknown option names a message lists before counting the rest (a damaged file may hold thousands).
+MAX_NAMES_SHOWN = 5
+
 Task = Literal["classification", "binary", "regression"]
 #: What a kind's samples hold; ``int64`` samples are token ids (for an Embedding).
 SampleDtype = Literal["float32", "int64"]
@@ -101,7 +104,9 @@ class DatasetSpec:
         unknown = sorted(set(options) - set(known))
         if unknown:
             listing = f"; known: {', '.join(known)}" if known else " (it has no options)"
-            raise DatasetError(f"unknown option(s) {', '.join(unknown)}{listing}", unknown[0], self.kind)
+            shown = ", ".join(unknown[:MAX_NAMES_SHOWN]) + (
+                f" and {len(unknown) - MAX_NAMES_SHOWN:,} more" if len(unknown) > MAX_NAMES_SHOWN else "")
+            raise DatasetError(f"unknown option(s) {shown}{listing}", unknown[0], self.kind)
         values: dict[str, Any] = {}
         for spec in self.options:
             if spec.name not in options and spec.default is None and not spec.nullable:

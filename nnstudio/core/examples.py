@@ -43,10 +43,15 @@ def list_examples() -> list[ExampleInfo]:
 
 
 def example_path(name: str) -> Path:
-    path = examples_folder() / f"{name}.nns"
-    if not path.is_file():
-        raise UnknownExampleError(name, [e.name for e in list_examples()])
-    return path
+    """Return the file of the bundled example ``name``; UnknownExampleError for any other name.
+
+    The name is looked up among the files, never joined into a path: ``../x``, a name too long for
+    the file system or one holding a NUL byte is simply not an example.
+    """
+    names = sorted(path.stem for path in examples_folder().glob("*.nns"))
+    if name not in names:
+        raise UnknownExampleError(name, names)
+    return examples_folder() / f"{name}.nns"
 
 
 def load_example(name: str) -> Project:

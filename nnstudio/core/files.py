@@ -15,6 +15,11 @@ Reading. A user-named file is read only through :func:`check_regular_file`, :fun
 :func:`read_text`: only regular files (a FIFO would block for ever, ``/dev/zero`` never ends), each kind
 with its size limit, checked from ``stat`` before a byte is read and enforced again while reading.
 
+Names that are not UTF-8. On Linux a file name is bytes; Python shows bytes that are not UTF-8 as
+lone surrogates, which libraries taking UTF-8 text (torch, safetensors, Qt) cannot be given.
+:func:`library_path` gives them another name for the same file or folder (``/proc/self/fd/N``), and
+the writer stages such a file under a plain name, renaming it to its own at the end.
+
 Faults can be injected at each step of a write (:func:`simulate_fault`), so tests show for every
 format that a full disk or a refused permission never costs the previous good file.
 """
@@ -49,6 +54,10 @@ WEIGHTS_BYTES = 32 * 2**30
 TABLE_BYTES = 2 * 2**30
 IMAGE_BYTES = 256 * 2**20
 JSON_BYTES = 16 * 2**20
+
+#: No file name can hold it (the system's calls take NUL-terminated names); it arrives only from files.
+_NUL = "\x00"
+NUL_REASON = "the name holds a NUL character (\\x00), which no file name can hold"
 
 #: A staging folder this old belongs to a write that was killed, not to one still writing.
 STALE_TEMPORARY_S = 600
@@ -129,6 +138,8 @@ def write_atomic(target: str | os.PathLike[str], write: Writer, *, verify: Verif
     """
     target = Path(target)
     folder = target.parent if str(target.parent) else Path(".")
+    if _NUL in str(target):
+        raise FileWriteError(target, NUL_REASON)
     if target.is_dir():
         raise FileWriteError(target, "is a folder, not a file")
     try:
@@ -136,10 +147,13 @@ def write_atomic(target: str | os.PathLike[str], write: Writer, *, verify: Verif
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=_STAGING_SUFFIX, dir=folder))
     except OSError as exc:
         raise FileWriteError(target, f"cannot write in {folder}: {_reason(exc)}", exc.errno) from None
-    staged = staging / target.name
+    # Written under its own name (an ONNX file names its companions after it), or a plain one when
+    # that name is not UTF-8; renamed to its own name when it is put in place.
+    staged = staging / (target.name if _is_utf8(target.name) else "staged" + _utf8_suffix(target.name))
     try:
         try:
-            write(staged)
+            with library_path(staging) as libraries_staging:
+                write(libraries_staging / staged.name)
             _fault_point("write", staged)
             if not staged.is_file():
                 raise FileWriteError(target, "the writer produced no file")
@@ -155,7 +169,8 @@ def write_atomic(target: str | os.PathLike[str], write: Writer, *, verify: Verif
         try:
             _fault_point("verify", staged)
             if verify is not None:
-                verify(staged)
+                with library_path(staging) as libraries_staging:
+                    verify(libraries_staging / staged.name)
         except NnstudioError:
             raise
         except Exception as exc:  # noqa: BLE001 - format checkers raise their own types
@@ -163,8 +178,8 @@ def write_atomic(target: str | os.PathLike[str], write: Writer, *, verify: Verif
             raise FileWriteError(target, f"the written file failed its check ({type(exc).__name__}: "
                                          f"{detail}); {_kept(target)}", getattr(exc, "errno", None)) from None
         for part in parts:
-            _give_mode(part, folder / part.name)
-        _commit(staging, staged, folder)
+            _give_mode(part, folder / (target.name if part == staged else part.name))
+        _commit(staging, staged, folder, target.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _fsync_folder(folder)
@@ -206,22 +221,23 @@ def write_json_atomic(target: str | os.PathLike[str], value: object) -> Path:
     return write_text_atomic(target, text, verify=verify_json)
 
 
-def _commit(staging: Path, main: Path, folder: Path) -> None:
-    """Rename the staged files over their targets: companions first, ``main`` last, all or none."""
+def _commit(staging: Path, main: Path, folder: Path, name: str) -> None:
+    """Rename the staged files over their targets (``main`` becomes ``name``): companions first, ``main``
+    last, all or none."""
     parts = sorted((p for p in staging.iterdir() if p.is_file() and not p.name.startswith(_BACKUP_PREFIX)),
                    key=lambda p: (p == main, p.name))
     if len(parts) == 1:
         try:
             _fault_point("rename", main)
-            os.replace(main, folder / main.name)
+            os.replace(main, folder / name)
         except OSError as exc:
-            raise FileWriteError(folder / main.name, f"could not be replaced ({_reason(exc)}); "
-                                                     f"{_kept(folder / main.name)}", exc.errno) from None
+            raise FileWriteError(folder / name, f"could not be replaced ({_reason(exc)}); "
+                                                f"{_kept(folder / name)}", exc.errno) from None
         return
     done: list[tuple[Path, Path | None]] = []  # (destination, backup of what it replaced)
     try:
         for part in parts:
-            destination = folder / part.name
+            destination = folder / (name if part == main else part.name)
             backup: Path | None = None
             if destination.exists():
                 backup = staging / (_BACKUP_PREFIX + part.name)
@@ -238,7 +254,7 @@ def _commit(staging: Path, main: Path, folder: Path) -> None:
                     destination.unlink()
             except OSError:
                 pass  # best effort: the staging folder still holds the backup until it is removed
-        target = folder / main.name
+        target = folder / name
         raise FileWriteError(target, f"could not be replaced ({_reason(exc)}); {_kept(target)}", exc.errno) from None
 
 
@@ -320,6 +336,45 @@ def _remove_stale_staging(folder: Path, name: str) -> None:
             pass  # gone already, or not ours to delete: harmless either way
 
 
+# --------------------------------------------------------------------------- names that are not UTF-8
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _utf8_suffix(name: str) -> str:
+    suffix = Path(name).suffix
+    return suffix if _is_utf8(suffix) else ""
+
+
+@contextmanager
+def library_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a name for the file or folder ``path`` that libraries taking UTF-8 text can be given.
+
+    ``path`` itself when it is valid UTF-8 (nearly always). Otherwise, where the system offers one
+    (Linux), ``/proc/self/fd/N`` of a descriptor held open meanwhile: torch, safetensors and Qt can
+    then read and write files whose folder's name came from an old Latin-1 archive. Elsewhere the
+    path is yielded as it is, and the library's own error says what it could not do.
+    """
+    path = Path(path)
+    if _is_utf8(str(path)) or not os.path.isdir("/proc/self/fd"):
+        yield path
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        yield path  # the caller's own open reports why
+        return
+    try:
+        yield Path(f"/proc/self/fd/{fd}")
+    finally:
+        os.close(fd)
+
+
 # --------------------------------------------------------------------------- format checks
 
 def verify_json(path: Path) -> None:
@@ -360,6 +415,8 @@ def check_output_folder(folder: str | os.PathLike[str], needed_bytes: int = 0) -
     Checked before training, so epochs are never trained for a place that cannot keep them.
     """
     folder = Path(folder)
+    if _NUL in str(folder):
+        raise FileWriteError(folder, NUL_REASON)
     existing = folder
     while not (existing.exists() or existing.is_symlink()) and existing != existing.parent:
         existing = existing.parent
@@ -392,6 +449,8 @@ def check_regular_file(path: str | os.PathLike[str], limit: int, what: str = "fi
     :class:`FileReadError`: missing, a folder, a device or a pipe (never opened: opening a FIFO blocks),
     or too large (refused from its size, nothing read).
     """
+    if _NUL in os.fspath(path):
+        raise FileReadError(path, NUL_REASON)
     try:
         info = os.stat(path)
     except OSError as exc:

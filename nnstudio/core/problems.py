@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -40,9 +41,16 @@ class Problem:
     def is_error(self) -> bool:
         return self.severity == "error"
 
-    def __str__(self) -> str:
+    def located(self) -> str:
+        """``fc1.in_features: ...``: the message led by its layer and field, unless it names the layer already."""
+        if self.node_id and re.search(rf"(?<![\w.]){re.escape(self.node_id)}(?!\w)", self.message):
+            return self.message
         where = self.node_id + (f".{self.field}" if self.field else "") if self.node_id else "network"
-        return f"{self.severity}: {where}: {self.message}"
+        return f"{where}: {self.message}"
+
+    def __str__(self) -> str:
+        """``error: fc1.in_features is pinned to ...``: the severity, then :meth:`located`."""
+        return f"{self.severity}: {self.located()}"
 
 
 def name_problems(graph: Graph) -> list[Problem]:

@@ -325,9 +325,8 @@ def _check_network(project: Project, space: SearchSpace) -> tuple[str, Any]:
 
 
 def _problem_text(problem: Any) -> str:
-    """Return a Problem as ``node.field: message`` (without its severity: a sweep refuses errors only)."""
-    where = problem.node_id + (f".{problem.field}" if problem.field else "") if problem.node_id else ""
-    return f"{where}: {problem.message}" if where else problem.message
+    """Return a Problem's message with its place (without its severity: a sweep refuses errors only)."""
+    return problem.message if problem.node_id is None else problem.located()
 
 
 def _create_or_check_study(sweep: Sweep) -> None:

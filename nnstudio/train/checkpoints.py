@@ -75,6 +75,9 @@ def validate_checkpoint(checkpoint: Any, optimizer: torch.optim.Optimizer | None
     if not isinstance(checkpoint, dict):
         raise CheckpointError(f"the file holds a {type(checkpoint).__name__}, not an nnstudio checkpoint",
                               "format")
+    if "format" not in checkpoint and checkpoint and all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        raise CheckpointError("the file holds model weights (a state dict), not an nnstudio checkpoint; resume "
+                              "from the checkpoint.pth a run wrote", "format")
     if checkpoint.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"not an nnstudio checkpoint (format {checkpoint.get('format')!r})", "format")
     version = checkpoint.get("version", 0)
@@ -218,6 +221,10 @@ def save_checkpoint(checkpoint: dict[str, Any], path: str | os.PathLike[str]) ->
 def read_checkpoint_file(path: str | os.PathLike[str], expected_bytes: int | None = None) -> dict[str, Any]:
     """Return a checkpoint read with ``weights_only=True`` whose parts all have the right types.
 
-    Raises WeightsFileError (unreadable, unsafe, too large) or CheckpointError naming the part.
+    Raises WeightsFileError (unreadable, unsafe, too large) or CheckpointError naming the file and the part.
     """
-    return validate_checkpoint(load_weights_file(path, expected_bytes))
+    content = load_weights_file(path, expected_bytes)
+    try:
+        return validate_checkpoint(content)
+    except CheckpointError as exc:
+        raise CheckpointError(exc.reason, exc.field, path) from None

@@ -23,7 +23,7 @@ from torch import nn
 from nnstudio.compile.results import Analysis
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.files import write_atomic, write_text_atomic
+from nnstudio.core.files import FileWriteError, check_output_folder, write_atomic, write_text_atomic
 from nnstudio.core.input_scaling import InputScaling
 from nnstudio.core.project import Project
 from nnstudio.train.outputs import save_torch_file
@@ -101,6 +101,10 @@ def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
         raise ExportError(fmt, f"unknown format; choose one of {', '.join(EXPORT_FORMATS)}")
     if path.is_dir():
         raise ExportError(fmt, f"{path} is a folder; name the file to write")
+    try:
+        check_output_folder(path.parent)  # a file in the way is named as such; nothing is made yet
+    except FileWriteError as exc:  # the line names the file the person asked for, and why its folder refuses
+        raise FileWriteError(path, f"{exc.path}: {exc.reason}", exc.errno) from None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -96,6 +96,9 @@ def scan_image_folder(folder: Path, dataset: str) -> FolderContents:
     if not files:
         raise DatasetError(f"{folder} holds no images ({', '.join(IMAGE_EXTENSIONS)}) in its class subfolders",
                            "path", dataset)
+    if len(classes) == 1:  # every image would get the same label: nothing to learn, nothing to validate
+        raise DatasetError(f"{folder} has one class subfolder only ({classes[0]!r}); a classifier needs at least "
+                           "2, so add a subfolder of images for each other class", "path", dataset)
     for path in files:
         problem = _image_problem(path)
         if problem is not None:

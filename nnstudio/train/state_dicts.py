@@ -51,6 +51,10 @@ def state_dict_mismatches(model: nn.Module, state: Mapping[str, Any]) -> list[st
             problems.append(f"{key}: holds a {type(value).__name__}, not a tensor")
         elif value.shape != expected[key].shape:
             problems.append(f"{key}: shape {_shape(value)} in the file, {_shape(expected[key])} in the network")
+        elif value.is_complex() and not expected[key].is_complex():
+            # torch would copy the real part and drop the rest with only a warning
+            problems.append(f"{key}: complex numbers in the file, which the network's {expected[key].dtype} "
+                            "cannot hold")
     return problems
 
 

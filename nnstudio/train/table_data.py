@@ -67,8 +67,8 @@ def csv_table(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     else:
         names = class_index(labels)
         if len(names) < 2:
-            raise DatasetError(f"the target column {target!r} holds one value only ({names[0]!r}); a classifier "
-                               "needs at least 2 classes", "target", kind)
+            raise DatasetError(f"the target column {target!r} holds one value only ({names[0]!r}) in "
+                               f"{table.path.name}; a classifier needs at least 2 classes", "target", kind)
         index = {name: i for i, name in enumerate(names)}
         y = torch.tensor([index[label] for label in labels], dtype=torch.long)
         classes = len(names)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import threading
 import time
 import traceback
@@ -129,11 +130,15 @@ class TrainingEvents(SignalGroup):
 
 
 class CheckpointError(NnstudioError):
-    """A checkpoint does not fit this run (another network, another format); ``field`` names the part."""
+    """A checkpoint does not fit this run (another network, another format); ``field`` names the part,
+    ``path`` the file when it was read from one."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, path: str | os.PathLike[str] | None = None) -> None:
         self.field = field
-        super().__init__(f"checkpoint {field}: {message}" if field else f"checkpoint: {message}")
+        self.reason = message
+        self.path = None if path is None else str(path)
+        text = f"checkpoint {field}: {message}" if field else f"checkpoint: {message}"
+        super().__init__(f"{path}: {text}" if path is not None else text)
 
 
 class _StopRequested(Exception):

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.files import WEIGHTS_BYTES, FileReadError, check_regular_file
+from nnstudio.core.files import WEIGHTS_BYTES, FileReadError, check_regular_file, library_path
 from nnstudio.core.formatting import format_bytes
 
 #: The pickle inside a torch file describes tensors; it is small next to their bytes.
@@ -314,7 +314,8 @@ def load_weights_file(path: str | os.PathLike[str], expected_bytes: int | None =
         with warnings.catch_warnings():
             # torch warns about pickle protocols it reads anyway; the refusal below says what matters.
             warnings.simplefilter("ignore", UserWarning)
-            content = torch.load(path, map_location="cpu", weights_only=True)
+            with library_path(path) as readable:  # torch takes only UTF-8 names
+                content = torch.load(readable, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         match = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"global ['`]?([\w.]+)", str(exc))
         raise UnsafeWeightsError(path, match.group(1) if match else first_unsafe_global(path)) from None

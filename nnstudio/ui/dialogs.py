@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from nnstudio import __version__
+from nnstudio.core.formatting import printable
 from nnstudio.core.project import SUFFIX
 
 Button = QMessageBox.StandardButton
@@ -73,7 +74,9 @@ class WindowDialogs:
             dialog.deleteLater()
 
     def show_error(self, title: str, message: str) -> None:
-        QMessageBox.critical(self.parent, title, message)
+        # escaped as the command line does: Qt drops lone surrogates (a file name would lose its
+        # non-UTF-8 bytes) and honours direction overrides
+        QMessageBox.critical(self.parent, title, printable(message))
 
     def show_about(self) -> None:
         QMessageBox.about(

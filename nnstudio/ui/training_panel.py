@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from nnstudio.core.errors import NnstudioError
+from nnstudio.core.formatting import printable
 from nnstudio.ui.document import Document
 from nnstudio.ui.results import ConfusionMatrixWidget, SampleGridWidget
 from nnstudio.ui.status_bar import wrapping_tooltip
@@ -410,7 +411,8 @@ class TrainingPanel(QWidget):
     def log_message(self, text: str, kind: str = "info") -> None:
         """Append a line to the log (``kind`` info / note / error / epoch)."""
         stamp = time.strftime("%H:%M:%S")
-        self.log.appendPlainText(f"{stamp}  {'error: ' if kind == 'error' else ''}{text}")
+        # escaped as the command line does: Qt drops lone surrogates and honours direction overrides
+        self.log.appendPlainText(printable(f"{stamp}  {'error: ' if kind == 'error' else ''}{text}"))
         if kind == "error":
             self.bottom_tabs.setCurrentWidget(self.log)
 

@@ -33,7 +33,7 @@ def test_table_lists_each_layer_with_shape_params_and_flops(capsys):
 def test_warnings_are_listed_with_their_fix_and_still_exit_zero(capsys):
     assert main(["check", "--example", "logistic-moons"]) == 0
     out = capsys.readouterr().out
-    assert "warning: sigmoid1:" in out
+    assert "warning: sigmoid1 applies a Sigmoid before BCELoss" in out
     assert "fix: Remove sigmoid1 and switch the loss to BCEWithLogitsLoss" in out
 
 
@@ -44,7 +44,7 @@ def test_errors_exit_one_with_the_message_and_no_traceback(tmp_path, capsys):
     save_project(project, path)
     assert main(["check", str(path)]) == 1
     captured = capsys.readouterr()
-    assert "error: fc1.in_features:" in captured.out and "256" in captured.out
+    assert "error: fc1.in_features is pinned to 100" in captured.out and "256" in captured.out
     assert "must be fixed" in captured.err
     assert "Traceback" not in captured.out + captured.err
 

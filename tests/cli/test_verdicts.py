@@ -66,7 +66,7 @@ def test_train_prints_the_warnings_it_trains_through(tmp_path, capsys):
     assert main(["check", "--example", "logistic-moons"]) == 0
     checked = capsys.readouterr().out
     assert "Ready to train (1 warning)" in checked
-    warning = next(line for line in checked.splitlines() if line.startswith("warning: sigmoid1:"))
+    warning = next(line for line in checked.splitlines() if line.startswith("warning: sigmoid1 applies a Sigmoid"))
 
     assert main(["train", "--example", "logistic-moons", "--epochs", "1", "--device", "cpu",
                  "--out", str(tmp_path / "run")]) == 0

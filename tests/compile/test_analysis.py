@@ -344,7 +344,7 @@ def test_a_broadcast_error_names_the_inputs_the_dimension_and_a_fix(merge, verb)
 
     graph = _branches(merge, ("conv2d", {"out_channels": 4, "padding": 1}), ("conv2d", {"out_channels": 6, "padding": 1}))
     problem = errors_by_node(analyze(graph))["m"]
-    assert problem.message.startswith(f"{merge.capitalize()} cannot {verb} its inputs: a gives [N, 4, 8, 8] but b "
+    assert problem.message.startswith(f"{merge.capitalize()} m cannot {verb} its inputs: a gives [N, 4, 8, 8] but b "
                                       "gives [N, 6, 8, 8], which differ in dimension 1 (4 vs 6 channels); put a 1x1 "
                                       "Conv2d with out_channels 6 after a")
     assert "2, " not in problem.message and "Concat" in problem.message
@@ -384,7 +384,7 @@ def test_torch_messages_show_the_batch_as_n():
 
 
 @pytest.mark.parametrize(("layer", "field", "words"), [
-    (("softmax", {"dim": 5}), "dim", "Softmax's dim 5 does not exist in its input [N, 1, 8, 8]"),
+    (("softmax", {"dim": 5}), "dim", "Softmax l1's dim 5 does not exist in its input [N, 1, 8, 8]"),
     (("flatten", {"end_dim": 7}), "end_dim", "set end_dim to a value from -4 to 3"),
     (("conv_transpose2d", {"stride": 2, "output_padding": 2}), "output_padding", "smaller than its stride 2"),
     (("group_norm", {"num_groups": 3}), "num_groups", "set num_groups to a divisor of 1"),

@@ -118,7 +118,7 @@ def test_token_data_needs_an_int64_input_and_an_embedding_with_a_row_per_token()
 def test_a_bad_dataset_option_is_an_error_naming_the_dataset_and_option():
     project = project_of(chain("flatten", ("linear", {"out_features": 2}), shape=(2,)), dataset="moons", noise=-1)
     problem = problems(project)["dataset-option"]
-    assert problem.is_error and problem.message == "dataset moons.noise: -1 is below the minimum 0"
+    assert problem.is_error and problem.message == "dataset moons.noise: -1 is below the minimum 0; change that dataset option"
     # The option no loader ever had (the lints once read it) is now refused like any unknown option.
     project = project_of(chain(("linear", {"out_features": 4}), shape=(2,)), dataset="blobs", n_classes=4)
     assert "unknown option(s) n_classes" in problems(project)["dataset-option"].message

@@ -63,8 +63,8 @@ def _example(name):
     (["--example", "digits-cnn", "--param", "conv1.kernel_size=1:20:int"],
      "--param conv1.kernel_size=1:20:int: with conv1.kernel_size = 20 the network does not work"),
     (["--example", "digits-mlp", "--param", "fc3.out_features=5:20"],
-     "--param fc3.out_features=5:20:int: with fc3.out_features = 5 the network does not work: fc3.out_features: "
-     "fc3 returns 5 class scores per sample, but the digits dataset has 10 classes"),
+     "--param fc3.out_features=5:20:int: with fc3.out_features = 5 the network does not work: fc3 returns 5 class "
+     "scores per sample, but the digits dataset has 10 classes"),
     (["--example", "linear-regression", "--param", "lr=1e-3:1e-1", "--objective", "val_acc"],
      "--objective val_acc: linear-regression regresses"),
     (["--example", "digits-mlp", "--param", "lr=1e-3:1e-1", "--storage", "sqlite:////proc/no/such/sweeps.db"],
@@ -73,7 +73,6 @@ def _example(name):
      "cannot open the study storage postgresql://me:***@127.0.0.1:9/lab"),
     (["--example", "digits-mlp", "--param", "lr=1e-3:1e-1", "--storage", "lab-server"],
      "cannot open the study storage 'lab-server'"),
-    (["--example", "digits-mlp", "--param", "lr=1e-3:1e-1", "--trials", "0"], "--trials 0"),
 ])
 def test_bad_input_is_one_line_before_any_trial(tmp_path, capsys, args, message):
     runs = tmp_path / "runs"
@@ -84,6 +83,17 @@ def test_bad_input_is_one_line_before_any_trial(tmp_path, capsys, args, message)
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
     assert "secret" not in err
     assert not list(runs.glob("*trial*")), "no trial ran"
+
+
+@pytest.mark.parametrize(("option", "value"), [("--trials", "0"), ("--workers", "100000"), ("--epochs", "-1")])
+def test_a_count_out_of_range_is_wrong_usage_before_any_trial(tmp_path, capsys, option, value):
+    runs = tmp_path / "runs"
+    with pytest.raises(SystemExit) as exited:
+        main(["sweep", "--example", "digits-mlp", "--param", "lr=1e-3:1e-1", *COMMON, option, value, "--out",
+              str(runs)])
+    assert exited.value.code == 2
+    assert f"argument {option}: {value} is out of range" in capsys.readouterr().err
+    assert not runs.exists(), "no trial ran, no worker started"
 
 
 def test_a_grid_visits_each_point_once_and_stops(tmp_path, capsys):

@@ -132,8 +132,9 @@ def huge_and_deep(document: dict[str, Any]) -> Iterator[Case]:
     yield "long-id", json.dumps(_rename(document, document["nodes"][0]["id"], "a" * 201)), "nodes[0].id"
     many = [{"id": f"relu{i}", "type": "relu"} for i in range(100_001)]
     yield "too-many-nodes", json.dumps({"format": "nnstudio-project", "version": VERSION, "nodes": many}), "nodes"
-    wide = {"id": "image", "type": "input", "params": {"shape": [1] * 200_000}}
-    yield "shape-of-200000-dims", json.dumps({"format": "nnstudio-project", "version": VERSION, "nodes": [wide]}), None
+    wide = [{"id": "image", "type": "input", "params": {"shape": [1] * 200_000}}, {"id": "out", "type": "output"}]
+    yield "shape-of-200000-dims", json.dumps({"format": "nnstudio-project", "version": VERSION, "nodes": wide,
+                                              "edges": [{"source": "image", "target": "out"}]}), None
     yield "19MB-of-whitespace", json.dumps(document) + " " * (19 * 2**20), None
     yield "big-options", json.dumps(_replaced(document, ("training", "dataset", "options"),
                                               {f"k{i}": [i] * 10 for i in range(100_000)})), None
