@@ -138,16 +138,18 @@ class _Expander:
         where = path if path == self.top else f"{path} (inside {self.top})"
         definition = self.blocks.get(name)
         if definition is None:
-            raise _Unexpandable(f"{where} places block {name!r}, which the project does not define")
+            raise _Unexpandable(f"{where} places block {name!r}, which the project does not define; delete it, or "
+                                "choose a block from the palette's Project blocks")
         if name in chain or depth >= MAX_DEPTH:
             cycle = definition_cycle(self.blocks, name) or [*chain, name]
-            raise _Unexpandable(f"block {name} places itself ({' -> '.join(cycle)}); a block cannot contain itself")
+            raise _Unexpandable(f"{where}: block {name} places itself ({' -> '.join(cycle)}), and a block cannot "
+                                "contain itself; remove that placement from its definition")
         if len(sources) != len(definition.inputs):
             raise _Unexpandable(f"{where} gets {len(sources)} input wire{'s' * (len(sources) != 1)}, but block "
-                                f"{name} takes {len(definition.inputs)} ({', '.join(definition.inputs)})")
+                                f"{name} takes {len(definition.inputs)} ({', '.join(definition.inputs)}); connect one wire to each")
         if repeat > 1 and len(definition.inputs) != 1:
-            raise _Unexpandable(f"{where} repeats block {name}, which takes {len(definition.inputs)} inputs; "
-                                "only a block with one input can repeat (its output feeds the next copy)")
+            raise _Unexpandable(f"{where} repeats block {name}, which takes {len(definition.inputs)} inputs, but only "
+                                "a block with one input can repeat (its output feeds the next copy); set repeat to 1")
         copies = []
         for k in range(repeat):
             prefix = path if repeat == 1 else f"{path}.{k}"
@@ -239,7 +241,7 @@ def _repeat_problems(graph: Graph, expansion: Expansion, flat: Analysis) -> list
             continue
         name = graph.node(block_id).params["block"]
         found.append(Problem("error", "block-repeat-shape", (
-            f"block {name} cannot repeat: its output {format_shape(given)} does not fit its input "
+            f"{block_id} cannot repeat block {name}: its output {format_shape(given)} does not fit its input "
             f"{format_shape(taken)} ({_difference(tuple(taken), tuple(given))}); set repeat to 1, or change the "
             "block so its output has its input's shape"), block_id, "repeat"))
     return found

@@ -115,8 +115,29 @@ def _orphan_layer() -> Graph:
 
 
 Case = Callable[[], "Graph | Project | tuple[Graph, TrainingSettings]"]
+def _undefined_block() -> Graph:
+    from nnstudio.core.blocks import BLOCK_TYPE
+
+    return graph_from({"x_in": ("input", {"shape": [4]}), "stage": (BLOCK_TYPE, {"block": "Nowhere", "repeat": 1}),
+                       "out": "output"}, [("x_in", "stage"), ("stage", "out")])
+
+
+def _block_that_cannot_repeat() -> Graph:
+    from nnstudio.core.block_edits import MakeBlock, SetBlockParam
+    from nnstudio.core.commands import SetParam
+
+    graph = graph_from({"x_in": ("input", {"shape": [4]}), "grow": ("linear", {"out_features": 6}), "act": "relu",
+                        "out": "output"}, [("x_in", "grow"), ("grow", "act"), ("act", "out")])
+    MakeBlock(graph, ["grow", "act"], "Widen", node_id="wide").redo()
+    SetBlockParam(graph, "Widen", "grow", "out_features", 6).redo()
+    SetParam(graph, "wide", "repeat", 2).redo()
+    return graph
+
+
 BROKEN: dict[str, Case] = {
     "empty": lambda: graph_from({"lonely": "relu"}, []),
+    "a-block-the-project-does-not-define": _undefined_block,
+    "a-block-whose-output-does-not-fit-its-input-repeated": _block_that_cannot_repeat,
     "loop": lambda: _wired(graph_from({"x_in": ("input", {"shape": [4]}), "m": "add", "a": "relu", "out": "output"},
                                       [("x_in", "m"), ("m", "a"), ("a", "out")]), ("a", "m", "in", 1)),
     "two-wires-into-one-input": lambda: _wired(chain("relu", shape=(4,)), ("x_in", "l1", "in", 1)),
