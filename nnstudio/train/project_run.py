@@ -9,6 +9,7 @@ from nnstudio.core.project import Project
 from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES, LOSS_TITLES
 from nnstudio.train.data import DatasetBundle
 from nnstudio.train.datasets import load_dataset
+from nnstudio.train.distributed import WorkerContext
 from nnstudio.train.faults import DataMismatchError
 from nnstudio.train.trainer import TrainingRun
 
@@ -72,12 +73,14 @@ def check_data_fits(project: Project, analysis: object, bundle: DatasetBundle) -
 
 
 def build_training_run(project: Project, *, device: torch.device | str | None = None,
-                       num_workers: int | None = None, bundle: DatasetBundle | None = None) -> TrainingRun:
+                       num_workers: int | None = None, bundle: DatasetBundle | None = None,
+                       distributed: WorkerContext | None = None) -> TrainingRun:
     """Return a run of ``project`` ready to ``run()``; raises an NnstudioError before any training.
 
     Errors come out in the order a person fixes them: network errors (CompileError naming the node),
     the dataset (DatasetError naming the option), then any disagreement between the two
-    (DataMismatchError naming the Input or Output node).
+    (DataMismatchError naming the Input or Output node). In a torchrun worker, ``distributed`` (from
+    :func:`nnstudio.train.distributed.start_worker`) makes it a data-parallel run.
     """
     from nnstudio.compile import analyze, compile_graph
     from nnstudio.compile.compiler import require_valid
@@ -92,4 +95,5 @@ def build_training_run(project: Project, *, device: torch.device | str | None = 
     # Seed before building so the initial weights (and thus the whole CPU run) repeat exactly.
     torch.manual_seed(settings.seed)
     model = compile_graph(project.graph, analysis)
-    return TrainingRun(model, bundle, settings, device=device, num_workers=num_workers, project=project)
+    return TrainingRun(model, bundle, settings, device=device, num_workers=num_workers, project=project,
+                       distributed=distributed)

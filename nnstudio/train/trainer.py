@@ -19,6 +19,11 @@ Events (psygnal signals, payloads are plain numbers or frozen dataclasses of pla
   batched op and read with a single host sync;
 - exactly one of ``finished(RunResult)``, ``stopped(RunResult)``, ``failed(TrainingFailure)`` per run().
 
+Data-parallel runs: in a torchrun worker, ``TrainingRun(..., distributed=start_worker(device))``
+wraps the network in DistributedDataParallel and trains this worker's share of every global batch
+(see :mod:`nnstudio.train.distributed`); ``model``, ``weights()`` and ``checkpoint()`` stay the plain
+network's, and epoch metrics are all workers' sums, so every worker reports the same numbers.
+
 Faults never escape ``run()``: a NaN/Inf loss, out of memory, or an exception in a layer end the run
 with a :class:`TrainingFailure` (the layer's node id when known), and the model is put back to the
 weights of the last good epoch. The run object stays usable: ``run()`` again continues after that epoch.
@@ -44,6 +49,7 @@ from nnstudio.core.project import Project
 from nnstudio.core.settings import TrainingSettings
 from nnstudio.train.data import DatasetBundle, TensorData
 from nnstudio.train.devices import pick_device
+from nnstudio.train.distributed import DataParallel, WorkerContext
 from nnstudio.train.faults import (
     TrainingFailure,
     blame_layer,
@@ -131,11 +137,16 @@ class TrainingRun:
 
     def __init__(self, model: nn.Module, data: DatasetBundle, settings: TrainingSettings, *,
                  device: torch.device | str | None = None, num_workers: int | None = None,
-                 project: Project | None = None, read_loss_every_step: bool | None = None) -> None:
+                 project: Project | None = None, read_loss_every_step: bool | None = None,
+                 distributed: WorkerContext | None = None) -> None:
         #: The project trained (graph + settings), when the run was built from one; outputs need it.
         self.project = project
         self.settings = settings
         self.data = data
+        #: The worker group's part of the run (None: a single-device run).
+        self.parallel = DataParallel(distributed) if distributed is not None else None
+        if distributed is not None:
+            device = distributed.device
         self.device = device if isinstance(device, torch.device) else pick_device(device or settings.device)
         self.events = TrainingEvents()
         self.history: list[EpochMetrics] = []
@@ -154,7 +165,9 @@ class TrainingRun:
         torch.manual_seed(settings.seed)
         self._order = torch.Generator().manual_seed(settings.seed)
         self.model = model.to(self.device)
-        self._forward = self.model
+        #: What a step calls: the model, or its DistributedDataParallel wrapper (same weights).
+        self._eager = self.model if self.parallel is None else self.parallel.wrap(self.model)
+        self._forward = self._eager
         self.loss_fn = make_loss(settings)
         self._train_data, self._val_data = self._place(data)
         self.steps_per_epoch = self._count_steps()
@@ -204,10 +217,18 @@ class TrainingRun:
         if workers is None:
             import os
             workers = 0 if len(data.train) < 2048 else min(4, max(1, (os.cpu_count() or 2) - 1))
-        common = {"batch_size": self.settings.batch_size, "num_workers": workers,
-                  "pin_memory": self.device.type == "cuda", "persistent_workers": workers > 0}
-        train = DataLoader(data.train, shuffle=True, generator=self._order, **common)
-        val = DataLoader(data.val, shuffle=False, **common)
+        common = {"num_workers": workers, "pin_memory": self.device.type == "cuda",
+                  "persistent_workers": workers > 0}
+        size = self.settings.batch_size
+        if self.parallel is not None:
+            from torch.utils.data import Subset
+
+            start, stop = self.parallel.validation_bounds(len(data.val))
+            sampler = self.parallel.sampler(len(data.train), size, self._order)
+            return (DataLoader(data.train, batch_sampler=sampler, **common),
+                    DataLoader(Subset(data.val, range(start, stop)), batch_size=size, shuffle=False, **common))
+        train = DataLoader(data.train, batch_size=size, shuffle=True, generator=self._order, **common)
+        val = DataLoader(data.val, batch_size=size, shuffle=False, **common)
         return train, val
 
     def _count_steps(self) -> int:
@@ -394,16 +415,28 @@ class TrainingRun:
         return False
 
     def _batches(self) -> Any:
-        """Yield (inputs, targets) of one training epoch on the device."""
+        """Yield (inputs, targets, weight) of one training epoch on the device.
+
+        ``weight`` is None on a single device; in a worker group it is this worker's share of the
+        global batch's loss (0 for a stand-in sample when its share is empty).
+        """
         data = self._train_data
+        parallel = self.parallel
+        size = self.settings.batch_size
         if isinstance(data, TensorData):
-            n, size = len(data), self.settings.batch_size
+            n = len(data)
             order = torch.randperm(n, generator=self._order).to(self.device, non_blocking=True)
             for start in range(0, n, size):
-                yield data.batch(order[start:start + size])
+                if parallel is None:
+                    yield (*data.batch(order[start:start + size]), None)
+                else:
+                    index, weight = parallel.share(order[start:start + size])
+                    yield (*data.batch(index), weight)
         else:
-            for x, y in data:
-                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            n = len(self.data.train)
+            for step, (x, y) in enumerate(data, start=1):
+                weight = None if parallel is None else parallel.batch_weight(step, n, size)
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True), weight
 
     def _epoch(self, epoch: int) -> EpochMetrics:
         self.model.train()
@@ -415,20 +448,30 @@ class TrainingRun:
         loss_sum = 0.0 if sync_each_step else torch.zeros((), device=self.device)
         started = time.perf_counter()
         next_read = started
-        for step, (x, y) in enumerate(self._batches(), start=1):
+        parallel = self.parallel
+        for step, (x, y, weight) in enumerate(self._batches(), start=1):
             self._step_index, self._inputs = step, x
-            if self._stop.is_set():
-                raise _StopRequested
-            if not self._resumed.is_set():
-                paused_at = time.perf_counter()
-                self._resumed.wait()
-                started += time.perf_counter() - paused_at  # a pause is not training time
+            if parallel is not None:
+                if parallel.control_due():
+                    paused_at = time.perf_counter()
+                    stop, paused = parallel.agree(self._stop.is_set(), self.paused)
+                    if stop or (paused and parallel.hold_while_paused(self._stop.is_set, lambda: self.paused)):
+                        raise _StopRequested
+                    started += time.perf_counter() - paused_at if paused else 0.0
+            else:
                 if self._stop.is_set():
                     raise _StopRequested
-            output, loss, value = self._step(x, y, sync_each_step)
-            batch = x.shape[0]
+                if not self._resumed.is_set():
+                    paused_at = time.perf_counter()
+                    self._resumed.wait()
+                    started += time.perf_counter() - paused_at  # a pause is not training time
+                    if self._stop.is_set():
+                        raise _StopRequested
+            output, loss, value = self._step(x, y, sync_each_step, weight)
+            batch = x.shape[0] if weight != 0.0 else 0
             seen += batch
-            score.add(output, y)
+            if batch:
+                score.add(output, y)
             if value is not None:
                 loss_sum += value * batch
                 shown: float | None = value
@@ -447,6 +490,10 @@ class TrainingRun:
             self.events.batch_end.emit(epoch, step, steps, shown, lr,
                                        seen / max(time.perf_counter() - started, 1e-9))
         self._step_index = self._inputs = None
+        if parallel is not None:  # every worker's sums, so each one reports the whole epoch
+            loss_sum, seen = parallel.sum([loss_sum, seen])
+            seen = int(seen)
+            score.total = parallel.sum_tensor_(score.total)
         train_loss = float(loss_sum) / max(seen, 1)
         epoch_time = time.perf_counter() - started
         if not math.isfinite(train_loss):
@@ -460,15 +507,16 @@ class TrainingRun:
         self.schedule.after_epoch(val_loss)
         return metrics
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor,
-              read_loss: bool) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+    def _step(self, x: torch.Tensor, y: torch.Tensor, read_loss: bool,
+              weight: float | None = None) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Run one optimisation step; return the (detached) output, the loss, and its value if read.
 
         With ``read_loss`` (free on the CPU) a NaN/Inf loss is caught before it reaches the weights,
-        so the diagnosis can still find the layer that made it.
+        so the diagnosis can still find the layer that made it. ``weight`` scales the loss that is
+        back-propagated (a worker's share of the global batch); the loss returned is unscaled.
         """
         if self._compile_pending:
-            return self._first_compiled_step(x, y, read_loss)
+            return self._first_compiled_step(x, y, read_loss, weight)
         self.optimizer.zero_grad(set_to_none=True)
         if self._autocast is not None:
             with torch.autocast(self.device.type, dtype=self._autocast):
@@ -480,8 +528,9 @@ class TrainingRun:
         value = loss.item() if read_loss else None
         if value is not None and not math.isfinite(value):
             raise _NonFiniteLoss(value, x)
+        objective = loss if weight is None or weight == 1.0 else loss * weight
         if self._scaler is not None:
-            self._scaler.scale(loss).backward()
+            self._scaler.scale(objective).backward()
             report = self._gradient_report_due()
             if self.settings.grad_clip is not None or report:
                 self._scaler.unscale_(self.optimizer)
@@ -492,7 +541,7 @@ class TrainingRun:
             self._scaler.step(self.optimizer)
             self._scaler.update()
         else:
-            loss.backward()
+            objective.backward()
             if self._gradient_report_due():
                 self._report_gradients()
             if self.settings.grad_clip is not None:
@@ -521,20 +570,20 @@ class TrainingRun:
             return
         self.events.gradients.emit(norms)
 
-    def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor,
-                             read_loss: bool) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+    def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor, read_loss: bool,
+                             weight: float | None) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Compile the model on its first step; when compiling fails, note it and train eagerly."""
         self._compile_pending = False
         try:
-            self._forward = torch.compile(self.model)
-            return self._step(x, y, read_loss)
+            self._forward = torch.compile(self._eager)
+            return self._step(x, y, read_loss, weight)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
             if is_out_of_memory(exc) or isinstance(exc, _NonFiniteLoss):
                 raise
-            self._forward = self.model
+            self._forward = self._eager
             self._note(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                        "training without it")
-            return self._step(x, y, read_loss)
+            return self._step(x, y, read_loss, weight)
 
     @torch.no_grad()
     def _validate(self) -> tuple[float, float | None, float | None, list[list[int]] | None]:
@@ -546,7 +595,8 @@ class TrainingRun:
         data = self._val_data
         if isinstance(data, TensorData):
             size = max(self.settings.batch_size, 1024)
-            batches: Any = (data.span(s, s + size) for s in range(0, len(data), size))
+            first, last = (0, len(data)) if self.parallel is None else self.parallel.validation_bounds(len(data))
+            batches: Any = (data.span(s, min(s + size, last)) for s in range(first, last, size))
         else:
             batches = ((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in data)
         for x, y in batches:
@@ -558,6 +608,13 @@ class TrainingRun:
             loss_sum += self.loss_fn(output, y).double() * x.shape[0]
             score.add(output, y)
             seen += x.shape[0]
+        if self.parallel is not None:
+            loss_total, seen = self.parallel.sum([loss_sum, seen])
+            loss_sum.fill_(loss_total)
+            seen = int(seen)
+            score.total = self.parallel.sum_tensor_(score.total)
+            if score.confusion is not None:
+                score.confusion = self.parallel.sum_tensor_(score.confusion)
         accuracy, mae, confusion = score.result(seen)
         return float(loss_sum) / max(seen, 1), accuracy, mae, confusion
 
