@@ -23,6 +23,7 @@ collective that another worker skipped. Only rank 0 writes files.
 from __future__ import annotations
 
 import ctypes
+import gc
 import math
 import os
 import signal
@@ -121,7 +122,13 @@ def start_worker(requested_device: str) -> WorkerContext:
 
 
 def end_worker() -> None:
-    """Leave the process group (every exit path of a worker calls this; a second call does nothing)."""
+    """Leave the process group (every exit path of a worker calls this; a second call does nothing).
+
+    Unreferenced runs are collected first: a DDP wrapper kept alive by a reference cycle (event
+    connections make them) would otherwise outlive the group until interpreter exit, where tearing
+    down gloo's threads can abort the process.
+    """
+    gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
