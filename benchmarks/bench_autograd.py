@@ -11,6 +11,11 @@ DOT of the walked graph (``dot -Tplain``), every edge (our polyline through its 
 dot's spline sampled finely) is cut at each rank line it spans, and segments between consecutive
 ranks whose ends swap order are counted (``nnstudio.autograd.crossings``).
 
+A second table measures the layered layout engine alone (``nnstudio.core.layered``, shared by the
+autograd view and the editor's auto-layout): on each walked autograd graph (layout only, no forward
+pass), and on the editor's own graph of a 500-layer residual network (what Auto-layout and, soon, the
+importer lay out), against ``dot -Tplain`` on the same graph: time and crossings counted the same way.
+
 Needs (benchmark only, not runtime dependencies): ``pip install torchviz graphviz`` and the
 Graphviz ``dot`` program (``apt-get install graphviz``); without them it says so and exits 0.
 """
@@ -32,6 +37,10 @@ from torch import nn
 from nnstudio.autograd.crossings import count_polyline_crossings
 from nnstudio.autograd.render import layout_graph, to_dot, to_svg
 from nnstudio.autograd.walk import trace_autograd
+from nnstudio.core.graph import Graph
+from nnstudio.core.layered import layered_layout as engine_layout
+from nnstudio.core.layout import CARD_HEIGHT, CARD_WIDTH, editor_options
+from nnstudio.core.layout import layered_layout as editor_layout
 
 
 def _missing_tools() -> list[str]:
@@ -125,6 +134,78 @@ def measure(name: str, build: Callable[[], nn.Module], shape: tuple[int, ...], r
                 our_crossings=our_crossings, their_crossings=their_crossings)
 
 
+def residual_network(blocks: int) -> Graph:
+    """Return an editor graph of ``blocks`` residual blocks (7 layers each: conv, bn, relu, conv, bn, add, relu)."""
+    nodes = [{"id": "image", "type": "input", "params": {"shape": [8, 16, 16]}}]
+    edges: list[dict] = []
+    tip = "image"
+
+    def add(node_id: str, type_id: str, *sources: str) -> str:
+        nodes.append({"id": node_id, "type": type_id})
+        for index, source in enumerate(sources):
+            edges.append({"source": source, "target": node_id, "port": "in", "index": index})
+        return node_id
+
+    for b in range(blocks):
+        a = add(f"b{b}_conv1", "conv2d", tip)
+        a = add(f"b{b}_bn1", "batch_norm2d", a)
+        a = add(f"b{b}_relu1", "relu", a)
+        a = add(f"b{b}_conv2", "conv2d", a)
+        a = add(f"b{b}_bn2", "batch_norm2d", a)
+        a = add(f"b{b}_add", "add", tip, a)
+        tip = add(f"b{b}_relu2", "relu", a)
+    add("output", "output", tip)
+    return Graph.from_records(nodes, edges)
+
+
+def _plain_dot(ids: list[str], links: list[tuple[str, str]], width: float, height: float) -> str:
+    lines = ["digraph g {", "  rankdir=TB;",
+             f'  node [shape=box, fixedsize=true, width={width / 72:.3f}, height={height / 72:.3f}];']
+    lines += [f'  "{n}";' for n in ids]
+    lines += [f'  "{a}" -> "{b}";' for a, b in links]
+    return "\n".join(lines + ["}"]) + "\n"
+
+
+def _median_time(function: Callable[[], object], repeats: int) -> float:
+    return statistics.median(_elapsed(function) for _ in range(repeats))
+
+
+def measure_layouts(cases: list[tuple[str, Callable[[], nn.Module], tuple[int, ...], int]], blocks: int,
+                    repeats: int, dot_timeout: float) -> list[dict]:
+    """Return layout-only rows: each autograd graph, then the editor's residual network, vs dot -Tplain."""
+    rows = []
+    for name, build, shape, _ in cases:
+        model = build()
+        sample = torch.randn(shape, generator=torch.Generator().manual_seed(0))
+        graph = trace_autograd(model, sample, compute_gradients=False).graph
+        layout = layout_graph(graph)
+        seconds = _median_time(lambda graph=graph: layout_graph(graph), repeats)
+        dot_source = to_dot(graph)
+        theirs, their_crossings = _time_dot(dot_source, repeats, dot_timeout)
+        rows.append(dict(name=f"autograd: {name.split(' (')[0]}", nodes=graph.number_of_nodes(),
+                         ours=seconds, theirs=theirs, our_crossings=layout.crossings,
+                         their_crossings=their_crossings))
+    network = residual_network(blocks)
+    ids = network.node_ids()
+    links = sorted((e.source, e.target) for e in network.edges())
+    seconds = _median_time(lambda: editor_layout(network), repeats)
+    routed = engine_layout(ids, links, lambda _n: (CARD_WIDTH, CARD_HEIGHT), editor_options())
+    ours_crossings = routed.crossings  # counted between ranks like dot's below (as in the autograd rows)
+    theirs, their_crossings = _time_dot(_plain_dot(ids, links, CARD_WIDTH, CARD_HEIGHT), repeats, dot_timeout)
+    rows.append(dict(name=f"editor: {blocks}-block residual network", nodes=len(ids), ours=seconds, theirs=theirs,
+                     our_crossings=ours_crossings, their_crossings=their_crossings))
+    return rows
+
+
+def _time_dot(source: str, repeats: int, timeout: float) -> tuple[float | None, int | None]:
+    try:
+        seconds = _median_time(lambda: subprocess.run(["dot", "-Tplain"], input=source, capture_output=True,
+                                                      text=True, check=True, timeout=timeout), repeats)
+        return seconds, dot_crossings(source, timeout)
+    except subprocess.TimeoutExpired:
+        return None, None
+
+
 def _transformer_stack(layers: int) -> Callable[[], nn.Module]:
     def build() -> nn.Module:
         torch.manual_seed(0)
@@ -140,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dot-timeout", type=float, default=180.0,
                         help="give Graphviz up after this many seconds (reported as a lower bound)")
     parser.add_argument("--skip-big", action="store_true", help="only ResNet-50")
+    parser.add_argument("--blocks", type=int, default=71, help="residual blocks of the editor network (7 layers each)")
+    parser.add_argument("--layout-repeats", type=int, default=3, help="runs of each layout-only measurement")
     args = parser.parse_args(argv)
     missing = _missing_tools()
     if missing:
@@ -180,6 +263,15 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['our_crossings']} | {their_crossings} | {crossing_ratio} |")
     print("(medians of interleaved runs; time ratio = nnstudio / torchviz+dot, lower is better, "
           "target <= 1.5x on ResNet-50; crossings target <= 1.25x of dot's on the same graph)")
+    print(f"\nmeasuring the layout engine alone ({args.blocks}-block editor network too) ...", file=sys.stderr)
+    print("\n| layout only | nodes | nnstudio s | dot -Tplain s | time ratio | crossings nnstudio | crossings dot |")
+    print("|---|---|---|---|---|---|---|")
+    for r in measure_layouts(cases, args.blocks, args.layout_repeats, args.dot_timeout):
+        theirs = f"{r['theirs']:.3f}" if r["theirs"] is not None else over
+        ratio = f"{r['ours'] / r['theirs']:.2f}x" if r["theirs"] else "-"
+        their_crossings = "n/a" if r["their_crossings"] is None else str(r["their_crossings"])
+        print(f"| {r['name']} | {r['nodes']} | {r['ours']:.3f} | {theirs} | {ratio} | {r['our_crossings']} | "
+              f"{their_crossings} |")
     return 0
 
 

@@ -9,36 +9,9 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 
+from nnstudio.core.layered import count_inversions
 
-def count_inversions(pairs: Iterable[tuple[float, float]]) -> int:
-    """Returns how many pairs of segments ``(top_x, bottom_x)`` cross between two ranks.
-
-    Sorting by (top, bottom) puts segments with the same top in bottom order, so they never count;
-    what remains is the number of strict inversions of the bottom ends, counted with a Fenwick tree
-    in O(E log E).
-    """
-    ordered = sorted(pairs)
-    if len(ordered) < 2:
-        return 0
-    bottoms = sorted({bottom for _, bottom in ordered})
-    tree = [0] * (len(bottoms) + 1)
-    crossings = 0
-    seen = 0
-    for _, bottom in ordered:
-        rank = bisect_left(bottoms, bottom) + 1
-        # segments seen so far whose bottom is <= this one do not cross it
-        not_crossing = 0
-        i = rank
-        while i > 0:
-            not_crossing += tree[i]
-            i -= i & -i
-        crossings += seen - not_crossing
-        i = rank
-        while i < len(tree):
-            tree[i] += 1
-            i += i & -i
-        seen += 1
-    return crossings
+__all__ = ["count_inversions", "count_polyline_crossings"]
 
 
 def count_polyline_crossings(polylines: Iterable[Sequence[tuple[float, float]]],

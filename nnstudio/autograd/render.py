@@ -1,12 +1,14 @@
 """Text renderings of a walked autograd graph: Graphviz DOT and a hand-written, self-contained SVG.
 
 PNG is made from the SVG by the Qt side (``nnstudio.ui.autograd_view.rasterize_svg``); this
-package never imports Qt.
+package never imports Qt. :func:`save_drawing` writes DOT or SVG text through the one atomic writer.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Mapping
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
 import networkx as nx
@@ -25,6 +27,7 @@ from nnstudio.autograd.appearance import (
 from nnstudio.autograd.collapse import collapse_layers
 from nnstudio.autograd.gradients import classify, gradient_color, text_color_on
 from nnstudio.autograd.layout import Layout, layered_layout
+from nnstudio.core.files import verify_not_empty, verify_svg, write_text_atomic
 
 FONT_FAMILY = "Segoe UI, Helvetica Neue, Helvetica, Arial, sans-serif"
 
@@ -37,6 +40,16 @@ def display_graph(graph: nx.DiGraph, collapsed: bool, expanded: Collection[str] 
 def layout_graph(display: nx.DiGraph) -> Layout:
     """Returns the layered layout of ``display`` with boxes sized for their labels."""
     return layered_layout(display, lambda n: node_size(display.nodes[n]))
+
+
+def save_drawing(path: str | os.PathLike[str], text: str) -> Path:
+    """Write DOT or SVG ``text`` to ``path`` atomically (an SVG is checked to be one); return the path.
+
+    Raises FileWriteError (the previous file kept) when the disk refuses.
+    """
+    path = Path(path)
+    verify = verify_svg if path.suffix.lower() == ".svg" else verify_not_empty
+    return write_text_atomic(path, text, verify=verify)
 
 
 # --------------------------------------------------------------------------- DOT

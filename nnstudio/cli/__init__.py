@@ -59,9 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = parser.parse_args(args)
     if options.path and options.example:
         parser.error("give a project file or --example, not both")
+    return _run(_open_window, options, parser)
+
+
+def _open_window(options: argparse.Namespace) -> int:
+    from nnstudio.cli.display import check_display
+
+    check_display()  # name missing X11 libraries before Qt aborts with a message that names none
     from nnstudio.ui.app import run_gui  # imported late: Qt only loads for the GUI
 
-    return _run(lambda o: run_gui(path=o.path, example=o.example, screenshot=o.screenshot), options, parser)
+    return run_gui(path=options.path, example=options.example, screenshot=options.screenshot)
 
 
 def _run(function, options: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

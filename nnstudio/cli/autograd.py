@@ -74,9 +74,9 @@ def run(args: argparse.Namespace) -> int:
 
         rasterize_svg(text, out, scale=args.scale)
     else:
-        from nnstudio.core.project import write_text_atomic
+        from nnstudio.autograd.render import save_drawing
 
-        write_text_atomic(out, text)
+        save_drawing(out, text)
     print(f"wrote {out}: {summary}")
     return 0
 

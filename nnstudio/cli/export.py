@@ -1,7 +1,9 @@
 """``nnstudio export PATH --format py|pth|safetensors|pt2|onnx -o FILE [--weights model.pth]``.
 
 Without ``--weights`` the network is exported with its initial (seeded) weights. Weights files are
-read with ``torch.load(weights_only=True)`` only.
+read with ``torch.load(weights_only=True)`` only, after their declared sizes are checked; weights that
+do not fit the network are refused (every mismatch listed) for every format, model.py included. The
+file is written through the atomic writer: a failed export leaves the previous file as it was.
 """
 
 from __future__ import annotations
@@ -32,10 +34,14 @@ def run(args: argparse.Namespace) -> int:
     if fmt not in FORMATS:
         raise UsageError(f"cannot tell the format from {output.name!r}; pass --format ({', '.join(FORMATS)})")
     project = load_example(args.example) if args.example else load_project(args.path)
-    from nnstudio.train.export import export_model
-    from nnstudio.train.outputs import load_state_dict_file
+    from nnstudio.train.export import build_model, export_model
+    from nnstudio.train.weights_files import load_state_dict_file, plausible_file_bytes
 
-    weights = load_state_dict_file(args.weights) if args.weights else None
+    weights = None
+    if args.weights:
+        # the network's size bounds what its weights file may declare: anything far larger is refused
+        # from the file's declared sizes, before a byte of it is inflated
+        weights = load_state_dict_file(args.weights, plausible_file_bytes(build_model(project)))
     if weights is None and fmt in ("pth", "safetensors", "pt2", "onnx"):
         print("note: no --weights given; exporting the untrained network")
     export_model(project, fmt, output, weights)

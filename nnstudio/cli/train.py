@@ -4,6 +4,10 @@ On a terminal a progress bar shows loss, accuracy, samples/s and the time left; 
 printed per epoch. ``--nproc-per-node N`` trains data-parallel in N torchrun workers, and a process
 that torchrun started runs as one worker (:mod:`nnstudio.cli.train_parallel`). Ctrl+C stops after the current step and still writes the outputs of the last good
 epoch (exit status 130); a second Ctrl+C aborts at once. Exit status 1 when training fails.
+
+The output folder is checked before the first epoch (a file in the way, no permission, too little free
+space: exit 1 at once). If writing still fails at the end, the outputs go to a rescue folder that the
+message names (exit status 1), so trained epochs are never lost.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnstudio.cli import UsageError
 from nnstudio.core.examples import load_example
+from nnstudio.core.files import check_output_folder
 from nnstudio.core.project import Project, load_project
 
 if TYPE_CHECKING:
@@ -86,11 +91,15 @@ def run(args: argparse.Namespace) -> int:
         return launch(args)
     project, default_out = load_for_training(args)
     out_dir = Path(args.out) if args.out else default_out
-    from nnstudio.train.outputs import load_weights_file, write_outputs
+    from nnstudio.train.checkpoints import read_checkpoint_file
+    from nnstudio.train.outputs import expected_output_bytes, write_outputs_or_rescue
     from nnstudio.train.project_run import build_training_run
+    from nnstudio.train.weights_files import plausible_file_bytes
 
-    checkpoint = load_weights_file(args.resume) if args.resume else None
     training = build_training_run(project)
+    checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
+    # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
+    check_output_folder(out_dir, expected_output_bytes(training))
     if checkpoint is not None:
         training.load_checkpoint(checkpoint)
         if training.epochs_done >= project.settings.epochs:
@@ -102,9 +111,11 @@ def run(args: argparse.Namespace) -> int:
         result = training.run()
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
+    rescued = False
     if result.history or checkpoint is not None:
-        write_outputs(training, out_dir, project)
-        print(f"wrote {out_dir}")
+        written = write_outputs_or_rescue(training, out_dir, project)
+        print(written.message(out_dir), file=sys.stderr if written.rescued else sys.stdout)
+        rescued = written.rescued
     if result.failure is not None:
         from nnstudio.train.faults import TrainingError
 
@@ -115,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if interrupted():
         print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
         return EXIT_INTERRUPTED
-    return 0
+    return 1 if rescued else 0
 
 
 @contextmanager

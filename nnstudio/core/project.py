@@ -2,18 +2,15 @@
 
 Loading runs in steps — parse, check the header, migrate older versions, validate, build — and any
 failure becomes one :class:`ProjectFileError` that names the problem; the caller's open document is
-never touched because nothing is built until every step has passed. Saving writes a temporary file in
-the same folder, flushes it to disk and renames it over the old one, so a crash mid-save leaves the
-previous file whole.
+never touched because nothing is built until every step has passed. Saving goes through the one
+atomic writer (:mod:`nnstudio.core.files`), so a crash or a full disk mid-save leaves the previous
+file whole.
 """
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,14 +20,23 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from nnstudio.core.catalog import CATALOG, Catalog
 from nnstudio.core.errors import GraphError, NnstudioError, ParamError, ProjectFileError, UnknownLayerError
+from nnstudio.core.files import (
+    PROJECT_BYTES,
+    STALE_TEMPORARY_S,  # noqa: F401 - re-exported: older callers import it from here
+    FileReadError,
+    FileWriteError,
+    read_bytes,
+    verify_json,
+    write_text_atomic,
+)
 from nnstudio.core.graph import Graph
 from nnstudio.core.settings import TrainingSettings
 
 FORMAT = "nnstudio-project"
 VERSION = 1
 SUFFIX = ".nns"
-#: Larger files are refused before parsing: real projects are a few kilobytes.
-MAX_FILE_BYTES = 20 * 1024 * 1024
+#: Larger files are refused before parsing: real projects are kilobytes, imported ones megabytes.
+MAX_FILE_BYTES = PROJECT_BYTES
 
 #: Migrations from version N to N+1, each taking and returning the raw JSON dict.
 MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
@@ -93,83 +99,35 @@ def project_to_dict(project: Project) -> dict[str, Any]:
 
 
 def dumps_project(project: Project) -> str:
-    return json.dumps(project_to_dict(project), indent=2, ensure_ascii=False) + "\n"
+    """Return the project file's text; characters UTF-8 cannot hold (lone surrogates) are escaped.
+
+    Escaping keeps the document exactly as it was loaded (JSON reads ``\\ud800`` back as the same
+    character), so a document that opened can always be saved and autosaved.
+    """
+    record = project_to_dict(project)
+    text = json.dumps(record, indent=2, ensure_ascii=False) + "\n"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(record, indent=2, ensure_ascii=True) + "\n"
+    return text
 
 
 def save_project(project: Project, path: str | os.PathLike[str]) -> None:
     """Write ``project`` to ``path`` atomically; raises ProjectFileError (old file kept) on failure."""
-    write_text_atomic(Path(path), dumps_project(project))
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` so that readers see either the old or the new file, never a part."""
-    data = text.encode("utf-8")
-    folder = path.parent if str(path.parent) else Path(".")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ProjectFileError(f"cannot write in {folder}: {exc.strerror or exc}", str(path)) from exc
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise ProjectFileError(f"could not save: {exc.strerror or exc}", str(path)) from exc
-    _fsync_folder(folder)
-    _remove_stale_temporaries(folder, path.name)
-
-
-#: A temporary file this old belongs to a save that was killed, not to one still writing.
-STALE_TEMPORARY_S = 600
-
-
-def _remove_stale_temporaries(folder: Path, name: str) -> None:
-    """Delete the temporary files that killed saves of ``name`` left behind (hidden clutter otherwise)."""
-    cutoff = time.time() - STALE_TEMPORARY_S
-    for leftover in folder.glob(f".{glob.escape(name)}.*.tmp"):
-        try:
-            if leftover.stat().st_mtime < cutoff:
-                leftover.unlink()
-        except OSError:
-            pass  # gone already, or not ours to delete: harmless either way
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return  # not supported on this platform (Windows)
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+        write_text_atomic(Path(path), dumps_project(project), verify=verify_json)
+    except FileWriteError as exc:
+        raise ProjectFileError(exc.reason, str(path)) from None
 
 
 def load_project(path: str | os.PathLike[str], catalog: Catalog = CATALOG) -> Project:
     """Read a ``.nns`` file; raises ProjectFileError naming the problem (and nothing else)."""
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ProjectFileError(f"the file is {size / 2**20:.0f} MB; project files are at most "
-                                   f"{MAX_FILE_BYTES // (1024 * 1024)} MB", str(path))
-        raw = path.read_bytes()
-    except ProjectFileError:
-        raise
-    except OSError as exc:
-        raise ProjectFileError(f"cannot read the file: {exc.strerror or exc}", str(path)) from exc
+        raw = read_bytes(path, MAX_FILE_BYTES, "project file")
+    except FileReadError as exc:
+        raise ProjectFileError(exc.reason, str(path)) from None
     return loads_project(raw, catalog, source=str(path))
 
 

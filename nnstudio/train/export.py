@@ -1,8 +1,14 @@
 """Exports of a project's network: model.py, a state dict, safetensors, pt2 (torch.export) and ONNX.
 
 ``export_model(project, fmt, path, weights=None)`` writes one file. Without ``weights`` the network is
-exported with fresh (seeded) initial weights. The ONNX export is checked with ``onnx.checker`` and,
-when onnxruntime is installed, run and compared with PyTorch's own outputs.
+exported with fresh (seeded) initial weights; with them, weights that do not fit the network are
+refused for every format (model.py included, which holds no weights but must match them).
+
+Every format goes through the one atomic writer: the file is made beside the target, checked, and
+only then renamed over it, so a failed export never replaces a good file. The checks: model.py
+compiles; a state dict reads back with ``torch.load(weights_only=True)``; safetensors reads back with
+the same tensors; a pt2 program loads with ``torch.export.load``; an ONNX model (with its external-data
+file, as one unit) passes ``onnx.checker`` and, when onnxruntime is installed, gives PyTorch's outputs.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from torch import nn
 
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.project import Project, write_text_atomic
+from nnstudio.core.files import write_atomic, write_text_atomic
+from nnstudio.core.project import Project
+from nnstudio.train.outputs import save_torch_file
 from nnstudio.train.state_dicts import load_state_dict_checked
 
 ExportFormat = Literal["py", "pth", "safetensors", "pt2", "onnx"]
@@ -59,29 +67,51 @@ def example_input(project: Project, batch: int = 2) -> torch.Tensor:
 
 def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
                  weights: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write the network in ``fmt`` to ``path``; return the path."""
+    """Write the network in ``fmt`` to ``path`` (checked, then put in place atomically); return the path."""
     path = Path(path)
     if fmt not in EXPORT_FORMATS:
         raise ExportError(fmt, f"unknown format; choose one of {', '.join(EXPORT_FORMATS)}")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise ExportError(fmt, f"{path} is a folder; name the file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(fmt, f"cannot create the folder {path.parent} ({exc.strerror or exc})") from None
     if fmt == "py":
         from nnstudio.compile import generate_source
 
-        write_text_atomic(path, generate_source(project.graph))
+        if weights is not None:
+            build_model(project, weights)  # model.py holds no weights, but they must fit what it builds
+        source = generate_source(project.graph)
+        write_text_atomic(path, source, verify=lambda staged: compile(staged.read_text("utf-8"), str(path), "exec"))
         return path
     model = build_model(project, weights)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     if fmt == "pth":
-        torch.save(state, path)
+        save_torch_file(state, path)
     elif fmt == "safetensors":
-        from safetensors.torch import save_file
-
-        save_file({k: v.clone() for k, v in state.items()}, str(path), metadata={"format": "pt"})
+        _export_safetensors(state, path)
     elif fmt == "pt2":
         _export_pt2(project, model, path)
     else:
         _export_onnx(project, model, path)
     return path
+
+
+def _export_safetensors(state: dict[str, torch.Tensor], path: Path) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    def write(staged: Path) -> None:
+        save_file({k: v.clone() for k, v in state.items()}, str(staged), metadata={"format": "pt"})
+
+    def verify(staged: Path) -> None:
+        with safe_open(str(staged), framework="pt") as handle:
+            found = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}  # noqa: SIM118
+        if found != {k: tuple(v.shape) for k, v in state.items()}:
+            raise ValueError("reading it back gave other tensors")
+
+    write_atomic(path, write, verify=verify)
 
 
 def _export_pt2(project: Project, model: nn.Module, path: Path) -> None:
@@ -94,7 +124,8 @@ def _export_pt2(project: Project, model: nn.Module, path: Path) -> None:
             program = torch.export.export(model, (sample,))
         except Exception as exc:  # noqa: BLE001
             raise ExportError("pt2", f"torch.export could not capture the network: {exc}") from None
-    torch.export.save(program, str(path))
+    write_atomic(path, lambda staged: torch.export.save(program, str(staged)),
+                 verify=lambda staged: torch.export.load(str(staged)))
 
 
 def _export_onnx(project: Project, model: nn.Module, path: Path) -> None:
@@ -105,21 +136,36 @@ def _export_onnx(project: Project, model: nn.Module, path: Path) -> None:
     sample = example_input(project)
     input_name = next(n.id for n in project.graph.nodes() if n.spec.kind is LayerKind.INPUT)
     names = {"input_names": [input_name], "output_names": ["output"]}
-    try:
-        # The torch.export-based exporter first (torch's default); the TorchScript one as a fall back.
-        torch.onnx.export(model, (sample,), str(path), dynamic_shapes=({0: torch.export.Dim("batch")},),
-                          dynamo=True, verbose=False, **names)
-    except Exception:  # noqa: BLE001 - the exporters raise many types
+
+    def write(staged: Path) -> None:
         try:
-            torch.onnx.export(model, (sample,), str(path), dynamo=False,
-                              dynamic_axes={input_name: {0: "batch"}, "output": {0: "batch"}}, **names)
-        except Exception as exc:  # noqa: BLE001 - name the failure for the person
-            raise ExportError("onnx", f"{type(exc).__name__}: {exc}") from None
-    try:
-        onnx.checker.check_model(str(path))
-    except Exception as exc:  # noqa: BLE001
-        raise ExportError("onnx", f"the written model fails onnx.checker: {exc}") from None
-    compare_with_onnxruntime(model, sample, path, input_name)
+            # The torch.export-based exporter first (torch's default); the TorchScript one as a fall back.
+            torch.onnx.export(model, (sample,), str(staged), dynamic_shapes=({0: torch.export.Dim("batch")},),
+                              dynamo=True, verbose=False, **names)
+        except OSError:
+            raise
+        except Exception:  # noqa: BLE001 - the exporters raise many types
+            for leftover in staged.parent.iterdir():
+                leftover.unlink()  # what the first exporter left must not be committed with the second's
+            try:
+                torch.onnx.export(model, (sample,), str(staged), dynamo=False,
+                                  dynamic_axes={input_name: {0: "batch"}, "output": {0: "batch"}}, **names)
+            except OSError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - name the failure for the person
+                raise ExportError("onnx", f"{type(exc).__name__}: {exc}") from None
+
+    def verify(staged: Path) -> None:
+        # The staged model and its external data sit together, under their final names: the checker
+        # and onnxruntime read exactly what will be committed, and nothing is committed if they refuse.
+        try:
+            onnx.checker.check_model(str(staged))
+        except Exception as exc:  # noqa: BLE001
+            raise ExportError("onnx", f"the exported model fails onnx.checker, so nothing was written: "
+                                      f"{exc}") from None
+        compare_with_onnxruntime(model, sample, staged, input_name)
+
+    write_atomic(path, write, verify=verify)
 
 
 def compare_with_onnxruntime(model: nn.Module, sample: torch.Tensor, path: Path, input_name: str) -> bool:
@@ -134,5 +180,6 @@ def compare_with_onnxruntime(model: nn.Module, sample: torch.Tensor, path: Path,
         expected = model(sample)
     if not torch.allclose(torch.from_numpy(got), expected, **ONNX_TOLERANCE):
         worst = float((torch.from_numpy(got) - expected).abs().max())
-        raise ExportError("onnx", f"onnxruntime's outputs differ from PyTorch's by up to {worst:.3g}")
+        raise ExportError("onnx", f"onnxruntime's outputs differ from PyTorch's by up to {worst:.3g}, so "
+                                  "nothing was written")
     return True

@@ -1,8 +1,12 @@
-"""A run's output folder (model.pth, model.py, project.nns, metrics.csv, checkpoint.pth) and safe loading.
+"""A run's output folder (model.pth, model.py, project.nns, metrics.csv, checkpoint.pth) and torch files.
 
-Every weights or checkpoint file is read with ``torch.load(weights_only=True)``; a file that needs
-anything more (arbitrary pickled objects) is refused with :class:`UnsafeWeightsError` naming the
-global it wanted, and is never unpickled.
+Every file goes through the one atomic writer (:mod:`nnstudio.core.files`); a torch file is checked
+before it replaces anything by reading it back with ``torch.load(weights_only=True)`` and comparing
+its tensors' names, shapes and dtypes with what was saved. When the run's folder cannot take the
+files (a full disk, no permission, a file in the way), :func:`write_outputs_or_rescue` writes them to
+a rescue folder instead and says where, so trained epochs are never thrown away.
+
+Reading weights and checkpoints lives in :mod:`nnstudio.train.weights_files` (re-exported here).
 """
 
 from __future__ import annotations
@@ -10,142 +14,59 @@ from __future__ import annotations
 import csv
 import io
 import os
-import pickle
-import pickletools
-import re
 import tempfile
-import warnings
-import zipfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.project import Project, save_project, write_text_atomic
+from nnstudio.core.files import FileWriteError, check_output_folder, write_atomic, write_text_atomic
+from nnstudio.core.project import Project, save_project
 from nnstudio.train.trainer import EpochMetrics, TrainingRun
+from nnstudio.train.weights_files import (  # noqa: F401 - re-exported: the loaders' historic home
+    UnsafeWeightsError,
+    WeightsFileError,
+    first_unsafe_global,
+    load_state_dict_file,
+    load_weights_file,
+)
 
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
                    "samples_per_s")
 OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth")
 
 
-class WeightsFileError(NnstudioError):
-    """A weights/checkpoint file could not be read; ``path`` names it."""
-
-    def __init__(self, path: str | os.PathLike[str], message: str) -> None:
-        self.path = str(path)
-        super().__init__(f"{path}: {message}")
-
-
-class UnsafeWeightsError(WeightsFileError):
-    """A file that only full unpickling could read; ``global_name`` is what it asked for."""
-
-    def __init__(self, path: str | os.PathLike[str], global_name: str | None) -> None:
-        self.global_name = global_name
-        if global_name and _is_module_class(global_name):
-            what = (f"refused: this file is a whole pickled model ({global_name}), not a state dict; loading "
-                    "it would run the code it names, which could be anything.")
-        else:
-            wanted = f" (it needs {global_name})" if global_name else ""
-            what = (f"refused: this file holds Python objects beyond tensors{wanted}, and loading it could run "
-                    "arbitrary code.")
-        super().__init__(path, f"{what} Save a plain state dict instead: "
-                               "torch.save(model.state_dict(), 'model.pth')")
+def _tensors(value: Any, where: str = "") -> Iterator[tuple[str, torch.Tensor]]:
+    if isinstance(value, torch.Tensor):
+        yield where, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _tensors(item, f"{where}.{key}")
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _tensors(item, f"{where}[{index}]")
 
 
-def _is_module_class(global_name: str) -> bool:
-    """Return True when ``global_name`` names an ``nn.Module`` subclass (without importing anything new)."""
-    import sys
+def save_torch_file(obj: Any, path: str | os.PathLike[str]) -> Path:
+    """Write ``obj`` with ``torch.save`` atomically, checked by reading it back with ``weights_only=True``.
 
-    module_name, _, attribute = global_name.rpartition(".")
-    owner = sys.modules.get(module_name)
-    candidate = getattr(owner, attribute, None) if owner is not None else None
-    return isinstance(candidate, type) and issubclass(candidate, torch.nn.Module)
-
-
-def _pickle_bytes(path: Path) -> bytes:
-    """Return the pickle stream of a torch file: ``data.pkl`` of a zip archive, else the file itself."""
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith("data.pkl")]
-            return archive.read(names[0]) if names else b""
-    return path.read_bytes()
-
-
-def first_unsafe_global(path: Path) -> str | None:
-    """Return the first global a pickle asks for that ``weights_only`` loading does not allow.
-
-    Reads the opcodes with :mod:`pickletools`, which never executes them, so naming the culprit is
-    as safe as refusing it.
+    Raises FileWriteError (previous file kept) when the disk refuses or the read-back differs.
     """
-    try:
-        from torch._weights_only_unpickler import _get_allowed_globals
+    expected = {name: (tuple(t.shape), t.dtype) for name, t in _tensors(obj)}
 
-        allowed = set(_get_allowed_globals())
-    except (ImportError, AttributeError):  # a private helper of torch; without it name the first global
-        allowed = set()
-    strings: list[str] = []
-    try:
-        for opcode, argument, _position in pickletools.genops(_pickle_bytes(path)):
-            if isinstance(argument, str):
-                strings.append(argument)
-            if opcode.name in ("GLOBAL", "INST") and isinstance(argument, str):
-                name = argument.replace(" ", ".")
-            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
-                name = f"{strings[-2]}.{strings[-1]}"
-            else:
-                continue
-            if name not in allowed:
-                return name
-    except (ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError, IndexError, KeyError, EOFError):
-        return None
-    return None
+    def verify(staged: Path) -> None:
+        # mmap: a multi-gigabyte state dict is checked without a second copy in memory
+        loaded = torch.load(staged, map_location="cpu", weights_only=True, mmap=True)
+        found = {name: (tuple(t.shape), t.dtype) for name, t in _tensors(loaded)}
+        if found != expected:
+            differing = sorted(set(found.items()) ^ set(expected.items()))
+            raise ValueError(f"reading it back gave other tensors (first difference: {differing[0][0]})")
 
-
-def load_weights_file(path: str | os.PathLike[str]) -> Any:
-    """Return the contents of a ``.pth`` file read with ``weights_only=True`` onto the CPU."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsFileError(path, "no such file")
-    if path.stat().st_size == 0:
-        raise WeightsFileError(path, "the file is empty")
-    try:
-        with warnings.catch_warnings():
-            # torch warns about pickle protocols it reads anyway; the refusal below says what matters.
-            warnings.simplefilter("ignore", UserWarning)
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        match = re.search(r"GLOBAL ([\w.]+)", str(exc)) or re.search(r"global ['`]?([\w.]+)", str(exc))
-        raise UnsafeWeightsError(path, match.group(1) if match else first_unsafe_global(path)) from None
-    except Exception as exc:  # noqa: BLE001 - a damaged file fails deep inside the unpickler in many ways
-        raise WeightsFileError(path, f"not a PyTorch weights file, or a damaged one ({type(exc).__name__}: "
-                                     f"{str(exc).splitlines()[0] if str(exc) else 'no details'})") from None
-
-
-def load_state_dict_file(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    """Return the state dict in ``path``: a plain one, or the ``model`` entry of a checkpoint."""
-    content = load_weights_file(path)
-    if isinstance(content, dict) and "model" in content and isinstance(content["model"], dict):
-        content = content["model"]
-    if not isinstance(content, dict) or not all(isinstance(v, torch.Tensor) for v in content.values()):
-        raise WeightsFileError(path, "does not hold a state dict (a mapping of names to tensors)")
-    return content
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(buffer.getvalue())
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    return write_atomic(path, lambda staged: torch.save(obj, staged), verify=verify)
 
 
 def metrics_csv_text(history: list[EpochMetrics]) -> str:
@@ -160,16 +81,30 @@ def metrics_csv_text(history: list[EpochMetrics]) -> str:
     return out.getvalue()
 
 
+def expected_output_bytes(run: TrainingRun) -> int:
+    """Return about how many bytes the output folder takes: weights twice (model.pth, checkpoint.pth),
+    the optimizer's state, and a megabyte for the text files."""
+    weights = sum(t.numel() * t.element_size() for t in run.model.state_dict().values())
+    optimizer = sum(t.numel() * t.element_size() for _, t in _tensors(run.optimizer.state_dict()))
+    return 2 * weights + optimizer + 2**20
+
+
 def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Project | None = None) -> Path:
     """Write the run's last good epoch to ``out_dir`` (created); return the folder.
 
     model.py and project.nns need the project (``project`` or ``run.project``); the rest does not.
+    Raises FileWriteError naming the file and the reason when the folder cannot take them.
     """
     folder = Path(out_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.exists() and not folder.is_dir():
+        raise FileWriteError(folder, "is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FileWriteError(folder, f"cannot create the folder ({exc.strerror or exc})", exc.errno) from None
     project = project or run.project
-    _save_atomic(run.weights(), folder / "model.pth")
-    _save_atomic(run.checkpoint(), folder / "checkpoint.pth")
+    save_torch_file(run.weights(), folder / "model.pth")
+    save_torch_file(run.checkpoint(), folder / "checkpoint.pth")
     write_text_atomic(folder / "metrics.csv", metrics_csv_text(run.history))
     if project is not None:
         from nnstudio.compile import generate_source
@@ -177,5 +112,57 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
         write_text_atomic(folder / "model.py", generate_source(project.graph))
         trained = project.copy()
         trained.settings = run.settings.model_copy(deep=True)
-        save_project(trained, folder / "project.nns")
+        try:
+            save_project(trained, folder / "project.nns")
+        except NnstudioError as exc:
+            raise FileWriteError(folder / "project.nns", getattr(exc, "reason", str(exc))) from None
     return folder
+
+
+def rescue_folder_root() -> Path:
+    """Return where outputs go when their own folder cannot take them (the per-user data directory)."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("nnstudio", appauthor=False)) / "rescued-runs"
+
+
+@dataclass(frozen=True)
+class OutputsWritten:
+    """Where a run's outputs went: ``folder``; ``problem`` says why it is not the folder asked for."""
+
+    folder: Path
+    problem: FileWriteError | None = None
+
+    @property
+    def rescued(self) -> bool:
+        return self.problem is not None
+
+    def message(self, asked: str | os.PathLike[str]) -> str:
+        """Return one line for people: where the files are, and why there when it was not ``asked``."""
+        if self.problem is None:
+            return f"wrote {self.folder}"
+        return (f"could not write the outputs to {asked} ({self.problem.reason}); "
+                f"wrote them to {self.folder} instead")
+
+
+def write_outputs_or_rescue(run: TrainingRun, out_dir: str | os.PathLike[str],
+                            project: Project | None = None) -> OutputsWritten:
+    """Write the outputs to ``out_dir``; if that fails, to a rescue folder the result names.
+
+    Raises FileWriteError (naming both places) only when the rescue folder fails too.
+    """
+    try:
+        return OutputsWritten(write_outputs(run, out_dir, project))
+    except FileWriteError as first:
+        name = (project or run.project).name if (project or run.project) else "run"
+        safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "run"
+        candidates = [rescue_folder_root(), Path(tempfile.gettempdir()) / "nnstudio-rescued-runs"]
+        for root in candidates:
+            target = root / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+            try:
+                check_output_folder(target)
+                return OutputsWritten(write_outputs(run, target, project), first)
+            except FileWriteError:
+                continue
+        raise FileWriteError(out_dir, f"{first.reason}; the rescue folders ({', '.join(map(str, candidates))}) "
+                                      "refused the files too", first.errno) from None

@@ -296,14 +296,10 @@ class TrainingRun:
         Raises CheckpointError naming the part that does not fit; the run is then left exactly as it
         was (a half-applied checkpoint would train a mix of two networks).
         """
-        if not isinstance(checkpoint, dict):
-            raise CheckpointError(f"the file holds a {type(checkpoint).__name__}, not an nnstudio checkpoint",
-                                  "format")
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(f"not an nnstudio checkpoint (format {checkpoint.get('format')!r})", "format")
-        version = checkpoint.get("version", 0)
-        if not isinstance(version, int) or version > CHECKPOINT_VERSION:
-            raise CheckpointError(f"written by a newer nnstudio (version {version!r})", "version")
+        from nnstudio.train.checkpoints import validate_checkpoint
+
+        # every part typed (and held against this optimizer) before anything changes: no failure at epoch 3
+        validate_checkpoint(checkpoint, self.optimizer)
         before = (self.history, self._best_val, self._bad_epochs)
         try:
             load_state_dict_checked(self.model, checkpoint.get("model"))

@@ -25,6 +25,7 @@ from nnstudio.core.project import load_project
 from nnstudio.ui.application import Application
 from nnstudio.ui.icons import app_icon
 from nnstudio.ui.main_window import MainWindow
+from nnstudio.ui.picture_files import save_picture
 from nnstudio.ui.theme import apply_application_style
 
 STARTUP_PROBE_ENV = "NNSTUDIO_STARTUP_PROBE"
@@ -153,10 +154,11 @@ def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int
         app.processEvents()
         _show_whole_network(app, window)
         picture = window.grab()
-        if picture.save(str(target)):
+        try:
+            save_picture(picture, target)
             status["code"] = 0 if status.get("analysed") else 1
-        else:
-            print(f"error: could not write the screenshot to {target}", file=sys.stderr)
+        except OSError as exc:
+            print(f"error: could not write the screenshot: {exc}", file=sys.stderr)
             status["code"] = 1
         window.shutdown()
         window.close()

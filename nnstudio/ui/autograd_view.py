@@ -81,8 +81,10 @@ from nnstudio.autograd.gradients import (
     text_color_on,
 )
 from nnstudio.autograd.layout import Layout
-from nnstudio.autograd.render import display_graph, layout_graph, to_dot, to_svg
+from nnstudio.autograd.render import display_graph, layout_graph, save_drawing, to_dot, to_svg
 from nnstudio.autograd.walk import AutogradTrace
+from nnstudio.core.errors import NnstudioError
+from nnstudio.ui.picture_files import save_picture
 from nnstudio.ui.theme import is_dark
 
 #: Gradient colours change at most this often (seconds), however fast training reports them.
@@ -114,8 +116,7 @@ def rasterize_svg(svg: str, path: Path | str, scale: float = 1.0) -> None:
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
     renderer.render(painter)
     painter.end()
-    if not image.save(str(path), "PNG"):
-        raise OSError(f"cannot write {path}")
+    save_picture(image, path)
 
 
 # --------------------------------------------------------------------------- background work
@@ -719,12 +720,12 @@ class AutogradView(QWidget):
         suffix = path.suffix.lower()
         theme = self._theme()
         if suffix == ".dot":
-            path.write_text(to_dot(self._display, self.trace.root, theme), encoding="utf-8")
+            save_drawing(path, to_dot(self._display, self.trace.root, theme))
             return
         norms = node_gradient_norms(self._display, self._norms) if self._norms else None
         svg = to_svg(self._display, self._layout, self.trace.root, theme, norms)
         if suffix == ".svg":
-            path.write_text(svg, encoding="utf-8")
+            save_drawing(path, svg)
         elif suffix == ".png":
             rasterize_svg(svg, path, scale=2.0)
         else:
@@ -736,5 +737,5 @@ class AutogradView(QWidget):
         if path:
             try:
                 self.export(path)
-            except (OSError, ValueError) as exc:
+            except (OSError, ValueError, NnstudioError) as exc:
                 self.status.setText(f"⚠ export failed: {exc}")

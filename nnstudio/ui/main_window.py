@@ -45,7 +45,7 @@ from nnstudio.core.examples import list_examples, load_example
 from nnstudio.core.problems import Problem
 from nnstudio.core.project import SUFFIX, Project, load_project, save_project, write_text_atomic
 from nnstudio.ui.autograd_tab import AutogradTab
-from nnstudio.ui.autosave import DEFAULT_INTERVAL_MS, Autosaver, discard_recovery, find_recovery
+from nnstudio.ui.autosave import DEFAULT_INTERVAL_MS, Autosaver, find_recovery
 from nnstudio.ui.canvas import CanvasView
 from nnstudio.ui.document import Document
 from nnstudio.ui.icons import app_icon, tool_icon
@@ -94,6 +94,10 @@ class MainWindow(QMainWindow):
         self.resize(1360, 860)
         self.document = Document(self)
         self.autosaver = Autosaver(self.document, autosave_folder, autosave_interval_ms, self)
+        self.autosaver.failed.connect(
+            lambda reason: self.statusBar().showMessage(f"⚠ Autosave failed: {reason}"))  # stays until it works
+        self.autosaver.saved.connect(lambda: self.statusBar().clearMessage()
+                                     if self.statusBar().currentMessage().startswith("⚠ Autosave") else None)
         self._shown_once = False
         self._closed = False
         self._read_only = False
@@ -518,10 +522,10 @@ class MainWindow(QMainWindow):
         if recovery is None:
             return False
         if self.ask_recover(recovery.original_path) != Button.Yes:
-            discard_recovery(self.autosaver.folder)
+            recovery.discard()  # only that crashed window's autosave; live windows' are never touched
             return False
         self.document.replace(recovery.project, recovery.original_path, modified=True)
-        self.autosaver.owns_files = True
+        self.autosaver.adopt(recovery)
         self.statusBar().showMessage("Recovered unsaved work from the last session", 8000)
         return True
 

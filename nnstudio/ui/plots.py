@@ -65,7 +65,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nnstudio.core.files import write_text_atomic
 from nnstudio.ui.live_text import LiveText, plain_text
+from nnstudio.ui.picture_files import save_picture
 from nnstudio.ui.plot_curves import QtCurve, marker_path
 from nnstudio.ui.plot_series import RAW_LIMIT, PeakEnvelope, SeriesBuffer, visible_points
 
@@ -480,8 +482,7 @@ class TrainingPlot(QWidget):
         """Return ``path`` after saving a picture of the plot there as PNG."""
         path = Path(path)
         self.flush()
-        if not self._graphics.grab().save(str(path), "PNG"):
-            raise OSError(f"could not write the plot image to {path}")
+        save_picture(self._graphics.grab(), path)  # FileWriteError is an OSError; the old image is kept
         return path
 
     def export_csv(self, path: str | Path) -> Path:
@@ -491,10 +492,7 @@ class TrainingPlot(QWidget):
         for name, series in self._series.items():
             lines.extend(f"{name},{x:.10g},{y:.10g}" for x, y in zip(series.buffer.x.tolist(),
                                                                       series.buffer.y.tolist()))
-        try:
-            path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        except OSError as error:
-            raise OSError(f"could not write the plot data to {path}: {error.strerror}") from error
+        write_text_atomic(path, "\n".join(lines) + "\n")  # FileWriteError (an OSError) names the reason
         return path
 
     def _ask_export_png(self) -> None:

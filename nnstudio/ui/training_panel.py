@@ -668,25 +668,18 @@ class TrainingPanel(QWidget):
         run = self.trained_run
         if run is None:
             raise NnstudioError("there is no trained model yet: train at least one epoch first")
-        import torch
+        from nnstudio.train.checkpoints import save_checkpoint
 
-        path = Path(path)
-        temporary = path.with_name(f".{path.name}.part")
-        torch.save(run.checkpoint(), temporary)
-        temporary.replace(path)  # a failed write never leaves half a checkpoint under the real name
-        return path
+        return save_checkpoint(run.checkpoint(), path)  # atomic, checked; FileWriteError keeps the old file
 
     def resume_from(self, path: str | Path) -> bool:
         """Continue training from a checkpoint file (read with ``weights_only=True``)."""
-        from nnstudio.train.outputs import load_weights_file
+        from nnstudio.train.checkpoints import read_checkpoint_file
 
         try:
-            checkpoint = load_weights_file(path)
+            checkpoint = read_checkpoint_file(path)  # every part typed: a damaged one is refused here
         except NnstudioError as exc:
             self.log_message(str(exc), "error")
-            return False
-        if not isinstance(checkpoint, dict) or "history" not in checkpoint:
-            self.log_message(f"{path}: not an nnstudio checkpoint (save one with Save Checkpoint…)", "error")
             return False
         done = len(checkpoint["history"])
         self.log_message(f"resuming from {Path(path).name} after epoch {done}")

@@ -177,7 +177,7 @@ def test_autosave_writes_while_modified_and_a_new_window_offers_recovery(make_wi
     assert not crashed.autosaver.is_running
     _edit(crashed, 40)
     assert crashed.autosaver.is_running
-    qtbot.waitUntil(lambda: (autosave_folder / "recovery.nns").is_file())
+    qtbot.waitUntil(lambda: crashed.autosaver.project_file.is_file())
     edited = crashed.document.graph.to_records()
     crashed.autosaver.stop(discard=False)  # the process dies here: nothing cleans up
 
@@ -195,29 +195,29 @@ def test_declining_recovery_removes_the_autosave(make_window, autosave_folder, q
     crashed = make_window(autosave_interval_ms=30)
     crashed.open_example("digits-mlp")
     crashed.document.push(SetParam(crashed.document.graph, "fc1", "out_features", 5))
-    qtbot.waitUntil(lambda: (autosave_folder / "recovery.nns").is_file())
+    qtbot.waitUntil(lambda: crashed.autosaver.project_file.is_file())
     crashed.autosaver.stop(discard=False)
     later = make_window()
     later.ask_recover = lambda path: Button.No
     assert later.offer_recovery() is False
     assert find_recovery(autosave_folder) is None
-    assert not (autosave_folder / "recovery.nns").exists() and not (autosave_folder / "recovery.json").exists()
+    assert not list(autosave_folder.glob("*.nns")) and not list(autosave_folder.glob("*.json"))
 
 
 def test_saving_removes_the_autosave_of_this_window(example_window, autosave_folder, qtbot, tmp_path):
     window = example_window
     window.autosaver.set_interval(30)
     _edit(window)
-    qtbot.waitUntil(lambda: (autosave_folder / "recovery.nns").is_file())
+    qtbot.waitUntil(lambda: window.autosaver.project_file.is_file())
     assert window.save_to(tmp_path / "saved.nns")
-    assert not (autosave_folder / "recovery.nns").exists() and not window.autosaver.is_running
+    assert not window.autosaver.project_file.exists() and not window.autosaver.is_running
 
 
 def test_a_new_window_does_not_delete_an_autosave_it_did_not_write(make_window, autosave_folder, qtbot):
     crashed = make_window(autosave_interval_ms=30)
     crashed.open_example("digits-mlp")
     crashed.document.push(SetParam(crashed.document.graph, "fc1", "out_features", 5))
-    qtbot.waitUntil(lambda: (autosave_folder / "recovery.nns").is_file())
+    qtbot.waitUntil(lambda: crashed.autosaver.project_file.is_file())
     crashed.autosaver.stop(discard=False)
     bystander = make_window()
     bystander.open_example("digits-cnn")

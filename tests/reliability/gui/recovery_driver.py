@@ -6,6 +6,7 @@ Usage (the parent sets HOME / XDG_DATA_HOME to a temporary folder and QT_QPA_PLA
   autosave holds the edit, print ``autosaved``, then keep running until killed.
 - ``recovery_driver.py recover``: start as the app does (offering recovery, answered Yes), print what
   the window shows as one JSON line, then close normally (unsaved changes discarded) and exit.
+- ``recovery_driver.py decline``: like ``recover``, but the offer (if any) is answered No.
 - ``recovery_driver.py quit PROJECT.nns``: like ``edit``, then close normally and exit.
 """
 
@@ -20,7 +21,6 @@ from PySide6.QtWidgets import QMessageBox
 from nnstudio.core.commands import SetParam
 from nnstudio.core.project import load_project
 from nnstudio.ui.app import application
-from nnstudio.ui.autosave import default_folder
 from nnstudio.ui.main_window import MainWindow
 
 AUTOSAVE_INTERVAL_MS = 300
@@ -28,8 +28,7 @@ EDITED_VALUE = 77
 Button = QMessageBox.StandardButton
 
 
-def autosave_holds_the_edit() -> bool:
-    path = default_folder() / "recovery.nns"
+def autosave_holds_the_edit(path) -> bool:
     try:
         return load_project(path).graph.node("fc1").params["out_features"] == EDITED_VALUE
     except Exception:  # noqa: BLE001 - not written yet, or being replaced right now
@@ -41,7 +40,8 @@ def main() -> int:
     app = application()
     window = MainWindow(autosave_interval_ms=AUTOSAVE_INTERVAL_MS, remember_layout=False)
     offers: list[object] = []
-    window.ask_recover = lambda original: offers.append(str(original)) or Button.Yes
+    answer = Button.No if mode == "decline" else Button.Yes
+    window.ask_recover = lambda original: offers.append(str(original)) or answer
     window.ask_unsaved_changes = lambda: Button.Discard
     window.show()
     recovered = window.offer_recovery()
@@ -50,7 +50,7 @@ def main() -> int:
         window.close()
         app.quit()
 
-    if mode == "recover":
+    if mode in ("recover", "decline"):
         document = window.document
         fc1 = document.graph.node("fc1").params["out_features"] if "fc1" in document.graph else None
         print(json.dumps({"offered": offers, "recovered": recovered, "out_features": fc1,
@@ -66,7 +66,7 @@ def main() -> int:
     poll = QTimer(window)
 
     def check() -> None:
-        if autosave_holds_the_edit():
+        if autosave_holds_the_edit(window.autosaver.project_file):
             poll.stop()
             print("autosaved", flush=True)
             if mode == "quit":

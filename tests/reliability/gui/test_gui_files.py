@@ -78,7 +78,7 @@ def test_opening_bad_files_shows_a_dialog_and_keeps_the_modified_document(exampl
     by_name = dict(zip(files, (m for _, m in dialogs.errors), strict=True))
     assert "newer nnstudio" in by_name["newer-version"]
     assert "'quantum'" in by_name["unknown-layer"]
-    assert "100 MB" in by_name["huge"]
+    assert "100.0 MB" in by_name["huge"]
     assert "nested too deeply" in by_name["deep-nesting"]
 
 
@@ -167,7 +167,8 @@ def test_resume_from_a_payload_checkpoint_is_refused_and_never_runs(example_wind
 def test_resume_from_a_checkpoint_of_another_network_lists_the_mismatches(qtbot, example_window, tmp_path):
     panel = example_window.training_panel
     path = tmp_path / "other.pth"
-    torch.save({"format": "nnstudio-checkpoint", "version": 1, "history": [], "optimizer": {},
+    torch.save({"format": "nnstudio-checkpoint", "version": 1, "history": [],
+                "optimizer": {"state": {}, "param_groups": [{"params": [0], "lr": 0.001}]},
                 "model": {"fc1.weight": torch.zeros(2, 2)}}, path)
     with qtbot.waitSignal(panel.run_ended, timeout=120_000) as ended:
         assert panel.resume_from(path)
