@@ -94,23 +94,38 @@ def run_worker(args: argparse.Namespace) -> int:
 
 def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> int:  # noqa: ANN001
     from nnstudio.cli.train import LineReporter, RichReporter, _metrics_text, stop_on_interrupt
+    from nnstudio.core.files import FileWriteError, check_output_folder
+    from nnstudio.train.checkpoints import read_checkpoint_file
     from nnstudio.train.faults import TrainingError
-    from nnstudio.train.outputs import load_weights_file, write_outputs
+    from nnstudio.train.outputs import expected_output_bytes, write_outputs, write_outputs_or_rescue
     from nnstudio.train.project_run import build_training_run
+    from nnstudio.train.weights_files import plausible_file_bytes
 
-    checkpoint = load_weights_file(args.resume) if args.resume else None
     training = build_training_run(project, distributed=context)
+    checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
+    main = context.is_main
+    if main:  # before any epoch: a place that cannot keep the outputs is an error now, not after hours
+        check_output_folder(out_dir, expected_output_bytes(training))
     if checkpoint is not None:
         training.load_checkpoint(checkpoint)
         if training.epochs_done >= project.settings.epochs:
             raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
                              f"pass --epochs with more than {training.epochs_done} to continue")
-    main = context.is_main
     stream = None
     if main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        # Every epoch's outputs, so that a fault (a worker killed) still leaves the last epoch resumable.
-        training.events.epoch_end.connect(lambda _m: write_outputs(training, out_dir, project))
+        failed_writes: list[str] = []
+
+        def write_epoch(_metrics: object) -> None:
+            # Every epoch's outputs, so that a fault (a worker killed) still leaves the last epoch
+            # resumable. A folder that stops taking them is said once; the end of the run rescues them.
+            try:
+                write_outputs(training, out_dir, project)
+            except FileWriteError as exc:
+                if not failed_writes:
+                    failed_writes.append(str(exc))
+                    training.events.note.emit(f"could not write this epoch's outputs: {exc}")
+
+        training.events.epoch_end.connect(write_epoch)
         print(f"training {project.name} with {context.describe()}: {training.data.description}",
               file=sys.stderr, flush=True)
         if getattr(args, "report_to", None):
@@ -119,6 +134,7 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
             stream = RunStreamWriter.connect(args.report_to, training, context)
     reporter = (RichReporter(training) if sys.stdout.isatty() else LineReporter(training)) \
         if main and stream is None else None
+    rescued: str | None = None
     try:
         with stop_on_interrupt(training) as interrupted:
             if reporter is not None:
@@ -130,8 +146,10 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
             for note in result.notes:
                 print(f"note: {note}", file=sys.stderr)
             if result.history or checkpoint is not None:
-                write_outputs(training, out_dir, project)
-                print(f"wrote {out_dir}", flush=True)
+                written = write_outputs_or_rescue(training, out_dir, project)
+                if not written.rescued:
+                    print(written.message(out_dir), flush=True)
+                rescued = written.message(out_dir) if written.rescued else None
         if stream is not None:
             stream.ended(result, training)
     finally:
@@ -143,4 +161,8 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
         print(f"final: {_metrics_text(result.last)}", flush=True)
     if main and interrupted():
         print(f"stopped after epoch {training.epochs_done}", file=sys.stderr)
+    if rescued:
+        from nnstudio.core.errors import NnstudioError
+
+        raise NnstudioError(rescued)  # the launcher says it, with the rank, and exits 1
     return 0
