@@ -98,9 +98,9 @@ class ProcessTrainingSession(QObject):
         arguments = ["-m", "nnstudio", "train", str(folder / "project.nns"), "--nproc-per-node", str(workers),
                      "--device", device, "--out", str(folder / "out")]
         if checkpoint is not None:
-            import torch
+            from nnstudio.train.checkpoints import save_checkpoint
 
-            torch.save(checkpoint, folder / "resume.pth")
+            save_checkpoint(checkpoint, folder / "resume.pth")
             arguments += ["--resume", str(folder / "resume.pth")]
         server = QTcpServer(self)
         if not server.listen(QHostAddress(QHostAddress.SpecialAddress.LocalHost), 0):
@@ -231,11 +231,11 @@ class ProcessTrainingSession(QObject):
         if not path.is_file():
             return None
         from nnstudio.core.errors import NnstudioError
-        from nnstudio.train.outputs import load_weights_file
+        from nnstudio.train.checkpoints import read_checkpoint_file
         from nnstudio.train.run_stream import CheckpointedRun
 
         try:
-            return CheckpointedRun(load_weights_file(path), self._project)
+            return CheckpointedRun(read_checkpoint_file(path), self._project)
         except (NnstudioError, KeyError, TypeError, ValueError) as exc:
             self._notes.append(f"the run's checkpoint could not be read: {exc}")
             return None
