@@ -94,7 +94,7 @@ def cost(repeats: int) -> None:
 def accuracy() -> None:
     from nnstudio.compile import analyze, compile_graph
     from nnstudio.core.examples import load_example
-    from nnstudio.train.memory import project_step_shapes
+    from nnstudio.train.preflight import project_step_shapes
 
     project = load_example("digits-cnn")
     analysis = analyze(project.graph, project.settings)

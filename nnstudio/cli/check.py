@@ -60,7 +60,7 @@ def _preflight(project: Project, analysis: Analysis, batch_size: int | None) -> 
     if not analysis.ok:
         return None
     from nnstudio.core.errors import NnstudioError
-    from nnstudio.train.memory import preflight
+    from nnstudio.train.preflight import preflight
 
     try:
         return preflight(project, analysis, batch_size=batch_size)

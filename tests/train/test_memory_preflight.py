@@ -13,14 +13,8 @@ from torch import nn
 
 from nnstudio.core.examples import load_example
 from nnstudio.core.settings import TrainingSettings
-from nnstudio.train.memory import (
-    CATEGORIES,
-    estimate_project_memory,
-    estimate_step_memory,
-    largest_fitting_batch,
-    measure_step_memory,
-    project_step_shapes,
-)
+from nnstudio.train.memory import CATEGORIES, estimate_step_memory, measure_step_memory
+from nnstudio.train.preflight import estimate_project_memory, largest_fitting_batch, project_step_shapes
 
 ADAM = TrainingSettings(optimizer="adam", lr=1e-3)
 
@@ -168,7 +162,7 @@ def test_check_warns_when_the_step_will_not_fit_and_names_the_batch_that_fits(ca
 
     project = load_example("digits-cnn")
     free = estimate_project_memory(project, device="cpu", batch_size=100).needed
-    monkeypatch.setattr("nnstudio.train.memory.free_memory", lambda device: free)
+    monkeypatch.setattr("nnstudio.train.preflight.free_memory", lambda device: free)
     assert main(["check", "--example", "digits-cnn", "--batch-size", "400"]) == 0  # a warning, not an error
     out = capsys.readouterr().out
     warning = next(line for line in out.splitlines() if line.startswith("warning: at batch size 400"))
