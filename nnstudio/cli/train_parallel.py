@@ -96,6 +96,7 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
     from nnstudio.cli.train import LineReporter, RichReporter, _metrics_text, stop_on_interrupt
     from nnstudio.core.files import FileWriteError, check_output_folder
     from nnstudio.train.checkpoints import read_checkpoint_file
+    from nnstudio.train.distributed import termination_held
     from nnstudio.train.faults import TrainingError
     from nnstudio.train.outputs import expected_output_bytes, write_outputs, write_outputs_or_rescue
     from nnstudio.train.project_run import build_training_run
@@ -119,7 +120,8 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
             # Every epoch's outputs, so that a fault (a worker killed) still leaves the last epoch
             # resumable. A folder that stops taking them is said once; the end of the run rescues them.
             try:
-                write_outputs(training, out_dir, project)
+                with termination_held():
+                    write_outputs(training, out_dir, project)
             except FileWriteError as exc:
                 if not failed_writes:
                     failed_writes.append(str(exc))
@@ -146,7 +148,8 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
             for note in result.notes:
                 print(f"note: {note}", file=sys.stderr)
             if result.history or checkpoint is not None:
-                written = write_outputs_or_rescue(training, out_dir, project)
+                with termination_held():
+                    written = write_outputs_or_rescue(training, out_dir, project)
                 if not written.rescued:
                     print(written.message(out_dir), flush=True)
                 rescued = written.message(out_dir) if written.rescued else None

@@ -30,6 +30,8 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +133,28 @@ def end_worker() -> None:
     gc.collect()
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def termination_held() -> Iterator[None]:
+    """Hold off SIGTERM (torchrun's stop after another worker failed) while the block runs.
+
+    Rank 0 writes an epoch's files inside it, so a stop that lands mid-write ends the process right
+    after the last file, never between two (the checkpoint and metrics.csv always agree). Outside
+    such blocks SIGTERM keeps its default action: it ends a worker at once, even one waiting inside
+    a collective for a peer that is gone. Main thread and POSIX only; elsewhere the block just runs.
+    """
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if arrived:
+            os.kill(os.getpid(), signal.SIGTERM)  # now, with the files whole
 
 
 def _die_with_parent() -> None:

@@ -143,3 +143,19 @@ def test_ddp_steps_give_the_single_process_weights():
                 assert ours["train_acc"] == pytest.approx(theirs["train_acc"])
                 assert ours["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-5)
                 assert ours["confusion"] == theirs["confusion"]
+
+
+def test_a_stop_from_torchrun_waits_for_rank_0_to_finish_writing_then_ends_the_worker():
+    import subprocess
+    import sys
+
+    code = ("import os, signal, time\n"
+            "from nnstudio.train.distributed import termination_held\n"
+            "with termination_held():\n"
+            "    os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    time.sleep(0.2)\n"
+            "    print('files written', flush=True)\n"
+            "print('kept running', flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.stdout.split() == ["files written"]
+    assert done.returncode == -15  # ended by the SIGTERM, once the block was over
