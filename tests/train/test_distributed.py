@@ -157,5 +157,5 @@ def test_a_stop_from_torchrun_waits_for_rank_0_to_finish_writing_then_ends_the_w
             "    print('files written', flush=True)\n"
             "print('kept running', flush=True)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
-    assert done.stdout.split() == ["files written"]
+    assert done.stdout.splitlines() == ["files written"]
     assert done.returncode == -15  # ended by the SIGTERM, once the block was over
