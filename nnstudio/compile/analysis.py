@@ -12,14 +12,16 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from nnstudio.compile.fixes import fit_pinned_size
+from nnstudio.compile.fixes import InsertOnEdge, fit_pinned_size
 from nnstudio.compile.lints import run_lints
+from nnstudio.compile.memory import memory_problem
 from nnstudio.compile.node_inference import NodeOutcome, TensorInfo, infer_node
 from nnstudio.compile.results import Analysis, NodeResult
+from nnstudio.compile.tensors import NodeFailure
 from nnstudio.compile.validation import check_structure
 from nnstudio.core.catalog import LayerKind, LayerSpec
-from nnstudio.core.graph import Graph
-from nnstudio.core.problems import Problem
+from nnstudio.core.graph import Edge, Graph
+from nnstudio.core.problems import Fix, Problem
 from nnstudio.core.settings import TrainingSettings
 
 _CacheKey = tuple[Any, ...]
@@ -62,10 +64,7 @@ class ShapeInference:
             inputs = [values[s] for s in sources]
             outcome = self._infer(node_id, node.type_id, node.spec, node.params, inputs)
             if outcome.failure is not None:
-                failure = outcome.failure
-                fix = (fit_pinned_size(node_id, failure.field, failure.fitting)
-                       if failure.field is not None and failure.fitting is not None else None)
-                problems.append(Problem("error", failure.code, failure.message, node_id, failure.field, fix))
+                problems.append(_failure_problem(node_id, outcome.failure, wiring.incoming[node_id]))
                 continue
             assert outcome.output is not None
             values[node_id] = outcome.output
@@ -84,6 +83,9 @@ class ShapeInference:
         for edges in wiring.incoming.values():
             for edge in edges:
                 analysis.edge_shapes[edge] = analysis.nodes[edge.source].output_shape
+        too_large = memory_problem(analysis.nodes)
+        if too_large is not None:
+            problems.append(too_large)
         analysis.problems = problems
         analysis.problems.extend(run_lints(graph, analysis, settings, wiring))
         return analysis
@@ -110,6 +112,20 @@ class ShapeInference:
         if len(self._cache) > self._max_entries:
             self._cache.popitem(last=False)
         return outcome
+
+
+def _failure_problem(node_id: str, failure: NodeFailure, incoming: list[Edge]) -> Problem:
+    """Return the problem reporting a layer's failure, with the feeding layers named and its fix."""
+    sources = [edge.source for edge in incoming]
+    fix: Fix | None = None
+    if failure.field is not None and failure.fitting is not None:
+        fix = fit_pinned_size(node_id, failure.field, failure.fitting)
+    elif failure.insert is not None:
+        hint = failure.insert
+        edge = incoming[hint.input_index]
+        fix = Fix(hint.description.format(edge.source),
+                  lambda project: InsertOnEdge(project.graph, edge, hint.type_id, dict(hint.params)))
+    return Problem("error", failure.code, failure.describe(sources), node_id, failure.field, fix)
 
 
 def analyze(graph: Graph, settings: TrainingSettings | None = None) -> Analysis:

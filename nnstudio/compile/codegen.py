@@ -11,12 +11,12 @@ import keyword
 import operator
 from typing import Any
 
-import torch
 from torch import fx
 
-from nnstudio.compile.compiler import COMMENT, HELPER, build_fx_graph
-from nnstudio.compile.layers import constructor_call_parts
+from nnstudio.compile.compiler import COMMENT, FUNCTION, HELPER, build_fx_graph
 from nnstudio.compile.results import Analysis, format_shape
+from nnstudio.compile.rule_kinds import ModuleRule
+from nnstudio.compile.rules import rule_for
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.graph import Graph
 
@@ -37,7 +37,9 @@ def generate_source(graph: Graph, class_name: str = "Model", analysis: Analysis 
               f"{_INDENT * 2}super().__init__()"]
     for node_id in plan.module_ids:
         spec = graph.node(node_id).spec
-        args, keywords = constructor_call_parts(spec, plan.analysis.nodes[node_id].resolved)
+        rule = rule_for(spec)
+        assert isinstance(rule, ModuleRule)
+        args, keywords = rule.constructor_call(spec, plan.analysis.nodes[node_id].resolved)
         call = ", ".join([_literal(a) for a in args] + [f"{k}={_literal(v)}" for k, v in keywords.items()])
         lines.append(f"{_INDENT * 2}self.{node_id} = {_qualified(spec.target)}({call})")
     lines.append("")
@@ -84,9 +86,6 @@ def _literal(value: Any) -> str:
 
 # --- forward, printed from the fx graph ----------------------------------------------------------
 
-_FUNCTION_NAMES = {torch.add: "torch.add", torch.mul: "torch.mul", torch.cat: "torch.cat"}
-
-
 def _forward(fx_graph: fx.Graph) -> list[str]:
     placeholders = [n.name for n in fx_graph.nodes if n.op == "placeholder"]
     lines = [f"{_INDENT}def forward(self, {', '.join(placeholders)}):"]
@@ -110,9 +109,9 @@ def _forward(fx_graph: fx.Graph) -> list[str]:
             return f"self.{node.target}({', '.join(args + kwargs)})"
         if node.op == "call_method":
             return f"{args[0]}.{node.target}({', '.join(args[1:] + kwargs)})"
-        name = _FUNCTION_NAMES.get(node.target)  # type: ignore[call-overload]
+        name = node.meta.get(FUNCTION)
         if name is None:
-            raise TypeError(f"the code generator does not know the function {node.target!r}")
+            raise TypeError(f"the code generator does not know how to write the function {node.target!r}")
         return f"{name}({', '.join(args + kwargs)})"
 
     for node in fx_graph.nodes:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
+from nnstudio.compile.rules import LayerRule, MissingRuleError, Trait, active_rules
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.graph import Edge, Graph, Node
 from nnstudio.core.problems import Problem
@@ -27,6 +29,32 @@ class Wiring:
     incoming: dict[str, list[Edge]]
     #: Node id -> the ids it feeds (with repeats when it feeds one node twice).
     feeds: dict[str, list[str]]
+
+    @cached_property
+    def rules(self) -> dict[str, LayerRule]:
+        """Node id -> the layer's rule (read once per analysis: the lints ask for each node's traits).
+
+        A layer without a rule (the analysis reports it) gets a stand-in without traits.
+        """
+        by_type = self._rules_by_type
+        return {node_id: by_type[node.type_id] for node_id, node in self.nodes.items()}
+
+    @cached_property
+    def _rules_by_type(self) -> dict[str, LayerRule]:
+        registry = active_rules()
+        found: dict[str, LayerRule] = {}
+        for type_id in {node.type_id for node in self.nodes.values()}:
+            try:
+                found[type_id] = registry.get(type_id)
+            except MissingRuleError:
+                found[type_id] = _NoRule(type_id)
+        return found
+
+    def having(self, *traits: Trait) -> list[Node]:
+        """Return the layers whose rule has any of ``traits``, in graph order."""
+        wanted = frozenset(traits)
+        types = {t for t, rule in self._rules_by_type.items() if not wanted.isdisjoint(rule.traits)}
+        return [node for node in self.nodes.values() if node.type_id in types] if types else []
 
     @classmethod
     def of(cls, graph: Graph) -> Wiring:
@@ -76,6 +104,10 @@ class Wiring:
                     heapq.heappush(ready, position[other])
         done = set(order)
         return order, {n for n in self.nodes if n not in done}
+
+
+class _NoRule(LayerRule):
+    """Stands in for a layer without a rule: it has no traits."""
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 A :class:`LayerSpec` says what a layer is (ports, typed parameters with defaults, ranges and help,
 and the PyTorch target it compiles to). The inspector builds its forms from these descriptions, the
-compiler builds modules from them and the project loader checks files against them, so adding a
-layer means adding one entry here.
+palette lists them and the project loader checks files against them. A layer is defined in two
+places only: its entry here, and its torch-side rule registered under the same type id in
+:mod:`nnstudio.compile.rules` (how it runs, compiles and what the lints may assume about it).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ class LayerSpec:
     category: str
     help: str
     kind: LayerKind
-    #: ``torch.nn.Linear`` for modules, ``torch.add`` for merges; empty for Input/Output.
+    #: ``torch.nn.Linear`` for modules, ``torch.add`` for merges, ``torch.Tensor.reshape`` for a
+    #: reshape; empty for Input/Output.
     target: str = ""
     inputs: tuple[PortSpec, ...] = (PortSpec("in"),)
     has_output: bool = True
@@ -112,6 +114,10 @@ class Catalog:
     def __len__(self) -> int:
         return len(self._layers)
 
+    def copy(self) -> Catalog:
+        """Return a new catalog holding the same entries (to extend without touching this one)."""
+        return Catalog(dict(self._layers))
+
     def categories(self) -> dict[str, list[LayerSpec]]:
         """Layers grouped by category, in registration order."""
         groups: dict[str, list[LayerSpec]] = {}
@@ -178,11 +184,12 @@ def _norm_params(what: str) -> tuple[ParamSpec, ...]:
     )
 
 
-def _recurrent_params() -> tuple[ParamSpec, ...]:
+def _recurrent_params(*extra: ParamSpec) -> tuple[ParamSpec, ...]:
     return (
         _inferred("input_size", "features per time step"),
         _count("hidden_size", 64, "features of the hidden state"),
         ParamSpec("num_layers", I, 1, "stacked recurrent layers", minimum=1, maximum=64),
+        *extra,
         _bias(),
         ParamSpec("batch_first", B, True, "input is [batch, time, features] (nnstudio's convention)"),
         ParamSpec("dropout", F, 0.0, "dropout between stacked layers", minimum=0.0, maximum=1.0),
@@ -197,6 +204,40 @@ def _dim(default: int, help: str) -> ParamSpec:
     return ParamSpec("dim", I, default, help, minimum=-8, maximum=8)
 
 
+def _eps() -> ParamSpec:
+    return ParamSpec("eps", F, 1e-5, "added to the variance for numerical stability", minimum=0.0, maximum=1.0)
+
+
+def _dropout(type_id: str, title: str, help: str) -> LayerSpec:
+    return _module(type_id, title, REG, f"torch.nn.{title}", help,
+                   ParamSpec("p", F, 0.5, "probability of zeroing an element", minimum=0.0, maximum=1.0),
+                   prefix="drop")
+
+
+def _max_pool(dims: int) -> LayerSpec:
+    return _module(f"max_pool{dims}d", f"MaxPool{dims}d", POOL, f"torch.nn.MaxPool{dims}d",
+                   f"Maximum over each {dims}-D window",
+                   _window("kernel_size", 2, "size of the pooling window", dims=dims),
+                   _window("stride", None, "step between windows (empty: same as the kernel)", dims=dims,
+                           optional=True),
+                   _window("padding", 0, "implicit padding on each side", dims=dims, minimum=0),
+                   _window("dilation", 1, "spacing between window elements", dims=dims),
+                   ParamSpec("ceil_mode", B, False, "round the output size up instead of down"),
+                   prefix="pool")
+
+
+def _avg_pool(dims: int) -> LayerSpec:
+    return _module(f"avg_pool{dims}d", f"AvgPool{dims}d", POOL, f"torch.nn.AvgPool{dims}d",
+                   f"Average over each {dims}-D window",
+                   _window("kernel_size", 2, "size of the pooling window", dims=dims),
+                   _window("stride", None, "step between windows (empty: same as the kernel)", dims=dims,
+                           optional=True),
+                   _window("padding", 0, "implicit zero padding on each side", dims=dims, minimum=0),
+                   ParamSpec("ceil_mode", B, False, "round the output size up instead of down"),
+                   ParamSpec("count_include_pad", B, True, "count padding zeros in the average"),
+                   prefix="pool")
+
+
 IO, LIN, CONV, POOL, NORM, REG, SHAPE, REC, ATT, ACT, MERGE = (
     "Input / Output", "Linear", "Convolution", "Pooling", "Normalization", "Regularization",
     "Shape", "Recurrent", "Attention", "Activation", "Merge",
@@ -209,8 +250,9 @@ def _module(type_id: str, title: str, category: str, target: str, help: str, *pa
                      name_prefix=prefix)
 
 
-def _activation(type_id: str, title: str, target: str, help: str, *params: ParamSpec) -> LayerSpec:
-    return _module(type_id, title, ACT, target, help, *params)
+def _activation(type_id: str, title: str, target: str, help: str, *params: ParamSpec, prefix: str = ""
+                ) -> LayerSpec:
+    return _module(type_id, title, ACT, target, help, *params, prefix=prefix)
 
 
 def _merge(type_id: str, title: str, target: str, help: str, *params: ParamSpec) -> LayerSpec:
@@ -239,25 +281,19 @@ def _builtin_layers() -> list[LayerSpec]:
         _module("conv_transpose2d", "ConvTranspose2d", CONV, "torch.nn.ConvTranspose2d",
                 "Transposed 2-D convolution (learned upsampling)", *_conv_params(2, 32, transpose=True),
                 prefix="deconv"),
-        _module("max_pool2d", "MaxPool2d", POOL, "torch.nn.MaxPool2d", "Maximum over each 2-D window",
-                _window("kernel_size", 2, "size of the pooling window", dims=2),
-                _window("stride", None, "step between windows (empty: same as the kernel)", dims=2,
-                        optional=True),
-                _window("padding", 0, "implicit padding on each side", dims=2, minimum=0),
-                _window("dilation", 1, "spacing between window elements", dims=2),
-                ParamSpec("ceil_mode", B, False, "round the output size up instead of down"),
-                prefix="pool"),
-        _module("avg_pool2d", "AvgPool2d", POOL, "torch.nn.AvgPool2d", "Average over each 2-D window",
-                _window("kernel_size", 2, "size of the pooling window", dims=2),
-                _window("stride", None, "step between windows (empty: same as the kernel)", dims=2,
-                        optional=True),
-                _window("padding", 0, "implicit zero padding on each side", dims=2, minimum=0),
-                ParamSpec("ceil_mode", B, False, "round the output size up instead of down"),
-                ParamSpec("count_include_pad", B, True, "count padding zeros in the average"),
-                prefix="pool"),
+        _max_pool(2),
+        _avg_pool(2),
         _module("adaptive_avg_pool2d", "AdaptiveAvgPool2d", POOL, "torch.nn.AdaptiveAvgPool2d",
                 "Average pooling to a fixed output size, whatever the input size",
                 _window("output_size", (1, 1), "height and width of the output", dims=2), prefix="gap"),
+        _module("adaptive_max_pool2d", "AdaptiveMaxPool2d", POOL, "torch.nn.AdaptiveMaxPool2d",
+                "Max pooling to a fixed output size, whatever the input size",
+                _window("output_size", (1, 1), "height and width of the output", dims=2), prefix="pool"),
+        _max_pool(1),
+        _avg_pool(1),
+        _module("adaptive_avg_pool1d", "AdaptiveAvgPool1d", POOL, "torch.nn.AdaptiveAvgPool1d",
+                "Average pooling of [N, C, L] signals to a fixed length, whatever the input length",
+                _window("output_size", 1, "length of the output", dims=1), prefix="gap"),
         _module("batch_norm1d", "BatchNorm1d", NORM, "torch.nn.BatchNorm1d",
                 "Batch normalization over [N, C] or [N, C, L]", *_norm_params("number of features (C)"),
                 prefix="bn"),
@@ -273,18 +309,42 @@ def _builtin_layers() -> list[LayerSpec]:
                           maximum=1.0),
                 ParamSpec("elementwise_affine", B, True, "learn a per-element scale and shift"),
                 _bias(), prefix="ln"),
-        _module("dropout", "Dropout", REG, "torch.nn.Dropout",
-                "Zeroes random elements while training, scaling the rest",
-                ParamSpec("p", F, 0.5, "probability of zeroing an element", minimum=0.0, maximum=1.0),
-                prefix="drop"),
+        _module("group_norm", "GroupNorm", NORM, "torch.nn.GroupNorm",
+                "Normalizes each sample over groups of channels (works with any batch size)",
+                ParamSpec("num_groups", I, 8, "groups the channels are split into; must divide the channel "
+                          "count", minimum=1, maximum=MAX_FEATURES),
+                _inferred("num_channels", "number of channels (C)"), _eps(),
+                ParamSpec("affine", B, True, "learn a per-channel scale and shift"), prefix="gn"),
+        _module("instance_norm2d", "InstanceNorm2d", NORM, "torch.nn.InstanceNorm2d",
+                "Normalizes each channel of each image on its own (style transfer)",
+                _inferred("num_features", "number of channels (C)"), _eps(),
+                ParamSpec("momentum", F, 0.1, "weight of the newest batch in the running statistics",
+                          minimum=0.0, maximum=1.0),
+                ParamSpec("affine", B, False, "learn a per-channel scale and shift"),
+                ParamSpec("track_running_stats", B, False, "keep running mean/variance for evaluation"),
+                prefix="norm"),
+        _module("rms_norm", "RMSNorm", NORM, "torch.nn.RMSNorm",
+                "Divides each sample's trailing dimensions by their root mean square (no centring)",
+                ParamSpec("normalized_shape", T, None, "trailing shape to normalise over; inferred from "
+                          "the input's last dimension unless you pin a value", minimum=1,
+                          maximum=MAX_FEATURES, scalar_ok=True, inferred=True),
+                ParamSpec("eps", F, None, "added for numerical stability (empty: the float type's "
+                          "machine epsilon)", minimum=0.0, maximum=1.0, optional=True),
+                ParamSpec("elementwise_affine", B, True, "learn a per-element scale"), prefix="norm"),
+        _dropout("dropout", "Dropout", "Zeroes random elements while training, scaling the rest"),
+        _dropout("dropout1d", "Dropout1d", "Zeroes whole random channels of [N, C, L] signals while training"),
+        _dropout("dropout2d", "Dropout2d", "Zeroes whole random channels of [N, C, H, W] images while training"),
+        _dropout("alpha_dropout", "AlphaDropout", "Dropout that keeps SELU activations' mean and variance"),
         _module("flatten", "Flatten", SHAPE, "torch.nn.Flatten", "Flattens dimensions into one",
                 ParamSpec("start_dim", I, 1, "first dimension to flatten", minimum=-8, maximum=8),
                 ParamSpec("end_dim", I, -1, "last dimension to flatten", minimum=-8, maximum=8)),
         LayerSpec("reshape", "Reshape", SHAPE, "Gives each sample a new shape (the batch dimension is kept)",
-                  LayerKind.RESHAPE, params=(
+                  LayerKind.RESHAPE, target="torch.Tensor.reshape", params=(
                       ParamSpec("shape", T, (-1,), "new shape of one sample; one entry may be -1",
                                 minimum=1, maximum=MAX_FEATURES, allow_minus_one=True),
                   )),
+        _module("identity", "Identity", SHAPE, "torch.nn.Identity",
+                "Passes its input on unchanged (a placeholder, e.g. where a classifier head was removed)"),
         _module("embedding", "Embedding", LIN, "torch.nn.Embedding",
                 "Looks up a learned vector for each integer token id",
                 _count("num_embeddings", 1000, "size of the vocabulary"),
@@ -295,6 +355,9 @@ def _builtin_layers() -> list[LayerSpec]:
                 *_recurrent_params()),
         _module("gru", "GRU", REC, "torch.nn.GRU", "Gated recurrent unit over [N, T, F] sequences",
                 *_recurrent_params()),
+        _module("rnn", "RNN", REC, "torch.nn.RNN", "Plain (Elman) recurrent layer over [N, T, F] sequences",
+                *_recurrent_params(ParamSpec("nonlinearity", C, "tanh", "activation of the hidden state",
+                                             choices=("tanh", "relu")))),
         _module("multihead_attention", "MultiheadAttention", ATT, "torch.nn.MultiheadAttention",
                 "Self-attention over [N, T, E] sequences (query, key and value are the input)",
                 _inferred("embed_dim", "features per token (E)"),
@@ -317,15 +380,36 @@ def _builtin_layers() -> list[LayerSpec]:
                 ParamSpec("norm_first", B, False, "apply LayerNorm before attention (pre-norm)"),
                 prefix="encoder"),
         _activation("relu", "ReLU", "torch.nn.ReLU", "max(0, x)"),
+        _activation("relu6", "ReLU6", "torch.nn.ReLU6", "min(max(0, x), 6): a ReLU capped at 6 (MobileNet)",
+                    prefix="relu6_"),
         _activation("leaky_relu", "LeakyReLU", "torch.nn.LeakyReLU", "x for x > 0, slope·x otherwise",
                     ParamSpec("negative_slope", F, 0.01, "slope for negative inputs", minimum=0.0,
                               maximum=1.0)),
+        _activation("prelu", "PReLU", "torch.nn.PReLU", "x for x > 0, a learned slope·x otherwise",
+                    ParamSpec("num_parameters", I, 1, "learned slopes: 1 shared by all channels, or one per "
+                              "channel (the input's channel count)", minimum=1, maximum=MAX_FEATURES),
+                    ParamSpec("init", F, 0.25, "starting slope for negative inputs", minimum=0.0, maximum=1.0)),
+        _activation("elu", "ELU", "torch.nn.ELU", "x for x > 0, alpha·(eˣ − 1) otherwise",
+                    ParamSpec("alpha", F, 1.0, "scale of the negative part", minimum=0.0, maximum=10.0)),
+        _activation("selu", "SELU", "torch.nn.SELU", "scaled ELU that keeps activations normalised "
+                    "(self-normalising networks; pair with AlphaDropout)"),
         _activation("gelu", "GELU", "torch.nn.GELU", "Gaussian error linear unit",
                     ParamSpec("approximate", C, "none", "exact or tanh approximation",
                               choices=("none", "tanh"))),
         _activation("silu", "SiLU", "torch.nn.SiLU", "x · sigmoid(x) (swish)"),
+        _activation("mish", "Mish", "torch.nn.Mish", "x · tanh(softplus(x))"),
+        _activation("hardswish", "Hardswish", "torch.nn.Hardswish",
+                    "x · ReLU6(x + 3) / 6: a cheap swish (MobileNetV3)"),
         _activation("sigmoid", "Sigmoid", "torch.nn.Sigmoid", "1 / (1 + e⁻ˣ), squashes to (0, 1)"),
+        _activation("hardsigmoid", "Hardsigmoid", "torch.nn.Hardsigmoid",
+                    "ReLU6(x + 3) / 6: a cheap sigmoid with outputs in [0, 1] (MobileNetV3)"),
         _activation("tanh", "Tanh", "torch.nn.Tanh", "hyperbolic tangent, squashes to (-1, 1)"),
+        _activation("softplus", "Softplus", "torch.nn.Softplus", "log(1 + e^(beta·x)) / beta: a smooth ReLU",
+                    ParamSpec("beta", F, 1.0, "sharpness of the bend", minimum=0.001, maximum=1000.0),
+                    ParamSpec("threshold", F, 20.0, "above this value of beta·x the layer passes x on "
+                              "unchanged", minimum=0.0, maximum=1000.0)),
+        _activation("glu", "GLU", "torch.nn.GLU", "gated linear unit: splits dim in half into a and b and "
+                    "returns a · sigmoid(b)", _dim(-1, "dimension split in half (its size must be even)")),
         _activation("softmax", "Softmax", "torch.nn.Softmax", "turns scores into probabilities along dim",
                     _dim(1, "dimension that sums to 1")),
         _activation("log_softmax", "LogSoftmax", "torch.nn.LogSoftmax", "log of softmax along dim (pair "

@@ -59,7 +59,7 @@ from nnstudio.train.faults import (
     replay_to_failing_node,
 )
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
-from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked
+from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked, state_dict_mismatches
 
 #: On accelerators the running loss is read (a host sync) at most this often.
 READS_PER_SECOND = 30
@@ -298,7 +298,14 @@ class TrainingRun:
         """
         from nnstudio.train.checkpoints import validate_checkpoint
 
-        # every part typed (and held against this optimizer) before anything changes: no failure at epoch 3
+        # Every part typed before anything changes (no failure at epoch 3). The weights are held
+        # against the network before the optimizer state is: a checkpoint of another network is
+        # best explained by its layers ("fc1.weight: shape ..."), not by its optimizer's group sizes.
+        validate_checkpoint(checkpoint)
+        if isinstance(checkpoint.get("model"), dict):
+            mismatches = state_dict_mismatches(self.model, checkpoint["model"])
+            if mismatches:
+                raise CheckpointError(str(WeightsMismatchError(mismatches)), "model")
         validate_checkpoint(checkpoint, self.optimizer)
         before = (self.history, self._best_val, self._bad_epochs)
         try:

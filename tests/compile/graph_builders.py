@@ -37,3 +37,13 @@ def chain(*layers: Layer, shape: tuple[int, ...] = (1, 8, 8), dtype: str = "floa
     nodes["out"] = "output"
     edges.append((previous, "out"))
     return graph_from(nodes, edges)
+
+
+def sample_input(spec: Any) -> tuple[tuple[int, ...], str]:
+    """Return one sample's shape and the dtype that a catalog layer accepts with its default parameters."""
+    from nnstudio.compile.rules import rule_for
+
+    rule = rule_for(spec)
+    rank = rule.layout.ranks[0] if rule.layout else 2
+    dtype = "int64" if rule.dtypes == "integer" else "float32"
+    return (8,) * (rank - 1), dtype

@@ -99,12 +99,28 @@ def test_kernel_larger_than_input_reports_pytorchs_message_on_the_node():
     assert "Kernel size can't be greater than actual input size" in problem.message
 
 
-def test_an_absurd_size_is_analysed_without_allocating_it():
-    graph = chain(("linear", {"out_features": 1_000_000}), ("linear", {"out_features": 1_000_000}),
+def test_an_absurd_size_is_analysed_without_allocating_it_and_is_an_error_naming_the_largest_layer():
+    graph = chain(("linear", {"out_features": 1_000_000}), ("linear", {"out_features": 500_000}),
                   shape=(1_000_000,))
     analysis = analyze(graph)
-    assert analysis.ok
-    assert analysis.nodes["l2"].params == 1_000_000 * 1_000_000 + 1_000_000  # 4 TB if it were real
+    assert analysis.nodes["l1"].params == 1_000_000 * 1_000_000 + 1_000_000  # 4 TB if it were real
+    assert analysis.nodes["l2"].output_shape == ("N", 500_000)  # shapes are still shown
+    (problem,) = analysis.errors
+    assert problem.code == "too-large-for-memory" and problem.node_id == "l1"
+    assert "1,500,001,500,000 weights" in problem.message and "5.5 TB" in problem.message
+    assert "1,000,001,000,000 parameters" in problem.message
+
+
+def test_weights_too_large_for_this_machine_are_an_analysis_error(monkeypatch):
+    from nnstudio.compile import memory
+
+    monkeypatch.setattr(memory, "physical_memory_bytes", lambda: 100_000)
+    analysis = analyze(load_example("digits-cnn").graph)
+    (problem,) = analysis.errors
+    assert problem.node_id == "fc1"  # 32,896 of the 53,002 parameters
+    assert "53,002 weights" in problem.message and "32,896" in problem.message and "97.7 KB" in problem.message
+    monkeypatch.setattr(memory, "physical_memory_bytes", lambda: None)  # a platform that does not say
+    assert analyze(load_example("digits-cnn").graph).ok
 
 
 def test_wrong_input_rank_is_explained():
@@ -115,7 +131,9 @@ def test_wrong_input_rank_is_explained():
 
 def test_attention_head_count_must_divide_the_embedding():
     analysis = analyze(chain(("multihead_attention", {"num_heads": 3}), shape=(5, 8)))
-    assert "divisible" in errors_by_node(analysis)["l1"].message
+    problem = errors_by_node(analysis)["l1"]
+    assert problem.field == "num_heads"
+    assert "num_heads 3 does not divide embed_dim 8" in problem.message and "1, 2, 4 or 8" in problem.message
 
 
 @pytest.mark.parametrize(("output", "shape"), [
@@ -260,16 +278,16 @@ def test_analysis_of_real_modules_matches_eager_pytorch():
 
 
 def test_a_surprise_inside_one_layer_becomes_a_problem_not_an_exception(monkeypatch):
-    from nnstudio.compile import node_inference
+    from nnstudio.compile.rule_kinds import ModuleRule
 
-    original = node_inference.resolve_params
+    original = ModuleRule.resolve
 
-    def explode(spec, params, x):
+    def explode(self, spec, params, x):
         if spec.type_id == "linear":
             raise ZeroDivisionError("boom")
-        return original(spec, params, x)
+        return original(self, spec, params, x)
 
-    monkeypatch.setattr(node_inference, "resolve_params", explode)
+    monkeypatch.setattr(ModuleRule, "resolve", explode)
     analysis = analyze(load_example("digits-mlp").graph)
     problem = errors_by_node(analysis)["fc1"]
     assert problem.code == "analysis-failed" and "ZeroDivisionError: boom" in problem.message
@@ -310,3 +328,73 @@ def test_a_pinned_size_that_disagrees_has_a_one_click_fix_that_undo_takes_back(l
     assert analyze(project.graph).errors == []
     stack.undo()
     assert errors_by_node(analyze(project.graph))["l1"].field == field
+
+
+# --- messages in the project's words ------------------------------------------------------------
+
+def _branches(merge, a, b, shape=(4, 8, 8)):
+    nodes = {"x_in": ("input", {"shape": list(shape)}), "a": a, "b": b, "m": merge, "out": "output"}
+    return graph_from(nodes, [("x_in", "a"), ("x_in", "b"), ("a", "m"), ("b", "m"), ("m", "out")])
+
+
+@pytest.mark.parametrize(("merge", "verb"), [("add", "add"), ("multiply", "multiply")])
+def test_a_broadcast_error_names_the_inputs_the_dimension_and_a_fix(merge, verb):
+    from nnstudio.core.commands import UndoStack
+    from nnstudio.core.project import Project
+
+    graph = _branches(merge, ("conv2d", {"out_channels": 4, "padding": 1}), ("conv2d", {"out_channels": 6, "padding": 1}))
+    problem = errors_by_node(analyze(graph))["m"]
+    assert problem.message.startswith(f"{merge.capitalize()} cannot {verb} its inputs: a gives [N, 4, 8, 8] but b "
+                                      "gives [N, 6, 8, 8], which differ in dimension 1 (4 vs 6 channels); put a 1x1 "
+                                      "Conv2d with out_channels 6 after a")
+    assert "2, " not in problem.message and "Concat" in problem.message
+    assert problem.fix.description == "Insert a 1x1 Conv2d with out_channels 6 after a"
+    project = Project(graph)
+    UndoStack().push(problem.fix.make_command(project))
+    assert analyze(project.graph).ok
+
+
+def test_broadcasting_a_size_of_one_is_allowed_and_differing_ranks_are_not():
+    gate = _branches("multiply", ("conv2d", {"out_channels": 4, "padding": 1}), ("adaptive_avg_pool2d", {}))
+    assert analyze(gate).nodes["m"].output_shape == ("N", 4, 8, 8)  # squeeze-and-excitation style
+    # With the probe batch of 2 this broadcast "worked" ([2, 3, 8] + [2, 8]); with a batch of 64 it cannot.
+    mixed = _branches("add", ("reshape", {"shape": [2, 8]}), ("linear", {"out_features": 8}), shape=(16,))
+    problem = errors_by_node(analyze(mixed))["m"]
+    assert "a gives [N, 2, 8] (3 dimensions) but b gives [N, 8] (2 dimensions)" in problem.message
+
+
+def test_concat_names_the_dimension_that_must_agree():
+    graph = _branches(("concat", {"dim": 1}), ("conv2d", {"out_channels": 4, "padding": 1}),
+                      ("conv2d", {"out_channels": 4, "padding": 1, "stride": 2}))
+    problem = errors_by_node(analyze(graph))["m"]
+    assert ("a gives [N, 4, 8, 8] and b gives [N, 4, 4, 4], which differ in dimension 2 (8 vs 4 height)"
+            in problem.message)
+    graph = _branches(("concat", {"dim": 4}), "relu", "relu")
+    problem = errors_by_node(analyze(graph))["m"]
+    assert problem.field == "dim" and "4 dimensions" in problem.message
+
+
+def test_torch_messages_show_the_batch_as_n():
+    from nnstudio.compile.tensors import TensorInfo, torch_message
+
+    x = TensorInfo((2, 64), torch.float32)
+    text = torch_message(RuntimeError("got input of size: [2, 64], torch.Size([2, 64]), (2, 64) and 2x64, not [2, 6]"),
+                         [x])
+    assert text == "got input of size: [N, 64], [N, 64], [N, 64] and [N, 64], not [2, 6]"
+
+
+@pytest.mark.parametrize(("layer", "field", "words"), [
+    (("softmax", {"dim": 5}), "dim", "Softmax's dim 5 does not exist in its input [N, 1, 8, 8]"),
+    (("flatten", {"end_dim": 7}), "end_dim", "set end_dim to a value from -4 to 3"),
+    (("conv_transpose2d", {"stride": 2, "output_padding": 2}), "output_padding", "smaller than its stride 2"),
+    (("group_norm", {"num_groups": 3}), "num_groups", "set num_groups to a divisor of 1"),
+])
+def test_parameters_meta_tensors_do_not_check_are_checked_by_the_rule(layer, field, words):
+    problem = errors_by_node(analyze(chain(layer)))["l1"]
+    assert problem.field == field and words in problem.message
+
+
+def test_a_layer_that_loses_the_batch_dimension_says_so_without_the_probe_size():
+    graph = chain(("glu", {"dim": 0}), shape=(4,))
+    problem = errors_by_node(analyze(graph))["l1"]
+    assert problem.code == "loses-batch" and "2" not in problem.message

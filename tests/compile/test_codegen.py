@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from graph_builders import chain, graph_from
+from graph_builders import chain, graph_from, sample_input
 
 from nnstudio.compile import CompileError, analyze, compile_graph, generate_source
+from nnstudio.core.catalog import CATALOG, LayerKind
 from nnstudio.core.commands import SetParam
 from nnstudio.core.examples import list_examples, load_example
 
@@ -125,3 +126,13 @@ def test_golden_source(name):
         path.write_text(source, encoding="utf-8")
     assert path.exists(), f"missing golden file {path}; run with NNSTUDIO_REGEN_GOLDEN=1"
     assert source == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("type_id", [s.type_id for s in CATALOG if s.kind is LayerKind.MODULE])
+def test_every_module_layer_compiles_and_exports_the_same_network(type_id):
+    spec = CATALOG.get(type_id)
+    shape, dtype = sample_input(spec)
+    graph = chain(type_id, shape=shape, dtype=dtype)
+    x = torch.randint(0, 8, (3, *shape)) if dtype == "int64" else torch.rand(3, *shape)
+    assert_same_outputs(graph, x)
+    assert tuple(compile_graph(graph)(x).shape[1:]) == analyze(graph).output_shape[1:]

@@ -114,9 +114,9 @@ def test_structural_errors_raise_compile_error_not_anything_else():
 
 
 def test_weights_larger_than_memory_are_refused_before_allocating(monkeypatch):
-    from nnstudio.compile import compiler
+    from nnstudio.compile import memory
 
-    monkeypatch.setattr(compiler, "physical_memory_bytes", lambda: 100_000)
+    monkeypatch.setattr(memory, "physical_memory_bytes", lambda: 100_000)
     with pytest.raises(CompileError) as caught:
         compile_graph(load_example("digits-cnn").graph)
     assert caught.value.node_id == "fc1"  # 32,896 of the 53,002 parameters

@@ -76,6 +76,9 @@ def test_linear_after_linear_without_a_nonlinearity(between):
     problem = lint_codes(project)["linear-after-linear"]
     last = f"l{len(between) + 2}"
     assert problem.node_id == last and "l1" in problem.message
+    between = ", ".join(f"l{i}" for i in range(2, len(between) + 2))
+    assert f"{last} follows l1 with {'only ' + between + ' and ' if between else ''}no activation between them" \
+        in problem.message
     apply_fix(project, problem)
     inserted = project.graph.predecessors(last)[0]
     assert project.graph.node(inserted).type_id == "relu"
@@ -159,3 +162,94 @@ def test_softmax_across_the_batch_is_flagged_and_fixed(dim):
     apply_fix(project, problem)
     assert project.graph.node("l3").params["dim"] == 1
     assert analyze(project.graph, project.settings).problems == []
+
+
+# --- traits, not type ids: the mistakes behind pass-through layers and normalisers ---------------
+
+@pytest.mark.parametrize("squash", ["sigmoid", "hardsigmoid"])
+def test_a_sigmoid_before_bce_with_logits_is_removed(squash):
+    project = project_of(chain(("linear", {"out_features": 1}), squash, shape=(2,)), loss="bce_with_logits",
+                         dataset="moons")
+    problem = lint_codes(project)["sigmoid-before-bce-with-logits"]
+    assert problem.node_id == "l2" and "applied twice" in problem.message and "remove l2" in problem.message
+    stack, before = apply_fix(project, problem)
+    assert "l2" not in project.graph and project.settings.loss == "bce_with_logits"
+    assert analyze(project.graph, project.settings).problems == []
+    stack.undo()
+    assert records(project.graph) == before[0]
+
+
+def test_softmax_behind_dropout_before_cross_entropy_is_found():
+    project = project_of(chain("flatten", ("linear", {"out_features": 10}), ("softmax", {}), "dropout"))
+    problem = lint_codes(project)["softmax-before-cross-entropy"]
+    assert problem.node_id == "l3" and "through l4" in problem.message
+    apply_fix(project, problem)
+    assert project.graph.predecessors("l4") == ["l2"]
+    assert "softmax-before-cross-entropy" not in lint_codes(project)
+
+
+def test_a_normaliser_between_two_linears_is_not_a_nonlinearity():
+    project = project_of(chain(("linear", {"out_features": 32}), "batch_norm1d", ("linear", {"out_features": 10}),
+                               shape=(16,)), dataset="blobs", classes=10)
+    codes = lint_codes(project)
+    problem = codes["linear-after-linear"]
+    assert problem.node_id == "l3" and "l1" in problem.message and "BatchNorm1d normalises but is not a nonlinearity" \
+        in problem.message
+    apply_fix(project, problem)
+    inserted = project.graph.predecessors("l3")[0]
+    assert project.graph.node(inserted).type_id == "relu" and project.graph.predecessors(inserted) == ["l2"]
+    assert "linear-after-linear" not in lint_codes(project)
+
+
+@pytest.mark.parametrize(("layers", "shape", "biased"), [
+    ((("conv2d", {"out_channels": 8}), "batch_norm2d"), (1, 8, 8), "l1"),
+    ((("linear", {"out_features": 8}), "batch_norm1d"), (16,), "l1"),
+    ((("conv1d", {"out_channels": 8}), "batch_norm1d"), (4, 16), "l1"),
+    ((("conv2d", {"out_channels": 8}), "instance_norm2d"), (1, 8, 8), "l1"),
+])
+def test_a_bias_right_before_batch_norm_is_flagged_with_the_bias_false_fix(layers, shape, biased):
+    project = project_of(chain(*layers, shape=shape), loss="mse", dataset="linear")
+    problem = lint_codes(project)["bias-before-norm"]
+    assert (problem.node_id, problem.field, problem.severity) == (biased, "bias", "warning")
+    assert problem.message.startswith(f"{biased}'s bias is wasted") and "set bias to False" in problem.message
+    stack, before = apply_fix(project, problem)
+    assert project.graph.node(biased).params["bias"] is False
+    assert "bias-before-norm" not in lint_codes(project)
+    stack.undo()
+    assert records(project.graph) == before[0]
+
+
+@pytest.mark.parametrize("graph", [
+    chain(("conv2d", {"out_channels": 8, "bias": False}), "batch_norm2d"),  # already without a bias
+    chain(("linear", {"out_features": 8}), "batch_norm1d", shape=(5, 16)),  # bias on the features, BN on time
+    chain(("linear", {"out_features": 8}), "layer_norm", shape=(16,)),  # normalises each sample, keeps the shift
+    graph_from({"x_in": ("input", {"shape": [1, 8, 8]}), "c": ("conv2d", {"out_channels": 4}), "bn": "batch_norm2d",
+                "m": "add", "out": "output"},
+               [("x_in", "c"), ("c", "bn"), ("bn", "m"), ("c", "m"), ("m", "out")]),  # the bias also feeds the Add
+])
+def test_a_bias_that_matters_is_left_alone(graph):
+    assert "bias-before-norm" not in lint_codes(project_of(graph, loss="mse", dataset="linear"))
+
+
+def test_lint_messages_are_one_sentence_naming_the_layer():
+    cases = [
+        project_of(chain("flatten", ("linear", {"out_features": 10}), ("softmax", {}))),
+        project_of(chain(("linear", {"out_features": 1}), "sigmoid", shape=(2,)), loss="bce", dataset="moons"),
+        project_of(chain(("linear", {"out_features": 1}), "sigmoid", shape=(2,)), loss="bce_with_logits",
+                   dataset="moons"),
+        project_of(chain("flatten", ("linear", {"out_features": 10})), loss="nll"),
+        project_of(chain(("linear", {"out_features": 8}), "batch_norm1d", ("linear", {"out_features": 10}),
+                         ("log_softmax", {"dim": 0}), shape=(16,)), loss="nll"),
+    ]
+    seen = set()
+    for project in cases:
+        for problem in analyze(project.graph, project.settings).problems:
+            if problem.code in {"class-count-mismatch", "too-few-class-scores", "regression-loss-on-classes"}:
+                continue  # worded by the dataset lints
+            seen.add(problem.code)
+            text = problem.message
+            assert ". " not in text and not text.endswith("."), text
+            assert problem.node_id in text, text
+            assert ";" in text, f"no remedy in: {text}"
+    assert seen == {"softmax-before-cross-entropy", "sigmoid-before-bce", "sigmoid-before-bce-with-logits",
+                    "nll-without-log-softmax", "linear-after-linear", "bias-before-norm", "softmax-over-batch"}

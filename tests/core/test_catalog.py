@@ -26,9 +26,9 @@ def test_parameter_names_are_the_torch_constructor_arguments():
         module_path, _, cls_name = spec.target.rpartition(".")
         cls = getattr(torch.nn, cls_name)
         accepted = set(inspect.signature(cls.__init__).parameters)
-        if cls_name in {"LSTM", "GRU"}:  # their constructors take **kwargs
+        if cls_name in {"LSTM", "GRU", "RNN"}:  # their constructors take **kwargs
             accepted |= {"input_size", "hidden_size", "num_layers", "bias", "batch_first", "dropout",
-                         "bidirectional"}
+                         "bidirectional", "nonlinearity"}
         for param in spec.params:
             if param.constructor:
                 assert param.name in accepted, f"{spec.type_id}.{param.name} is not an argument of {cls_name}"
@@ -148,3 +148,15 @@ def test_dataset_field_kinds_refuse_bad_values_naming_the_field(kind, extra, val
     with pytest.raises(ParamError, match=reason) as caught:
         ParamSpec("opt", kind, None, "help", **extra).validate(value)
     assert caught.value.field == "opt"
+
+
+def test_the_editor_guide_lists_every_palette_layer():
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "docs" / "editor.md").read_text(encoding="utf-8")
+    table = text[text.index("| group | layers |"):text.index("Hover an entry")]
+    rows = {line.split("|")[1].strip(): line.split("|")[2] for line in table.splitlines()[2:] if line.startswith("|")}
+    for category, specs in CATALOG.categories().items():
+        listed = {word.strip(" (),.`") for word in rows[category].split()}
+        missing = [spec.title for spec in specs if spec.title not in listed]
+        assert not missing, f"docs/editor.md's palette table lacks {missing} in {category}"

@@ -177,9 +177,9 @@ def make_stray(draw, graph: Graph) -> None:
 
 BREAKERS = {"cycle": make_cycle, "dangling": make_dangling, "shape_mismatch": make_shape_mismatch,
             "absurd": make_absurd, "huge_weights": make_huge_weights, "stray": make_stray}
-#: What must be refused by the analysis itself; absurd weights may pass analysis (counted on meta
-#: tensors) but compile must refuse them before allocating.
-CAUGHT_BY_COMPILE_ONLY = {"huge_weights"}
+#: What may pass analysis and be refused by compile only: nothing (weights too large for memory are
+#: an analysis error too, counted on meta tensors, so compile refuses them before allocating).
+CAUGHT_BY_COMPILE_ONLY: set[str] = set()
 
 
 @PROFILE

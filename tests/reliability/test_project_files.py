@@ -137,7 +137,7 @@ def test_a_100_megabyte_file_is_refused_before_it_is_read(tmp_path, monkeypatch)
         raise AssertionError(f"{self} was read although its size alone rules it out")
 
     monkeypatch.setattr(type(huge), "read_bytes", refuse_to_read)
-    with pytest.raises(ProjectFileError, match="the file is 100 MB; project files are at most 20 MB"):
+    with pytest.raises(ProjectFileError, match=r"the file is 100.0 MB; a project file is at most 20.0 MB"):
         load_project(huge)
 
 
