@@ -17,11 +17,12 @@ from nnstudio.compile.lints import run_lints
 from nnstudio.compile.memory import memory_problem
 from nnstudio.compile.node_inference import NodeOutcome, TensorInfo, infer_node
 from nnstudio.compile.results import Analysis, NodeResult
+from nnstudio.compile.stored_weights import weight_problems
 from nnstudio.compile.tensors import NodeFailure
 from nnstudio.compile.validation import check_structure
 from nnstudio.core.catalog import LayerKind, LayerSpec
 from nnstudio.core.graph import Edge, Graph
-from nnstudio.core.problems import Fix, Problem
+from nnstudio.core.problems import Fix, Problem, name_problems
 from nnstudio.core.settings import TrainingSettings
 
 _CacheKey = tuple[Any, ...]
@@ -51,7 +52,7 @@ class ShapeInference:
         self.recomputed = []
         structure = check_structure(graph)
         analysis = Analysis(revision=graph.revision)
-        problems: list[Problem] = list(structure.problems)
+        problems: list[Problem] = list(structure.problems) + name_problems(graph)
         values: dict[str, TensorInfo] = {}
         wiring = structure.wiring
         for node_id in structure.order:
@@ -86,7 +87,7 @@ class ShapeInference:
         too_large = memory_problem(analysis.nodes)
         if too_large is not None:
             problems.append(too_large)
-        analysis.problems = problems
+        analysis.problems = problems + weight_problems(graph, analysis)
         analysis.problems.extend(run_lints(graph, analysis, settings, wiring))
         return analysis
 

@@ -35,13 +35,21 @@ def generate_source(graph: Graph, class_name: str = "Model", analysis: Analysis 
     lines += [f"class {class_name}(nn.Module):",
               f"{_INDENT}def __init__(self):",
               f"{_INDENT * 2}super().__init__()"]
+    containers: set[str] = set()
     for node_id in plan.module_ids:
         spec = graph.node(node_id).spec
         rule = rule_for(spec)
         assert isinstance(rule, ModuleRule)
         args, keywords = rule.constructor_call(spec, plan.analysis.nodes[node_id].resolved)
         call = ", ".join([_literal(a) for a in args] + [f"{k}={_literal(v)}" for k, v in keywords.items()])
-        lines.append(f"{_INDENT * 2}self.{node_id} = {_qualified(spec.target)}({call})")
+        # A dotted id (layer1.0.conv1) sits in plain nn.Module containers, as in the model it came from.
+        parts = node_id.split(".")
+        for depth in range(1, len(parts)):
+            container = ".".join(parts[:depth])
+            if container not in containers:
+                containers.add(container)
+                lines.append(f"{_INDENT * 2}{_assignment(container, 'nn.Module()')}")
+        lines.append(f"{_INDENT * 2}{_assignment(node_id, f'{_qualified(spec.target)}({call})')}")
     lines.append("")
     lines += _forward(plan.graph)
     return "\n".join(lines) + "\n"
@@ -65,6 +73,21 @@ def _header(graph: Graph, analysis: Analysis, class_name: str) -> list[str]:
         "",
         "",
     ]
+
+
+def _attribute(path: str) -> str:
+    """The expression reaching submodule ``path`` from ``self``: ``self.layer1``, ``getattr(self.layer1, "0").conv1``."""
+    expression = "self"
+    for part in path.split("."):
+        expression = f"{expression}.{part}" if part.isidentifier() else f'getattr({expression}, "{part}")'
+    return expression
+
+
+def _assignment(path: str, value: str) -> str:
+    """The statement setting submodule ``path`` to ``value`` (``setattr`` for an index part)."""
+    parent, _, last = path.rpartition(".")
+    owner = _attribute(parent) if parent else "self"
+    return f"{owner}.{last} = {value}" if last.isidentifier() else f'setattr({owner}, "{last}", {value})'
 
 
 def _qualified(target: str) -> str:
@@ -106,7 +129,7 @@ def _forward(fx_graph: fx.Graph) -> list[str]:
         args = [expr(a) for a in node.args]
         kwargs = [f"{k}={expr(v)}" for k, v in node.kwargs.items()]
         if node.op == "call_module":
-            return f"self.{node.target}({', '.join(args + kwargs)})"
+            return f"{_attribute(str(node.target))}({', '.join(args + kwargs)})"
         if node.op == "call_method":
             return f"{args[0]}.{node.target}({', '.join(args[1:] + kwargs)})"
         name = node.meta.get(FUNCTION)

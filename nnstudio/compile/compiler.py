@@ -15,6 +15,7 @@ from nnstudio.compile.analysis import analyze
 from nnstudio.compile.results import Analysis
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import COMMENT, FUNCTION, HELPER, NODE_ID, rule_for
+from nnstudio.compile.stored_weights import load_stored_weights
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import Graph
@@ -102,4 +103,5 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
             raise CompileError(f"{spec.title} with {size:,} parameters cannot be built: {exc}", node_id) from None
         except Exception as exc:  # the analysis builds the same module on meta, so this is rare
             raise CompileError(f"{spec.title} cannot be built: {exc}", node_id) from None
+    load_stored_weights(modules, graph)
     return fx.GraphModule(modules, plan.graph, class_name="Model")

@@ -12,7 +12,7 @@ from typing import Any
 from psygnal import Signal
 
 from nnstudio.core.errors import GraphError, ParamError
-from nnstudio.core.graph import Edge, Graph, Node
+from nnstudio.core.graph import Edge, Graph, Node, position_problem
 
 
 class Command:
@@ -37,6 +37,12 @@ class AddNode(Command):
         spec = graph.catalog.get(type_id)
         self.graph = graph
         self.node_id = node_id or graph.new_node_id(spec.prefix)
+        refusal = graph.name_refusal(self.node_id, type_id)
+        if refusal:
+            raise GraphError(f"{self.node_id!r} cannot name a layer: {refusal}")
+        problem = position_problem(position)
+        if problem:
+            raise GraphError(f"position: {problem}")
         self.type_id = type_id
         self.position = (float(position[0]), float(position[1]))
         # Validate now, so a bad parameter is refused before anything changes.
@@ -135,11 +141,54 @@ class SetParam(Command):
         return False
 
 
+class RenameNode(Command):
+    """Give a layer a new name (its state-dict key), keeping its wires, position, parameters and rank."""
+
+    def __init__(self, graph: Graph, node_id: str, new_id: str) -> None:
+        node = graph.node(node_id)
+        if new_id == node_id:
+            raise GraphError(f"the layer is already named {node_id!r}", node_id)
+        refusal = graph.name_refusal(new_id, node.type_id, ignore=node_id)
+        if refusal:
+            raise GraphError(f"{new_id!r} cannot name a layer: {refusal}", node_id)
+        self.graph = graph
+        self.old, self.new = node_id, new_id
+        self.text = f"Rename {node_id} to {new_id}"
+
+    def redo(self) -> None:
+        self.graph._rename_node(self.old, self.new)
+
+    def undo(self) -> None:
+        # The old name may be one an old file brought in and the analysis asked to change: allow it back.
+        self.graph._rename_node(self.new, self.old, check=False)
+
+
+class SetStoredWeights(Command):
+    """Replace the stored tensors of one layer (``{}``: the layer starts from fresh weights)."""
+
+    def __init__(self, graph: Graph, node_id: str, tensors: Mapping[str, Any]) -> None:
+        node = graph.node(node_id)
+        self.graph = graph
+        self.node_id = node_id
+        self.old, self.new = dict(node.weights), dict(tensors)
+        self.text = f"Drop stored weights of {node_id}" if not tensors else f"Set stored weights of {node_id}"
+
+    def redo(self) -> None:
+        self.graph._set_weights(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.graph._set_weights(self.node_id, self.old)
+
+
 class MoveNodes(Command):
     """Move one or more nodes; a whole drag is one command."""
 
     def __init__(self, graph: Graph, positions: Mapping[str, tuple[float, float]],
                  old_positions: Mapping[str, tuple[float, float]] | None = None) -> None:
+        for node_id, position in positions.items():
+            problem = position_problem(position)
+            if problem:
+                raise GraphError(f"position: {problem}", node_id)
         self.graph = graph
         self.new = {k: (float(v[0]), float(v[1])) for k, v in positions.items()}
         self.old = dict(old_positions) if old_positions else {k: graph.node(k).position for k in positions}
@@ -200,10 +249,12 @@ class CallbackCommand(Command):
 
 
 def paste_fragment(graph: Graph, nodes: list[Mapping[str, Any]], edges: list[Mapping[str, Any]],
-                   offset: tuple[float, float] = (40.0, 40.0)) -> tuple[Macro, dict[str, str]]:
+                   offset: tuple[float, float] = (40.0, 40.0), *, verb: str = "Paste"
+                   ) -> tuple[Macro, dict[str, str]]:
     """A macro that adds copies of ``nodes`` (records as in project files) and the wires among them.
 
-    Returns the macro (not yet run) and the mapping from the records' ids to the new node ids.
+    Returns the macro (not yet run) and the mapping from the records' ids to the new node ids. The
+    macro's undo text is ``verb`` and what it copied: "Paste fc1", "Duplicate 3 layers".
     """
     renamed: dict[str, str] = {}
     children: list[Command] = []
@@ -218,7 +269,7 @@ def paste_fragment(graph: Graph, nodes: list[Mapping[str, Any]], edges: list[Map
         if record["source"] in renamed and record["target"] in renamed:
             children.append(_DeferredConnect(graph, renamed[record["source"]], renamed[record["target"]],
                                              record.get("port", "in")))
-    text = "Paste" if len(nodes) != 1 else f"Paste {nodes[0]['type']}"
+    text = f"{verb} {nodes[0]['id']}" if len(nodes) == 1 else f"{verb} {len(nodes)} layers"
     return Macro(text, children), renamed
 
 

@@ -68,6 +68,9 @@ class ParamSpec:
     max_length: int = 4096
     #: The label a form shows (empty: derived from ``name``).
     label: str = ""
+    #: FLOAT / FLOAT_LIST: ``inf`` and ``-inf`` are values (an imported ``masked_fill(x, mask, -inf)``);
+    #: NaN never is. Project files store them as ``Infinity`` / ``-Infinity``.
+    allow_infinite: bool = False
 
     @property
     def title(self) -> str:
@@ -94,10 +97,7 @@ class ParamSpec:
         if kind is ParamKind.FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParamError(self.name, f"expected a number, got {value!r}")
-            number = float(value)
-            if not math.isfinite(number):
-                raise ParamError(self.name, f"expected a finite number, got {value!r}")
-            return self._check_range(number)
+            return self._check_range(self._as_float(value, "expected a finite number"))
         if kind is ParamKind.CHOICE:
             if value in self.choices:
                 return value
@@ -119,11 +119,20 @@ class ParamSpec:
             return int(value)
         raise ParamError(self.name, f"expected a whole number, got {value!r}")
 
+    def _as_float(self, value: int | float, refusal: str) -> float:
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond float's range
+            raise ParamError(self.name, f"{refusal}, got a number of {len(str(value))} digits") from None
+        if math.isnan(number) or (math.isinf(number) and not self.allow_infinite):
+            raise ParamError(self.name, f"{refusal}, got {value!r}")
+        return number
+
     def _check_range(self, number: float) -> Any:
         if self.minimum is not None and number < self.minimum:
-            raise ParamError(self.name, f"{number:g} is below the minimum {self.minimum:g}")
+            raise ParamError(self.name, f"{_number(number)} is below the minimum {self.minimum:g}")
         if self.maximum is not None and number > self.maximum:
-            raise ParamError(self.name, f"{number:g} is above the maximum {self.maximum:g}")
+            raise ParamError(self.name, f"{_number(number)} is above the maximum {self.maximum:g}")
         return number
 
     def _validate_tuple(self, value: Any) -> int | tuple[int, ...]:
@@ -168,11 +177,17 @@ class ParamSpec:
         for entry in value:
             if isinstance(entry, bool) or not isinstance(entry, (int, float)):
                 raise ParamError(self.name, f"expected numbers, got {entry!r}")
-            number = float(entry)
-            if not math.isfinite(number):
-                raise ParamError(self.name, f"expected finite numbers, got {entry!r}")
+            number = self._as_float(entry, "expected finite numbers")
             self._check_range(number)
             numbers.append(number)
         if self.length is not None and len(numbers) != self.length:
             raise ParamError(self.name, f"expected {self.length} numbers, got {len(numbers)}")
         return tuple(numbers)
+
+
+def _number(value: float) -> str:
+    """A number for a message; a whole number too long for a float is shown by its length."""
+    try:
+        return f"{value:g}"
+    except OverflowError:
+        return f"a number of {len(str(value))} digits"

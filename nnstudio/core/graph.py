@@ -7,7 +7,7 @@ on :attr:`Graph.events` (psygnal, no Qt), so the canvas, inspector and shape inf
 
 from __future__ import annotations
 
-import keyword
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -16,16 +16,32 @@ from typing import Any
 import networkx as nx
 from psygnal import Signal, SignalGroup
 
-from nnstudio.core.catalog import CATALOG, Catalog, LayerSpec
+from nnstudio.core import names
+from nnstudio.core.catalog import CATALOG, Catalog, LayerKind, LayerSpec
 from nnstudio.core.errors import GraphError, ParamError
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-#: Names that would clash with the generated module's own attributes or with Python.
-_RESERVED = frozenset({"forward", "training", "self", "torch", "nn", "Model", "x"}) | set(keyword.kwlist)
+#: Canvas coordinates beyond this are absurd (a 100,000-layer chain spans 10^7): refused, as the
+#: canvas cannot draw or scroll to them.
+POSITION_LIMIT = 1e8
 
 
 def is_valid_node_id(node_id: str) -> bool:
-    return bool(_IDENTIFIER.match(node_id)) and node_id not in _RESERVED and not node_id.startswith("_")
+    """True when ``node_id`` may name a layer (see :mod:`nnstudio.core.names`)."""
+    return names.name_problem(node_id) is None
+
+
+def position_problem(position: Any) -> str | None:
+    """Why ``position`` cannot place a layer on the canvas, or None when it can."""
+    if not isinstance(position, (tuple, list)) or len(position) != 2:
+        return f"a position is two numbers [x, y], not {position!r}"
+    for value in position:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return f"a position is two numbers [x, y], not {position!r}"
+        if not math.isfinite(value):
+            return f"{value!r} is not a finite number"
+        if abs(value) > POSITION_LIMIT:
+            return f"{value:g} is beyond the canvas (at most {POSITION_LIMIT:g} from the origin)"
+    return None
 
 
 @dataclass
@@ -37,9 +53,12 @@ class Node:
     params: dict[str, Any]
     position: tuple[float, float] = (0.0, 0.0)
     spec: LayerSpec = field(repr=False, compare=False, default=None)  # type: ignore[assignment]
+    #: Stored tensors (imported, pretrained, fine-tuned) by their name inside the layer (``weight``):
+    #: :class:`nnstudio.core.weights.StoredTensor`. Empty: the layer starts from its initialisation.
+    weights: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
 
     def copy(self) -> Node:
-        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec)
+        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights))
 
 
 @dataclass(frozen=True, order=True)
@@ -68,6 +87,8 @@ class GraphEvents(SignalGroup):
     #: (node id, parameter name)
     param_changed = Signal(str, str)
     node_moved = Signal(str)
+    #: (old id, new id), after the node_removed / node_added pair a rename also emits.
+    node_renamed = Signal(str, str)
     #: Anything that can change shapes, parameters or validity happened (not emitted for moves).
     structure_changed = Signal()
 
@@ -82,6 +103,8 @@ class Graph:
         # Creation order of nodes; kept across remove + undo so files and layouts stay stable.
         self._order: dict[str, int] = {}
         self._next_order = 0
+        # How many layer ids lie inside each container path ("layer1", "layer1.0" for "layer1.0.conv1").
+        self._containers: dict[str, int] = {}
         #: Increases on every change that matters to analysis; caches compare it.
         self.revision = 0
 
@@ -153,17 +176,58 @@ class Graph:
 
     def new_node_id(self, prefix: str, taken: Iterable[str] = ()) -> str:
         """The first free name ``prefix1``, ``prefix2``, ... (a valid Python identifier)."""
-        used = set(self._g.nodes) | set(taken)
-        base = re.sub(r"\W", "_", prefix) or "node"
-        if not _IDENTIFIER.match(base):
-            base = f"n_{base}"
+        used = set(taken)
+        base = re.sub(r"\W", "_", prefix).lstrip("_") or "node"
+        if base[0].isdigit():
+            base = f"n{base}"
         i = 1
-        while f"{base}{i}" in used or not is_valid_node_id(f"{base}{i}"):
+        while (f"{base}{i}" in used or not self.is_free(f"{base}{i}")
+               or not is_valid_node_id(f"{base}{i}")):
             i += 1
         return f"{base}{i}"
 
+    def is_free(self, node_id: str, ignore: str | None = None) -> bool:
+        """True when no layer has ``node_id`` and none sits inside it or around it (``ignore`` aside)."""
+        if node_id != ignore and node_id in self._g:
+            return False
+        inside = self._containers.get(node_id, 0)
+        if ignore is not None and ignore.startswith(node_id + "."):
+            inside -= 1
+        if inside > 0:
+            return False
+        return not any(p != ignore and p in self._g for p in _prefixes(node_id))
+
+    def name_refusal(self, node_id: str, type_id: str, ignore: str | None = None) -> str | None:
+        """Why ``node_id`` cannot name a new (or renamed, ``ignore``) layer of ``type_id`` here, or None."""
+        spec = self.catalog.get(type_id)
+        reason = names.refusal(node_id, self.is_free, dotted=spec.kind is not LayerKind.INPUT)
+        if reason:
+            return reason
+        if node_id != ignore and node_id in self._g:
+            return f"a layer named `{node_id}` already exists"
+        if not self.is_free(node_id, ignore):
+            if any(p != ignore and p in self._g for p in _prefixes(node_id)):
+                outer = next(p for p in _prefixes(node_id) if p in self._g and p != ignore)
+                return f"`{outer}` is a layer, so no layer can sit inside it as `{node_id}`"
+            return f"layers sit inside `{node_id}` (such as `{self._inside(node_id)}`), so it cannot name a layer"
+        return None
+
+    def _inside(self, container: str) -> str:
+        return next(n for n in self._g if n.startswith(container + "."))
+
     def connection_problem(self, source: str, target: str, port: str = "in") -> str | None:
         """Why ``source -> target.port`` cannot be connected, or ``None`` when it can."""
+        problem = self._wire_problem(source, target, port)
+        if problem:
+            return problem
+        if not self.node(target).spec.port(port).variadic and any(e.port == port for e in self.in_edges(target)):
+            return f"{target} already has an input; remove that wire first"
+        if nx.has_path(self._g, target, source):
+            return f"connecting {source} to {target} would make a cycle"
+        return None
+
+    def _wire_problem(self, source: str, target: str, port: str) -> str | None:
+        """Why a wire ``source -> target.port`` is malformed (ends, port, self loop), or None."""
         if source not in self._g:
             return f"there is no node named {source!r}"
         if target not in self._g:
@@ -174,15 +238,11 @@ class Graph:
         if not dst.spec.inputs:
             return f"{dst.spec.title} takes no input"
         try:
-            port_spec = dst.spec.port(port)
+            dst.spec.port(port)
         except ValueError as exc:
             return str(exc)
         if source == target:
             return "a layer cannot feed itself"
-        if not port_spec.variadic and any(e.port == port for e in self.in_edges(target)):
-            return f"{target} already has an input; remove that wire first"
-        if nx.has_path(self._g, target, source):
-            return f"connecting {source} to {target} would make a cycle"
         return None
 
     def next_index(self, target: str, port: str) -> int:
@@ -198,13 +258,19 @@ class Graph:
         self.revision += 1
         self.events.structure_changed.emit()
 
-    def _add_node(self, node: Node, order: int | None = None) -> None:
+    def _add_node(self, node: Node, order: int | None = None, *, allow_clash: bool = False) -> None:
+        """Add ``node``; ``allow_clash`` admits a name clashing with a module attribute (old files:
+        the analysis reports it and offers a rename), never a malformed or taken name."""
+        node.spec = self.catalog.get(node.type_id)
         if node.id in self._g:
             raise GraphError(f"a node named {node.id!r} already exists", node.id)
-        if not is_valid_node_id(node.id):
-            raise GraphError(f"{node.id!r} is not a valid layer name (letters, digits and _; not a "
-                             "Python keyword)", node.id)
-        node.spec = self.catalog.get(node.type_id)
+        refusal = self.name_refusal(node.id, node.type_id)
+        if refusal and not (allow_clash and self._only_clashes(node)):
+            raise GraphError(f"{node.id!r} cannot name a layer: {refusal}", node.id)
+        problem = position_problem(node.position)
+        if problem:
+            raise GraphError(f"position: {problem}", node.id)
+        node.position = (float(node.position[0]), float(node.position[1]))
         try:
             node.params = node.spec.validate_params(node.params)
         except ParamError as exc:
@@ -214,8 +280,14 @@ class Graph:
         self._next_order = max(self._next_order, order + 1)
         self._order[node.id] = order
         self._g.add_node(node.id, node=node)
+        for prefix in _prefixes(node.id):
+            self._containers[prefix] = self._containers.get(prefix, 0) + 1
         self.events.node_added.emit(node.id)
         self._touch()
+
+    def _only_clashes(self, node: Node) -> bool:
+        """True when ``node``'s name is refused only because a part clashes with a module attribute."""
+        return names.only_clashes(node.id, dotted=node.spec.kind is not LayerKind.INPUT) and self.is_free(node.id)
 
     def _remove_node(self, node_id: str) -> Node:
         node = self.node(node_id)
@@ -223,6 +295,10 @@ class Graph:
             raise GraphError("remove the node's wires first", node_id)
         self._g.remove_node(node_id)
         del self._order[node_id]
+        for prefix in _prefixes(node_id):
+            self._containers[prefix] -= 1
+            if not self._containers[prefix]:
+                del self._containers[prefix]
         self.events.node_removed.emit(node_id)
         self._touch()
         return node
@@ -254,9 +330,38 @@ class Graph:
         self.events.param_changed.emit(node_id, name)
         self._touch()
 
+    def _set_weights(self, node_id: str, tensors: Mapping[str, Any]) -> None:
+        self.node(node_id).weights = dict(tensors)
+        self._touch()
+
     def _move(self, node_id: str, position: tuple[float, float]) -> None:
+        problem = position_problem(position)
+        if problem:
+            raise GraphError(f"position: {problem}", node_id)
         self.node(node_id).position = (float(position[0]), float(position[1]))
         self.events.node_moved.emit(node_id)
+
+    def _rename_node(self, old: str, new: str, *, check: bool = True) -> None:
+        """Give node ``old`` the id ``new``, keeping its wires (same ports and order), position and rank.
+
+        Views see the wires and the node leave and come back under the new name, then ``node_renamed``.
+        """
+        node = self.node(old)
+        if check:
+            refusal = self.name_refusal(new, node.type_id, ignore=old)
+            if refusal:
+                raise GraphError(f"{new!r} cannot name a layer: {refusal}", old)
+        incoming, outgoing = self.in_edges(old), self.out_edges(old)
+        for edge in incoming + outgoing:
+            self._remove_edge(edge)
+        order = self._order[old]
+        self._remove_node(old)
+        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights)
+        self._add_node(renamed, order, allow_clash=not check)
+        for edge in incoming + outgoing:
+            self._add_edge(Edge(new if edge.source == old else edge.source,
+                                new if edge.target == old else edge.target, edge.port, edge.index))
+        self.events.node_renamed.emit(old, new)
 
     # --- whole-graph helpers ---------------------------------------------------------------------
 
@@ -268,6 +373,7 @@ class Graph:
             other._g.add_node(copy.id, node=copy)
         other._order = dict(self._order)
         other._next_order = self._next_order
+        other._containers = dict(self._containers)
         for edge in self.edges():
             other._g.add_edge(edge.source, edge.target, key=edge.key, edge=edge)
         other.revision = self.revision
@@ -284,20 +390,59 @@ class Graph:
 
     @classmethod
     def from_records(cls, nodes: Iterable[Mapping[str, Any]], edges: Iterable[Mapping[str, Any]],
-                     catalog: Catalog = CATALOG) -> Graph:
-        """Build a graph from plain records; raises GraphError / ParamError / UnknownLayerError."""
+                     catalog: Catalog = CATALOG, *, allow_clashes: bool = False) -> Graph:
+        """Build a graph from plain records; raises GraphError / ParamError / UnknownLayerError.
+
+        Takes time linear in the records whatever their order: each wire is checked on its own
+        (ends, port, a free slot) and the whole graph is checked for cycles once at the end, where
+        adding the wires one by one with :meth:`connection_problem` would search paths per wire.
+        ``allow_clashes`` admits names that clash with module attributes (old files; see
+        :meth:`_add_node`).
+        """
         graph = cls(catalog)
         with graph.events.blocked():
             for record in nodes:
-                position = tuple(record.get("position", (0.0, 0.0)))
                 graph._add_node(Node(record["id"], record["type"], dict(record.get("params", {})),
-                                     (float(position[0]), float(position[1]))))
-            for record in edges:
-                graph._add_edge(Edge(record["source"], record["target"], record.get("port", "in"),
-                                     int(record.get("index", 0))))
+                                     tuple(record.get("position", (0.0, 0.0)))),  # type: ignore[arg-type]
+                                allow_clash=allow_clashes)
+            graph._add_edges([Edge(record["source"], record["target"], record.get("port", "in"),
+                                   int(record.get("index", 0))) for record in edges])
         graph.revision = 0
         return graph
+
+    def _add_edges(self, edges: list[Edge]) -> None:
+        """Add many wires at once (loading); raises GraphError naming the first bad wire or a cycle."""
+        taken: set[tuple[str, str, int]] = set()
+        single: set[tuple[str, str]] = set()
+        for edge in edges:
+            problem = self._wire_problem(edge.source, edge.target, edge.port)
+            if problem is None:
+                port_spec = self.node(edge.target).spec.port(edge.port)
+                if (edge.target, edge.port, edge.index) in taken:
+                    problem = f"port {edge.port}[{edge.index}] is already wired"
+                elif not port_spec.variadic and ((edge.target, edge.port) in single or edge.index != 0):
+                    problem = (f"{edge.target} already has an input; remove that wire first"
+                               if (edge.target, edge.port) in single else
+                               f"port {edge.port} takes one wire, at index 0 (not {edge.index})")
+            if problem:
+                raise GraphError(problem, edge.target if edge.target in self._g else None)
+            taken.add((edge.target, edge.port, edge.index))
+            single.add((edge.target, edge.port))
+            self._g.add_edge(edge.source, edge.target, key=edge.key, edge=edge)
+        if edges and not nx.is_directed_acyclic_graph(self._g):
+            cycle = nx.find_cycle(self._g)
+            path = " -> ".join([str(u) for u, *_ in cycle] + [str(cycle[0][0])])
+            raise GraphError(f"the wires make a cycle: {path}", str(cycle[0][0]))
+        for edge in edges:
+            self.events.edge_added.emit(edge)
+        self._touch()
 
     def same_as(self, other: Graph) -> bool:
         """Equal nodes (type, params, position) and edges."""
         return self.to_records() == other.to_records()
+
+
+def _prefixes(node_id: str) -> list[str]:
+    """The container paths around a dotted id: ``a.b.c`` -> ``["a", "a.b"]``."""
+    parts = node_id.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]

@@ -9,16 +9,17 @@ file whole.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from nnstudio.core.catalog import CATALOG, Catalog
+from nnstudio.core import names
+from nnstudio.core.catalog import CATALOG, Catalog, LayerKind
 from nnstudio.core.errors import GraphError, NnstudioError, ParamError, ProjectFileError, UnknownLayerError
 from nnstudio.core.files import (
     PROJECT_BYTES,
@@ -30,16 +31,24 @@ from nnstudio.core.files import (
     write_text_atomic,
 )
 from nnstudio.core.graph import Graph
+from nnstudio.core.project_schema import (
+    FORMAT,
+    MIGRATIONS,
+    VERSION,
+    ProjectRecord,
+    refuse_non_finite,
+    validate_document,
+)
 from nnstudio.core.settings import TrainingSettings
+from nnstudio.core.weights import SUFFIX as WEIGHTS_SUFFIX
+from nnstudio.core.weights import TensorSource, WeightsFileError, bind_weights, save_weights, stored_tensors
 
-FORMAT = "nnstudio-project"
-VERSION = 1
+__all__ = ["FORMAT", "MIGRATIONS", "SUFFIX", "VERSION", "Project", "dumps_project", "load_project",
+           "loads_project", "project_to_dict", "save_project", "write_text_atomic"]
+
 SUFFIX = ".nns"
 #: Larger files are refused before parsing: real projects are kilobytes, imported ones megabytes.
 MAX_FILE_BYTES = PROJECT_BYTES
-
-#: Migrations from version N to N+1, each taking and returning the raw JSON dict.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
 
 
 @dataclass
@@ -50,44 +59,17 @@ class Project:
     settings: TrainingSettings = field(default_factory=TrainingSettings)
     name: str = "Untitled"
     description: str = ""
+    #: The weights file (beside the project) last read or written; the layers hold the tensors.
+    weights_name: str | None = None
 
     def copy(self) -> Project:
-        return Project(self.graph.copy(), self.settings.model_copy(deep=True), self.name, self.description)
-
-
-# --- the file schema (what a file must look like after migration) --------------------------------
-
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-
-class NodeRecord(_Record):
-    id: str = Field(min_length=1, max_length=200)
-    type: str = Field(min_length=1, max_length=200)
-    position: list[float] = Field(default_factory=lambda: [0.0, 0.0], min_length=2, max_length=2)
-    params: dict[str, Any] = Field(default_factory=dict)
-
-
-class EdgeRecord(_Record):
-    source: str
-    target: str
-    port: str = "in"
-    index: int = Field(0, ge=0, le=100_000)
-
-
-class ProjectRecord(_Record):
-    format: str
-    version: int
-    name: str = "Untitled"
-    description: str = ""
-    nodes: list[NodeRecord] = Field(default_factory=list, max_length=100_000)
-    edges: list[EdgeRecord] = Field(default_factory=list, max_length=400_000)
-    training: dict[str, Any] = Field(default_factory=dict)
+        return Project(self.graph.copy(), self.settings.model_copy(deep=True), self.name, self.description,
+                       self.weights_name)
 
 
 def project_to_dict(project: Project) -> dict[str, Any]:
     nodes, edges = project.graph.to_records()
-    return {
+    record = {
         "format": FORMAT,
         "version": VERSION,
         "name": project.name,
@@ -96,6 +78,9 @@ def project_to_dict(project: Project) -> dict[str, Any]:
         "edges": edges,
         "training": project.settings.model_dump(mode="json"),
     }
+    if project.weights_name and any(node.weights for node in project.graph.nodes()):
+        record["weights"] = project.weights_name
+    return record
 
 
 def dumps_project(project: Project) -> str:
@@ -114,7 +99,17 @@ def dumps_project(project: Project) -> str:
 
 
 def save_project(project: Project, path: str | os.PathLike[str]) -> None:
-    """Write ``project`` to ``path`` atomically; raises ProjectFileError (old file kept) on failure."""
+    """Write ``project`` to ``path`` atomically; raises ProjectFileError (old file kept) on failure.
+
+    Stored tensors go first into the weights file beside it (see :func:`save_weights`), so the
+    project file never names a weights file that is not whole.
+    """
+    tensors = stored_tensors(project.graph)
+    if tensors:
+        try:
+            project.weights_name = save_weights(tensors, Path(path))
+        except WeightsFileError as exc:
+            raise ProjectFileError(exc.reason, str(Path(path).with_name(exc.name)), "weights") from None
     try:
         write_text_atomic(Path(path), dumps_project(project), verify=verify_json)
     except FileWriteError as exc:
@@ -128,22 +123,43 @@ def load_project(path: str | os.PathLike[str], catalog: Catalog = CATALOG) -> Pr
         raw = read_bytes(path, MAX_FILE_BYTES, "project file")
     except FileReadError as exc:
         raise ProjectFileError(exc.reason, str(path)) from None
-    return loads_project(raw, catalog, source=str(path))
+    return loads_project(raw, catalog, source=str(path), folder=path.parent)
 
 
-def loads_project(data: str | bytes, catalog: Catalog = CATALOG, source: str | None = None) -> Project:
-    """Parse, migrate, validate and build a project from text; raises ProjectFileError."""
+def loads_project(data: str | bytes, catalog: Catalog = CATALOG, source: str | None = None,
+                  folder: str | os.PathLike[str] | None = None) -> Project:
+    """Parse, migrate, validate and build a project from text; raises ProjectFileError.
+
+    ``folder`` is where the project's weights file is looked for (a project naming one cannot be
+    read from text alone).
+    """
     try:
-        raw = _parse(data, source)
-        raw = _migrate(raw, source)
-        record = _validate(raw, source)
-        return _build(record, catalog, source)
+        # Loading allocates a few objects per number in the file and frees none of them: the cyclic
+        # collector would walk that growing heap again and again (half the time of a 40,000-layer load).
+        with _collector_paused():
+            raw = _parse(data, source)
+            raw = _migrate(raw, source)
+            refuse_non_finite(raw, catalog, source)
+            record = validate_document(raw, source)
+            return _build(record, catalog, source, None if folder is None else Path(folder))
     except ProjectFileError:
         raise
     except (RecursionError, MemoryError) as exc:
         raise ProjectFileError("the file is nested too deeply or too large to read", source) from exc
     except NnstudioError as exc:  # pragma: no cover - _build converts these; kept as a safety net
         raise ProjectFileError(str(exc), source) from exc
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Switch automatic cyclic garbage collection off for a while, if it is on (restored after)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _parse(data: str | bytes, source: str | None) -> dict[str, Any]:
@@ -194,62 +210,52 @@ def _migrate(raw: dict[str, Any], source: str | None) -> dict[str, Any]:
     return raw
 
 
-def _location(loc: tuple[Any, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-def _validate(raw: dict[str, Any], source: str | None) -> ProjectRecord:
-    try:
-        record = ProjectRecord.model_validate(raw)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        location = _location(error["loc"])
-        raise ProjectFileError(_describe(error, raw), source, location) from None
-    try:
-        TrainingSettings.model_validate(record.training)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise ProjectFileError(error["msg"], source, "training." + _location(error["loc"])) from None
-    return record
-
-
-def _describe(error: dict[str, Any], raw: dict[str, Any]) -> str:
-    message = error["msg"]
-    loc = error["loc"]
-    if len(loc) >= 2 and loc[0] == "nodes" and isinstance(loc[1], int):
-        try:
-            node = raw["nodes"][loc[1]]
-            if isinstance(node, dict) and isinstance(node.get("id"), str):
-                return f"layer {node['id']!r}: {message}"
-        except (IndexError, KeyError, TypeError):
-            pass
-    return message
-
-
-def _build(record: ProjectRecord, catalog: Catalog, source: str | None) -> Project:
-    seen: set[str] = set()
+def _build(record: ProjectRecord, catalog: Catalog, source: str | None, folder: Path | None) -> Project:
+    index: dict[str, int] = {}
     for i, node in enumerate(record.nodes):
-        if node.id in seen:
+        if node.id in index:
             raise ProjectFileError(f"two layers are named {node.id!r}", source, f"nodes[{i}].id")
-        seen.add(node.id)
+        index[node.id] = i
         if node.type not in catalog:
             raise ProjectFileError(f"layer {node.id!r} has unknown type {node.type!r}", source,
                                    f"nodes[{i}].type")
+        dotted = catalog.get(node.type).kind is not LayerKind.INPUT
+        problem = names.name_problem(node.id, dotted=dotted)
+        if problem and not names.only_clashes(node.id, dotted=dotted):
+            # A name clashing with a module attribute loads (the analysis offers a rename); others cannot.
+            raise ProjectFileError(f"layer name {node.id!r}: {problem}", source, f"nodes[{i}].id")
     for i, edge in enumerate(record.edges):
         for end in ("source", "target"):
-            if getattr(edge, end) not in seen:
+            if getattr(edge, end) not in index:
                 raise ProjectFileError(f"a wire refers to a layer {getattr(edge, end)!r} that does not exist",
                                        source, f"edges[{i}].{end}")
     try:
         graph = Graph.from_records([n.model_dump() for n in record.nodes],
-                                   [e.model_dump() for e in record.edges], catalog)
+                                   [e.model_dump() for e in record.edges], catalog, allow_clashes=True)
     except ParamError as exc:
+        where = f"nodes[{index[exc.node_id]}].params.{exc.field}" if exc.node_id in index else None
         raise ProjectFileError(f"layer {exc.node_id!r}, parameter {exc.field!r}: {exc.reason}", source,
-                               f"{exc.node_id}.params.{exc.field}") from None
-    except (GraphError, UnknownLayerError) as exc:
+                               where) from None
+    except GraphError as exc:
+        where = f"nodes[{index[exc.node_id]}]" if exc.node_id in index else None
+        raise ProjectFileError(exc.reason if where else str(exc), source, where) from None
+    except UnknownLayerError as exc:
         raise ProjectFileError(str(exc), source) from None
     settings = TrainingSettings.model_validate(record.training)
-    return Project(graph, settings, record.name, record.description)
+    if record.weights is not None:
+        _attach_weights(graph, record.weights, source, folder)
+    return Project(graph, settings, record.name, record.description, record.weights)
+
+
+def _attach_weights(graph: Graph, name: str, source: str | None, folder: Path | None) -> None:
+    """Read the weights file ``name`` beside the project and give each layer its tensors."""
+    if name != Path(name).name or name in (".", "..") or not name.endswith(WEIGHTS_SUFFIX):
+        raise ProjectFileError(f"{name!r} is not the name of a {WEIGHTS_SUFFIX} file beside the project "
+                               "(a plain file name, no folder)", source, "weights")
+    if folder is None:
+        raise ProjectFileError(f"the project keeps its weights in {name}, but it was read without its folder",
+                               source, "weights")
+    try:
+        bind_weights(graph, TensorSource.open(folder / name))
+    except WeightsFileError as exc:
+        raise ProjectFileError(str(exc), source, "weights") from None

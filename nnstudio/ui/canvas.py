@@ -66,6 +66,8 @@ class CanvasView(QGraphicsView):
     selection_changed = Signal(list)
     #: A short sentence for the status bar, e.g. why a connection was refused.
     status_message = Signal(str)
+    #: F2 on one selected layer: the id whose name the person wants to change.
+    rename_requested = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -110,9 +112,12 @@ class CanvasView(QGraphicsView):
     def set_document(self, graph: Graph, undo_stack: UndoStack) -> None:
         """Show ``graph`` and push edits on ``undo_stack`` (on New/Open); the view is fitted to it."""
         self._cancel_wire()
+        if self._graph is not None:
+            self._graph.events.node_renamed.disconnect(self._on_node_renamed)
         self._graph, self._undo = graph, undo_stack
         self._paste_count = 0
         self._scene.bind(graph)
+        graph.events.node_renamed.connect(self._on_node_renamed)
         self._apply_read_only_to_items()
         # A hidden view has no real size yet: frame the network when it first shows.
         self._frame_when_shown = not self.isVisible()
@@ -172,6 +177,11 @@ class CanvasView(QGraphicsView):
 
     def _on_selection_changed(self) -> None:
         self.selection_changed.emit(self.selected_node_ids())
+
+    def _on_node_renamed(self, _old: str, new: str) -> None:
+        # The card came back under its new name unselected; a rename leaves it selected (if nothing else is).
+        if not self.selected_node_ids():
+            self.select_nodes([new])
 
     # --- edits -----------------------------------------------------------------------------------
 
@@ -250,12 +260,13 @@ class CanvasView(QGraphicsView):
             return
         node_ids = self.selected_node_ids()
         if node_ids:
-            self._paste(Fragment.of(self._graph, node_ids), PASTE_OFFSET)
+            self._paste(Fragment.of(self._graph, node_ids), PASTE_OFFSET, "Duplicate")
 
-    def _paste(self, fragment: Fragment, offset: float) -> None:
+    def _paste(self, fragment: Fragment, offset: float, verb: str = "Paste") -> None:
         assert self._graph is not None
         try:
-            macro, renamed = paste_fragment(self._graph, fragment.nodes, fragment.edges, (offset, offset))
+            macro, renamed = paste_fragment(self._graph, fragment.nodes, fragment.edges, (offset, offset),
+                                            verb=verb)
         except NnstudioError as exc:
             self.status_message.emit(f"Cannot paste: {exc}")
             return
@@ -602,6 +613,10 @@ class CanvasView(QGraphicsView):
             return
         if key in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
             self.delete_selection()
+            event.accept()
+            return
+        if key == Qt.Key.Key_F2 and len(self.selected_node_ids()) == 1 and self._editable():
+            self.rename_requested.emit(self.selected_node_ids()[0])
             event.accept()
             return
         if key == Qt.Key.Key_Escape and self._wire_from is not None:

@@ -143,6 +143,11 @@ class CanvasScene(QGraphicsScene):
         zoom = painter.worldTransform().m11()
         # Fine lines would blur into a grey wash when zoomed out; show only what stays legible.
         step = GRID_STEP * 2 if zoom >= 0.6 else GRID_MAJOR
+        # Qt may ask for far more than is on screen (the union of the old and new view after a long
+        # scroll): draw grid lines only where they can be seen, so the cost stays one viewport's worth.
+        for view in self.views()[:1]:
+            visible = view.mapToScene(view.viewport().rect()).boundingRect()
+            rect = rect.intersected(visible.adjusted(-step, -step, step, step))
         left = math.floor(rect.left() / step) * step
         top = math.floor(rect.top() / step) * step
         minor, major = [], []

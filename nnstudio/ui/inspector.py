@@ -31,6 +31,7 @@ from nnstudio.core.commands import SetParam
 from nnstudio.core.errors import ParamError
 from nnstudio.ui.document import Document
 from nnstudio.ui.icons import category_icon
+from nnstudio.ui.layer_name_field import LayerNameField
 from nnstudio.ui.param_editors import IntTupleEditor, ParamEditor, ParseError, make_editor
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 
@@ -182,6 +183,8 @@ class Inspector(QScrollArea):
         self._summary.setContentsMargins(10, 10, 10, 10)
         self._pages.addWidget(self._summary)
         self._node_page: QWidget | None = None
+        #: The shown layer's editable name (None on the summary page).
+        self.name_field: LayerNameField | None = None
         # The labels of the shown layer's facts; created with its page.
         self._shape_label: QLabel | None = None
         self._params_label: QLabel | None = None
@@ -201,6 +204,13 @@ class Inspector(QScrollArea):
             self._build_node_page(self.node_ids[0])
         else:
             self._show_summary()
+
+    def edit_name(self, node_id: str) -> None:
+        """Show ``node_id``'s page with its name field focused and selected, ready for a new name (F2)."""
+        if self.node_ids != [node_id]:
+            self.show_nodes([node_id])
+        if self.name_field is not None and self.node_ids == [node_id]:
+            self.name_field.edit()
 
     def row(self, name: str) -> ParamRow:
         """Returns the form row of parameter ``name`` of the shown layer (KeyError if none)."""
@@ -249,6 +259,7 @@ class Inspector(QScrollArea):
             self._node_page.setParent(None)
             self._node_page.deleteLater()
             self._node_page = None
+        self.name_field = None
         self.rows = {}
 
     def _build_node_page(self, node_id: str) -> None:
@@ -266,13 +277,13 @@ class Inspector(QScrollArea):
         header.addWidget(icon)
         titles = QVBoxLayout()
         titles.setSpacing(0)
-        name = QLabel(f"<b style='font-size:13pt'>{html.escape(node_id)}</b>", page)
-        name.setObjectName("inspectorNodeName")
-        titles.addWidget(name)
+        self.name_field = LayerNameField(self.document, node_id, page)
+        titles.addWidget(self.name_field)
         kind = spec.title if spec.title == spec.category else f"{spec.title} · {spec.category}"
         titles.addWidget(_caption(kind, page))
         header.addLayout(titles, 1)
         layout.addLayout(header)
+        layout.addWidget(self.name_field.error)
 
         help_label = _caption(spec.help + (f"\n{spec.target}" if spec.target else ""), page)
         help_label.setWordWrap(True)

@@ -328,6 +328,7 @@ class MainWindow(QMainWindow):
         self.problems.node_activated.connect(self.show_node)
         self.problems.fix_requested.connect(self.apply_fix)
         self.canvas.selection_changed.connect(self._on_selection_changed)
+        self.canvas.rename_requested.connect(self.inspector.edit_name)
         self.canvas.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
         self.training_panel.running_changed.connect(self._on_training_running)
         self.training_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))

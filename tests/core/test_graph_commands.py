@@ -8,6 +8,7 @@ from nnstudio.core.commands import (
     Macro,
     MoveNodes,
     RemoveNodes,
+    RenameNode,
     SetParam,
     UndoStack,
     paste_fragment,
@@ -193,3 +194,78 @@ def test_copy_is_independent(doc):
     stack.push(SetParam(graph, "fc1", "out_features", 77))
     assert clone.node("fc1").params["out_features"] == 10
     assert not clone.same_as(graph)
+
+
+def test_rename_keeps_wires_ports_order_position_and_rank_and_undoes_exactly(doc):
+    graph, stack = doc
+    for name in ("a", "b", "c"):
+        stack.push(AddNode(graph, "relu", (10.0, 20.0), node_id=name))
+    stack.push(AddNode(graph, "concat", (5.0, 6.0), {"dim": 1}, node_id="cat"))
+    for name in ("c", "a", "b"):
+        stack.push(Connect(graph, name, "cat"))
+    stack.push(AddNode(graph, "relu", node_id="after"))
+    stack.push(Connect(graph, "cat", "after"))
+    before = graph.to_records()
+    stack.push(RenameNode(graph, "a", "branch.left"))
+    stack.push(RenameNode(graph, "cat", "joined"))
+    assert stack.undo_text() == "Rename cat to joined"
+    assert graph.predecessors("joined") == ["c", "branch.left", "b"]
+    assert graph.successors("joined") == ["after"]
+    assert graph.node("joined").position == (5.0, 6.0) and graph.node("joined").params == {"dim": 1}
+    assert graph.node_ids() == ["branch.left", "b", "c", "joined", "after"]  # same rank as before
+    stack.undo()
+    stack.undo()
+    assert graph.to_records() == before
+    stack.redo()
+    stack.redo()
+    assert graph.predecessors("joined") == ["c", "branch.left", "b"]
+
+
+def test_rename_is_refused_before_anything_changes(doc):
+    graph, stack = doc
+    build(stack, graph, "input", "linear", "output")
+    before = graph.to_records()
+    for bad, reason in [("input1", "already exists"), ("to", "method of every nn.Module"),
+                        ("fc1", "already named"), ("1x", "not a valid layer name")]:
+        with pytest.raises(GraphError, match=reason):
+            stack.push(RenameNode(graph, "fc1", bad))
+    assert graph.to_records() == before
+    assert stack.undo_text() == "Connect fc1 to output1"
+
+
+def test_rename_announces_the_new_name_after_views_saw_the_node_move(doc):
+    graph, stack = doc
+    build(stack, graph, "input", "linear")
+    seen = []
+    graph.events.node_removed.connect(lambda n: seen.append(("removed", n)))
+    graph.events.node_added.connect(lambda n: seen.append(("added", n)))
+    graph.events.edge_added.connect(lambda e: seen.append(("wire", e.source, e.target)))
+    graph.events.node_renamed.connect(lambda old, new: seen.append(("renamed", old, new)))
+    stack.push(RenameNode(graph, "fc1", "head"))
+    assert seen == [("removed", "fc1"), ("added", "head"), ("wire", "input1", "head"),
+                    ("renamed", "fc1", "head")]
+
+
+@pytest.mark.parametrize(("verb", "ids", "text"), [
+    ("Duplicate", ["fc1"], "Duplicate fc1"),
+    ("Duplicate", ["fc1", "relu1", "input1"], "Duplicate 3 layers"),
+    ("Paste", ["relu1"], "Paste relu1"),
+])
+def test_paste_and_duplicate_are_named_for_what_they_did(doc, verb, ids, text):
+    graph, stack = doc
+    build(stack, graph, "input", "linear", "relu")
+    nodes, edges = graph.to_records()
+    macro, _ = paste_fragment(graph, [n for n in nodes if n["id"] in ids], edges, verb=verb)
+    stack.push(macro)
+    assert stack.undo_text() == text
+
+
+@pytest.mark.parametrize("position", [(float("inf"), 0.0), (0.0, float("nan")), (1e300, 0.0), (0.0, -2e8)])
+def test_positions_off_the_canvas_are_refused(doc, position):
+    graph, stack = doc
+    build(stack, graph, "input")
+    with pytest.raises(GraphError, match="position"):
+        stack.push(AddNode(graph, "relu", position))
+    with pytest.raises(GraphError, match="position"):
+        stack.push(MoveNodes(graph, {"input1": position}))
+    assert graph.node("input1").position == (0.0, 0.0)

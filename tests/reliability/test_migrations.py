@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import nnstudio.core.project as project_module
 from nnstudio.compile import analyze, compile_graph
@@ -46,6 +47,10 @@ def test_an_old_version_opens_analyses_compiles_and_saves_as_the_current_one(ver
     analysis = analyze(project.graph, project.settings)
     assert analysis.ok, [str(p) for p in analysis.errors]
     module = compile_graph(project.graph, analysis)
+    if "weights" in raw:  # the stored tensors reach the network, under their state-dict keys
+        stored = load_file(str(path.with_name(raw["weights"])))
+        state = module.state_dict()
+        assert stored and all(torch.equal(state[key], value) for key, value in stored.items())
     output = module(torch.rand(2, *project.graph.node("image").params["shape"]))
     assert output.shape == (2, 10)
     saved = tmp_path / "migrated.nns"
@@ -81,3 +86,13 @@ def test_migrations_run_in_order_and_a_missing_step_is_named(monkeypatch):
     monkeypatch.setattr(project_module, "MIGRATIONS", {1: v1_to_v2})
     with pytest.raises(ProjectFileError, match="no migration from version 2"):
         loads_project(original)
+
+
+def test_version_1_becomes_version_2_unchanged():
+    """Version 2 only adds (dotted ids, weights): the migration keeps every layer, wire and setting."""
+    raw = json.loads(fixture_versions()[1].read_text(encoding="utf-8"))
+    migrated = project_module.MIGRATIONS[1](json.loads(json.dumps(raw)))
+    assert {k: v for k, v in migrated.items() if k != "version"} == {k: v for k, v in raw.items() if k != "version"}
+    project = loads_project(json.dumps(raw))
+    saved = json.loads(project_module.dumps_project(project))
+    assert saved["version"] == 2 and "weights" not in saved

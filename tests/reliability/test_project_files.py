@@ -10,6 +10,7 @@ import json
 import os
 import random
 
+import project_corpora
 import pytest
 from project_mutations import dumps, flip_bytes, mutate_structure, param_paths
 
@@ -104,7 +105,7 @@ def test_odd_parameters_that_load_are_analysed_without_raising():
     (_minimal(nodes=[{"id": "a", "type": "conv2d", "params": {"kernel_size": 0}}]), "kernel_size"),
     (_minimal(nodes=[{"id": "a", "type": "linear"}, {"id": "a", "type": "relu"}]), "two layers are named 'a'"),
     (_minimal(nodes=[{"id": "a", "type": "relu"}], edges=[{"source": "a", "target": "ghost"}]), "'ghost'"),
-    (_minimal(nodes=[{"id": "import", "type": "relu"}]), "not a valid layer name"),
+    (_minimal(nodes=[{"id": "import", "type": "relu"}]), "nodes[0].id: layer name 'import': `import` is a Python keyword"),
     (_minimal(training={"lr": "fast"}), "training.lr"),
     (_minimal(training={"batch_size": -5}), "training.batch_size"),
     ('{"format": "nnstudio-project", "version": ' + "9" * 5000 + "}", "absurdly long"),
@@ -180,3 +181,107 @@ def test_nnstudio_check_exits_1_with_a_message_and_no_traceback(tmp_path, capsys
         assert captured.err.startswith("error: "), (name, captured.err)
         assert "Traceback" not in captured.err + captured.out, name
         assert captured.out == "", name
+
+
+# --- generated corpora, one per class of fault (issue 13) -------------------------------------------
+
+def _documents():
+    return [(e.name, json.loads(e.path.read_text(encoding="utf-8"))) for e in EXAMPLES]
+
+
+def _refused_at(text: str, where: str) -> ProjectFileError:
+    with pytest.raises(ProjectFileError) as refused:
+        loads_project(text, source="hostile.nns")
+    assert refused.value.reason and "Traceback" not in str(refused.value)
+    assert refused.value.location == where, (where, str(refused.value))
+    return refused.value
+
+
+def test_every_numeric_field_refuses_nan_and_infinities_naming_the_field():
+    loads = 0
+    for _, document in _documents():
+        for label, text, where in project_corpora.non_finite_numbers(document):
+            error = _refused_at(text, where)
+            assert "not a finite number" in error.reason or where == "version", label
+            loads += 1
+    assert loads > 1000
+
+
+def test_absurd_numbers_in_every_numeric_field_are_refused_or_analysed():
+    refused = analysed = 0
+    for _, document in _documents():
+        for _, text, _ in project_corpora.absurd_numbers(document):
+            project = _load_or_refuse(text)
+            if project is None:
+                refused += 1
+                continue
+            analysis = analyze(project.graph, project.settings)
+            assert all(p.message for p in analysis.problems)
+            analysed += 1
+    assert refused > 1000 and analysed > 100
+
+
+def test_clashing_names_in_every_name_position_load_and_are_reported():
+    rng = random.Random("clashes")
+    cases = 0
+    for _, document in _documents():
+        for label, text, _ in project_corpora.clashing_names(document, rng):
+            project = loads_project(text)
+            clashes = [p for p in analyze(project.graph, project.settings).errors if p.code == "name-clash"]
+            assert len(clashes) == 1 and clashes[0].fix is not None, label
+            cases += 1
+    assert cases > 500
+
+
+def test_malformed_dotted_ids_are_refused_naming_the_layer():
+    cases = 0
+    for _, document in _documents():
+        for _label, text, where in project_corpora.bad_dotted_ids(document):
+            _refused_at(text, where)
+            cases += 1
+        for _label, text, _ in project_corpora.containers_that_are_layers(document):
+            with pytest.raises(ProjectFileError, match="is a layer, so no layer can sit inside it|sit inside"):
+                loads_project(text)
+            cases += 1
+    assert cases > 1000
+
+
+def test_huge_and_deep_files_are_refused_or_loaded_within_bounds():
+    import tracemalloc
+
+    document = json.loads(EXAMPLES[0].path.read_text(encoding="utf-8"))
+    for label, text, where in project_corpora.huge_and_deep(document):
+        tracemalloc.start()
+        try:
+            project = _load_or_refuse(text)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < 600 * 2**20, (label, peak)
+        if where is not None:
+            assert project is None, label
+            _refused_at(text, where)
+
+
+def test_large_reversed_chains_with_nested_ids_load():
+    project = loads_project(project_corpora.reversed_chain(20_000, dotted=True))
+    assert len(project.graph) == 20_002
+    assert project.graph.topological_order()[1] == "stage0.0.act"
+
+
+def test_nnstudio_check_gives_one_line_for_a_sample_of_every_corpus(tmp_path, capsys):
+    document = json.loads(EXAMPLES[0].path.read_text(encoding="utf-8"))
+    rng = random.Random("check")
+    samples = [*list(project_corpora.non_finite_numbers(document))[::40],
+               *list(project_corpora.bad_dotted_ids(document))[::15],
+               *list(project_corpora.clashing_names(document, rng, 1))[:5],
+               *list(project_corpora.absurd_numbers(document))[::60]]
+    path = tmp_path / "hostile.nns"
+    for label, text, where in samples:
+        path.write_text(text, encoding="utf-8")
+        code = main(["check", str(path)])
+        captured = capsys.readouterr()
+        assert code == 1 or where is None, label
+        assert "Traceback" not in captured.out + captured.err, label
+        if code == 1 and where is not None:
+            assert captured.err.startswith("error: ") and where in captured.err, (label, captured.err)

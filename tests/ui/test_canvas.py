@@ -366,7 +366,7 @@ def test_duplicate_places_copies_beside_the_originals(canvas):
     copy = next(n for n in graph.nodes_of_type("linear") if n.id != "linear1")
     assert copy.position == (230.0, 130.0)
     assert canvas.selected_node_ids() == [copy.id]
-    assert stack.undo_text().startswith("Paste")
+    assert stack.undo_text() == "Duplicate linear1"
 
 
 # --- layout, zoom ----------------------------------------------------------------------------------
