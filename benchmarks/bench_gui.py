@@ -9,6 +9,8 @@
   GIL shows. ``--workload digits-cnn`` (or another example) trains a bundled example as it ships.
 - Responsiveness: during separate GUI runs, a 10 ms precise QTimer on the GUI thread records how late each
   tick fires (target: p99 <= 16 ms, one 60 Hz frame; max <= 100 ms).
+- Garbage collection: how many cyclic collections ran during the window runs and how long the longest
+  took (nnstudio collects only from a GUI-thread timer, never inside a Qt call; see nnstudio.ui.garbage).
 
 Run with ``.venv/bin/python benchmarks/bench_gui.py [--repeats N] [--epochs N] [--workload W]``; exits 0.
 """
@@ -26,6 +28,24 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 TIMER_MS = 10
 #: CPU time of the GUI thread per second of wall time, one entry per window run.
 busy: list[float] = []
+#: Duration (ms) of every garbage collection during the measured window runs.
+collections: list[float] = []
+
+
+class CollectionTimer:
+    """A gc callback timing each collection (start to stop) while ``active``."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self._started = 0.0
+
+    def __call__(self, phase: str, _info: dict) -> None:
+        if not self.active:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            collections.append((time.perf_counter() - self._started) * 1000.0)
 
 
 BATCH = 32
@@ -115,8 +135,8 @@ def gui_steps_per_s(window, epochs: int, probe: bool = False) -> tuple[float, li
     from PySide6.QtCore import QEventLoop, Qt, QTimer
 
     window.document.replace(_project(epochs), None)
-    panel = window.training_panel
-    window.tabs.setCurrentWidget(panel)
+    panel = window.training_panel.presenter
+    window.tabs.setCurrentWidget(window.training_panel)
     late: list[float] = []
     last = [0.0]
 
@@ -184,10 +204,16 @@ def main() -> int:
     headless_steps_per_s(1)  # warm-up: imports, first allocations
     gui_steps_per_s(window, 1)
     idle = idle_lateness(app, 3.0)
+    import gc
+
+    timer = CollectionTimer()
+    gc.callbacks.append(timer)
     headless, gui, lateness = [], [], []
     for repeat in range(args.repeats):
         headless.append(headless_steps_per_s(args.epochs))
+        timer.active = True
         gui.append(gui_steps_per_s(window, args.epochs)[0])
+        timer.active = False
         _, late = gui_steps_per_s(window, args.epochs, probe=True)
         lateness.extend(late)
         print(f"repeat {repeat + 1}: headless {headless[-1]:.0f} steps/s, window {gui[-1]:.0f} steps/s, "
@@ -206,6 +232,9 @@ def main() -> int:
           f"(targets p99 <= 16 ms: {'met' if p99 <= 16 else 'NOT met'}, max <= 100 ms: "
           f"{'met' if worst <= 100 else 'NOT met'})")
     print(f"GUI thread CPU while training: median {statistics.median(busy):.0%} of one core")
+    if collections:
+        print(f"garbage collections during the window runs: {len(collections)}, longest "
+              f"{max(collections):.2f} ms, median {statistics.median(collections):.3f} ms")
     print(f"the same timer with the window idle ({len(idle)} ticks): p50 {percentile(idle, 50):.2f} ms, "
           f"p99 {percentile(idle, 99):.2f} ms, max {max(idle):.2f} ms (the machine's own noise)")
     return 0

@@ -1,8 +1,9 @@
 """Benchmark: one redraw of the loss plot with a 1,000,000-point batch history vs a 5,000-point one.
 
-A redraw is what happens at each 30 Hz tick of a live run: a new batch is stored, ``flush()`` hands
-the curves fresh views of their buffers (setData), and the plot's graphics view paints (``grab()``
-on it forces a full paint offscreen; the small read-out label above it is not included). Both plots live in the same process and are measured in interleaved repeats;
+A redraw is what happens each time the training panel's redraw cadence comes round during a live
+run: a new batch is stored, ``flush()`` hands the curves fresh views of their buffers (setData), and
+the plot's graphics view paints (``grab()`` on it forces a full paint offscreen; the small read-out
+label above it is not included). Both plots live in the same process and are measured in interleaved repeats;
 medians are reported. Targets (DESIGN.md): each <= 16 ms, ratio <= 2x.
 
 For context it also times the plain pyqtgraph recipe on the same 1,000,000 points: one

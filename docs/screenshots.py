@@ -185,14 +185,14 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
         if not train_epochs:
             QTimer.singleShot(150, grab)  # let the canvas and the Inspector repaint first
             return
-        panel.run_ended.connect(on_run_ended)
+        panel.presenter.run_ended.connect(on_run_ended)
         window.tabs.setCurrentWidget(panel)
         panel.dataset.preview()  # the Data box then shows samples and class counts, as after Preview
-        if not panel.start():
+        if not panel.presenter.start():
             print("error: training did not start; see the log of the Training tab", file=sys.stderr)
             QTimer.singleShot(0, finish)
 
-    window.analysis_applied.connect(prepare)
+    window.document.analysis_ready.connect(prepare)
     window.show()
     QTimer.singleShot(TIMEOUT_S * 1000, finish)
     app.exec()

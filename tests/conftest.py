@@ -1,4 +1,5 @@
 import os
+import sys
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -25,6 +26,19 @@ def qapp_cls():
     from nnstudio.ui.application import Application
 
     return Application
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """Once a Qt test made nnstudio's Application, automatic garbage collection is off for the rest of
+    the session (nnstudio.ui.garbage) and its timer runs only while some test spins the event loop:
+    between two tests, where no Qt call is in progress, the garbage due is collected."""
+    yield
+    application = sys.modules.get("nnstudio.ui.application")
+    if application is not None:
+        app = application.Application.instance()
+        if isinstance(app, application.Application):
+            app.garbage_collector.collect_due()
 
 
 def pytest_collection_modifyitems(config, items):

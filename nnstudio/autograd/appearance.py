@@ -8,6 +8,7 @@ from typing import Any
 
 from nnstudio.autograd.collapse import LAYER
 from nnstudio.autograd.walk import LEAF, PARAM
+from nnstudio.core.formatting import format_shape
 
 #: Font sizes (px) of a box's title and subtitle; box sizes below are estimated from them.
 TITLE_PX = 12.0
@@ -58,8 +59,8 @@ def layer_tint(layer: str | None) -> str | None:
 
 
 def shape_text(shape: tuple[int, ...] | None) -> str:
-    """Returns ``"[32, 1, 3, 3]"`` (or an empty string without a shape)."""
-    return "" if shape is None else "[" + ", ".join(str(d) for d in shape) + "]"
+    """Returns ``"[32, 1, 3, 3]"`` for a node's subtitle (nothing without a shape)."""
+    return "" if shape is None else format_shape(shape)
 
 
 def node_lines(data: dict[str, Any]) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from torch import nn
 
 from nnstudio.autograd.walk import AutogradTrace, trace_autograd
 from nnstudio.compile.compiler import compile_graph
+from nnstudio.compile.results import Analysis
 from nnstudio.core.errors import GraphError
 from nnstudio.core.project import Project
 from nnstudio.core.settings import BINARY_LOSSES
@@ -44,14 +45,16 @@ def sample_target(project: Project, output: torch.Tensor, seed: int = 0) -> torc
 
 
 def trace_project(project: Project, loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-                  module: nn.Module | None = None, **options) -> AutogradTrace:
+                  module: nn.Module | None = None, *, analysis: Analysis | None = None,
+                  **options) -> AutogradTrace:
     """Returns the autograd graph of one sample pass of ``project`` with ``loss`` (e.g. make_loss).
 
     ``module`` is the compiled network to inspect (say, the one being trained); without it the
-    project's graph is compiled here. The loss's ops belong to the Output node. ``options`` go to
+    project's graph is compiled here, from ``analysis`` when given (the editor's current analysis)
+    instead of analysing it again. The loss's ops belong to the Output node. ``options`` go to
     :func:`trace_autograd`.
     """
-    network = module if module is not None else compile_graph(project.graph)
+    network = module if module is not None else compile_graph(project.graph, analysis)
     batch = sample_batch(project)
     outputs = project.graph.nodes_of_type("output")
     loss_layer = outputs[0].id if outputs else None

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nnstudio.cli import UsageError
 from nnstudio.core.examples import load_example
+from nnstudio.core.formatting import format_count, format_shape
 from nnstudio.core.project import Project, load_project
 
 if TYPE_CHECKING:
@@ -85,7 +86,6 @@ def _load(args: argparse.Namespace) -> Project:
 
 
 def _rows(project: Project, analysis: Analysis) -> list[tuple[str, str, str, str, str]]:
-    from nnstudio.compile.results import format_shape
 
     rows = []
     for node_id in _display_order(project):
@@ -93,7 +93,7 @@ def _rows(project: Project, analysis: Analysis) -> list[tuple[str, str, str, str
         result = analysis.nodes[node_id]
         if result.known:
             rows.append((node_id, node.spec.title, format_shape(result.output_shape), f"{result.params:,}",
-                         human_count(result.flops)))
+                         format_count(result.flops)))
         else:  # an error here or upstream: nothing is known about this layer
             rows.append((node_id, node.spec.title, "?", "-", "-"))
     return rows
@@ -102,14 +102,6 @@ def _rows(project: Project, analysis: Analysis) -> list[tuple[str, str, str, str
 def _display_order(project: Project) -> list[str]:
     graph = project.graph
     return graph.node_ids() if graph.has_cycle() else graph.topological_order()
-
-
-def human_count(value: int) -> str:
-    """Return ``value`` with an SI suffix: 694784 -> ``694.8 K``."""
-    for factor, suffix in ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "K")):
-        if value >= factor:
-            return f"{value / factor:.1f} {suffix}"
-    return str(value)
 
 
 def _problem_lines(analysis: Analysis) -> list[str]:
@@ -124,14 +116,13 @@ def _problem_lines(analysis: Analysis) -> list[str]:
 
 def _summary(project: Project, analysis: Analysis) -> str:
     shape = analysis.output_shape
-    from nnstudio.compile.results import format_shape
 
     returns = f", returns {format_shape(shape)}" if shape is not None else ""
     unknown = sum(not r.known for r in analysis.nodes.values())
     partial = f" (not counting {unknown} layer{'s' if unknown != 1 else ''} that could not be analysed)" \
         if unknown else ""
     return (f"{project.name}: {len(project.graph)} layers, {analysis.total_params:,} trainable parameters, "
-            f"{human_count(analysis.total_flops)} FLOPs per sample{returns}{partial}")
+            f"{format_count(analysis.total_flops)} FLOPs per sample{returns}{partial}")
 
 
 def format_report(project: Project, analysis: Analysis) -> str:

@@ -91,12 +91,14 @@ def run(args: argparse.Namespace) -> int:
         return launch(args)
     project, default_out = load_for_training(args)
     out_dir = Path(args.out) if args.out else default_out
+    from nnstudio.compile import analyze
     from nnstudio.train.checkpoints import read_checkpoint_file
     from nnstudio.train.outputs import expected_output_bytes, write_outputs_or_rescue
     from nnstudio.train.project_run import build_training_run
     from nnstudio.train.weights_files import plausible_file_bytes
 
-    training = build_training_run(project)
+    analysis = analyze(project.graph, project.settings)  # the one analysis: training and model.py use it
+    training = build_training_run(project, analysis=analysis)
     checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
     check_output_folder(out_dir, expected_output_bytes(training))
@@ -113,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     rescued = False
     if result.history or checkpoint is not None:
-        written = write_outputs_or_rescue(training, out_dir, project)
+        written = write_outputs_or_rescue(training, out_dir, project, analysis=analysis)
         print(written.message(out_dir), file=sys.stderr if written.rescued else sys.stdout)
         rescued = written.rescued
     if result.failure is not None:

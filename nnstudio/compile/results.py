@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nnstudio.core.formatting import format_shape
 from nnstudio.core.graph import Edge
 from nnstudio.core.problems import Problem
 
@@ -14,12 +14,7 @@ Shape = tuple[int | str, ...]
 
 BATCH_LABEL = "N"
 
-
-def format_shape(shape: Sequence[int | str] | None) -> str:
-    """Return a shape as ``[N, 64, 2, 2]`` (or ``?`` when unknown)."""
-    if shape is None:
-        return "?"
-    return "[" + ", ".join(str(d) for d in shape) + "]"
+__all__ = ["BATCH_LABEL", "Analysis", "NodeResult", "Shape", "format_shape"]
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from nnstudio.compile.results import Analysis
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.files import write_atomic, write_text_atomic
@@ -41,12 +42,16 @@ class ExportError(NnstudioError):
         super().__init__(f"{fmt} export: {message}")
 
 
-def build_model(project: Project, weights: dict[str, torch.Tensor] | None = None) -> nn.Module:
-    """Return the project's compiled network in eval mode, with ``weights`` loaded when given."""
+def build_model(project: Project, weights: dict[str, torch.Tensor] | None = None,
+                analysis: Analysis | None = None) -> nn.Module:
+    """Return the project's compiled network in eval mode, with ``weights`` loaded when given.
+
+    ``analysis`` (the project's current analysis, e.g. the editor's) spares analysing it again.
+    """
     from nnstudio.compile import compile_graph
 
     torch.manual_seed(project.settings.seed)
-    model = compile_graph(project.graph)
+    model = compile_graph(project.graph, analysis)
     if weights is not None:
         load_state_dict_checked(model, weights)  # WeightsMismatchError lists every mismatch
     return model.eval()
@@ -66,8 +71,11 @@ def example_input(project: Project, batch: int = 2) -> torch.Tensor:
 
 
 def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
-                 weights: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write the network in ``fmt`` to ``path`` (checked, then put in place atomically); return the path."""
+                 weights: dict[str, torch.Tensor] | None = None, analysis: Analysis | None = None) -> Path:
+    """Write the network in ``fmt`` to ``path`` (checked, then put in place atomically); return the path.
+
+    ``analysis``: see :func:`build_model`.
+    """
     path = Path(path)
     if fmt not in EXPORT_FORMATS:
         raise ExportError(fmt, f"unknown format; choose one of {', '.join(EXPORT_FORMATS)}")
@@ -81,11 +89,11 @@ def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
         from nnstudio.compile import generate_source
 
         if weights is not None:
-            build_model(project, weights)  # model.py holds no weights, but they must fit what it builds
-        source = generate_source(project.graph)
+            build_model(project, weights, analysis)  # model.py holds no weights, but they must fit what it builds
+        source = generate_source(project.graph, analysis=analysis)
         write_text_atomic(path, source, verify=lambda staged: compile(staged.read_text("utf-8"), str(path), "exec"))
         return path
-    model = build_model(project, weights)
+    model = build_model(project, weights, analysis)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     if fmt == "pth":
         save_torch_file(state, path)

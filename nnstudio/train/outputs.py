@@ -16,13 +16,14 @@ import io
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from nnstudio.compile.results import Analysis
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.files import FileWriteError, check_output_folder, write_atomic, write_text_atomic
 from nnstudio.core.project import Project, save_project
@@ -38,6 +39,8 @@ from nnstudio.train.weights_files import (  # noqa: F401 - re-exported: the load
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
                    "samples_per_s")
 OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth")
+#: Formats a run's outputs can add to OUTPUT_FILES, and the file each one writes.
+EXTRA_OUTPUTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
 
 
 def _tensors(value: Any, where: str = "") -> Iterator[tuple[str, torch.Tensor]]:
@@ -89,10 +92,13 @@ def expected_output_bytes(run: TrainingRun) -> int:
     return 2 * weights + optimizer + 2**20
 
 
-def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Project | None = None) -> Path:
+def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Project | None = None, *,
+                  analysis: Analysis | None = None, extra_formats: Sequence[str] = ()) -> Path:
     """Write the run's last good epoch to ``out_dir`` (created); return the folder.
 
     model.py and project.nns need the project (``project`` or ``run.project``); the rest does not.
+    ``analysis`` (the project's current one) spares analysing it again; ``extra_formats`` adds the
+    :data:`EXTRA_OUTPUTS` named (safetensors, onnx, pt2) with the trained weights.
     Raises FileWriteError naming the file and the reason when the folder cannot take them.
     """
     folder = Path(out_dir)
@@ -109,13 +115,21 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
     if project is not None:
         from nnstudio.compile import generate_source
 
-        write_text_atomic(folder / "model.py", generate_source(project.graph))
+        write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis))
         trained = project.copy()
         trained.settings = run.settings.model_copy(deep=True)
         try:
             save_project(trained, folder / "project.nns")
         except NnstudioError as exc:
             raise FileWriteError(folder / "project.nns", getattr(exc, "reason", str(exc))) from None
+    if extra_formats:
+        if project is None:
+            raise NnstudioError("exports in other formats need the run's project")
+        from nnstudio.train.export import export_model
+
+        weights = run.weights()
+        for fmt in extra_formats:
+            export_model(project, fmt, folder / EXTRA_OUTPUTS[fmt], weights=weights, analysis=analysis)
     return folder
 
 
@@ -146,13 +160,13 @@ class OutputsWritten:
 
 
 def write_outputs_or_rescue(run: TrainingRun, out_dir: str | os.PathLike[str],
-                            project: Project | None = None) -> OutputsWritten:
+                            project: Project | None = None, *, analysis: Analysis | None = None) -> OutputsWritten:
     """Write the outputs to ``out_dir``; if that fails, to a rescue folder the result names.
 
     Raises FileWriteError (naming both places) only when the rescue folder fails too.
     """
     try:
-        return OutputsWritten(write_outputs(run, out_dir, project))
+        return OutputsWritten(write_outputs(run, out_dir, project, analysis=analysis))
     except FileWriteError as first:
         name = (project or run.project).name if (project or run.project) else "run"
         safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)[:40] or "run"
@@ -161,7 +175,7 @@ def write_outputs_or_rescue(run: TrainingRun, out_dir: str | os.PathLike[str],
             target = root / f"{safe}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
             try:
                 check_output_folder(target)
-                return OutputsWritten(write_outputs(run, target, project), first)
+                return OutputsWritten(write_outputs(run, target, project, analysis=analysis), first)
             except FileWriteError:
                 continue
         raise FileWriteError(out_dir, f"{first.reason}; the rescue folders ({', '.join(map(str, candidates))}) "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from nnstudio.compile.results import Analysis
 from nnstudio.core.catalog import LayerKind
+from nnstudio.core.formatting import format_shape
 from nnstudio.core.project import Project
 from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES, LOSS_TITLES
 from nnstudio.train.data import DatasetBundle
@@ -12,10 +14,6 @@ from nnstudio.train.datasets import load_dataset
 from nnstudio.train.distributed import WorkerContext
 from nnstudio.train.faults import DataMismatchError
 from nnstudio.train.trainer import TrainingRun
-
-
-def _shape_text(shape: object) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"  # type: ignore[union-attr]
 
 
 def check_data_fits(project: Project, analysis: object, bundle: DatasetBundle) -> None:
@@ -39,8 +37,8 @@ def check_data_fits(project: Project, analysis: object, bundle: DatasetBundle) -
     declared = tuple(source.params.get("shape", ()))
     if declared != tuple(bundle.input_shape):
         raise DataMismatchError(
-            f"the Input shape is {_shape_text(declared)} but the {kind} dataset gives samples of shape "
-            f"{_shape_text(bundle.input_shape)}; set the Input's shape to {_shape_text(bundle.input_shape)}",
+            f"the Input shape is {format_shape(declared)} but the {kind} dataset gives samples of shape "
+            f"{format_shape(bundle.input_shape)}; set the Input's shape to {format_shape(bundle.input_shape)}",
             source.id)
     if source.params.get("dtype", "float32") != "float32":
         raise DataMismatchError(f"the Input takes {source.params.get('dtype')} but the {kind} dataset gives "
@@ -68,14 +66,19 @@ def check_data_fits(project: Project, analysis: object, bundle: DatasetBundle) -
         wanted, what = bundle.target_width, f"{bundle.target_width} target value(s) per sample"
     if len(shape) != 2 or width != wanted:
         raise DataMismatchError(
-            f"the network's output is {_shape_text(shape)} but the {kind} dataset needs [N, {wanted}] "
+            f"the network's output is {format_shape(shape)} but the {kind} dataset needs [N, {wanted}] "
             f"({what}); make the last layer produce {wanted}", output.id)
 
 
 def build_training_run(project: Project, *, device: torch.device | str | None = None,
                        num_workers: int | None = None, bundle: DatasetBundle | None = None,
+                       analysis: Analysis | None = None,
                        distributed: WorkerContext | None = None) -> TrainingRun:
     """Return a run of ``project`` ready to ``run()``; raises an NnstudioError before any training.
+
+    ``analysis`` is the project's current analysis (with its settings) when the caller has one (the
+    editor's document, the CLI's single analysis); without it, or when it describes another revision
+    of the graph, the project is analysed here.
 
     Errors come out in the order a person fixes them: network errors (CompileError naming the node),
     the dataset (DatasetError naming the option), then any disagreement between the two
@@ -86,7 +89,8 @@ def build_training_run(project: Project, *, device: torch.device | str | None = 
     from nnstudio.compile.compiler import require_valid
 
     settings = project.settings
-    analysis = analyze(project.graph, settings)
+    if analysis is None or analysis.revision != project.graph.revision:
+        analysis = analyze(project.graph, settings)
     require_valid(analysis)
     if bundle is None:
         bundle = load_dataset(settings.dataset, settings.seed, loss=settings.loss,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from nnstudio.core.errors import NnstudioError
+from nnstudio.core.formatting import format_shape
 
 #: A message lists at most this many mismatches (the exception keeps them all).
 MISMATCHES_SHOWN = 12
@@ -36,7 +37,7 @@ def format_mismatches(mismatches: list[str]) -> str:
 
 
 def _shape(tensor: torch.Tensor) -> str:
-    return "[" + ", ".join(str(d) for d in tensor.shape) + "]"
+    return format_shape(tuple(tensor.shape))
 
 
 def state_dict_mismatches(model: nn.Module, state: Mapping[str, Any]) -> list[str]:

@@ -1,4 +1,4 @@
-"""Returns the exit status of the desktop application: ``run_gui`` is what ``nnstudio`` runs.
+"""The desktop application's entry point: ``run_gui`` (what ``nnstudio`` runs) returns its exit status.
 
 Start-up is kept short: only Qt and nnstudio's pure-Python core load before the window is on screen;
 torch is imported afterwards, in the analysis worker. ``nnstudio --screenshot FILE`` shows the
@@ -69,7 +69,7 @@ def run_gui(path: str | None = None, example: str | None = None, screenshot: str
         _open(window, path, (example or DEFAULT_EXAMPLE) if path is None else None)
         return _take_screenshot(app, window, Path(screenshot))
     window.show()
-    if not window.offer_recovery():
+    if not window.files.offer_recovery():
         _open(window, path, example or (DEFAULT_EXAMPLE if path is None else None))
     if isinstance(app, Application):
         app.set_file_open_handler(lambda handed: open_handed_file(window, handed))
@@ -84,7 +84,7 @@ def open_handed_file(window: MainWindow, path: str) -> None:
     """Bring the window forward and open ``path`` as a dropped file (unsaved-changes prompt and all)."""
     window.raise_()
     window.activateWindow()
-    window.open_path(path)
+    window.files.open_path(path)
 
 
 def release_clipboard(app: QApplication) -> None:
@@ -106,9 +106,9 @@ def release_clipboard(app: QApplication) -> None:
 
 def _open(window: MainWindow, path: str | None, example: str | None) -> None:
     if path is not None:
-        window.open_path(path)
+        window.files.open_path(path)
     elif example is not None:
-        window.open_example(example)
+        window.files.open_example(example)
 
 
 def _probe_startup(app: QApplication, window: MainWindow) -> int:
@@ -123,7 +123,7 @@ def _probe_startup(app: QApplication, window: MainWindow) -> int:
         app.quit()
 
     window.first_shown.connect(on_first_show)
-    window.open_example(DEFAULT_EXAMPLE)
+    window.files.open_example(DEFAULT_EXAMPLE)
     window.show()
     return app.exec()
 
@@ -178,7 +178,7 @@ def _take_screenshot(app: QApplication, window: MainWindow, target: Path) -> int
             print(f"error: no analysis after {SCREENSHOT_TIMEOUT_S} s", file=sys.stderr)
             grab()
 
-    window.analysis_applied.connect(on_analysis)
+    window.document.analysis_ready.connect(on_analysis)
     window.document.analysis_failed.connect(on_failure)
     window.show()
     deadline.timeout.connect(on_timeout)

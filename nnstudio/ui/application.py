@@ -1,7 +1,8 @@
 """``Application``: the QApplication every nnstudio process runs in (the window, a PNG export, the tests).
 
 Kept apart from ``nnstudio.ui.app`` so that code which only needs an application object (rasterising
-an autograd graph from the CLI) does not import the main window.
+an autograd graph from the CLI) does not import the main window. It collects Python's cyclic garbage
+only at safe points on the GUI thread (:mod:`nnstudio.ui.garbage`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
+
+from nnstudio.ui.garbage import SafePointCollector
 
 __all__ = ["Application"]
 
@@ -23,12 +26,17 @@ class Application(QApplication):
     ``event()`` of the application object, which sees only the application's own events: an event
     filter installed on the application would run Python for every event of every widget, and
     each of those calls takes the GIL from a training run (see benchmarks/bench_gui.py).
+
+    From its creation on, Python's automatic garbage collection is off and :attr:`garbage_collector`
+    collects from a timer on the GUI thread instead (a collection inside a Qt call can deadlock).
     """
 
     def __init__(self, argv: list[str]) -> None:
         super().__init__(argv)
         self._file_open_handler: Callable[[str], None] | None = None
         self._held_files: list[str] = []
+        self.garbage_collector = SafePointCollector(self)
+        self.garbage_collector.start()
 
     def set_file_open_handler(self, handler: Callable[[str], None] | None) -> None:
         """Send handed-over files to ``handler(path)``, starting with those that came before it."""

@@ -1,4 +1,4 @@
-"""Returns the Autograd tab of the main window: the autograd view tied to the editor and to training.
+"""The Autograd tab of the main window: the autograd view tied to the editor and to training.
 
 :class:`AutogradTab` adds an "Autograd" page beside the editor and connects the
 :class:`~nnstudio.ui.autograd_view.AutogradView` on it to the rest of the window:
@@ -6,13 +6,15 @@
 - **selection, both ways**: clicking a node of the graph selects its layer on the canvas (so the
   Inspector shows it); selecting layers on the canvas highlights their operations in the graph;
 - **refresh**: once the document's analysis says the network is valid, a network or loss that
-  changed since the last walk is walked again (off the GUI thread, after a short quiet time) -- only
-  while the page is shown, or when it is next shown, so people who never open it pay nothing;
+  changed since the last walk is walked again (off the GUI thread, after a short quiet time, compiled
+  from that same analysis) -- only while the page is shown, or when it is next shown, so people who
+  never open it pay nothing;
 - **training**: the running session's gradient norms colour parameters and operations (the view
   repaints at most once a second), and vanishing, exploding and NaN gradients are added to the
   Problems list, each tied to its layer, until the next run, an edit of the network or another
   document makes them stale;
-- **export**: a menu that saves the drawing as SVG, PNG or Graphviz DOT.
+- **export**: a menu that saves the drawing as SVG, PNG or Graphviz DOT through the view's one export
+  dialog (failures in a message box, success in the status bar).
 
 The view's module imports torch, and the window must reach the screen before torch loads, so the
 view is created the first time it is needed: when the page is first shown, or when gradients arrive
@@ -26,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import QFileDialog, QLabel, QMenu, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QMenu, QVBoxLayout, QWidget
 
 from nnstudio.autograd.gradients import EXPLODING, NAN, VANISHING, GradientProblem
 from nnstudio.core.problems import Problem
@@ -39,12 +41,8 @@ if TYPE_CHECKING:
 REFRESH_DEBOUNCE_MS = 400
 #: The source name of gradient problems in the Problems list.
 GRADIENT_SOURCE = "gradients"
-#: Export formats of the menu: file suffix, menu text, file dialog filter.
-EXPORT_FORMATS = (
-    (".svg", "&SVG…", "SVG drawing (*.svg)"),
-    (".png", "&PNG Image…", "PNG image (*.png)"),
-    (".dot", "Graphviz &DOT…", "Graphviz DOT (*.dot)"),
-)
+#: Entries of the export menu: file suffix, menu text.
+EXPORT_MENU = ((".svg", "&SVG…"), (".png", "&PNG Image…"), (".dot", "Graphviz &DOT…"))
 
 _ADVICE = {
     NAN: "check the learning rate and the data; gradient clipping can help",
@@ -98,11 +96,11 @@ class AutogradTab(QObject):
         menu.setObjectName("menuExportAutograd")
         menu.setToolTipsVisible(True)
         actions = {}
-        for suffix, text, _filter in EXPORT_FORMATS:
+        for suffix, text in EXPORT_MENU:
             action = menu.addAction(text)
             action.setObjectName(f"actionExportAutograd{suffix[1:].capitalize()}")
             action.setStatusTip(f"Save the autograd graph as shown, as a {suffix} file")
-            action.triggered.connect(lambda _checked=False, s=suffix: self.export_dialog(s))
+            action.triggered.connect(lambda _checked=False, s=suffix: self.ensure_view().export_dialog(s))
             actions[suffix] = action
         return menu, actions
 
@@ -111,8 +109,8 @@ class AutogradTab(QObject):
         window.document.analysis_ready.connect(self._on_analysis)
         window.document.replaced.connect(self._on_document_replaced)
         window.canvas.selection_changed.connect(self._on_canvas_selection)
-        window.training_panel.session.gradients.connect(self._on_gradients)
-        window.training_panel.running_changed.connect(self._on_running_changed)
+        window.training_panel.presenter.session.gradients.connect(self._on_gradients)
+        window.training_panel.presenter.running_changed.connect(self._on_running_changed)
         window.about_to_close.connect(self.shutdown)
 
     # --- the view, created on first use ------------------------------------------------------------
@@ -127,6 +125,10 @@ class AutogradTab(QObject):
         view.layer_selected.connect(self._on_view_layer_selected)
         view.graph_shown.connect(self._on_graph_shown)
         view.gradient_problems_changed.connect(self._on_gradient_problems)
+        view.exported.connect(lambda path: self.window.status_bar.showMessage(
+            f"Exported the autograd graph to {path}", 6000))
+        view.export_failed.connect(lambda message: self.window.dialogs.show_error(
+            "Could not export the autograd graph", message))
         self._placeholder.hide()
         self.page.layout().addWidget(view)
         self.view = view
@@ -163,7 +165,8 @@ class AutogradTab(QObject):
         if source == self._walked:
             return False
         self._walked = source
-        self.view.set_project(document.project)
+        self.view.export_start = self._export_start()
+        self.view.set_project(document.project, analysis=document.analysis)
         return True
 
     def _source(self) -> tuple[int, int, str]:
@@ -242,40 +245,15 @@ class AutogradTab(QObject):
             action.setEnabled(ready)
             action.setToolTip("" if ready else "Open the Autograd tab first: the graph is drawn there")
 
-    def export_dialog(self, suffix: str) -> bool:
-        """Asks where to save the graph as ``suffix`` (.svg, .png, .dot) and saves it; True if saved."""
-        path = self.ask_export_path(suffix)
-        return self.export_to(path) if path else False
-
-    def export_to(self, path: str | Path) -> bool:
-        """Saves the graph as shown (detail level, gradient colours) to ``path``; errors are shown, not raised."""
-        path = Path(path)
-        if self.view is None:
-            self.window.show_error("Nothing to export", "Open the Autograd tab first: the graph is drawn there.")
-            return False
-        try:
-            self.view.export(path)
-        except (OSError, ValueError) as exc:
-            self.window.show_error("Could not export the autograd graph", f"{path.name}: {exc}")
-            return False
-        self.window.statusBar().showMessage(f"Exported the autograd graph to {path}", 6000)
-        return True
-
-    def ask_export_path(self, suffix: str) -> str:
-        """Returns the file chosen in a save dialog ("" when cancelled); tests replace this."""
+    def _export_start(self) -> Path:
         document = self.window.document
         folder = document.path.parent if document.path else Path.cwd()
-        start = folder / f"{document.project.name}-autograd{suffix}"
-        file_filter = next(f for s, _text, f in EXPORT_FORMATS if s == suffix)
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export autograd graph", str(start), file_filter)
-        if path and not Path(path).suffix:
-            path += suffix
-        return path
+        return folder / f"{document.project.name}-autograd"
 
     # --- closing -----------------------------------------------------------------------------------------
 
     def shutdown(self) -> None:
-        """Stops the refresh timer and waits for the view's background walk (the window is closing)."""
+        """Stops the refresh timer and joins the view's background walk (the window is closing)."""
         self._refresh_timer.stop()
         if self.view is not None:
-            self.view.close()  # drops results in flight and joins its worker pool
+            self.view.shutdown()  # drops results in flight and joins its worker thread

@@ -1,19 +1,22 @@
 """The autograd view: the graph PyTorch really built, laid out in layers and tied to the editor.
 
 ``AutogradView`` (objectName ``autogradView``) walks a model off the GUI thread, lays the graph out
-there too, and shows it in a ``QGraphicsView``: zoom (wheel), pan (drag), fit, hover tooltips (op,
-saved tensor shapes and dtypes, layer), a search box, a layers/operations toggle (double-click a
-layer box to open it), gradient colouring with a log-scale legend and flags, and export to DOT, SVG
-and PNG. Clicking a node emits ``layer_selected(layer_id)``; ``select_layer(id)`` goes the other way.
+there too (both as :class:`~nnstudio.ui.jobs.BackgroundJobs` on its own worker thread; the newest
+request wins), and shows it in a ``QGraphicsView``: zoom (wheel), pan (drag), fit, hover tooltips
+(op, saved tensor shapes and dtypes, layer), a search box, a layers/operations toggle (double-click
+a layer box to open it), gradient colouring with a log-scale legend and flags, and export to DOT,
+SVG and PNG through one dialog (:meth:`AutogradView.export_dialog`). Clicking a node emits
+``layer_selected(layer_id)``; :meth:`AutogradView.select_layers` goes the other way. What it draws
+is in :mod:`nnstudio.ui.autograd_items`.
 
 Embedding it in a window::
 
     view = AutogradView()
     tabs.addTab(view, "Autograd")
-    view.set_project(project)                      # or set_model(module, sample, objective)
-    view.layer_selected.connect(canvas.select_node)  # editor <- view
-    canvas.node_selected.connect(view.select_layer)  # editor -> view
-    trainer_events.gradients.connect(view.update_gradients)   # {param name: norm}, rate-limited
+    view.set_project(project, analysis=analysis)   # or set_model(module, sample, objective)
+    view.layer_selected.connect(lambda layer: canvas.select_nodes([layer]))   # editor <- view
+    canvas.selection_changed.connect(view.select_layers)                     # editor -> view
+    session.gradients.connect(view.update_gradients)   # {param name: norm}, drawn at most once a second
 """
 
 from __future__ import annotations
@@ -27,71 +30,38 @@ from pathlib import Path
 from typing import Any
 
 import networkx as nx
-from PySide6.QtCore import QByteArray, QObject, QPointF, QRectF, QRunnable, Qt, QThreadPool, QTimer, Signal
-from PySide6.QtGui import (
-    QBrush,
-    QColor,
-    QFont,
-    QGuiApplication,
-    QImage,
-    QLinearGradient,
-    QPainter,
-    QPainterPath,
-    QPen,
-    QPolygonF,
-)
+from PySide6.QtCore import QByteArray, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
     QFileDialog,
-    QGraphicsItem,
-    QGraphicsPathItem,
     QGraphicsScene,
-    QGraphicsView,
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QStyleOptionGraphicsItem,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from nnstudio.autograd.appearance import (
-    DARK,
-    LIGHT,
-    SUBTITLE_PX,
-    TITLE_PX,
-    Theme,
-    layer_tint,
-    node_colors,
-    node_lines,
-    node_tooltip,
-)
+from nnstudio.autograd.appearance import DARK, LIGHT, Theme
 from nnstudio.autograd.collapse import COLLAPSE_ABOVE, LAYER
-from nnstudio.autograd.gradients import (
-    EXPLODING_ABOVE,
-    NAN_COLOR,
-    SCALE_LOG10,
-    VANISHING_BELOW,
-    GradientProblem,
-    classify,
-    find_gradient_problems,
-    gradient_color,
-    node_gradient_norms,
-    text_color_on,
-)
+from nnstudio.autograd.gradients import GradientProblem, find_gradient_problems, node_gradient_norms
 from nnstudio.autograd.layout import Layout
 from nnstudio.autograd.render import display_graph, layout_graph, save_drawing, to_dot, to_svg
 from nnstudio.autograd.walk import AutogradTrace
 from nnstudio.core.errors import NnstudioError
+from nnstudio.ui.autograd_items import GradientLegend, GraphCanvas, NodeItem, edges_items
+from nnstudio.ui.jobs import BackgroundJobs
 from nnstudio.ui.picture_files import save_picture
 from nnstudio.ui.theme import is_dark
 
 #: Gradient colours change at most this often (seconds), however fast training reports them.
 GRADIENT_REFRESH_S = 1.0
-_FLAG_COLOR = QColor("#dc2626")
 #: PNG exports are scaled down so that neither side passes this many pixels.
 _MAX_PNG_SIDE = 16000
+#: What the export dialog offers: file suffix, its filter in the dialog.
+EXPORT_FORMATS = {".svg": "SVG drawing (*.svg)", ".png": "PNG image (*.png)", ".dot": "Graphviz DOT (*.dot)"}
 
 
 def rasterize_svg(svg: str, path: Path | str, scale: float = 1.0) -> None:
@@ -119,244 +89,6 @@ def rasterize_svg(svg: str, path: Path | str, scale: float = 1.0) -> None:
     save_picture(image, path)
 
 
-# --------------------------------------------------------------------------- background work
-
-
-class _WorkerSignals(QObject):
-    """Carries a worker's result back to the GUI thread (queued: emitted from a pool thread)."""
-
-    finished = Signal(int, object)
-    failed = Signal(int, str)
-
-
-class _Job(QRunnable):
-    """Runs ``work()`` on a pool thread and reports it under ``generation`` (stale ones are ignored)."""
-
-    def __init__(self, generation: int, work: Callable[[], Any], signals: _WorkerSignals) -> None:
-        super().__init__()
-        self.generation, self.work, self.signals = generation, work, signals
-
-    def run(self) -> None:
-        try:
-            result = self.work()
-        except Exception as exc:  # shown in the view's status line; the GUI stays alive
-            self.signals.failed.emit(self.generation, str(exc))
-            return
-        self.signals.finished.emit(self.generation, result)
-
-
-# --------------------------------------------------------------------------- scene items
-
-
-class _NodeItem(QGraphicsItem):
-    """One autograd node (or layer box): a rounded box with a layer stripe and two lines of text."""
-
-    def __init__(self, node_id: str, data: dict, box, theme: Theme, is_root: bool) -> None:
-        super().__init__()
-        self.node_id, self.data = node_id, data
-        self.layer: str | None = data.get("layer")
-        self.rect = QRectF(-box.width / 2, -box.height / 2, box.width, box.height)
-        self.setPos(box.x, box.y)
-        self.title, self.subtitle = node_lines(data)
-        fill, stroke = node_colors(data, theme, is_root)
-        self.fill, self.stroke, self.theme = QColor(fill), QColor(stroke), theme
-        self.tint = QColor(layer_tint(self.layer)) if self.layer and data["kind"] != LAYER else None
-        self.gradient: float | None = None
-        self.highlighted = self.dimmed = False
-        self.setToolTip(node_tooltip(data))
-        self.setAcceptHoverEvents(True)
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
-
-    def set_gradient(self, norm: float | None) -> None:
-        self.gradient = norm
-        tip = node_tooltip(self.data)
-        if norm is not None:
-            problem = classify(norm)
-            tip += f"\ngradient norm {norm:.3g}" + (f" ({problem})" if problem else "")
-        self.setToolTip(tip)
-        self.update()
-
-    def boundingRect(self) -> QRectF:
-        return self.rect.adjusted(-4, -4, 4, 4)
-
-    def paint(self, painter: QPainter, option: QStyleOptionGraphicsItem, widget=None) -> None:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if self.dimmed:
-            painter.setOpacity(0.25)
-        fill, stroke, width = self.fill, self.stroke, 1.0
-        flagged = self.gradient is not None and classify(self.gradient) is not None
-        if self.gradient is not None:
-            fill = QColor(gradient_color(self.gradient))
-        if flagged:
-            stroke, width = _FLAG_COLOR, 2.5
-        if self.highlighted:
-            stroke, width = QColor(self.theme.highlight), 3.0
-        painter.setPen(QPen(stroke, width))
-        painter.setBrush(fill)
-        painter.drawRoundedRect(self.rect, 6, 6)
-        if self.tint is not None:
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(self.tint)
-            painter.drawRoundedRect(QRectF(self.rect.left() + 1, self.rect.top() + 5, 3,
-                                           self.rect.height() - 10), 1.5, 1.5)
-        if option.levelOfDetailFromTransform(painter.worldTransform()) < 0.4:
-            return  # text is unreadable this far out; skipping it keeps big graphs fluid
-        on_colour = QColor(text_color_on(fill.name())) if self.gradient is not None else None
-        title_font = QFont()
-        title_font.setPixelSize(int(TITLE_PX))
-        title_font.setBold(True)
-        painter.setFont(title_font)
-        painter.setPen(on_colour or QColor(self.theme.text))
-        if self.subtitle:
-            top = QRectF(self.rect.left(), self.rect.top() + 3, self.rect.width(), self.rect.height() / 2)
-            painter.drawText(top, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom, self.title)
-            sub_font = QFont()
-            sub_font.setPixelSize(int(SUBTITLE_PX))
-            painter.setFont(sub_font)
-            painter.setPen(on_colour or QColor(self.theme.muted))
-            bottom = QRectF(self.rect.left(), self.rect.center().y() + 1, self.rect.width(),
-                            self.rect.height() / 2 - 3)
-            painter.drawText(bottom, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, self.subtitle)
-        else:
-            painter.drawText(self.rect, Qt.AlignmentFlag.AlignCenter, self.title)
-        if flagged:
-            badge = QRectF(self.rect.right() - 8, self.rect.top() - 8, 16, 16)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(_FLAG_COLOR)
-            painter.drawEllipse(badge)
-            painter.setPen(QColor("#ffffff"))
-            painter.setFont(title_font)
-            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, "!")
-
-
-def _edges_items(layout: Layout, theme: Theme) -> list[QGraphicsItem]:
-    """Returns two items drawing every edge: one stroked path for the lines, one for the arrowheads."""
-    lines, heads = QPainterPath(), QPainterPath()
-    for edge in layout.edges:
-        (x0, y0), rest = edge.points[0], edge.points[1:]
-        lines.moveTo(x0, y0)
-        for x1, y1 in rest:
-            dy = (y1 - y0) / 2
-            lines.cubicTo(x0, y0 + dy, x1, y1 - dy, x1, y1)
-            x0, y0 = x1, y1
-        heads.addPolygon(QPolygonF([QPointF(x0, y0), QPointF(x0 - 4, y0 - 7), QPointF(x0 + 4, y0 - 7)]))
-        heads.closeSubpath()
-    color = QColor(theme.edge)
-    line_item = QGraphicsPathItem(lines)
-    line_item.setPen(QPen(color, 1.2))
-    head_item = QGraphicsPathItem(heads)
-    head_item.setPen(Qt.PenStyle.NoPen)
-    head_item.setBrush(color)
-    for item in (line_item, head_item):
-        item.setZValue(-1)
-    return [line_item, head_item]
-
-
-class _GraphCanvas(QGraphicsView):
-    """The zoomable, pannable view; reports clicks and double-clicks on nodes."""
-
-    node_clicked = Signal(str)
-    node_double_clicked = Signal(str)
-
-    def __init__(self, scene: QGraphicsScene, parent: QWidget | None = None) -> None:
-        super().__init__(scene, parent)
-        self.setObjectName("autogradCanvas")
-        self.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
-        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
-        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
-        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.SmartViewportUpdate)
-        self._press: QPointF | None = None
-
-    def zoom(self, factor: float) -> None:
-        current = self.transform().m11()
-        factor = min(max(factor, 0.02 / current), 4.0 / current)  # stay between 2% and 400%
-        self.scale(factor, factor)
-
-    def wheelEvent(self, event) -> None:
-        self.zoom(1.0015 ** event.angleDelta().y())
-
-    def fit(self) -> None:
-        """Shows the whole graph, but never enlarges it past 100% (small graphs stay crisp)."""
-        rect = self.scene().itemsBoundingRect()
-        if rect.isEmpty():
-            return
-        self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
-        if self.transform().m11() > 1.0:
-            self.resetTransform()
-            self.centerOn(rect.center())
-
-    def node_at(self, position) -> _NodeItem | None:
-        for item in self.items(position):
-            if isinstance(item, _NodeItem):
-                return item
-        return None
-
-    def mousePressEvent(self, event) -> None:
-        self._press = event.position()
-        super().mousePressEvent(event)
-
-    def mouseReleaseEvent(self, event) -> None:
-        super().mouseReleaseEvent(event)
-        moved = self._press is not None and (event.position() - self._press).manhattanLength() > 4
-        self._press = None
-        item = self.node_at(event.position().toPoint())
-        if item is not None and not moved and event.button() == Qt.MouseButton.LeftButton:
-            self.node_clicked.emit(item.node_id)
-
-    def mouseDoubleClickEvent(self, event) -> None:
-        item = self.node_at(event.position().toPoint())
-        if item is not None:
-            self.node_double_clicked.emit(item.node_id)
-        else:
-            super().mouseDoubleClickEvent(event)
-
-
-class GradientLegend(QWidget):
-    """The log-scale colour bar of gradient norms, with the vanishing/exploding thresholds marked."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("autogradLegend")
-        self.setAccessibleName("Gradient norm legend")
-        self.setMinimumHeight(40)
-        self.setToolTip(f"gradient L2 norm, log scale; flagged: vanishing < {VANISHING_BELOW:g}, "
-                        f"exploding > {EXPLODING_ABOVE:g}, NaN")
-
-    def paintEvent(self, _event) -> None:
-        painter = QPainter(self)
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        lo, hi = SCALE_LOG10
-        bar = QRectF(110, 6, max(self.width() - 230, 60), 12)
-        gradient = QLinearGradient(bar.topLeft(), bar.topRight())
-        steps = 24
-        for i in range(steps + 1):
-            gradient.setColorAt(i / steps, QColor(gradient_color(10 ** (lo + (hi - lo) * i / steps))))
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QBrush(gradient))
-        painter.drawRoundedRect(bar, 3, 3)
-        text = self.palette().windowText().color()
-        font = QFont()
-        font.setPixelSize(10)
-        painter.setFont(font)
-        painter.setPen(text)
-        painter.drawText(QRectF(0, 2, 104, 20), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                         "gradient norm")
-        for exponent in range(int(lo), int(hi) + 1, 2):
-            x = bar.left() + bar.width() * (exponent - lo) / (hi - lo)
-            painter.drawLine(QPointF(x, bar.bottom()), QPointF(x, bar.bottom() + 3))
-            painter.drawText(QRectF(x - 20, bar.bottom() + 3, 40, 14), Qt.AlignmentFlag.AlignHCenter,
-                             f"1e{exponent}")
-        painter.setPen(QPen(_FLAG_COLOR, 1.5, Qt.PenStyle.DashLine))
-        for threshold in (VANISHING_BELOW, EXPLODING_ABOVE):
-            x = bar.left() + bar.width() * (math.log10(threshold) - lo) / (hi - lo)
-            painter.drawLine(QPointF(x, bar.top() - 3), QPointF(x, bar.bottom() + 2))
-        painter.setPen(_FLAG_COLOR)
-        painter.drawText(QRectF(bar.right() + 8, 2, 60, 20), Qt.AlignmentFlag.AlignVCenter, "! flagged")
-        painter.setPen(QColor(NAN_COLOR))
-        painter.drawText(QRectF(bar.right() + 66, 2, 60, 20), Qt.AlignmentFlag.AlignVCenter, "■ NaN")
-        painter.end()
-
-
 # --------------------------------------------------------------------------- the view
 
 
@@ -371,24 +103,25 @@ class AutogradView(QWidget):
     failed = Signal(str)
     #: The list of vanishing / exploding / NaN gradients changed.
     gradient_problems_changed = Signal(list)
+    #: The drawing was exported: the file written.
+    exported = Signal(str)
+    #: An export failed: a message naming the file and the reason.
+    export_failed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("autogradView")
         self.setAccessibleName("Autograd graph")
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
-        self._signals = _WorkerSignals(self)
-        self._signals.finished.connect(self._on_finished)
-        self._signals.failed.connect(self._on_failed)
-        self._generation = 0
+        self._jobs = BackgroundJobs("nnstudio-autograd", self)
+        #: Where the export dialog starts and the file name it offers (the window sets the project's).
+        self.export_start = Path.cwd() / "autograd"
         self.trace: AutogradTrace | None = None
         self._collapsed: bool | None = None  # the detail level now drawn
         self._chosen_detail: bool | None = None  # the person's choice; None: decide by graph size
         self._expanded: set[str] = set()
         self._display: nx.DiGraph | None = None
         self._layout: Layout | None = None
-        self._items: dict[str, _NodeItem] = {}
+        self._items: dict[str, NodeItem] = {}
         self._norms: dict[str, float] = {}
         self._pending_norms: dict[str, float] | None = None
         self._last_gradient_time = -math.inf
@@ -400,7 +133,7 @@ class AutogradView(QWidget):
 
     def _build_ui(self) -> None:
         self._scene = QGraphicsScene(self)
-        self.canvas = _GraphCanvas(self._scene, self)
+        self.canvas = GraphCanvas(self._scene, self)
         self.canvas.node_clicked.connect(self._on_node_clicked)
         self.canvas.node_double_clicked.connect(self._on_node_double_clicked)
         self.search = QLineEdit(self)
@@ -419,7 +152,7 @@ class AutogradView(QWidget):
             ("autogradFit", "Fit", "show the whole graph", self.canvas.fit),
             ("autogradZoomIn", "+", "zoom in", lambda: self.canvas.zoom(1.25)),
             ("autogradZoomOut", "−", "zoom out", lambda: self.canvas.zoom(0.8)),
-            ("autogradExport", "Export…", "save as DOT, SVG or PNG", self._export_dialog),
+            ("autogradExport", "Export…", "save as DOT, SVG or PNG", lambda: self.export_dialog()),
         ):
             button = self._tool_button(name, text, tip)
             button.clicked.connect(action)
@@ -467,8 +200,9 @@ class AutogradView(QWidget):
                                   loss_layer=loss_layer)
         self._start(work)
 
-    def set_project(self, project, module=None) -> None:
-        """Walks a project (compiled here, or ``module``: the network being trained) off the GUI thread."""
+    def set_project(self, project, module=None, analysis: Any = None) -> None:
+        """Walks a project off the GUI thread: ``module`` (the network being trained) or the project
+        compiled there, from ``analysis`` when given (the document's current one: no second analysis)."""
         from nnstudio.autograd.project_trace import trace_project
         from nnstudio.train.recipe import make_loss
 
@@ -476,7 +210,7 @@ class AutogradView(QWidget):
 
         def work() -> AutogradTrace:
             network = copy.deepcopy(module) if module is not None else None
-            return trace_project(snapshot, make_loss(snapshot.settings), network)
+            return trace_project(snapshot, make_loss(snapshot.settings), network, analysis=analysis)
         self._start(work)
 
     def set_trace(self, trace: AutogradTrace) -> None:
@@ -484,8 +218,7 @@ class AutogradView(QWidget):
         self._start(lambda: trace)
 
     def _start(self, walk: Callable[[], AutogradTrace] | None, walk_new: bool = True) -> None:
-        """Runs the walk (when given) and the layout on the pool; the newest request wins."""
-        self._generation += 1
+        """Runs the walk (when given) and the layout on the worker thread; the newest request wins."""
         if walk_new:
             self._expanded.clear()  # layer names of the last model mean nothing for the next
         trace = None if walk_new else self.trace
@@ -500,7 +233,7 @@ class AutogradView(QWidget):
             return walked, fold, display, layout_graph(display)
 
         self.status.setText("walking the graph…" if walk_new else "laying out…")
-        self._pool.start(_Job(self._generation, work, self._signals))
+        self._jobs.submit("walk", work, self._on_finished, self._on_failed)
 
     def _relayout(self) -> None:
         if self.trace is not None:
@@ -508,26 +241,25 @@ class AutogradView(QWidget):
 
     def wait_idle(self, timeout_ms: int = 30000) -> bool:
         """Returns True once no walk or layout is running (waits at most ``timeout_ms``)."""
-        return self._pool.waitForDone(timeout_ms)
+        return self._jobs.wait_idle(timeout_ms)
 
-    def closeEvent(self, event) -> None:
+    def shutdown(self) -> None:
+        """Stops the gradient timer and joins the worker thread; results in flight are dropped."""
         self._gradient_timer.stop()
-        self._generation += 1  # results still in flight are dropped
-        self._pool.waitForDone()
+        self._jobs.shutdown()
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        self.shutdown()
         super().closeEvent(event)
 
     # ------------------------------------------------------------------ results
 
-    def _on_failed(self, generation: int, message: str) -> None:
-        if generation != self._generation:
-            return
+    def _on_failed(self, message: str) -> None:
         self.status.setText(f"⚠ {message}")
         self.status.setToolTip(message)
         self.failed.emit(message)
 
-    def _on_finished(self, generation: int, result) -> None:
-        if generation != self._generation:
-            return
+    def _on_finished(self, result: tuple[AutogradTrace, bool, nx.DiGraph, Layout]) -> None:
         trace, collapsed, display, layout = result
         new_trace = trace is not self.trace
         self.trace, self._display, self._layout = trace, display, layout
@@ -557,11 +289,11 @@ class AutogradView(QWidget):
         self._items.clear()
         self._scene.setBackgroundBrush(QColor(theme.background))
         assert self._display is not None and self._layout is not None and self.trace is not None
-        for item in _edges_items(self._layout, theme):
+        for item in edges_items(self._layout, theme):
             self._scene.addItem(item)
         root = self.trace.root
         for node, data in self._display.nodes(data=True):
-            item = _NodeItem(str(node), data, self._layout.nodes[node], theme, node == root)
+            item = NodeItem(str(node), data, self._layout.nodes[node], theme, node == root)
             self._scene.addItem(item)
             self._items[str(node)] = item
         margin = 40
@@ -599,7 +331,7 @@ class AutogradView(QWidget):
         """Returns the ids of the nodes now drawn (ops, parameters, or ``layer:ID`` boxes)."""
         return list(self._items)
 
-    def item_of(self, node_id: str) -> _NodeItem:
+    def item_of(self, node_id: str) -> NodeItem:
         return self._items[node_id]
 
     # ------------------------------------------------------------------ selection and search
@@ -634,7 +366,7 @@ class AutogradView(QWidget):
         """Returns the highlighted layer, if any."""
         return next((item.layer for item in self._items.values() if item.highlighted), None)
 
-    def _highlight_layers(self, layers: set[str]) -> list[_NodeItem]:
+    def _highlight_layers(self, layers: set[str]) -> list[NodeItem]:
         chosen = []
         for item in self._items.values():
             item.highlighted = item.layer in layers
@@ -731,11 +463,36 @@ class AutogradView(QWidget):
         else:
             raise ValueError(f"cannot export {path.name}: use .dot, .svg or .png")
 
-    def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export autograd graph", "autograd.svg",
-                                              "SVG (*.svg);;PNG image (*.png);;Graphviz DOT (*.dot)")
-        if path:
-            try:
-                self.export(path)
-            except (OSError, ValueError, NnstudioError) as exc:
-                self.status.setText(f"⚠ export failed: {exc}")
+    def export_dialog(self, suffix: str | None = None) -> bool:
+        """Asks where to save the drawing (as ``suffix``, or any format) and saves it; True if written.
+
+        The outcome is announced: ``exported(path)``, or ``export_failed(message)`` and the status line.
+        """
+        path = self.ask_export_path(suffix)
+        return self.export_to(path) if path else False
+
+    def export_to(self, path: str | Path) -> bool:
+        """Saves the drawing to ``path``; a failure is announced, not raised. True if written."""
+        path = Path(path)
+        try:
+            self.export(path)
+        except (OSError, ValueError, NnstudioError) as exc:
+            message = f"{path.name}: {exc}"
+            self.status.setText(f"⚠ export failed: {message}")
+            self.export_failed.emit(message)
+            return False
+        self.exported.emit(str(path))
+        return True
+
+    def ask_export_path(self, suffix: str | None = None) -> str:
+        """Returns the file chosen in the save dialog ("" when cancelled); tests replace this.
+
+        With ``suffix`` the dialog offers that format only; a name typed without a suffix gets it.
+        """
+        formats = {suffix: EXPORT_FORMATS[suffix]} if suffix else EXPORT_FORMATS
+        start = self.export_start.with_suffix(suffix or ".svg")
+        path, chosen = QFileDialog.getSaveFileName(self, "Export autograd graph", str(start),
+                                                   ";;".join(formats.values()))
+        if path and not Path(path).suffix:
+            path += suffix or next((s for s, f in formats.items() if f == chosen), ".svg")
+        return path

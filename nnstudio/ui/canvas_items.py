@@ -7,6 +7,7 @@ into one MoveNodes command on release.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Iterable
 from enum import Enum
@@ -16,13 +17,10 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
     QBrush,
     QColor,
-    QFont,
-    QFontMetricsF,
     QPainter,
     QPainterPath,
     QPainterPathStroker,
     QPen,
-    QPolygonF,
 )
 from PySide6.QtWidgets import QGraphicsItem, QStyleOptionGraphicsItem, QWidget
 
@@ -39,11 +37,15 @@ from nnstudio.ui.canvas_style import (
     STRIP_WIDTH,
     WARNING_COLOUR,
     CanvasColours,
+    CardFonts,
+    arrow_head,
     category_colour,
+    fit_shape_text,
     input_port_offset,
     output_port_offset,
     parameter_summary,
     snap,
+    wire_path,
 )
 
 if TYPE_CHECKING:
@@ -153,7 +155,7 @@ class NodeItem(QGraphicsItem):
             colour = ERROR_COLOUR if problem.is_error else WARNING_COLOUR
             where = f"{problem.field}: " if problem.field else ""
             tip.append(f"<span style='color:{colour.name()}'>{problem.severity}</span>: "
-                       f"{where}{_escape(problem.message)}")
+                       f"{where}{html.escape(problem.message)}")
         self.setToolTip("<br>".join(tip))
         self.update()
 
@@ -458,57 +460,6 @@ class EdgeItem(QGraphicsItem):
             painter.drawText(self._label_rect, Qt.AlignmentFlag.AlignCenter, self._label)
 
 
-def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
-    """A cubic curve leaving ``start`` downwards and entering ``end`` from above."""
-    path = QPainterPath(start)
-    dy = end.y() - start.y()
-    # Wires going up (the target sits above its source) bulge further so they stay readable.
-    pull = max(30.0, abs(dy) * 0.5) if dy > 0 else 60.0 + abs(dy) * 0.25
-    path.cubicTo(QPointF(start.x(), start.y() + pull), QPointF(end.x(), end.y() - pull), end)
-    return path
-
-
-def arrow_head(path: QPainterPath, length: float = 8.0, width: float = 4.5) -> QPolygonF:
-    """A small triangle at the end of ``path``, pointing along its final direction."""
-    tip = path.pointAtPercent(1.0)
-    angle = math.radians(-path.angleAtPercent(0.999))
-    back = QPointF(tip.x() - length * math.cos(angle), tip.y() - length * math.sin(angle))
-    normal = QPointF(-math.sin(angle) * width, math.cos(angle) * width)
-    return QPolygonF([tip, back + normal, back - normal])
-
-
-class CardFonts:
-    """The fonts cards and labels use, derived from the application font once per palette/font."""
-
-    def __init__(self, base: QFont) -> None:
-        size = base.pointSizeF() if base.pointSizeF() > 0 else 9.0
-        self.title = QFont(base)
-        self.title.setPointSizeF(size)
-        self.title.setWeight(QFont.Weight.DemiBold)
-        self.body = QFont(base)
-        self.body.setPointSizeF(size * 0.88)
-        self.mono = QFont("monospace")
-        self.mono.setStyleHint(QFont.StyleHint.Monospace)
-        self.mono.setPointSizeF(size * 0.88)
-        self.label = QFont(self.body)
-        self.label.setPointSizeF(size * 0.8)
-        self.badge = QFont(base)
-        self.badge.setPointSizeF(size * 0.8)
-        self.badge.setBold(True)
-        self.title_metrics = QFontMetricsF(self.title)
-        self.body_metrics = QFontMetricsF(self.body)
-        self.mono_metrics = QFontMetricsF(self.mono)
-        self.label_metrics = QFontMetricsF(self.label)
-
-
-def fit_shape_text(text: str, metrics: QFontMetricsF, width: float) -> str:
-    """Returns the shape text as it fits in ``width``: whole, then without spaces, elided only as a last resort."""
-    if metrics.horizontalAdvance(text) <= width:
-        return text
-    compact = text.replace(" ", "")
-    return metrics.elidedText(compact, Qt.TextElideMode.ElideRight, width)
-
-
 def _worst_severity(problems: Iterable[Problem]) -> str | None:
     worst = None
     for problem in problems:
@@ -516,7 +467,3 @@ def _worst_severity(problems: Iterable[Problem]) -> str | None:
             return "error"
         worst = "warning"
     return worst
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

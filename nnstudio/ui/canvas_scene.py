@@ -16,17 +16,17 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Signal
 from PySide6.QtGui import QPainter, QPen
 from PySide6.QtWidgets import QApplication, QGraphicsItem, QGraphicsScene
 
+from nnstudio.core.formatting import format_count, format_shape
 from nnstudio.core.graph import Edge, Graph
 from nnstudio.core.problems import Problem
-from nnstudio.ui.canvas_items import CardFonts, EdgeItem, NodeItem
+from nnstudio.ui.canvas_items import EdgeItem, NodeItem
 from nnstudio.ui.canvas_style import (
     GRID_MAJOR,
     GRID_STEP,
     NODE_HEIGHT,
     NODE_WIDTH,
     CanvasColours,
-    format_count,
-    format_shape,
+    CardFonts,
 )
 
 #: Empty room kept around the network so there is always space to pan into and drop on.
@@ -108,11 +108,13 @@ class CanvasScene(QGraphicsScene):
         if result is None:
             item.annotate("", "", problems)
             return
-        item.annotate(format_shape(result.output_shape), format_count(result.params), problems)
+        # A card names an unknown shape ("?"); a layer without parameters shows no count.
+        item.annotate(format_shape(result.output_shape), format_count(result.params) if result.params else "",
+                      problems)
 
     def _annotate_edge(self, edge: Edge, item: EdgeItem) -> None:
         shape = self._analysis.edge_shapes.get(edge) if self._analysis is not None else None
-        item.set_label(format_shape(shape))
+        item.set_label(format_shape(shape) if shape is not None else "")  # only known shapes label a wire
 
     # --- looks -----------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""How the canvas looks: card geometry, category colours, palette-derived colours, text formats.
+"""How the canvas looks: card geometry, wire curves, category colours, palette-derived colours, fonts.
 
 Geometry is fixed and shared (tests locate ports with :func:`input_port_offset` /
 :func:`output_port_offset`); colours come from the application palette so light and dark schemes both
@@ -8,10 +8,11 @@ chosen to read well on either.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 from dataclasses import dataclass
 
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainterPath, QPalette, QPolygonF
 
 from nnstudio.core.catalog import LayerSpec
 from nnstudio.ui import theme
@@ -73,45 +74,20 @@ class CanvasColours:
     def from_palette(cls, palette: QPalette) -> CanvasColours:
         window = palette.color(QPalette.ColorRole.Window)
         text = palette.color(QPalette.ColorRole.WindowText)
-        dark = window.lightness() < 128
+        dark = theme.is_dark(palette)
         if dark:
             background = window.darker(118)
             card = window.lighter(125)
         else:
             background = window.lighter(103) if window.lightness() < 250 else QColor("#f3f4f6")
             card = palette.color(QPalette.ColorRole.Base)
-        muted = QColor(text)
-        muted.setAlphaF(0.62)
-        minor = QColor(text)
-        minor.setAlphaF(0.05)
-        major = QColor(text)
-        major.setAlphaF(0.10)
-        border = QColor(text)
-        border.setAlphaF(0.20)
-        wire = QColor(text)
-        wire.setAlphaF(0.55)
-        label_bg = QColor(background)
-        label_bg.setAlphaF(0.85)
-        return cls(background, minor, major, card, border, text, muted,
-                    palette.color(QPalette.ColorRole.Highlight), wire, label_bg, dark)
-
-
-def format_shape(shape: Sequence[object] | None) -> str:
-    """``[N, 32, 8, 8]`` for a shape tuple; an empty string when the shape is unknown."""
-    if shape is None:
-        return ""
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def format_count(count: int | None) -> str:
-    """A compact parameter count: ``320``, ``18.5k``, ``1.2M``; empty for unknown or zero."""
-    if not count:
-        return ""
-    if count < 1000:
-        return str(count)
-    if count < 1_000_000:
-        return f"{count / 1000:.1f}k".replace(".0k", "k")
-    return f"{count / 1_000_000:.1f}M".replace(".0M", "M")
+        def faded(colour: QColor, alpha: float) -> QColor:
+            copy = QColor(colour)
+            copy.setAlphaF(alpha)
+            return copy
+        return cls(background, faded(text, 0.05), faded(text, 0.10), card, faded(text, 0.20), text,
+                   faded(text, 0.62), palette.color(QPalette.ColorRole.Highlight), faded(text, 0.55),
+                   faded(background, 0.85), dark)
 
 
 #: Parameters worth a glance on the card, most telling first.
@@ -135,3 +111,54 @@ def parameter_summary(spec: LayerSpec, params: dict[str, object]) -> str:
                 text = str(value)
             parts.append(_NAMED_IN_SUMMARY.get(name, "") + text)
     return " · ".join(parts)
+
+
+def wire_path(start: QPointF, end: QPointF) -> QPainterPath:
+    """A cubic curve leaving ``start`` downwards and entering ``end`` from above."""
+    path = QPainterPath(start)
+    dy = end.y() - start.y()
+    # Wires going up (the target sits above its source) bulge further so they stay readable.
+    pull = max(30.0, abs(dy) * 0.5) if dy > 0 else 60.0 + abs(dy) * 0.25
+    path.cubicTo(QPointF(start.x(), start.y() + pull), QPointF(end.x(), end.y() - pull), end)
+    return path
+
+
+def arrow_head(path: QPainterPath, length: float = 8.0, width: float = 4.5) -> QPolygonF:
+    """A small triangle at the end of ``path``, pointing along its final direction."""
+    tip = path.pointAtPercent(1.0)
+    angle = math.radians(-path.angleAtPercent(0.999))
+    back = QPointF(tip.x() - length * math.cos(angle), tip.y() - length * math.sin(angle))
+    normal = QPointF(-math.sin(angle) * width, math.cos(angle) * width)
+    return QPolygonF([tip, back + normal, back - normal])
+
+
+class CardFonts:
+    """The fonts cards and labels use, derived from the application font once per palette/font."""
+
+    def __init__(self, base: QFont) -> None:
+        size = base.pointSizeF() if base.pointSizeF() > 0 else 9.0
+        self.title = QFont(base)
+        self.title.setPointSizeF(size)
+        self.title.setWeight(QFont.Weight.DemiBold)
+        self.body = QFont(base)
+        self.body.setPointSizeF(size * 0.88)
+        self.mono = QFont("monospace")
+        self.mono.setStyleHint(QFont.StyleHint.Monospace)
+        self.mono.setPointSizeF(size * 0.88)
+        self.label = QFont(self.body)
+        self.label.setPointSizeF(size * 0.8)
+        self.badge = QFont(base)
+        self.badge.setPointSizeF(size * 0.8)
+        self.badge.setBold(True)
+        self.title_metrics = QFontMetricsF(self.title)
+        self.body_metrics = QFontMetricsF(self.body)
+        self.mono_metrics = QFontMetricsF(self.mono)
+        self.label_metrics = QFontMetricsF(self.label)
+
+
+def fit_shape_text(text: str, metrics: QFontMetricsF, width: float) -> str:
+    """Returns the shape text as it fits in ``width``: whole, then without spaces, elided only as a last resort."""
+    if metrics.horizontalAdvance(text) <= width:
+        return text
+    compact = text.replace(" ", "")
+    return metrics.elidedText(compact, Qt.TextElideMode.ElideRight, width)

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nnstudio.core.formatting import format_shape
 from nnstudio.ui.theme import ERROR_COLOR, muted_text_color
 
 #: Samples drawn in the image grid, and rows shown of a table.
@@ -48,7 +49,7 @@ class DatasetSummary:
 
     @property
     def shape_text(self) -> str:
-        return "[" + ", ".join(str(d) for d in self.input_shape) + "]"
+        return format_shape(self.input_shape)
 
 
 def _is_image_shape(shape: tuple[int, ...]) -> bool:

@@ -1,59 +1,32 @@
 """The open document: a project, its undo stack, its file path, its modified flag and its analysis.
 
+The document's analysis is the one analysis of the open network: the views show it, and training,
+export and the autograd view take it (:meth:`Document.when_analysed`) instead of analysing again.
 Shape inference needs torch and may take a while on a large network, so it never runs on the GUI
-thread: each structural change restarts a short debounce timer; when it fires, a copy of the graph is
-sent to a worker living in its own QThread. Only one analysis runs at a time; changes made meanwhile
-are folded into a single follow-up run, and a result that no longer matches the open graph is dropped.
+thread: each change restarts a short debounce timer; when it fires, a copy of the graph goes to the
+document's :class:`~nnstudio.ui.jobs.BackgroundJobs` ("analysis" lane). Only the newest request's
+result is applied; one that no longer matches the open graph is dropped.
 """
 
 from __future__ import annotations
 
 import logging
-import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from nnstudio.core.commands import Command, UndoStack
 from nnstudio.core.graph import Graph
 from nnstudio.core.project import Project
 from nnstudio.core.settings import TrainingSettings
+from nnstudio.ui.jobs import BackgroundJobs
 
 log = logging.getLogger(__name__)
 
 #: Quiet time after the last edit before shapes are recomputed; short enough to feel live.
 DEFAULT_DEBOUNCE_MS = 60
-
-
-class AnalysisWorker(QObject):
-    """Runs shape inference (and the one-time device probe) in the worker thread; touches no widget."""
-
-    finished = Signal(object, object)  # token, Analysis
-    failed = Signal(object, str)  # token, message
-    device_found = Signal(str)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._inference: Any = None  # created on first use: it imports torch
-
-    @Slot(object, object, object)
-    def analyze(self, token: object, graph: Graph, settings: TrainingSettings) -> None:
-        try:
-            if self._inference is None:
-                from nnstudio.compile import ShapeInference
-
-                self._inference = ShapeInference()
-            analysis = self._inference.analyze(graph, settings)
-        except Exception as exc:  # noqa: BLE001 - any failure is reported to the window, not lost
-            log.error("shape analysis failed:\n%s", traceback.format_exc())
-            self.failed.emit(token, f"{type(exc).__name__}: {exc}")
-            return
-        self.finished.emit(token, analysis)
-
-    @Slot()
-    def probe_device(self) -> None:
-        self.device_found.emit(describe_training_device())
 
 
 def describe_training_device() -> str:
@@ -76,6 +49,20 @@ def describe_training_device() -> str:
     return f"{name.split(':')[0].upper()}: {description}"
 
 
+class _Inference:
+    """The document's incremental shape inference; used only on the jobs' worker thread."""
+
+    def __init__(self) -> None:
+        self._inference: Any = None  # created on first use: it imports torch
+
+    def analyze(self, graph: Graph, settings: TrainingSettings) -> Any:
+        if self._inference is None:
+            from nnstudio.compile import ShapeInference
+
+            self._inference = ShapeInference()
+        return self._inference.analyze(graph, settings)
+
+
 class Document(QObject):
     """The project being edited, with undo history, file path, modified flag and live analysis."""
 
@@ -91,8 +78,6 @@ class Document(QObject):
     analysis_failed = Signal(str)
     #: The description of the device training would use.
     device_found = Signal(str)
-    _analyze_request = Signal(object, object, object)
-    _device_request = Signal()
 
     def __init__(self, parent: QObject | None = None, debounce_ms: int = DEFAULT_DEBOUNCE_MS) -> None:
         super().__init__(parent)
@@ -105,8 +90,8 @@ class Document(QObject):
         # Counts the changes that call for a new analysis (graph edits, and settings edits, which do
         # not touch the graph's revision); a result is current only if none happened since it began.
         self._generation = 0
-        self._in_flight: tuple[int, int] | None = None
-        self._rerun = False
+        self._analysed: tuple[int, int] | None = None  # the token of self.analysis
+        self._waiters: list[tuple[Callable[[Any], None], Callable[[str], None] | None]] = []
         self._device_probed = False
         # Analysis imports torch; the window holds it until it is on screen (fast start-up).
         self._held = True
@@ -115,8 +100,8 @@ class Document(QObject):
         self._debounce.setSingleShot(True)
         self._debounce.setInterval(debounce_ms)
         self._debounce.timeout.connect(self._start_analysis)
-        self._thread: QThread | None = None
-        self._worker: AnalysisWorker | None = None
+        self._jobs = BackgroundJobs("nnstudio-analysis", self)
+        self._inference = _Inference()
         self._connect_models()
 
     # --- reading ---------------------------------------------------------------------------------
@@ -136,9 +121,23 @@ class Document(QObject):
 
     @property
     def analysis_is_current(self) -> bool:
-        """Returns True when the last applied analysis describes the graph as it is now."""
-        return (self.analysis is not None and self._in_flight is None and not self._debounce.isActive()
-                and not self._rerun and not self._wanted_while_held)
+        """Returns True when the last applied analysis describes the project as it is now."""
+        return self.analysis is not None and self._analysed == self._current_token()
+
+    def when_analysed(self, callback: Callable[[Any], None],
+                      failed: Callable[[str], None] | None = None) -> None:
+        """Calls ``callback(analysis)`` with an analysis of the project as it is now.
+
+        At once when the latest analysis is current, else when the pending one arrives (never
+        blocking the GUI thread). ``failed(reason)`` is called instead if the analysis itself fails
+        or another project replaces this one first.
+        """
+        if self.analysis_is_current:
+            callback(self.analysis)
+            return
+        self._waiters.append((callback, failed))
+        if not self._debounce.isActive() and not self._jobs.is_busy("analysis"):
+            self.analyze_now()
 
     # --- changing --------------------------------------------------------------------------------
 
@@ -155,6 +154,8 @@ class Document(QObject):
         self._dirty_without_history = modified
         self._epoch += 1
         self.analysis = None
+        self._analysed = None
+        self._fail_waiters("another project was opened")
         self._connect_models()
         self.replaced.emit()
         self._emit_state()
@@ -194,63 +195,49 @@ class Document(QObject):
         """Asks the worker, once, which device training would use (this imports torch there)."""
         if not self._device_probed and not self._held:
             self._device_probed = True
-            self._ensure_worker()
-            self._device_request.emit()
+            self._jobs.submit("device", describe_training_device, self.device_found.emit)
 
     def shutdown(self) -> None:
         """Stops the timer and joins the worker thread; call before the window goes away."""
         self._debounce.stop()
-        if self._thread is not None:
-            self._thread.quit()
-            self._thread.wait()
-            self._thread = None
-            self._worker = None
-
-    def _ensure_worker(self) -> None:
-        if self._thread is not None:
-            return
-        self._thread = QThread(self)
-        self._thread.setObjectName("nnstudio-analysis")
-        self._worker = AnalysisWorker()
-        self._worker.moveToThread(self._thread)
-        self._thread.finished.connect(self._worker.deleteLater)
-        self._analyze_request.connect(self._worker.analyze)
-        self._device_request.connect(self._worker.probe_device)
-        self._worker.finished.connect(self._on_analysis_finished)
-        self._worker.failed.connect(self._on_analysis_failed)
-        self._worker.device_found.connect(self.device_found)
-        self._thread.start()
+        self._waiters.clear()
+        self._jobs.shutdown()
 
     def _start_analysis(self) -> None:
         if self._held:
             self._wanted_while_held = True
             return
-        if self._in_flight is not None:
-            self._rerun = True
-            return
-        self._ensure_worker()
-        self._rerun = False
         token = self._current_token()
-        self._in_flight = token
-        self._analyze_request.emit(token, self.graph.copy(), self.project.settings.model_copy(deep=True))
+        graph, settings = self.graph.copy(), self.project.settings.model_copy(deep=True)
+        inference = self._inference
+        self._jobs.submit("analysis", lambda: inference.analyze(graph, settings),
+                          lambda analysis: self._on_analysis_finished(token, analysis),
+                          lambda message: self._on_analysis_failed(token, message))
 
     def _current_token(self) -> tuple[int, int]:
         return (self._epoch, self._generation)
 
-    def _on_analysis_finished(self, token: object, analysis: Any) -> None:
-        self._in_flight = None
-        if token == self._current_token() and not self._rerun:
-            self.analysis = analysis
-            self.analysis_ready.emit(analysis)
-        elif not self._debounce.isActive():
-            self._start_analysis()  # the graph moved on while this ran: catch up at once
+    def _on_analysis_finished(self, token: tuple[int, int], analysis: Any) -> None:
+        if token != self._current_token():
+            return  # the project changed while this ran; the debounced request follows
+        self.analysis, self._analysed = analysis, token
+        self.analysis_ready.emit(analysis)
+        waiters, self._waiters = self._waiters, []
+        for callback, _failed in waiters:
+            callback(analysis)
 
-    def _on_analysis_failed(self, token: object, message: str) -> None:
-        self._in_flight = None
-        if token == self._current_token() and not self._rerun:
-            self.analysis_failed.emit(message)
-        elif not self._debounce.isActive():
-            self._start_analysis()
+    def _on_analysis_failed(self, token: tuple[int, int], message: str) -> None:
+        if token != self._current_token():
+            return
+        log.error("shape analysis failed: %s", message)
+        self.analysis_failed.emit(message)
+        self._fail_waiters(f"shape analysis failed: {message}")
+
+    def _fail_waiters(self, reason: str) -> None:
+        waiters, self._waiters = self._waiters, []
+        for _callback, failed in waiters:
+            if failed is not None:
+                failed(reason)
 
     # --- model wiring ----------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Returns the inspector: the selected layer's facts and a parameter form built from the catalog.
+"""The inspector: the selected layer's facts and a parameter form built from the catalog.
 
 The form has one row per :class:`~nnstudio.core.catalog.ParamSpec`, its editor made by
 :func:`nnstudio.ui.param_editors.make_editor`. A value is checked with ``ParamSpec.validate``; a
@@ -29,29 +29,12 @@ from PySide6.QtWidgets import (
 from nnstudio.core.catalog import ParamSpec
 from nnstudio.core.commands import SetParam
 from nnstudio.core.errors import ParamError
+from nnstudio.core.formatting import format_count, format_shape
 from nnstudio.ui.document import Document
 from nnstudio.ui.icons import category_icon
 from nnstudio.ui.layer_name_field import LayerNameField
 from nnstudio.ui.param_editors import IntTupleEditor, ParamEditor, ParseError, make_editor
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
-
-
-def format_count(value: float | int | None) -> str:
-    """Returns a count for people: ``1234567`` -> ``"1.23 M"``; None -> ``"–"``."""
-    if value is None:
-        return "–"
-    value = float(value)
-    for limit, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.3g} {suffix}"
-    return f"{value:.0f}"
-
-
-def format_shape(shape: Any) -> str:
-    """Returns a tensor shape as ``[N, 32, 8, 8]``; None (unknown) -> ``"?"``."""
-    if shape is None:
-        return "?"
-    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 def format_value(value: Any) -> str:

@@ -1,18 +1,16 @@
-"""Returns the main window: palette, canvas, inspector and problems around one open document.
+"""The main window: palette, canvas, inspector and problems around one open document, plus the tabs.
 
-The window owns the :class:`~nnstudio.ui.document.Document` (project, undo stack, file path, live
-analysis) and connects the views to it; the views only read the model and push commands. File
-handling (New, Open, Save, recent files, examples, dropped files, the unsaved-changes prompt,
-autosave and crash recovery) lives here too. Later features add their own tabs with :meth:`add_tab`.
-
-Dialogs go through small methods (:meth:`ask_unsaved_changes`, :meth:`ask_recover`,
-:meth:`show_error`, :meth:`ask_open_path`, :meth:`ask_save_path`) so tests can replace them.
+The window composes: it owns the :class:`~nnstudio.ui.document.Document` and gives it to the views,
+which follow it by themselves (canvas, inspector, problems, status bar, training and autograd tabs);
+it builds the actions, menus, toolbar and docks and connects views to one another (the canvas's
+selection to the inspector, a problem's layer to the canvas). Files are
+:class:`~nnstudio.ui.window_files.FilesController` (``window.files``), questions to the person
+:class:`~nnstudio.ui.dialogs.WindowDialogs` (``window.dialogs``, which tests replace). Later features
+add their own tabs with :meth:`MainWindow.add_tab`.
 """
 
 from __future__ import annotations
 
-import html
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -21,49 +19,35 @@ from PySide6.QtGui import (
     QAction,
     QCloseEvent,
     QDragEnterEvent,
+    QDragMoveEvent,
     QDropEvent,
     QIcon,
     QKeySequence,
     QPalette,
     QShowEvent,
 )
-from PySide6.QtWidgets import (
-    QDockWidget,
-    QFileDialog,
-    QLabel,
-    QMainWindow,
-    QMenu,
-    QMessageBox,
-    QTabWidget,
-    QToolBar,
-    QWidget,
-)
+from PySide6.QtWidgets import QDockWidget, QMainWindow, QMenu, QMessageBox, QTabWidget, QToolBar, QWidget
 
-from nnstudio import __version__
 from nnstudio.core.errors import NnstudioError
-from nnstudio.core.examples import list_examples, load_example
 from nnstudio.core.problems import Problem
-from nnstudio.core.project import SUFFIX, Project, load_project, save_project, write_text_atomic
+from nnstudio.core.project import Project
 from nnstudio.ui.autograd_tab import AutogradTab
-from nnstudio.ui.autosave import DEFAULT_INTERVAL_MS, Autosaver, find_recovery
+from nnstudio.ui.autosave import DEFAULT_INTERVAL_MS, Autosaver
 from nnstudio.ui.canvas import CanvasView
+from nnstudio.ui.dialogs import WindowDialogs
 from nnstudio.ui.document import Document
 from nnstudio.ui.icons import app_icon, tool_icon
-from nnstudio.ui.inspector import Inspector, format_count
+from nnstudio.ui.inspector import Inspector
 from nnstudio.ui.palette import LayerPalette
 from nnstudio.ui.problems import ProblemsPanel
-from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
+from nnstudio.ui.status_bar import DocumentStatusBar
 from nnstudio.ui.training_panel import TrainingPanel
+from nnstudio.ui.window_files import FilesController
 
-log = logging.getLogger(__name__)
-
-MAX_RECENT_FILES = 10
-_RECENT_KEY = "recentFiles"
 _GEOMETRY_KEY = "window/geometry"
 _STATE_KEY = "window/state"
 #: Bump when the docks change, so an old saved arrangement is not applied to a new layout.
 _LAYOUT_VERSION = 1
-_FILE_FILTER = f"nnstudio projects (*{SUFFIX});;All files (*)"
 StandardKey = QKeySequence.StandardKey
 Button = QMessageBox.StandardButton
 
@@ -76,8 +60,6 @@ class MainWindow(QMainWindow):
     (screenshots use the standard layout).
     """
 
-    #: An analysis of the current graph reached every view (canvas, inspector, problems, status bar).
-    analysis_applied = Signal(object)
     #: The window is closing for good: tabs that run workers (training) stop and join them now.
     about_to_close = Signal()
     #: The window is on screen for the first time (torch has not been imported yet at this point).
@@ -94,17 +76,19 @@ class MainWindow(QMainWindow):
         self.resize(1360, 860)
         self.document = Document(self)
         self.autosaver = Autosaver(self.document, autosave_folder, autosave_interval_ms, self)
-        self.autosaver.failed.connect(
-            lambda reason: self.statusBar().showMessage(f"⚠ Autosave failed: {reason}"))  # stays until it works
-        self.autosaver.saved.connect(lambda: self.statusBar().clearMessage()
-                                     if self.statusBar().currentMessage().startswith("⚠ Autosave") else None)
+        self.dialogs = WindowDialogs(self)
+        self.status_bar = DocumentStatusBar(self.document, self)
+        self.setStatusBar(self.status_bar)
+        self.autosaver.failed.connect(self.status_bar.show_autosave_failure)
+        self.autosaver.saved.connect(self.status_bar.clear_autosave_failure)
+        self.files = FilesController(self.document, self.autosaver, self.dialogs, self.status_bar, self)
         self._shown_once = False
         self._closed = False
         self._read_only = False
         self._remember_layout = remember_layout
 
         self.canvas = CanvasView(self)
-        self.canvas.setAccessibleName("Network canvas")
+        self.canvas.follow(self.document)
         self.tabs = QTabWidget(self)
         self.tabs.setObjectName("tabs")
         self.tabs.setDocumentMode(True)
@@ -114,7 +98,7 @@ class MainWindow(QMainWindow):
 
         self.palette_panel = LayerPalette(self)
         self.inspector = Inspector(self.document, self)
-        self.problems = ProblemsPanel(self)
+        self.problems = ProblemsPanel(self.document, self)
         self.palette_dock = self._dock("Layers", "paletteDock", self.palette_panel,
                                        Qt.DockWidgetArea.LeftDockWidgetArea)
         self.inspector_dock = self._dock("Inspector", "inspectorDock", self.inspector,
@@ -128,7 +112,6 @@ class MainWindow(QMainWindow):
         self.add_tab(self.training_panel, "Training")
         self.autograd_tab = AutogradTab(self)  # its view (and torch) loads when first needed
 
-        self._build_status_bar()
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
@@ -148,27 +131,6 @@ class MainWindow(QMainWindow):
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        bar.setObjectName("statusBar")
-        muted = muted_text_color(self).name()
-
-        def label(name: str, tip: str) -> QLabel:
-            widget = QLabel(self)
-            widget.setObjectName(name)
-            widget.setToolTip(tip)
-            widget.setContentsMargins(8, 0, 8, 0)
-            bar.addPermanentWidget(widget)
-            return widget
-
-        self.params_label = label("statusParams", "Trainable parameters of the whole network")
-        self.flops_label = label("statusFlops", "Floating point operations for one sample (forward pass)")
-        self.validity_label = label("statusValidity", "Whether the network can be trained as it is")
-        self.device_label = label("statusDevice", "The device training would use")
-        self.device_label.setStyleSheet(f"color: {muted};")
-        self.device_label.setText("Device: …")
-        self._show_counts(None)
 
     def _action(self, name: str, text: str, slot: Any, shortcut: Any = None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -197,22 +159,22 @@ class MainWindow(QMainWindow):
     def _build_actions(self) -> None:
         canvas = self.canvas
         a = self._action
-        self.action_new = a("actionNew", "&New", self.new_document, StandardKey.New, tip="New empty project")
-        self.action_open = a("actionOpen", "&Open…", self.open_dialog, StandardKey.Open,
+        self.action_new = a("actionNew", "&New", self.files.new_document, StandardKey.New, tip="New empty project")
+        self.action_open = a("actionOpen", "&Open…", self.files.open_dialog, StandardKey.Open,
                              tip="Open a project file")
-        self.action_save = a("actionSave", "&Save", self.save, StandardKey.Save, tip="Save the project")
-        self.action_save_as = a("actionSaveAs", "Save &As…", self.save_as, StandardKey.SaveAs,
+        self.action_save = a("actionSave", "&Save", self.files.save, StandardKey.Save, tip="Save the project")
+        self.action_save_as = a("actionSaveAs", "Save &As…", self.files.save_as, StandardKey.SaveAs,
                                 tip="Save the project under a new name")
-        self.action_export = a("actionExport", "&Export model.py…", self.export_model, "Ctrl+E",
+        self.action_export = a("actionExport", "&Export model.py…", self.files.export_model, "Ctrl+E",
                                tip="Export the network as a standalone PyTorch model.py")
         self.action_quit = a("actionQuit", "&Quit", self.close, StandardKey.Quit, tip="Quit nnstudio")
         self.action_undo = a("actionUndo", "&Undo", self.document_undo, StandardKey.Undo)
         self.action_redo = a("actionRedo", "&Redo", self.document_redo, StandardKey.Redo)
-        self.action_cut = a("actionCut", "Cu&t", canvas.cut_selection, StandardKey.Cut)
-        self.action_copy = a("actionCopy", "&Copy", canvas.copy_selection, StandardKey.Copy)
-        self.action_paste = a("actionPaste", "&Paste", canvas.paste, StandardKey.Paste)
-        self.action_duplicate = a("actionDuplicate", "D&uplicate", canvas.duplicate_selection, "Ctrl+D")
-        self.action_delete = a("actionDelete", "&Delete", canvas.delete_selection, StandardKey.Delete,
+        self.action_cut = a("actionCut", "Cu&t", canvas.edits.cut_selection, StandardKey.Cut)
+        self.action_copy = a("actionCopy", "&Copy", canvas.edits.copy_selection, StandardKey.Copy)
+        self.action_paste = a("actionPaste", "&Paste", canvas.edits.paste, StandardKey.Paste)
+        self.action_duplicate = a("actionDuplicate", "D&uplicate", canvas.edits.duplicate_selection, "Ctrl+D")
+        self.action_delete = a("actionDelete", "&Delete", canvas.edits.delete_selection, StandardKey.Delete,
                                tip="Delete the selected layers")
         self.action_select_all = a("actionSelectAll", "Select &All", canvas.select_all, StandardKey.SelectAll)
         self.action_zoom_in = a("actionZoomIn", "Zoom &In", canvas.zoom_in, StandardKey.ZoomIn)
@@ -220,9 +182,9 @@ class MainWindow(QMainWindow):
         self.action_fit_view = a("actionFitView", "&Fit to View", canvas.fit_to_view, "Ctrl+Shift+F",
                                  tip="Show the whole network")
         self.action_reset_zoom = a("actionResetZoom", "&Actual Size", canvas.reset_zoom, "Ctrl+0")
-        self.action_auto_layout = a("actionAutoLayout", "Auto &Layout", canvas.auto_layout, "Ctrl+L",
+        self.action_auto_layout = a("actionAutoLayout", "Auto &Layout", canvas.edits.auto_layout, "Ctrl+L",
                                     tip="Arrange the layers top to bottom (undoable)")
-        self.action_about = a("actionAbout", "&About nnstudio", self.show_about)
+        self.action_about = a("actionAbout", "&About nnstudio", self.dialogs.show_about)
         panel = self.training_panel
         self.action_train, self.action_pause, self.action_stop = (panel.action_train, panel.action_pause,
                                                                    panel.action_stop)
@@ -249,16 +211,11 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.action_new, self.action_open])
         self.recent_menu = QMenu("Open &Recent", self)
         self.recent_menu.setObjectName("menuRecent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self.recent_menu.aboutToShow.connect(lambda: self.files.fill_recent_menu(self.recent_menu))
         file_menu.addMenu(self.recent_menu)
         self.examples_menu = QMenu("E&xamples", self)
         self.examples_menu.setObjectName("menuExamples")
-        for info in list_examples():
-            action = self.examples_menu.addAction(info.name)
-            action.setObjectName(f"example_{info.name}")
-            action.setStatusTip(info.description)
-            action.setToolTip(info.description)
-            action.triggered.connect(lambda _checked=False, name=info.name: self.open_example(name))
+        self.files.fill_examples_menu(self.examples_menu)
         file_menu.addMenu(self.examples_menu)
         file_menu.addSeparator()
         file_menu.addActions([self.action_save, self.action_save_as, self.action_export])
@@ -318,21 +275,19 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         document = self.document
-        document.replaced.connect(self._on_document_replaced)
         document.state_changed.connect(self._update_title)
         document.history_changed.connect(self._update_undo_actions)
-        document.analysis_ready.connect(self._apply_analysis)
-        document.analysis_failed.connect(self._on_analysis_failed)
-        document.device_found.connect(lambda text: self.device_label.setText(f"Device: {text}"))
+        self.problems.title_changed.connect(self.problems_dock.setWindowTitle)
         self.palette_panel.layer_activated.connect(self.add_layer_at_centre)
         self.problems.node_activated.connect(self.show_node)
         self.problems.fix_requested.connect(self.apply_fix)
         self.canvas.selection_changed.connect(self._on_selection_changed)
         self.canvas.rename_requested.connect(self.inspector.edit_name)
-        self.canvas.status_message.connect(lambda text: self.statusBar().showMessage(text, 6000))
-        self.training_panel.running_changed.connect(self._on_training_running)
-        self.training_panel.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
-        self.about_to_close.connect(self.training_panel.shutdown)
+        self.canvas.status_message.connect(lambda text: self.status_bar.showMessage(text, 6000))
+        presenter = self.training_panel.presenter
+        presenter.running_changed.connect(self._on_training_running)
+        presenter.status_message.connect(lambda text: self.status_bar.showMessage(text, 8000))
+        self.about_to_close.connect(presenter.shutdown)
         self.tabs.currentChanged.connect(self._on_tab_changed)
 
     # --- public API ------------------------------------------------------------------------------
@@ -354,9 +309,9 @@ class MainWindow(QMainWindow):
     def add_layer_at_centre(self, type_id: str) -> str | None:
         """Adds a layer at the centre of the canvas view; returns its node id (None if refused)."""
         try:
-            return self.canvas.add_layer(type_id)
+            return self.canvas.edits.add_layer(type_id)
         except NnstudioError as exc:
-            self.statusBar().showMessage(str(exc), 6000)
+            self.status_bar.showMessage(str(exc), 6000)
             return None
 
     def apply_fix(self, problem: Problem) -> bool:
@@ -364,14 +319,14 @@ class MainWindow(QMainWindow):
         if problem.fix is None:
             return False
         if self._read_only:
-            self.statusBar().showMessage("The network cannot be changed while it trains", 6000)
+            self.status_bar.showMessage("The network cannot be changed while it trains", 6000)
             return False
         try:
             self.document.push(problem.fix.make_command(self.document.project))
         except NnstudioError as exc:
-            self.show_error("Could not apply the fix", str(exc))
+            self.dialogs.show_error("Could not apply the fix", str(exc))
             return False
-        self.statusBar().showMessage(f"Applied: {problem.fix.description}", 6000)
+        self.status_bar.showMessage(f"Applied: {problem.fix.description}", 6000)
         return True
 
     def set_read_only(self, read_only: bool) -> None:
@@ -422,139 +377,6 @@ class MainWindow(QMainWindow):
     def document_redo(self) -> None:
         self.document.undo_stack.redo()
 
-    # --- files -----------------------------------------------------------------------------------
-
-    def new_document(self) -> bool:
-        """Replaces the document by an empty project (after the unsaved-changes prompt)."""
-        if not self.confirm_discard():
-            return False
-        self.document.replace(Project(), None)
-        return True
-
-    def open_dialog(self) -> bool:
-        path = self.ask_open_path()
-        return self.open_path(path) if path else False
-
-    def open_path(self, path: str | Path) -> bool:
-        """Opens a project file; a bad file shows its problem and leaves the open document untouched."""
-        path = Path(path)
-        try:
-            project = load_project(path)
-        except NnstudioError as exc:
-            self.show_error("Could not open the project", f"{path.name}: {exc}")
-            return False
-        if not self.confirm_discard():
-            return False
-        self.document.replace(project, path.resolve())
-        self._remember_recent(path.resolve())
-        self.statusBar().showMessage(f"Opened {path}", 4000)
-        return True
-
-    def open_example(self, name: str) -> bool:
-        """Opens a bundled example as a new, unsaved document (Save asks where to put it)."""
-        try:
-            project = load_example(name)
-        except NnstudioError as exc:
-            self.show_error("Could not open the example", str(exc))
-            return False
-        if not self.confirm_discard():
-            return False
-        self.document.replace(project, None)
-        return True
-
-    def save(self) -> bool:
-        """Saves to the document's file (asking for one if it has none); returns True on success."""
-        if self.document.path is None:
-            return self.save_as()
-        return self.save_to(self.document.path)
-
-    def save_as(self) -> bool:
-        path = self.ask_save_path()
-        return self.save_to(path) if path else False
-
-    def save_to(self, path: str | Path) -> bool:
-        """Writes the project atomically; on failure shows why and keeps the document modified."""
-        path = Path(path)
-        if not path.suffix:
-            path = path.with_suffix(SUFFIX)
-        try:
-            save_project(self.document.project, path)
-        except NnstudioError as exc:
-            self.show_error("Could not save the project", str(exc))
-            return False
-        self.document.mark_saved(path.resolve())
-        self._remember_recent(path.resolve())
-        self.statusBar().showMessage(f"Saved {path}", 4000)
-        return True
-
-    def export_model(self) -> bool:
-        """Writes the network as a standalone ``model.py`` (only ``torch`` needed to use it)."""
-        analysis = self.document.analysis
-        if analysis is not None and not analysis.ok:
-            self.show_error("Cannot export yet", "Fix the errors in the Problems list first:\n\n"
-                            + "\n".join(str(p) for p in analysis.errors[:8]))
-            return False
-        start = (self.document.path.with_name("model.py") if self.document.path else Path("model.py"))
-        target, _ = QFileDialog.getSaveFileName(self, "Export model.py", str(start), "Python files (*.py)")
-        if not target:
-            return False
-        try:
-            from nnstudio.compile.codegen import generate_source  # torch: loaded on demand
-
-            write_text_atomic(Path(target), generate_source(self.document.graph))
-        except NnstudioError as exc:
-            self.show_error("Could not export the model", str(exc))
-            return False
-        self.statusBar().showMessage(f"Exported {target}", 6000)
-        return True
-
-    def confirm_discard(self) -> bool:
-        """Returns True when the open document may be replaced (saved, discarded or unmodified)."""
-        if not self.document.is_modified:
-            return True
-        answer = self.ask_unsaved_changes()
-        if answer == Button.Save:
-            return self.save()
-        return answer == Button.Discard
-
-    def offer_recovery(self) -> bool:
-        """Offers the autosave of a session that crashed; returns True when it was recovered."""
-        recovery = find_recovery(self.autosaver.folder)
-        if recovery is None:
-            return False
-        if self.ask_recover(recovery.original_path) != Button.Yes:
-            recovery.discard()  # only that crashed window's autosave; live windows' are never touched
-            return False
-        self.document.replace(recovery.project, recovery.original_path, modified=True)
-        self.autosaver.adopt(recovery)
-        self.statusBar().showMessage("Recovered unsaved work from the last session", 8000)
-        return True
-
-    def recent_files(self) -> list[str]:
-        """Returns the recently opened or saved files, newest first (only those that still exist)."""
-        stored = QSettings().value(_RECENT_KEY, [])
-        if isinstance(stored, str):
-            stored = [stored]
-        return [p for p in (stored or []) if Path(p).is_file()]
-
-    def _remember_recent(self, path: Path) -> None:
-        files = [str(path)] + [p for p in self.recent_files() if p != str(path)]
-        QSettings().setValue(_RECENT_KEY, files[:MAX_RECENT_FILES])
-
-    def _fill_recent_menu(self) -> None:
-        self.recent_menu.clear()
-        files = self.recent_files()
-        for path in files:
-            action = self.recent_menu.addAction(Path(path).name)
-            action.setStatusTip(path)
-            action.setToolTip(path)
-            action.triggered.connect(lambda _checked=False, p=path: self.open_path(p))
-        if not files:
-            self.recent_menu.addAction("No recent files").setEnabled(False)
-        else:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear list", lambda: QSettings().remove(_RECENT_KEY))
-
     def _restore_layout(self) -> None:
         if not self._remember_layout:
             return
@@ -572,58 +394,7 @@ class MainWindow(QMainWindow):
         settings.setValue(_GEOMETRY_KEY, self.saveGeometry())
         settings.setValue(_STATE_KEY, self.saveState(_LAYOUT_VERSION))
 
-    # --- dialogs (tests replace these) -----------------------------------------------------------
-
-    def ask_unsaved_changes(self) -> QMessageBox.StandardButton:
-        """Asks Save / Discard / Cancel about unsaved changes."""
-        return QMessageBox.warning(
-            self, "Unsaved changes",
-            f"“{self.document.display_name}” has changes that are not saved.\nSave them first?",
-            Button.Save | Button.Discard | Button.Cancel, Button.Save)
-
-    def ask_stop_training(self) -> QMessageBox.StandardButton:
-        """Asks whether to stop the run in progress so the window can close."""
-        return QMessageBox.question(
-            self, "Training in progress",
-            "A training run is in progress. Stop it and close?\nThe weights of the last complete epoch are "
-            "lost unless you export them first.", Button.Yes | Button.No, Button.No)
-
-    def ask_recover(self, original_path: Path | None) -> QMessageBox.StandardButton:
-        where = f" of {original_path.name}" if original_path else ""
-        return QMessageBox.question(
-            self, "Recover unsaved work?",
-            f"nnstudio did not close normally last time. Recover the unsaved version{where}?",
-            Button.Yes | Button.No, Button.Yes)
-
-    def ask_open_path(self) -> str:
-        start = str(self.document.path.parent) if self.document.path else ""
-        path, _ = QFileDialog.getOpenFileName(self, "Open project", start, _FILE_FILTER)
-        return path
-
-    def ask_save_path(self) -> str:
-        start = str(self.document.path) if self.document.path else f"{self.document.project.name}{SUFFIX}"
-        path, _ = QFileDialog.getSaveFileName(self, "Save project", start, _FILE_FILTER)
-        return path
-
-    def show_error(self, title: str, message: str) -> None:
-        QMessageBox.critical(self, title, message)
-
-    def show_about(self) -> None:
-        QMessageBox.about(
-            self, "About nnstudio",
-            f"<h3>nnstudio {html.escape(__version__)}</h3>"
-            "<p>Design, train and understand PyTorch networks with the mouse.</p>"
-            "<p>Networks leave the app as plain PyTorch: a generated <code>model.py</code> and a "
-            "state dict.</p><p>MIT licence.</p>")
-
     # --- following the document ------------------------------------------------------------------
-
-    def _on_document_replaced(self) -> None:
-        self.canvas.set_document(self.document.graph, self.document.undo_stack)
-        self.problems.set_problems([])
-        self.problems.set_placeholder("Analysing…")
-        self._show_counts(None)
-        QTimer.singleShot(0, self.canvas.frame_document)  # readable zoom, inputs in view
 
     def _update_title(self) -> None:
         self.setWindowTitle(f"{self.document.display_name}[*] — nnstudio")
@@ -642,46 +413,6 @@ class MainWindow(QMainWindow):
         for action in (self.action_cut, self.action_duplicate, self.action_delete):
             action.setEnabled(has_selection and not self._read_only)
         self.inspector.show_nodes(list(node_ids))
-
-    def _apply_analysis(self, analysis: Any) -> None:
-        self.canvas.set_analysis(analysis)
-        self.problems.set_problems(list(analysis.problems))
-        self.problems_dock.setWindowTitle(self._problems_title(analysis))
-        self._show_counts(analysis)
-        self.analysis_applied.emit(analysis)
-
-    def _on_analysis_failed(self, message: str) -> None:
-        self.problems.set_placeholder("Shape analysis failed; see the status bar.")
-        self.validity_label.setText(f"<span style='color:{ERROR_COLOR}'>● analysis failed</span>")
-        self.validity_label.setToolTip(message)
-        self.statusBar().showMessage(f"Shape analysis failed: {message}", 10000)
-
-    @staticmethod
-    def _problems_title(analysis: Any) -> str:
-        errors, warnings = len(analysis.errors), len(analysis.warnings)
-        if not errors and not warnings:
-            return "Problems"
-        parts = [f"{errors} error{'s' * (errors != 1)}"] if errors else []
-        parts += [f"{warnings} warning{'s' * (warnings != 1)}"] if warnings else []
-        return f"Problems ({', '.join(parts)})"
-
-    def _show_counts(self, analysis: Any) -> None:
-        if analysis is None:
-            self.params_label.setText("Parameters: –")
-            self.flops_label.setText("FLOPs: –")
-            self.validity_label.setText(f"<span style='color:{muted_text_color(self).name()}'>● analysing…</span>")
-            return
-        self.params_label.setText(f"Parameters: {format_count(analysis.total_params)}")
-        self.flops_label.setText(f"FLOPs: {format_count(analysis.total_flops)}")
-        errors, warnings = len(analysis.errors), len(analysis.warnings)
-        if errors:
-            text, color = f"● {errors} error{'s' * (errors != 1)}", ERROR_COLOR
-        elif warnings:
-            text, color = f"● Ready to train ({warnings} warning{'s' * (warnings != 1)})", WARNING_COLOR
-        else:
-            text, color = "● Ready to train", OK_COLOR
-        self.validity_label.setText(f"<span style='color:{color}; font-weight:600'>{text}</span>")
-        self.validity_label.setToolTip("\n".join(str(p) for p in analysis.problems) or "No problems found")
 
     # --- Qt events -------------------------------------------------------------------------------
 
@@ -705,44 +436,22 @@ class MainWindow(QMainWindow):
             self._apply_tool_icons()  # the system switched between light and dark
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        if self._dropped_project(event) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+        self.files.accept_drag(event)
 
-    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
-        if self._dropped_project(event) is not None:
-            event.acceptProposedAction()
-        else:
-            event.ignore()
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
+        self.files.accept_drag(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        path = self._dropped_project(event)
-        if path is None:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-        # Open after the drop returns, so a dialog does not run inside the platform's drag loop.
-        QTimer.singleShot(0, lambda: self.open_path(path))
-
-    @staticmethod
-    def _dropped_project(event: Any) -> Path | None:
-        mime = event.mimeData()
-        if not mime.hasUrls():
-            return None
-        for url in mime.urls():
-            if url.isLocalFile() and url.toLocalFile().lower().endswith(SUFFIX):
-                return Path(url.toLocalFile())
-        return None
+        self.files.drop(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self._closed:
             event.accept()
             return
-        if self.training_panel.is_running and self.ask_stop_training() != Button.Yes:
+        if self.training_panel.presenter.is_running and self.dialogs.ask_stop_training() != Button.Yes:
             event.ignore()
             return
-        if not self.confirm_discard():
+        if not self.files.confirm_discard():
             event.ignore()
             return
         self.shutdown()

@@ -1,6 +1,6 @@
-"""Returns the layer palette: every catalog layer grouped by category, searchable and draggable.
+"""The layer palette: every catalog layer grouped by category, searchable and draggable.
 
-Dragging an entry carries its type id under :data:`nnstudio.ui.canvas.MIME_LAYER`, which the canvas
+Dragging an entry carries its type id under :data:`nnstudio.ui.canvas_interactions.MIME_LAYER`, which the canvas
 accepts as a drop; double-click or Enter asks the window to add the layer at the view's centre.
 """
 
@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from nnstudio.core.catalog import CATALOG, Catalog, LayerSpec
-from nnstudio.ui.canvas import MIME_LAYER
+from nnstudio.ui.canvas_interactions import MIME_LAYER
 from nnstudio.ui.icons import category_icon
 
 #: The item data role holding a layer's type id (category rows hold None).

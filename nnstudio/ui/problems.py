@@ -1,6 +1,8 @@
-"""Returns the problems panel: the analysis's errors and lint warnings, each with its fix if any.
+"""The problems panel: the document's analysis's errors and lint warnings, each with its fix if any.
 
-Clicking a problem selects and centres its layer (``node_activated``); a problem with a
+The panel follows the document by itself (a new project: "Analysing…"; each analysis: its problems;
+a failed analysis: a note). Other sources (gradients during training) add theirs with
+:meth:`ProblemsPanel.set_extra_problems`. Clicking a problem selects and centres its layer (``node_activated``); a problem with a
 :class:`~nnstudio.core.problems.Fix` gets a button (and a context-menu entry) that asks the window to
 push the fix's command (``fix_requested``), so a fix is one undoable step like any other edit.
 """
@@ -23,6 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from nnstudio.core.problems import Problem
+from nnstudio.ui.document import Document
+from nnstudio.ui.status_bar import plural
 from nnstudio.ui.theme import muted_text_color
 
 _PROBLEM_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -36,8 +40,10 @@ class ProblemsPanel(QTreeWidget):
     node_activated = Signal(str)
     #: The person asked to apply a problem's fix.
     fix_requested = Signal(object)
+    #: A title counting the analysis's problems ("Problems (1 error, 2 warnings)") for the dock.
+    title_changed = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("problems")
         self.setAccessibleName("Problems")
@@ -62,6 +68,23 @@ class ProblemsPanel(QTreeWidget):
         #: Problems found outside the analysis (gradients during training), by source.
         self._extra_problems: dict[str, list[Problem]] = {}
         self._placeholder = "Analysing…"
+        document.replaced.connect(self._on_document_replaced)
+        document.analysis_ready.connect(self._on_analysis)
+        document.analysis_failed.connect(self._on_analysis_failed)
+
+    def _on_document_replaced(self) -> None:
+        self.set_problems([])
+        self.set_placeholder("Analysing…")
+        self.title_changed.emit("Problems")
+
+    def _on_analysis_failed(self, _message: str) -> None:
+        self.set_placeholder("Shape analysis failed; see the status bar.")
+
+    def _on_analysis(self, analysis: Any) -> None:
+        self.set_problems(list(analysis.problems))
+        errors, warnings = len(analysis.errors), len(analysis.warnings)
+        parts = ([plural(errors, "error")] if errors else []) + ([plural(warnings, "warning")] if warnings else [])
+        self.title_changed.emit(f"Problems ({', '.join(parts)})" if parts else "Problems")
 
     @property
     def problems(self) -> list[Problem]:
@@ -139,3 +162,4 @@ class ProblemsPanel(QTreeWidget):
             menu.addAction(f"Fix: {problem.fix.description}", lambda: self.fix_requested.emit(problem))
         if not menu.isEmpty():
             menu.exec(self.viewport().mapToGlobal(position))
+        menu.deleteLater()  # one menu per right-click: do not let them pile up as children

@@ -27,6 +27,8 @@ from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QToolTip, QWidget
 
+from nnstudio.ui.theme import is_dark
+
 
 class ResultDataError(ValueError):
     """Input to a result widget that cannot be shown; ``argument`` names the culprit."""
@@ -48,10 +50,6 @@ def confusion_matrix(y_true: Sequence[int] | np.ndarray, y_pred: Sequence[int] |
             raise ResultDataError(name, f"labels must lie in 0..{num_classes - 1}, found {labels.min()}..{labels.max()}")
     counts = np.bincount(true * num_classes + pred, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
-
-
-def _is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Base).lightness() < 128
 
 
 def _blend(base: QColor, colour: QColor, amount: float) -> QColor:
@@ -210,7 +208,7 @@ class ConfusionMatrixWidget(QWidget):
         """Paint the whole matrix, its labels and captions with ``painter``."""
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         palette = self.palette()
-        dark = _is_dark(palette)
+        dark = is_dark(palette)
         base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.WindowText)
         painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Window))
         n = len(self._counts)
@@ -407,7 +405,7 @@ class SampleGridWidget(QWidget):
     def paintEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         painter = QPainter(self)
         palette = self.palette()
-        dark = _is_dark(palette)
+        dark = is_dark(palette)
         painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Window))
         if not self._pixmaps:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))

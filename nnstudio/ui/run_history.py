@@ -25,11 +25,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QHeaderView, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
 from nnstudio.core.settings import LOSS_TITLES, TrainingSettings
 from nnstudio.ui.plots import TrainingPlot
+from nnstudio.ui.theme import is_dark
 
 STATUSES = ("running", "finished", "stopped", "failed")
 
@@ -237,7 +238,7 @@ class RunHistoryWidget(QWidget):
             item.setToolTip(_RUN, "The live run is already on the plots" if record.status == "running"
                             else "This run left no curves to overlay")
         item.setFlags(flags)
-        dark = self.palette().color(QPalette.ColorRole.Base).lightness() < 128
+        dark = is_dark(self)
         colours = {"failed": "#ff6b6b" if dark else "#c62828", "stopped": "#ffb74d" if dark else "#b26a00",
                    "running": "#6cb6ff" if dark else "#1f6fb5"}
         if record.status in colours:

@@ -1,4 +1,4 @@
-"""Returns the look of nnstudio: the Fusion style, category colours and palette-derived colours.
+"""The look of nnstudio: the Fusion style, category colours and palette-derived colours.
 
 Every colour a widget paints is either taken from the application palette (so the light and the dark
 system scheme both look right) or is one of the category accents below, chosen to read on both.
@@ -35,9 +35,17 @@ def category_color(category: str) -> QColor:
     return QColor(CATEGORY_COLORS.get(category, _FALLBACK_CATEGORY_COLOR))
 
 
-def is_dark(widget: QWidget | None = None) -> bool:
-    """Returns True when the window background is darker than its text (a dark scheme)."""
-    palette = widget.palette() if widget is not None else QGuiApplication.palette()
+def is_dark(source: QWidget | QPalette | None = None) -> bool:
+    """Returns True when the window background is darker than its text: a dark scheme.
+
+    The one dark-mode test of the application: ``source`` is a widget, a palette, or None for the
+    application's palette. Comparing background with text (not with a fixed lightness) also holds
+    for high-contrast and tinted schemes.
+    """
+    if isinstance(source, QPalette):
+        palette = source
+    else:
+        palette = source.palette() if source is not None else QGuiApplication.palette()
     return palette.color(QPalette.ColorRole.Window).lightness() < palette.color(
         QPalette.ColorRole.WindowText).lightness()
 

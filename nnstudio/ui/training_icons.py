@@ -1,4 +1,4 @@
-"""Returns the icons of the run controls (train, pause, resume, stop), drawn so they suit any scheme."""
+"""The icons of the run controls (train, pause, resume, stop), drawn so they suit any scheme."""
 
 from __future__ import annotations
 

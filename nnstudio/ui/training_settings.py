@@ -1,4 +1,4 @@
-"""Returns the editors of a project's training recipe, each edit an undoable command on the document.
+"""The editors of a project's training recipe, each edit an undoable command on the document.
 
 :class:`TrainingSettingsForm` (objectName ``trainingSettings``) edits loss, optimizer, learning rate,
 batch size, epochs (a QSpinBox named ``epochs``), scheduler, seed and device. Every change becomes a

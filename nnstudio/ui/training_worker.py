@@ -1,9 +1,9 @@
-"""Returns training runs driven from the GUI: a worker in its own QThread, its events as merged signals.
+"""Training runs driven from the GUI: a worker in its own QThread, its events as merged signals.
 
-:class:`TrainingSession` is what the panel holds. ``start()`` hands a copy of the project to a
-:class:`TrainingWorker` moved to a fresh QThread; the worker builds the run there (compiling and
-loading data import torch and may take seconds), runs it, and turns the trainer's events into Qt
-signals. Per-step events are merged so the GUI thread receives at most ``MAX_UPDATES_PER_SECOND``
+:class:`TrainingSession` is what the run's presenter holds. ``start()`` hands a copy of the project
+and the document's analysis of it to a :class:`TrainingWorker` moved to a fresh QThread; the worker
+builds the run there (compiling from that analysis, and loading data, import torch and may take
+seconds), runs it, and turns the trainer's events into Qt signals. Per-step events are merged so the GUI thread receives at most ``MAX_UPDATES_PER_SECOND``
 batch updates a second, however fast the steps are; epoch, note and the end of the run are always
 delivered, in order. The worker never touches a widget.
 
@@ -137,9 +137,11 @@ class TrainingWorker(QObject):
     ended = Signal(object)  # RunOutcome
 
     def __init__(self, project: Project, checkpoint: dict[str, Any] | None = None,
-                 device: str | None = None, updates_per_second: float = MAX_UPDATES_PER_SECOND) -> None:
+                 device: str | None = None, updates_per_second: float = MAX_UPDATES_PER_SECOND,
+                 analysis: Any = None) -> None:
         super().__init__()
         self._project = project
+        self._analysis = analysis
         self._checkpoint = checkpoint
         self._device = device
         self._merger = _BatchMerger(1.0 / updates_per_second)
@@ -187,7 +189,7 @@ class TrainingWorker(QObject):
         from nnstudio.train.project_run import build_training_run
 
         try:
-            run = build_training_run(self._project, device=self._device)
+            run = build_training_run(self._project, device=self._device, analysis=self._analysis)
             if self._checkpoint is not None:
                 run.load_checkpoint(self._checkpoint)
         except NnstudioError as exc:
@@ -308,14 +310,19 @@ class TrainingSession(QObject):
     def is_paused(self) -> bool:
         return self.is_running and self._paused
 
-    def start(self, project: Project, checkpoint: dict[str, Any] | None = None, device: str | None = None) -> None:
-        """Train a copy of ``project`` (edits made meanwhile do not reach the run)."""
+    def start(self, project: Project, checkpoint: dict[str, Any] | None = None, device: str | None = None,
+              analysis: Any = None) -> None:
+        """Trains a copy of ``project`` (edits made meanwhile do not reach the run).
+
+        ``analysis`` is the document's current analysis of ``project``: the run compiles from it
+        instead of analysing the network again (it is only read, on the worker thread).
+        """
         if self._thread is not None:
             raise RuntimeError("a training run is already in progress")
         self._paused = False
         thread = QThread(self)
         thread.setObjectName("nnstudio-training")
-        worker = TrainingWorker(project.copy(), checkpoint, device)
+        worker = TrainingWorker(project.copy(), checkpoint, device, analysis=analysis)
         worker.moveToThread(thread)
         thread.started.connect(worker.work)
         thread.finished.connect(worker.deleteLater)

@@ -25,7 +25,7 @@ def test_table_lists_each_layer_with_shape_params_and_flops(capsys):
     assert header[:2] == ["node", "type"] and "FLOPs" in header
     fc1 = next(line for line in out.splitlines() if line.startswith("fc1 "))
     assert fc1.split()[:2] == ["fc1", "Linear"]
-    assert "[N, 128]" in fc1 and "32,896" in fc1 and "65.5 K" in fc1
+    assert "[N, 128]" in fc1 and "32,896" in fc1 and "65.5k" in fc1
     assert "53,002 trainable parameters" in out
     assert "no problems found" in out
 

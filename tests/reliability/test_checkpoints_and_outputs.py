@@ -161,11 +161,11 @@ def test_outputs_that_fail_at_the_end_are_rescued_to_a_folder_the_message_names(
     out = tmp_path / "run"
     real = outputs_module.write_outputs
 
-    def full_disk_at_the_end(run, folder, project=None):
+    def full_disk_at_the_end(run, folder, project=None, **options):
         if Path(folder) == out:  # the asked folder's disk fills while the files are written
             with simulate_fault("write", errno.ENOSPC):
-                return real(run, folder, project)
-        return real(run, folder, project)
+                return real(run, folder, project, **options)
+        return real(run, folder, project, **options)
 
     monkeypatch.setattr(outputs_module, "write_outputs", full_disk_at_the_end)
     assert main(["train", "--example", "linear-regression", "--epochs", "2", "--out", str(out)]) == 1

@@ -122,9 +122,10 @@ def _no_leaked_threads_or_timers(qapp):
     threads = _running_qthreads() - threads_before
     timers = _active_qtimers() - timers_before
     # Dummy entries stand for threads Python did not start (a QThread that logged something): those
-    # are checked as QThreads above, and Python never removes their entries.
+    # are checked as QThreads above, and Python never removes their entries. tqdm's monitor is one
+    # daemon thread per process, started by the first progress bar (torch.fx's interpreter makes one).
     py_threads = [t for t in threading.enumerate() if t not in py_threads_before and t.is_alive()
-                  and type(t).__name__ != "_DummyThread"]
+                  and type(t).__name__ != "_DummyThread" and t.name != "tqdm_monitor"]
     problems = []
     if threads:
         problems.append(f"QThreads still running: {_describe(threads, QThread)}")
@@ -181,6 +182,6 @@ def wait_analysis(qtbot):
 @pytest.fixture
 def example_window(window, wait_analysis):
     """Returns a shown window with the digits-cnn example open and analysed."""
-    assert window.open_example("digits-cnn")
+    assert window.files.open_example("digits-cnn")
     wait_analysis(window)
     return window

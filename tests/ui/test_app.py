@@ -135,3 +135,15 @@ def test_the_desktop_file_name_is_the_id_of_the_packaged_desktop_entry():
     linux = Path(__file__).resolve().parents[2] / "packaging" / "linux"
     assert (linux / f"{DESKTOP_FILE_ID}.desktop").is_file()
     assert (linux / f"{DESKTOP_FILE_ID}.metainfo.xml").is_file()
+
+
+def test_the_application_module_loads_neither_the_window_nor_torch():
+    """``nnstudio.ui`` is lazy: code that needs only the application object (a PNG export from the
+    CLI) does not pay for the window, its panels or torch."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, nnstudio.ui, nnstudio.ui.application; "
+             "print(sorted(m for m in ('nnstudio.ui.main_window', 'torch', 'pyqtgraph') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

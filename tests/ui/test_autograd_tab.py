@@ -119,7 +119,7 @@ def test_gradient_norms_recolour_the_graph_and_flag_nan_and_exploding_gradients(
     view = _show_tab(qtbot, window)
     norms = {"conv1.weight": float("nan"), "conv1.bias": 0.01, "conv2.weight": 0.2, "conv2.bias": 0.05,
              "fc1.weight": 5e4, "fc1.bias": 0.3, "fc2.weight": 0.1, "fc2.bias": 0.02}
-    window.training_panel.session.gradients.emit(norms)
+    window.training_panel.presenter.session.gradients.emit(norms)
 
     qtbot.waitUntil(lambda: bool(_problem_codes(window)), timeout=5000)
     assert _problem_codes(window) == {"gradient-nan": "conv1", "gradient-exploding": "fc1"}
@@ -138,7 +138,7 @@ def test_gradient_norms_recolour_the_graph_and_flag_nan_and_exploding_gradients(
 
 def test_gradient_problems_are_listed_even_if_the_tab_was_never_opened(qtbot, example_window):
     window = example_window
-    window.training_panel.session.gradients.emit({"fc2.weight": 1e-9, "fc2.bias": 0.1})
+    window.training_panel.presenter.session.gradients.emit({"fc2.weight": 1e-9, "fc2.bias": 0.1})
     qtbot.waitUntil(lambda: bool(_problem_codes(window)), timeout=5000)
     assert _problem_codes(window) == {"gradient-vanishing": "fc2"}
     assert window.autograd_tab.view is not None and not window.autograd_tab.page.isVisible()
@@ -147,9 +147,9 @@ def test_gradient_problems_are_listed_even_if_the_tab_was_never_opened(qtbot, ex
 def test_another_document_forgets_the_gradients_of_the_last(qtbot, example_window, wait_analysis):
     window = example_window
     view = _show_tab(qtbot, window)
-    window.training_panel.session.gradients.emit({"fc1.weight": float("inf")})
+    window.training_panel.presenter.session.gradients.emit({"fc1.weight": float("inf")})
     qtbot.waitUntil(lambda: bool(_problem_codes(window)), timeout=5000)
-    assert window.open_example("digits-mlp")
+    assert window.files.open_example("digits-mlp")
     assert _problem_codes(window) == {}
     assert view.item_of("param:fc1.weight").gradient is None and view.legend.isHidden()
     with qtbot.waitSignal(view.graph_shown, timeout=WALK_TIMEOUT_MS):
@@ -160,7 +160,7 @@ def test_another_document_forgets_the_gradients_of_the_last(qtbot, example_windo
 def test_an_edit_of_the_network_forgets_gradients_measured_before_it(qtbot, example_window, wait_analysis):
     window = example_window
     view = _show_tab(qtbot, window)
-    window.training_panel.session.gradients.emit({"fc1.weight": 2e3, "fc1.bias": 0.1})
+    window.training_panel.presenter.session.gradients.emit({"fc1.weight": 2e3, "fc1.bias": 0.1})
     qtbot.waitUntil(lambda: bool(_problem_codes(window)), timeout=5000)
     window.document.schedule_analysis()  # nothing changed: the flags stay
     wait_analysis(window)
@@ -172,15 +172,15 @@ def test_an_edit_of_the_network_forgets_gradients_measured_before_it(qtbot, exam
 
 
 def test_a_gui_training_run_colours_the_graph_with_live_gradients(qtbot, window, wait_analysis):
-    assert window.open_example("digits-mlp")
+    assert window.files.open_example("digits-mlp")
     wait_analysis(window)
     view = _show_tab(qtbot, window)
     view.update_gradients({"fc1.weight": float("nan")})  # left over from an earlier run
     window.training_panel.findChild(QSpinBox, "epochs").setValue(1)
     reports = []
-    window.training_panel.session.gradients.connect(reports.append)
+    window.training_panel.presenter.session.gradients.connect(reports.append)
     panel = window.training_panel
-    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
         window.findChild(QAction, "actionTrain").trigger()
         assert _problem_codes(window) == {}  # a new run starts with a clean slate
     assert ended.args[0].status == "finished", ended.args[0].message
@@ -207,10 +207,13 @@ def test_the_export_menu_saves_svg_png_and_dot(qtbot, example_window, tmp_path, 
     assert window.findChild(QAction, "actionExportAutogradSvg") is actions[".svg"]
 
     chosen = {}
-    monkeypatch.setattr(window.autograd_tab, "ask_export_path",
+    monkeypatch.setattr(view, "ask_export_path",
                         lambda suffix: chosen.setdefault(suffix, str(tmp_path / f"graph{suffix}")))
+    messages = []
+    window.status_bar.messageChanged.connect(messages.append)
     for action in actions.values():
         action.trigger()
+    assert f"Exported the autograd graph to {tmp_path / 'graph.dot'}" in messages
     svg = ET.parse(tmp_path / "graph.svg").getroot()
     assert svg.tag.endswith("svg")
     assert (tmp_path / "graph.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -223,7 +226,28 @@ def test_a_failed_export_says_why_and_writes_nothing(qtbot, example_window, tmp_
     window = example_window
     _show_tab(qtbot, window)
     errors = []
-    monkeypatch.setattr(window, "show_error", lambda title, message: errors.append(message))
-    assert not window.autograd_tab.export_to(tmp_path / "graph.jpeg")
+    monkeypatch.setattr(window.dialogs, "show_error", lambda title, message: errors.append(message))
+    assert not window.autograd_tab.view.export_to(tmp_path / "graph.jpeg")
     assert errors and "graph.jpeg" in errors[0] and ".svg" in errors[0]
     assert not (tmp_path / "graph.jpeg").exists()
+
+
+def test_the_menu_and_the_view_s_button_open_the_same_dialog(qtbot, example_window, tmp_path, monkeypatch):
+    """One export dialog: the File menu's entries pick a format, the view's Export… button offers all
+    three; both start at the project's name beside its file."""
+    from PySide6.QtWidgets import QFileDialog, QToolButton
+
+    window = example_window
+    view = _show_tab(qtbot, window)
+    asked = []
+
+    def dialog(parent, title, start, file_filter):
+        asked.append((title, start, file_filter))
+        return str(tmp_path / "picked"), file_filter.split(";;")[-1]
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(dialog))
+    window.autograd_tab.export_actions[".svg"].trigger()
+    view.findChild(QToolButton, "autogradExport").click()
+    assert [title for title, _start, _filter in asked] == ["Export autograd graph"] * 2
+    assert asked[0][1].endswith("digits-cnn-autograd.svg") and asked[0][2] == "SVG drawing (*.svg)"
+    assert asked[1][2].count("(*.") == 3  # the button: every format, the chosen one decides
+    assert (tmp_path / "picked.svg").is_file() and (tmp_path / "picked.dot").is_file()

@@ -6,12 +6,14 @@ import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QDropEvent, QGuiApplication, QMouseEvent, QPalette, QWheelEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QGraphicsPathItem
 
 from nnstudio.core.commands import AddNode, Connect, MoveNodes, SetParam, UndoStack
 from nnstudio.core.examples import list_examples, load_example
 from nnstudio.core.graph import Edge, Graph
-from nnstudio.ui.canvas import MIME_LAYER, READ_ONLY_MESSAGE, CanvasView
+from nnstudio.ui.canvas import CanvasView
+from nnstudio.ui.canvas_edits import READ_ONLY_MESSAGE
+from nnstudio.ui.canvas_interactions import MIME_LAYER
 from nnstudio.ui.canvas_items import PortHighlight, PortRef
 from nnstudio.ui.canvas_style import NODE_HEIGHT, NODE_WIDTH
 
@@ -154,7 +156,7 @@ def test_dropping_an_unknown_layer_type_is_refused_with_its_name(canvas, qtbot):
 def test_add_layer_without_position_lands_in_the_view_centre(canvas):
     graph = _chain()
     _bind(canvas, graph)
-    node_id = canvas.add_layer("gelu")
+    node_id = canvas.edits.add_layer("gelu")
     centre = canvas.mapToScene(canvas.viewport().rect().center())
     x, y = graph.node(node_id).position
     assert abs(x + NODE_WIDTH / 2 - centre.x()) <= 10 and abs(y + NODE_HEIGHT / 2 - centre.y()) <= 10
@@ -170,7 +172,9 @@ def test_dragging_from_an_output_port_to_an_input_port_connects_them(canvas):
     assert Edge("relu1", "linear1") in graph.edges()
     assert Edge("relu1", "linear1") in canvas.canvas_scene.edge_items
     assert stack.undo_text() == "Connect relu1 to linear1"
-    assert canvas._wire_preview is None  # the dashed preview wire is gone
+    # The gesture is over and its dashed preview wire is gone from the scene.
+    assert canvas._wire is None
+    assert not [item for item in canvas.canvas_scene.items() if isinstance(item, QGraphicsPathItem)]
 
 
 def test_dragging_from_an_input_port_back_to_an_output_port_also_connects(canvas):
@@ -310,7 +314,7 @@ def test_deleting_a_selected_wire_disconnects_it(canvas):
     graph = _chain()
     stack = _bind(canvas, graph)
     canvas.canvas_scene.edge_items[Edge("image", "relu1")].setSelected(True)
-    canvas.delete_selection()
+    canvas.edits.delete_selection()
     assert graph.edges() == []
     assert stack.undo_text() == "Disconnect image from relu1"
 
@@ -322,8 +326,8 @@ def test_copy_and_paste_adds_renamed_copies_with_their_inner_wires(canvas):
     graph = load_example("digits-cnn").graph
     stack = _bind(canvas, graph)
     canvas.select_nodes(["conv1", "relu1"])
-    canvas.copy_selection()
-    canvas.paste()
+    canvas.edits.copy_selection()
+    canvas.edits.paste()
     assert "conv3" in graph and "relu4" in graph
     assert Edge("conv3", "relu4") in graph.edges()
     assert graph.in_edges("conv3") == []  # the wire from image was outside the copy
@@ -331,7 +335,7 @@ def test_copy_and_paste_adds_renamed_copies_with_their_inner_wires(canvas):
     x0, y0 = graph.node("conv1").position
     assert graph.node("conv3").position == (x0 + 30, y0 + 30)
     assert canvas.selected_node_ids() == ["conv3", "relu4"]
-    canvas.paste()  # a second paste steps further, never on top of the first copy
+    canvas.edits.paste()  # a second paste steps further, never on top of the first copy
     assert graph.node("conv4").position == (x0 + 60, y0 + 60)
     stack.undo()
     stack.undo()
@@ -342,9 +346,9 @@ def test_cut_removes_and_paste_brings_back(canvas):
     graph = _chain()
     _bind(canvas, graph)
     canvas.select_nodes(["linear1"])
-    canvas.cut_selection()
+    canvas.edits.cut_selection()
     assert "linear1" not in graph
-    canvas.paste()
+    canvas.edits.paste()
     assert graph.nodes_of_type("linear")[0].params["out_features"] == 3
 
 
@@ -353,7 +357,7 @@ def test_pasting_something_that_is_not_layers_says_so(canvas, qtbot):
     stack = _bind(canvas, graph)
     QGuiApplication.clipboard().setText("hello")
     with qtbot.waitSignal(canvas.status_message) as message:
-        canvas.paste()
+        canvas.edits.paste()
     assert "JSON" in message.args[0]
     assert not stack.can_undo()
 
@@ -362,7 +366,7 @@ def test_duplicate_places_copies_beside_the_originals(canvas):
     graph = _chain()
     stack = _bind(canvas, graph)
     canvas.select_nodes(["linear1"])
-    canvas.duplicate_selection()
+    canvas.edits.duplicate_selection()
     copy = next(n for n in graph.nodes_of_type("linear") if n.id != "linear1")
     assert copy.position == (230.0, 130.0)
     assert canvas.selected_node_ids() == [copy.id]
@@ -377,7 +381,7 @@ def test_auto_layout_is_one_undoable_step(canvas):
     stack = _bind(canvas, graph)
     stack.push(MoveNodes(graph, {"bn1": (900, -300), "fc1": (-500, 40)}))
     scrambled = {n.id: n.position for n in graph.nodes()}
-    canvas.auto_layout()
+    canvas.edits.auto_layout()
     assert graph.node("bn1").position[0] == graph.node("conv1").position[0]
     assert graph.node("bn1").position[1] > graph.node("conv1").position[1]
     assert stack.undo_text() == "Auto-layout"
@@ -426,9 +430,9 @@ def test_read_only_refuses_every_edit_and_says_why(canvas, qtbot):
     canvas.set_read_only(True)
     messages = []
     canvas.status_message.connect(messages.append)
-    assert canvas.add_layer("relu") == ""
+    assert canvas.edits.add_layer("relu") == ""
     canvas.select_nodes(["relu1"])
-    canvas.delete_selection()
+    canvas.edits.delete_selection()
     _drag(canvas, _port(canvas, "relu1", "out"), _port(canvas, "linear1", "in", "in"))
     start = _card_centre(canvas, "linear1")
     _drag(canvas, start, start + QPoint(60, 60))
@@ -438,7 +442,7 @@ def test_read_only_refuses_every_edit_and_says_why(canvas, qtbot):
     assert canvas.canvas_scene.node_items["linear1"].pos() == QPointF(200, 100)
     assert READ_ONLY_MESSAGE in messages
     canvas.set_read_only(False)
-    assert canvas.add_layer("relu") != ""
+    assert canvas.edits.add_layer("relu") != ""
 
 
 def test_read_only_shows_a_banner(canvas):
@@ -573,8 +577,7 @@ def test_arrow_keys_nudge_the_selection_by_grid_steps(canvas):
 @pytest.mark.parametrize("example", [info.name for info in list_examples()])
 def test_every_card_of_every_bundled_example_shows_its_whole_output_shape(canvas, example):
     from nnstudio.compile.analysis import analyze
-    from nnstudio.ui.canvas_items import fit_shape_text
-    from nnstudio.ui.canvas_style import STRIP_WIDTH
+    from nnstudio.ui.canvas_style import STRIP_WIDTH, fit_shape_text
 
     project = load_example(example)
     _bind(canvas, project.graph)

@@ -31,7 +31,7 @@ def test_layers_at_the_edge_of_the_canvas_open_and_paint(window, tmp_path):
              {"id": "west", "type": "relu", "position": [-POSITION_LIMIT, -POSITION_LIMIT]}]
     path = tmp_path / "far.nns"
     path.write_text(json.dumps({"format": "nnstudio-project", "version": 2, "nodes": nodes, "edges": []}))
-    assert window.open_path(path)
+    assert window.files.open_path(path)
     for node_id in ("east", "near", "west"):
         window.canvas.center_on_node(node_id)
         assert not window.canvas.grab().isNull()

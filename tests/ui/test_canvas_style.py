@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nnstudio.core.catalog import CATALOG
-from nnstudio.ui.canvas_style import format_count, format_shape, input_port_offset, parameter_summary
+from nnstudio.ui.canvas_style import input_port_offset, parameter_summary
 
 
 @pytest.mark.parametrize(("type_id", "params", "expected"), [
@@ -19,17 +19,6 @@ from nnstudio.ui.canvas_style import format_count, format_shape, input_port_offs
 def test_the_summary_names_the_settings_that_tell_layers_apart(type_id, params, expected):
     spec = CATALOG.get(type_id)
     assert parameter_summary(spec, spec.validate_params(params)) == expected
-
-
-@pytest.mark.parametrize(("count", "text"), [(None, ""), (0, ""), (320, "320"), (18_496, "18.5k"),
-                                             (33_000, "33k"), (1_200_000, "1.2M"), (3_000_000, "3M")])
-def test_parameter_counts_are_compact(count, text):
-    assert format_count(count) == text
-
-
-def test_shapes_read_like_torch_sizes_with_the_batch_as_n():
-    assert format_shape(("N", 32, 8, 8)) == "[N, 32, 8, 8]"
-    assert format_shape(None) == ""
 
 
 def test_input_ports_are_spread_evenly_along_the_top_edge():

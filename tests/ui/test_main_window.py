@@ -9,9 +9,9 @@ from PySide6.QtWidgets import QDockWidget, QGraphicsView, QLabel, QPushButton
 from nnstudio.core.catalog import CATALOG
 from nnstudio.core.commands import AddNode, Connect, MoveNodes, SetParam
 from nnstudio.core.examples import list_examples
+from nnstudio.core.formatting import format_count, format_shape
 from nnstudio.core.graph import Graph
 from nnstudio.core.project import Project, save_project
-from nnstudio.ui.inspector import format_count, format_shape
 
 ACTION_NAMES = ["actionNew", "actionOpen", "actionSave", "actionSaveAs", "actionUndo", "actionRedo",
                 "actionExport", "actionCut", "actionCopy", "actionPaste", "actionDuplicate", "actionDelete",
@@ -57,19 +57,19 @@ def test_examples_menu_lists_every_bundled_example(window):
 
 @pytest.mark.parametrize("name", [info.name for info in list_examples()])
 def test_every_example_opens_and_its_analysis_reaches_every_view(window, wait_analysis, name):
-    assert window.open_example(name)
+    assert window.files.open_example(name)
     analysis = wait_analysis(window)
     assert set(analysis.nodes) == set(window.document.graph.node_ids())
-    assert window.params_label.text() == f"Parameters: {format_count(analysis.total_params)}"
+    assert window.status_bar.params_label.text() == f"Parameters: {format_count(analysis.total_params)}"
     assert window.problems.problems == sorted(analysis.problems, key=lambda p: not p.is_error)
-    assert ("error" in window.validity_label.text()) == (not analysis.ok)
+    assert ("error" in window.status_bar.validity_label.text()) == (not analysis.ok)
     assert name in window.windowTitle()
 
 
 def test_status_bar_says_ready_and_names_the_device(example_window, qtbot):
-    assert "Ready to train" in example_window.validity_label.text()
-    qtbot.waitUntil(lambda: example_window.device_label.text() != "Device: …", timeout=30_000)
-    assert "CPU" in example_window.device_label.text() or "CUDA" in example_window.device_label.text()
+    assert "Ready to train" in example_window.status_bar.validity_label.text()
+    qtbot.waitUntil(lambda: example_window.status_bar.device_label.text() != "Device: …", timeout=30_000)
+    assert "CPU" in example_window.status_bar.device_label.text() or "CUDA" in example_window.status_bar.device_label.text()
 
 
 def test_editing_a_parameter_in_the_inspector_updates_downstream_shapes(example_window, wait_analysis):
@@ -98,7 +98,7 @@ def test_a_lint_fix_is_applied_from_the_problems_list_as_one_undo_step(make_wind
         Connect(graph, a, b).redo()
     save_project(Project(graph, name="two-linears"), tmp_path / "two.nns")
     window = make_window()
-    assert window.open_path(tmp_path / "two.nns")
+    assert window.files.open_path(tmp_path / "two.nns")
     wait_analysis(window)
     codes = [p.code for p in window.problems.problems]
     assert "linear-after-linear" in codes
@@ -121,7 +121,7 @@ def test_clicking_a_problem_selects_its_layer(example_window, wait_analysis, qtb
     spin = window.inspector.row("in_features").editor.spin
     spin.setValue(100)  # ... then make it wrong, the classic flatten-size mistake
     analysis = wait_analysis(window)
-    assert not analysis.ok and "error" in window.validity_label.text()
+    assert not analysis.ok and "error" in window.status_bar.validity_label.text()
     window.canvas.select_nodes([])
     errors = [i for i, p in enumerate(window.problems.problems) if p.is_error and p.node_id]
     item = window.problems.topLevelItem(errors[0])
@@ -158,7 +158,7 @@ def test_every_edit_kind_undoes_and_redoes_through_the_actions(example_window, q
     _check_undo_redo(window, type_kernel)
     assert graph.node("conv1").params["kernel_size"] == 5
     new = window.add_layer_at_centre("batch_norm2d")
-    _check_undo_redo(window, lambda: canvas.connect_ports("relu1", new))
+    _check_undo_redo(window, lambda: canvas.edits.connect_ports("relu1", new))
     _check_undo_redo(window, lambda: window.document.push(MoveNodes(graph, {"conv1": (300.0, 40.0)})))
     canvas.select_nodes(["relu2"])
     _check_undo_redo(window, _action(window, "actionDelete").trigger)
@@ -222,7 +222,9 @@ def test_export_writes_a_standalone_model_py(example_window, monkeypatch, tmp_pa
 
     target = tmp_path / "model.py"
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *a, **k: (str(target), "")))
-    assert example_window.export_model()
+    written = []
+    example_window.files.export_model(written.append)
+    assert written == [True]  # the analysis was current: written at once
     source = target.read_text(encoding="utf-8")
     assert "import torch" in source and "class Model" in source
     namespace: dict = {}
@@ -262,7 +264,7 @@ def test_the_window_arrangement_is_restored_next_time(make_window):
 
 def test_a_fix_that_switches_the_loss_updates_the_lints_and_undoes_whole(make_window, wait_analysis):
     window = make_window()
-    window.open_example("logistic-moons")
+    window.files.open_example("logistic-moons")
     wait_analysis(window)
     problem = next(p for p in window.problems.problems if p.code == "sigmoid-before-bce")
     assert window.apply_fix(problem)

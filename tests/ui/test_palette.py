@@ -8,7 +8,7 @@ from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from nnstudio.core.catalog import CATALOG
-from nnstudio.ui.canvas import MIME_LAYER
+from nnstudio.ui.canvas_interactions import MIME_LAYER
 from nnstudio.ui.palette import LayerPalette
 
 

@@ -21,9 +21,7 @@ def loss_plot(qtbot):
     plot = LossPlot()
     qtbot.addWidget(plot)
     plot.resize(640, 400)
-    yield plot
-    plot.end_run()
-    assert not plot.is_live, "the redraw timer outlived the run"
+    return plot
 
 
 @pytest.fixture
@@ -31,9 +29,7 @@ def accuracy_plot(qtbot):
     plot = AccuracyPlot()
     qtbot.addWidget(plot)
     plot.resize(640, 400)
-    yield plot
-    plot.end_run()
-    assert not plot.is_live
+    return plot
 
 
 def test_series_buffer_doubles_and_keeps_every_point():
@@ -60,8 +56,6 @@ def test_epoch_position_is_fractional_inside_an_epoch():
 
 
 def test_batches_appear_in_series_data_at_fractional_epochs(loss_plot):
-    loss_plot.begin_run()
-    assert loss_plot.is_live
     steps = 4
     for epoch in (1, 2):
         for step in range(1, steps + 1):
@@ -94,21 +88,12 @@ def test_non_finite_losses_are_not_drawn(loss_plot):
     assert loss_plot.series_data("val_loss")[1].tolist() == [0.5]
 
 
-def test_appending_only_stores_and_flush_draws(loss_plot):
-    loss_plot.begin_run()
+def test_appending_only_stores_and_flush_draws(loss_plot, qtbot):
     loss_plot.add_batch(0.5, 1.0, 0.01)
+    qtbot.wait(100)  # no timer of the plot's own draws behind the caller's back
     assert len(loss_plot.displayed_data("batch_loss")[0]) == 0, "add_batch must not redraw by itself"
     loss_plot.flush()
     assert loss_plot.displayed_data("batch_loss")[1].tolist() == [1.0]
-    loss_plot.end_run()
-    assert not loss_plot.is_live
-
-
-def test_the_live_timer_redraws_without_an_explicit_flush(loss_plot, qtbot):
-    loss_plot.begin_run()
-    loss_plot.add_batch(0.5, 1.0)
-    qtbot.waitUntil(lambda: len(loss_plot.displayed_data("batch_loss")[0]) == 1)
-    loss_plot.end_run()
 
 
 def test_every_curve_is_painted_by_qt_alone(loss_plot, accuracy_plot):
@@ -177,11 +162,12 @@ def test_curves_are_fed_views_of_the_preallocated_buffer(loss_plot):
     assert np.shares_memory(shown_x, loss_plot._series["batch_loss"].buffer.x)
 
 
-def test_begin_run_clears_the_previous_curves(loss_plot):
+def test_clear_empties_the_previous_curves(loss_plot):
     loss_plot.add_batch(0.5, 1.0)
-    loss_plot.begin_run()
+    loss_plot.flush()
+    loss_plot.clear()
     assert len(loss_plot.series_data("batch_loss")[0]) == 0
-    loss_plot.end_run()
+    assert len(loss_plot.displayed_data("batch_loss")[0]) == 0
 
 
 def test_hover_readout_shows_the_nearest_values(loss_plot):
@@ -249,9 +235,8 @@ def test_overlays_are_added_and_removed(loss_plot):
     item = loss_plot._overlays["run-1"][0][0]
     view = loss_plot.main_plot.getViewBox()
     assert item.line.scene() is view.scene() and item.opts["pen"].style() == Qt.PenStyle.DashLine
-    loss_plot.begin_run()  # a new run keeps the overlays of earlier ones
+    loss_plot.clear()  # a new run keeps the overlays of earlier ones
     assert loss_plot.overlay_ids() == ["run-1"]
-    loss_plot.end_run()
     loss_plot.remove_overlay("run-1")
     assert loss_plot.overlay_ids() == [] and item.line.scene() is None
     loss_plot.remove_overlay("run-1")  # removing twice is harmless
@@ -345,13 +330,12 @@ def test_moving_the_mouse_over_the_plot_shows_the_crosshair_and_values_there(los
     view = loss_plot.main_plot.getViewBox()
     scene_pos = view.mapViewToScene(pg.Point(2.0, 1.0))
     loss_plot._graphics.scene().sigMouseMoved.emit(scene_pos)
-    crosshair = loss_plot.main_plot._nnstudio_crosshair
+    crosshair = loss_plot.crosshair(loss_plot.main_plot)
     assert crosshair.isVisible() and crosshair.value() == pytest.approx(2.0, abs=0.05)
     assert "at epoch 2.0" in loss_plot.readout_text() and "batch 1.1" in loss_plot.readout_text()
 
 
 def test_a_constant_learning_rate_is_drawn_near_the_top_of_a_strip_starting_at_zero(loss_plot):
-    loss_plot.begin_run()
     loss_plot.add_batches(np.linspace(0.01, 1.0, 50), np.linspace(2.0, 1.0, 50), np.full(50, 1e-3))
     loss_plot.flush()
     bottom, top = loss_plot.lr_axis_range()
@@ -382,9 +366,9 @@ def test_a_narrow_plot_wraps_its_readout_instead_of_cutting_values_off(loss_plot
 
 
 def test_learning_rate_ticks_stay_short_enough_for_the_axis():
-    from nnstudio.ui.plots import _compact_number
+    from nnstudio.ui.plot_parts import compact_number
 
-    assert [_compact_number(v) for v in (0.0, 5e-4, 1e-3, 2.5e-5, 0.01, 0.25, 12.5)] == \
+    assert [compact_number(v) for v in (0.0, 5e-4, 1e-3, 2.5e-5, 0.01, 0.25, 12.5)] == \
         ["0", "5e-4", "1e-3", "2.5e-5", "0.01", "0.25", "12.5"]
 
 
@@ -401,7 +385,6 @@ def test_an_epoch_span_fixes_the_axis_to_the_planned_run(loss_plot):
 
 
 def test_the_loss_axis_keeps_every_value_in_view_but_rarely_moves(loss_plot):
-    loss_plot.begin_run()
     changes = []
     loss_plot.main_plot.getViewBox().sigYRangeChanged.connect(lambda *_: changes.append(1))
     losses = 2.3 * np.exp(-np.linspace(0.0, 4.0, 500)) + 0.05
@@ -415,7 +398,6 @@ def test_the_loss_axis_keeps_every_value_in_view_but_rarely_moves(loss_plot):
     assert losses.max() >= 0.6 * (top - bottom), "the curve fills the final axis"
     loss_plot.add_overlay("run-0", {"val_loss": (np.array([1.0, 2.0]), np.array([4.0, 3.0]))})
     assert loss_plot.loss_axis_range()[1] >= 4.0, "an earlier run overlaid stays in view"
-    loss_plot.end_run()
 
 
 def test_axes_and_legend_are_cached_between_their_own_changes(loss_plot):

@@ -80,7 +80,7 @@ def test_an_old_file_with_a_clashing_name_opens_and_its_problem_renames_it(windo
     edges = [{"source": a, "target": b} for a, b in [("image", "flat"), ("flat", "float"), ("float", "out")]]
     path = tmp_path / "old.nns"
     path.write_text(json.dumps({"format": "nnstudio-project", "version": 1, "nodes": nodes, "edges": edges}))
-    assert window.open_path(path)
+    assert window.files.open_path(path)
     analysis = wait_analysis(window)
     [problem] = [p for p in window.problems.problems if p.code == "name-clash"]
     assert problem.node_id == "float" and problem.is_error

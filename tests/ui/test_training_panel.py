@@ -25,7 +25,7 @@ def _action(window, name: str) -> QAction:
 @pytest.fixture
 def digits_window(window, wait_analysis):
     """A shown window with digits-mlp open, analysed, and the Training tab in front."""
-    assert window.open_example("digits-mlp")
+    assert window.files.open_example("digits-mlp")
     wait_analysis(window)
     window.tabs.setCurrentWidget(window.training_panel)
     return window
@@ -39,9 +39,9 @@ def _set_epochs(window, epochs: int) -> None:
 
 def _train(qtbot, window, action: str = "actionTrain", timeout: int = RUN_TIMEOUT_MS):
     panel = window.training_panel
-    with qtbot.waitSignal(panel.run_ended, timeout=timeout) as ended:
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=timeout) as ended:
         _action(window, action).trigger()
-        assert panel.is_running
+        assert panel.presenter.is_running
     return ended.args[0]
 
 
@@ -49,13 +49,13 @@ def test_two_epochs_of_digits_mlp_fill_both_plots_and_the_results(qtbot, digits_
     window, panel = digits_window, digits_window.training_panel
     _set_epochs(window, 2)
     locked = []
-    panel.running_changed.connect(lambda running: locked.append((running, window.canvas.is_read_only())))
+    panel.presenter.running_changed.connect(lambda running: locked.append((running, window.canvas.is_read_only())))
 
     outcome = _train(qtbot, window)
 
     assert outcome.status == "finished", outcome.message
     assert locked == [(True, True), (False, False)]  # the editor is locked exactly while it trains
-    steps = panel.info.steps_per_epoch
+    steps = panel.presenter.info.steps_per_epoch
     x, loss = panel.loss_plot.series_data("batch_loss")
     assert len(loss) == 2 * steps and np.all(np.isfinite(loss))
     assert x[-1] == pytest.approx(2.0)
@@ -67,7 +67,7 @@ def test_two_epochs_of_digits_mlp_fill_both_plots_and_the_results(qtbot, digits_
     _, val_acc = panel.accuracy_plot.series_data("val_acc")
     assert len(val_acc) == 2 and val_acc[-1] > 0.3  # chance is 0.1 with ten classes
     counts = panel.confusion.counts()
-    assert counts.shape == (10, 10) and counts.sum() == panel.info.val_size
+    assert counts.shape == (10, 10) and counts.sum() == panel.presenter.info.val_size
     grid_wrong = panel.samples.wrong_indices()
     assert len(grid_wrong) < 24
     assert panel.progress.value() == panel.progress.maximum()
@@ -82,17 +82,17 @@ def test_two_epochs_of_digits_mlp_fill_both_plots_and_the_results(qtbot, digits_
 def test_stop_in_the_middle_ends_promptly_and_keeps_usable_weights(qtbot, digits_window, tmp_path):
     window, panel = digits_window, digits_window.training_panel
     _set_epochs(window, 200)
-    with qtbot.waitSignal(panel.session.epoch_ended, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(panel.presenter.session.epoch_ended, timeout=RUN_TIMEOUT_MS):
         _action(window, "actionTrain").trigger()
-    with qtbot.waitSignal(panel.run_ended, timeout=10_000) as ended:
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=10_000) as ended:
         _action(window, "actionStop").trigger()
     outcome = ended.args[0]
     assert outcome.status == "stopped"
-    run = panel.trained_run
+    run = panel.presenter.trained_run
     assert 1 <= run.epochs_done < 200
     assert not window.is_read_only
 
-    folder = panel.export_results(tmp_path / "results")
+    folder = panel.presenter.export_results(tmp_path / "results")
     assert {"model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth"} <= {
         p.name for p in folder.iterdir()}
     from nnstudio.compile import compile_graph
@@ -110,39 +110,39 @@ def test_pause_holds_the_run_and_resume_finishes_it(qtbot, digits_window):
     _set_epochs(window, 3)
     pause = _action(window, "actionPause")
     assert not pause.isEnabled()
-    with qtbot.waitSignal(panel.session.batches, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(panel.presenter.session.batches, timeout=RUN_TIMEOUT_MS):
         _action(window, "actionTrain").trigger()
     pause.trigger()
-    assert panel.session.is_paused and pause.text().replace("&", "") == "Resume"
+    assert panel.presenter.session.is_paused and pause.text().replace("&", "") == "Resume"
     qtbot.wait(300)  # the step under way when Pause was pressed completes and reports
-    held = (panel._last_update.epoch, panel._last_update.step)
+    held = (panel.presenter._last_update.epoch, panel.presenter._last_update.step)
     qtbot.wait(400)
-    assert (panel._last_update.epoch, panel._last_update.step) == held
-    assert panel.is_running
-    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
+    assert (panel.presenter._last_update.epoch, panel.presenter._last_update.step) == held
+    assert panel.presenter.is_running
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
         pause.trigger()
-        assert not panel.session.is_paused
+        assert not panel.presenter.session.is_paused
     assert ended.args[0].status == "finished"
-    assert panel.trained_run.epochs_done == 3
+    assert panel.presenter.trained_run.epochs_done == 3
     assert "paused" in panel.log.toPlainText() and "resumed" in panel.log.toPlainText()
 
 
 def test_closing_the_window_mid_run_asks_then_stops_and_joins_the_thread(qtbot, digits_window, monkeypatch):
     window, panel = digits_window, digits_window.training_panel
     _set_epochs(window, 200)
-    with qtbot.waitSignal(panel.session.batches, timeout=RUN_TIMEOUT_MS):
+    with qtbot.waitSignal(panel.presenter.session.batches, timeout=RUN_TIMEOUT_MS):
         _action(window, "actionTrain").trigger()
-    monkeypatch.setattr(window, "ask_stop_training", lambda: Button.No)
+    monkeypatch.setattr(window.dialogs, "ask_stop_training", lambda *_: Button.No)
     window.close()
-    assert window.isVisible() and panel.is_running  # "No" keeps training
+    assert window.isVisible() and panel.presenter.is_running  # "No" keeps training
 
     asked = []
-    monkeypatch.setattr(window, "ask_stop_training", lambda: asked.append(1) or Button.Yes)
-    monkeypatch.setattr(window, "ask_unsaved_changes", lambda: Button.Discard)
-    thread = panel.session._thread
+    monkeypatch.setattr(window.dialogs, "ask_stop_training", lambda *_: asked.append(1) or Button.Yes)
+    monkeypatch.setattr(window.dialogs, "ask_unsaved_changes", lambda *_: Button.Discard)
+    thread = panel.presenter.session._thread
     window.close()
     assert asked and not window.isVisible()
-    assert not panel.is_running
+    assert not panel.presenter.is_running
     assert not thread.isRunning()
 
 
@@ -154,8 +154,8 @@ def test_a_network_with_an_error_cannot_start_and_the_errors_are_listed(qtbot, d
     train = _action(window, "actionTrain")
     assert not train.isEnabled()
     assert "fc2" in train.toolTip()
-    assert panel.start() is False
-    assert not panel.is_running and not window.is_read_only
+    assert panel.presenter.start() is False
+    assert not panel.presenter.is_running and not window.is_read_only
     log = panel.log.toPlainText()
     assert "cannot start" in log and "fc2" in log
 
@@ -189,7 +189,7 @@ def test_a_nan_loss_ends_the_run_with_a_message_and_the_window_stays_usable(qtbo
     assert panel.state_label.accessibleName() == "Failed"
     assert panel.history.runs()[-1].status == "failed"
     assert not window.is_read_only and _action(window, "actionTrain").isEnabled()
-    assert panel.trained_run is None  # no epoch completed: nothing to export
+    assert panel.presenter.trained_run is None  # no epoch completed: nothing to export
     assert not _action(window, "actionExportResults").isEnabled()
 
 
@@ -213,13 +213,13 @@ def test_checkpoint_saved_after_a_run_resumes_in_a_later_run(qtbot, digits_windo
     window, panel = digits_window, digits_window.training_panel
     _set_epochs(window, 1)
     assert _train(qtbot, window).status == "finished"
-    path = panel.save_checkpoint(tmp_path / "checkpoint.pth")
+    path = panel.presenter.save_checkpoint(tmp_path / "checkpoint.pth")
     _set_epochs(window, 2)
-    with qtbot.waitSignal(panel.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
-        assert panel.resume_from(path)
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=RUN_TIMEOUT_MS) as ended:
+        assert panel.presenter.resume_from(path)
     assert ended.args[0].status == "finished"
-    assert panel.trained_run.epochs_done == 2
-    assert panel.info.first_epoch == 2
+    assert panel.presenter.trained_run.epochs_done == 2
+    assert panel.presenter.info.first_epoch == 2
     # Only the second epoch was trained in this run.
     assert len(panel.accuracy_plot.series_data("val_acc")[1]) == 1
 
@@ -228,13 +228,13 @@ def test_an_unsafe_checkpoint_is_refused_without_unpickling(qtbot, digits_window
     panel = digits_window.training_panel
     path = tmp_path / "evil.pth"
     torch.save({"history": [], "model": {}, "payload": _ExplodingLoss}, path)
-    assert panel.resume_from(path) is False
+    assert panel.presenter.resume_from(path) is False
     assert "refused" in panel.log.toPlainText()
-    assert not panel.is_running
+    assert not panel.presenter.is_running
 
 
 def test_a_regression_run_shows_mean_absolute_error_and_no_confusion_matrix(qtbot, window, wait_analysis):
-    assert window.open_example("linear-regression")
+    assert window.files.open_example("linear-regression")
     wait_analysis(window)
     panel = window.training_panel
     _set_epochs(window, 2)
@@ -258,7 +258,7 @@ def test_an_image_folder_trains_through_the_data_loader_and_shows_its_samples(qt
         (tmp_path / label).mkdir()
         for i in range(8):
             Image.new("L", (8, 8), value + i).save(tmp_path / label / f"{i}.png")
-    assert window.open_example("digits-mlp")
+    assert window.files.open_example("digits-mlp")
     wait_analysis(window)
     document = window.document
     document.push(SetParam(document.graph, "fc3", "out_features", 2))
@@ -285,18 +285,19 @@ def test_the_device_list_names_the_devices_present(window, wait_analysis):
 def test_short_epochs_are_drawn_on_the_redraw_cadence_and_the_last_one_is_shown(qtbot, digits_window, monkeypatch):
     import time as clock
 
-    from nnstudio.ui.training_panel import RESULTS_PER_SECOND
+    from nnstudio.ui.training_presenter import RESULTS_PER_SECOND
     from nnstudio.ui.training_worker import MAX_UPDATES_PER_SECOND
 
     window, panel = digits_window, digits_window.training_panel
     _set_epochs(window, 12)  # digits-mlp epochs take a few tens of milliseconds here
     panel.ensure_plots()
     flushes, shown_epochs = [], []
-    real_flush, real_results = type(panel.loss_plot).flush, panel._show_epoch_results
+    real_flush, real_results = type(panel.loss_plot).flush, panel.show_epoch_results
     monkeypatch.setattr(panel.loss_plot, "flush",
                         lambda *args: (flushes.append(1), real_flush(panel.loss_plot, *args)))
-    monkeypatch.setattr(panel, "_show_epoch_results",
-                        lambda metrics, samples: (shown_epochs.append(metrics.epoch), real_results(metrics, samples)))
+    monkeypatch.setattr(panel, "show_epoch_results",
+                        lambda metrics, samples, info: (shown_epochs.append(metrics.epoch),
+                                                        real_results(metrics, samples, info)))
     began = clock.perf_counter()
     outcome = _train(qtbot, window)
     elapsed = clock.perf_counter() - began
@@ -307,15 +308,15 @@ def test_short_epochs_are_drawn_on_the_redraw_cadence_and_the_last_one_is_shown(
     assert shown_epochs and shown_epochs[-1] == 12, "the final epoch's results are always shown"
     assert shown_epochs == sorted(set(shown_epochs)), "results are never shown out of order or twice"
     assert len(shown_epochs) <= RESULTS_PER_SECOND * elapsed + 2, (shown_epochs, elapsed)
-    assert panel.confusion.counts().sum() == panel.info.val_size
-    assert not panel._redraw_timer.isActive() and not panel._results_timer.isActive()
+    assert panel.confusion.counts().sum() == panel.presenter.info.val_size
+    assert not panel.presenter._redraw_timer.isActive() and not panel.presenter._results_timer.isActive()
 
 
 def test_the_read_outs_change_less_often_than_the_curves_and_end_on_the_last_values(qtbot, digits_window,
                                                                                  monkeypatch):
     import time as clock
 
-    from nnstudio.ui.training_panel import READOUTS_PER_SECOND
+    from nnstudio.ui.training_presenter import READOUTS_PER_SECOND
 
     window, panel = digits_window, digits_window.training_panel
     _set_epochs(window, 12)
@@ -341,12 +342,12 @@ def test_a_failure_to_draw_the_last_curves_still_ends_the_run(qtbot, digits_wind
     real_flush = type(panel.loss_plot).flush
 
     def broken(*args):
-        if panel.session.is_running:
+        if panel.presenter.is_running:
             return real_flush(panel.loss_plot, *args)
         raise RuntimeError("no room left for pixels")  # the redraw once the run is over
 
     monkeypatch.setattr(panel.loss_plot, "flush", broken)
     outcome = _train(qtbot, window)
-    assert outcome.status == "finished" and not panel.is_running
+    assert outcome.status == "finished" and not panel.presenter.is_running
     assert "could not draw the last curves: RuntimeError: no room left for pixels" in panel.log.toPlainText()
     assert _action(window, "actionTrain").isEnabled()

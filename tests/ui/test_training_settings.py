@@ -12,7 +12,7 @@ from nnstudio.ui.training_settings import SettingsEditError, settings_command
 
 @pytest.fixture
 def panel(window, wait_analysis):
-    assert window.open_example("digits-mlp")
+    assert window.files.open_example("digits-mlp")
     wait_analysis(window)
     return window.training_panel
 
@@ -37,7 +37,7 @@ def test_settings_edits_are_undoable_steps_and_saved_in_the_project(window, pane
     window.document_redo()
     assert epochs.value() == 7
 
-    assert window.save_to(tmp_path / "net.nns")
+    assert window.files.save_to(tmp_path / "net.nns")
     assert load_project(tmp_path / "net.nns").settings.epochs == 7
 
 

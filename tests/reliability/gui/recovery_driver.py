@@ -41,10 +41,10 @@ def main() -> int:
     window = MainWindow(autosave_interval_ms=AUTOSAVE_INTERVAL_MS, remember_layout=False)
     offers: list[object] = []
     answer = Button.No if mode == "decline" else Button.Yes
-    window.ask_recover = lambda original: offers.append(str(original)) or answer
-    window.ask_unsaved_changes = lambda: Button.Discard
+    window.dialogs.ask_recover = lambda original: offers.append(str(original)) or answer
+    window.dialogs.ask_unsaved_changes = lambda *_: Button.Discard
     window.show()
-    recovered = window.offer_recovery()
+    recovered = window.files.offer_recovery()
 
     def close_cleanly() -> None:
         window.close()
@@ -61,7 +61,7 @@ def main() -> int:
     if recovered or offers:
         print("error: recovery was offered to a fresh session", file=sys.stderr)
         return 3
-    assert window.open_path(sys.argv[2])
+    assert window.files.open_path(sys.argv[2])
     window.document.push(SetParam(window.document.graph, "fc1", "out_features", EDITED_VALUE))
     poll = QTimer(window)
 

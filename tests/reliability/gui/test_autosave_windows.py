@@ -26,7 +26,7 @@ Button = QMessageBox.StandardButton
 def edited(qtbot, wait_analysis):
     """Return a function that opens digits-mlp in a window, edits it and waits for its autosave."""
     def edit(window, value: int):
-        window.open_example("digits-mlp")
+        window.files.open_example("digits-mlp")
         window.document.push(SetParam(window.document.graph, "fc1", "out_features", value))
         qtbot.waitUntil(lambda: window.autosaver.project_file.is_file(), timeout=10_000)
         wait_analysis(window)  # no analysis left running when the test ends
@@ -40,8 +40,8 @@ def test_two_live_windows_keep_their_own_autosaves_and_a_third_offers_neither(ma
     edited(second, 22)
     assert first.autosaver.project_file != second.autosaver.project_file
     third = make_window()
-    third.ask_recover = lambda path: (_ for _ in ()).throw(AssertionError("offered a live window's work"))
-    assert third.offer_recovery() is False
+    third.dialogs.ask_recover = lambda path: (_ for _ in ()).throw(AssertionError("offered a live window's work"))
+    assert third.files.offer_recovery() is False
     values = sorted(load_project(p).graph.node("fc1").params["out_features"] for p in autosave_folder.glob("*.nns"))
     assert values == [11, 22], "both live autosaves are still there"
 
@@ -53,8 +53,8 @@ def test_declining_a_crashed_window_deletes_only_its_autosave(make_window, edite
     crashed.autosaver.stop(discard=False)  # the crash: files stay, the lock goes with the process
     later = make_window()
     offered = []
-    later.ask_recover = lambda path: offered.append(path) or Button.No
-    assert later.offer_recovery() is False
+    later.dialogs.ask_recover = lambda path: offered.append(path) or Button.No
+    assert later.files.offer_recovery() is False
     assert len(offered) == 1
     assert not crashed.autosaver.project_file.exists()
     assert load_project(live.autosaver.project_file).graph.node("fc1").params["out_features"] == 22
@@ -65,14 +65,14 @@ def test_a_recovered_autosave_becomes_the_new_windows_own(make_window, edited, a
     edited(crashed, 33)
     crashed.autosaver.stop(discard=False)
     restarted = make_window()
-    restarted.ask_recover = lambda path: Button.Yes
-    assert restarted.offer_recovery()
+    restarted.dialogs.ask_recover = lambda path: Button.Yes
+    assert restarted.files.offer_recovery()
     wait_analysis(restarted)
     assert [p.name for p in autosave_folder.glob("*.nns")] == [restarted.autosaver.project_file.name]
     assert restarted.autosaver.owns_files
     another = make_window()  # the recovered work is live again: never offered twice
-    another.ask_recover = lambda path: (_ for _ in ()).throw(AssertionError("offered twice"))
-    assert another.offer_recovery() is False
+    another.dialogs.ask_recover = lambda path: (_ for _ in ()).throw(AssertionError("offered twice"))
+    assert another.files.offer_recovery() is False
     assert find_recoveries(autosave_folder) == []
 
 
@@ -117,11 +117,11 @@ def test_a_name_with_a_lone_surrogate_loads_saves_and_autosaves(make_window, qtb
     path = tmp_path / "odd.nns"
     path.write_text(json.dumps(source), encoding="ascii")  # JSON escapes: a valid file holding lone surrogates
     window = make_window(autosave_interval_ms=30)
-    assert window.open_path(path)
+    assert window.files.open_path(path)
     window.document.push(SetParam(window.document.graph, "fc1", "out_features", 9))
     qtbot.waitUntil(lambda: window.autosaver.project_file.is_file(), timeout=10_000)
     assert window.autosaver.last_error is None
     wait_analysis(window)
-    assert window.save_to(tmp_path / "again.nns")
+    assert window.files.save_to(tmp_path / "again.nns")
     again = load_project(tmp_path / "again.nns")
     assert (again.name, again.description) == ("net \ud800 one", "broken \udfff text")

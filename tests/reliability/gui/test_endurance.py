@@ -59,16 +59,16 @@ class LatenessProbe:
 
 
 def test_200_epochs_with_live_curves_keep_memory_flat_and_the_window_responsive(qtbot, window, wait_analysis):
-    assert window.open_example("digits-mlp")
+    assert window.files.open_example("digits-mlp")
     wait_analysis(window)
     panel = window.training_panel
     window.tabs.setCurrentWidget(panel)
     panel.findChild(QSpinBox, "epochs").setValue(200)
     samples: dict[int, float] = {}
-    panel.session.epoch_ended.connect(lambda metrics, _s: samples.__setitem__(metrics.epoch, resident_mb()))
+    panel.presenter.session.epoch_ended.connect(lambda metrics, _s: samples.__setitem__(metrics.epoch, resident_mb()))
     probe = LatenessProbe()
     probe.start()
-    with qtbot.waitSignal(panel.run_ended, timeout=1_800_000) as ended:
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=1_800_000) as ended:
         window.findChild(QAction, "actionTrain").trigger()
     probe.stop()
     assert ended.args[0].status == "finished"
@@ -101,7 +101,7 @@ def test_opening_100_projects_in_one_window_grows_neither_qt_objects_nor_memory(
 
     def open_many(count: int) -> None:
         for i in range(count):
-            assert window.open_path(paths[i % len(paths)])
+            assert window.files.open_path(paths[i % len(paths)])
             wait_analysis(window)
 
     open_many(2 * len(paths))  # warm up: every example's items, caches and fonts exist once

@@ -26,7 +26,7 @@ class Dialogs:
 
     def __init__(self, window, monkeypatch) -> None:
         self.errors: list[tuple[str, str]] = []
-        monkeypatch.setattr(window, "show_error", lambda title, message: self.errors.append((title, message)))
+        monkeypatch.setattr(window.dialogs, "show_error", lambda title, message: self.errors.append((title, message)))
 
 
 def _snapshot(window):
@@ -69,7 +69,7 @@ def test_opening_bad_files_shows_a_dialog_and_keeps_the_modified_document(exampl
     before = _snapshot(window)
     files = _bad_files(tmp_path)
     for name, path in files.items():
-        assert window.open_path(path) is False, name
+        assert window.files.open_path(path) is False, name
         assert _snapshot(window) == before, f"{name} changed the open document"
     assert len(dialogs.errors) == len(files)
     for (title, message), name in zip(dialogs.errors, files, strict=True):
@@ -98,7 +98,7 @@ def test_byte_flipped_examples_open_or_are_refused_never_half_loaded(window, wai
         path.write_bytes(bytes(flipped))
         before = _snapshot(window)
         refused_before = len(dialogs.errors)
-        if window.open_path(path):
+        if window.files.open_path(path):
             opened += 1
             assert window.document.path == path.resolve()
             assert not window.document.is_modified
@@ -113,7 +113,7 @@ def test_a_failing_save_shows_why_and_keeps_the_document_modified(example_window
     window = example_window
     dialogs = Dialogs(window, monkeypatch)
     target = tmp_path / "project.nns"
-    assert window.save_to(target)
+    assert window.files.save_to(target)
     saved = target.read_bytes()
     window.document.push(SetParam(window.document.graph, "fc1", "out_features", 55))
     assert window.document.is_modified
@@ -122,7 +122,7 @@ def test_a_failing_save_shows_why_and_keeps_the_document_modified(example_window
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
     monkeypatch.setattr(os, "replace", refuse)  # what a read-only folder does to the final rename
-    assert window.save() is False
+    assert window.files.save() is False
     assert dialogs.errors and dialogs.errors[-1][0] == "Could not save the project"
     assert "Permission denied" in dialogs.errors[-1][1]
     assert window.document.is_modified and window.isWindowModified()
@@ -131,14 +131,14 @@ def test_a_failing_save_shows_why_and_keeps_the_document_modified(example_window
     assert window.document.graph.node("fc1").params["out_features"] == 55
     monkeypatch.undo()  # the disk works again: the same document saves
     Dialogs(window, monkeypatch)
-    assert window.save() and not window.document.is_modified
+    assert window.files.save() and not window.document.is_modified
 
 
 def test_saving_into_a_missing_or_read_only_folder_shows_why(example_window, tmp_path, monkeypatch):
     window = example_window
     dialogs = Dialogs(window, monkeypatch)
     window.document.push(SetParam(window.document.graph, "fc1", "out_features", 33))
-    assert window.save_to(tmp_path / "no-such-folder" / "project.nns") is False
+    assert window.files.save_to(tmp_path / "no-such-folder" / "project.nns") is False
     assert "cannot write in" in dialogs.errors[-1][1]
     assert window.document.is_modified and window.document.path is None
     if os.geteuid() != 0:  # root writes anywhere; the stand-in above covers the refusal then
@@ -146,7 +146,7 @@ def test_saving_into_a_missing_or_read_only_folder_shows_why(example_window, tmp
         locked.mkdir()
         locked.chmod(0o555)
         try:
-            assert window.save_to(locked / "project.nns") is False
+            assert window.files.save_to(locked / "project.nns") is False
         finally:
             locked.chmod(0o755)
         assert window.document.is_modified
@@ -157,9 +157,9 @@ def test_resume_from_a_payload_checkpoint_is_refused_and_never_runs(example_wind
     for kind, write in PAYLOAD_WRITERS.items():
         marker = tmp_path / f"ran-{kind}"
         path = write(tmp_path / f"{kind}.pth", marker)
-        assert panel.resume_from(path) is False, kind
+        assert panel.presenter.resume_from(path) is False, kind
         assert not marker.exists(), f"the {kind} payload ran"
-        assert not panel.is_running
+        assert not panel.presenter.is_running
     log = panel.log.toPlainText()
     assert log.count("refused") >= len(PAYLOAD_WRITERS) and "open" in log
 
@@ -170,8 +170,8 @@ def test_resume_from_a_checkpoint_of_another_network_lists_the_mismatches(qtbot,
     torch.save({"format": "nnstudio-checkpoint", "version": 1, "history": [],
                 "optimizer": {"state": {}, "param_groups": [{"params": [0], "lr": 0.001}]},
                 "model": {"fc1.weight": torch.zeros(2, 2)}}, path)
-    with qtbot.waitSignal(panel.run_ended, timeout=120_000) as ended:
-        assert panel.resume_from(path)
+    with qtbot.waitSignal(panel.presenter.run_ended, timeout=120_000) as ended:
+        assert panel.presenter.resume_from(path)
     outcome = ended.args[0]
     assert outcome.status == "failed"
     assert "fc1.weight: shape [2, 2] in the file" in outcome.message
@@ -181,7 +181,7 @@ def test_resume_from_a_checkpoint_of_another_network_lists_the_mismatches(qtbot,
 def test_an_example_saved_by_the_window_reloads_identically(example_window, tmp_path):
     window = example_window
     target = tmp_path / "again.nns"
-    assert window.save_to(target)
+    assert window.files.save_to(target)
     reference = tmp_path / "reference.nns"
     save_project(window.document.project, reference)
     assert target.read_text(encoding="utf-8") == reference.read_text(encoding="utf-8")
