@@ -64,7 +64,7 @@ def estimate_project_memory(project: Project, analysis: Analysis | None = None, 
     if device is None:
         from nnstudio.train.devices import pick_device
 
-        device = pick_device(settings.device if settings.device != "auto" else "auto")
+        device = pick_device(settings.device)
     batch = batch_size or settings.batch_size
     per_worker = max(1, math.ceil(batch / max(1, workers)))
     sample, input_dtype, target, target_dtype, classes = project_step_shapes(project, analysis)
@@ -175,9 +175,12 @@ def preflight(project: Project, analysis: Analysis | None = None, *, batch_size:
 
     analysis = current_analysis(project.graph, analysis)
     if device is None:
-        from nnstudio.train.devices import pick_device
+        from nnstudio.train.devices import DeviceUnavailableError, pick_device
 
-        device = pick_device(project.settings.device)
+        try:
+            device = pick_device(project.settings.device)
+        except DeviceUnavailableError:  # estimated all the same (nothing is allocated); free memory unknown
+            device = torch.device(project.settings.device.split(":")[0])
     device = torch.device(device)
     estimate = estimate_project_memory(project, analysis, batch_size=batch_size, device=device, workers=workers)
     if free is None:

@@ -285,6 +285,7 @@ class MainWindow(QMainWindow):
         self.canvas.rename_requested.connect(self.inspector.edit_name)
         self.canvas.status_message.connect(lambda text: self.status_bar.showMessage(text, 6000))
         presenter = self.training_panel.presenter
+        self.inspector.follow_memory(presenter.memory)
         presenter.running_changed.connect(self._on_training_running)
         presenter.status_message.connect(lambda text: self.status_bar.showMessage(text, 8000))
         self.about_to_close.connect(presenter.shutdown)

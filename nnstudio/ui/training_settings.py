@@ -1,7 +1,8 @@
 """The editors of a project's training recipe, each edit an undoable command on the document.
 
 :class:`TrainingSettingsForm` (objectName ``trainingSettings``) edits loss, optimizer, learning rate,
-batch size, epochs (a QSpinBox named ``epochs``), scheduler, seed and device. Every change becomes a
+batch size, epochs (a QSpinBox named ``epochs``), scheduler, seed and device (with "All GPUs (N)" on
+a machine with several CUDA GPUs: ``workers`` and ``workers_changed``). Every change becomes a
 :class:`~nnstudio.core.commands.CallbackCommand` pushed on the document's undo stack, so it marks the
 document modified, is saved with the project file, and Undo puts it back; consecutive edits of one
 field merge into one step. The form re-reads the settings after every change of the history.
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 from nnstudio.core.commands import CallbackCommand
 from nnstudio.core.settings import LOSS_TITLES, TrainingSettings
 from nnstudio.ui.document import Document
+from nnstudio.ui.memory_preflight import ALL_GPUS, cuda_device_count
 
 OPTIMIZER_TITLES = {"adam": "Adam", "adamw": "AdamW", "sgd": "SGD", "rmsprop": "RMSprop", "adagrad": "Adagrad"}
 SCHEDULER_TITLES = {"none": "Constant", "step": "Step decay", "cosine": "Cosine annealing",
@@ -63,8 +65,14 @@ def settings_command(document: Document, changes: dict[str, Any], text: str) -> 
 class TrainingSettingsForm(QWidget):
     """Editors of the training recipe of ``document``'s project; see the module docstring."""
 
+    #: The Device list chose "All GPUs (N)" (N workers) or a single device (1).
+    workers_changed = Signal(int)
+
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        #: Data-parallel workers chosen ("All GPUs (N)": N, one per GPU); 1 for a single device.
+        self.workers = 1
+        self._gpu_count = 0
         self.setObjectName("trainingSettings")
         self.setAccessibleName("Training settings")
         self.document = document
@@ -101,7 +109,7 @@ class TrainingSettingsForm(QWidget):
         for name in ("loss", "optimizer", "scheduler"):
             combo: QComboBox = getattr(self, name)
             combo.activated.connect(lambda _i, n=name, c=combo: self._edit(n, c.currentData()))
-        self.device.activated.connect(lambda _i: self._edit("device", self.device.currentData()))
+        self.device.activated.connect(self._on_device_chosen)
         self.lr.valueChanged.connect(lambda value: self._edit("lr", float(value)))
         for name in ("batch_size", "epochs", "seed"):
             spin: QSpinBox = getattr(self, name)
@@ -139,6 +147,10 @@ class TrainingSettingsForm(QWidget):
             for name, description in devices:
                 if name in DEVICE_TITLES and name != "auto":
                     self.device.addItem(description or DEVICE_TITLES[name], name)
+            # Several GPUs: one data-parallel worker process on each (the project's device is "cuda").
+            self._gpu_count = cuda_device_count(devices)
+            if self._gpu_count > 1:
+                self.device.addItem(f"All GPUs ({self._gpu_count})", ALL_GPUS)
         finally:
             self._loading = False
         self.refresh()
@@ -151,7 +163,8 @@ class TrainingSettingsForm(QWidget):
             for name in ("loss", "optimizer", "scheduler", "device"):
                 combo: QComboBox = getattr(self, name)
                 value = getattr(settings, name)
-                index = combo.findData(value)
+                index = combo.findData(ALL_GPUS if name == "device" and value == "cuda" and self.workers > 1
+                                       else value)
                 if index < 0:  # a device this machine lacks, kept from the file
                     combo.addItem(f"{DEVICE_TITLES.get(value, value)} (not present)", value)
                     index = combo.count() - 1
@@ -162,6 +175,18 @@ class TrainingSettingsForm(QWidget):
             self.seed.setValue(settings.seed)
         finally:
             self._loading = False
+        if self.workers > 1 and (settings.device != "cuda" or self._gpu_count < 2):
+            self._set_workers(1)  # an undo, another project or fewer GPUs: one device again
+
+    def _on_device_chosen(self, _index: int) -> None:
+        chosen = self.device.currentData()
+        self._set_workers(self._gpu_count if chosen == ALL_GPUS else 1)
+        self._edit("device", "cuda" if chosen == ALL_GPUS else chosen)
+
+    def _set_workers(self, workers: int) -> None:
+        if workers != self.workers:
+            self.workers = workers
+            self.workers_changed.emit(workers)
 
     def _edit(self, name: str, value: Any) -> None:
         if self._loading or getattr(self.document.project.settings, name) == value:
