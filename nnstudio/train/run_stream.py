@@ -27,12 +27,12 @@ import threading
 import time
 from typing import Any
 
+import numpy as np
+
 #: The window redraws its curves at most this often; rank 0 merges steps to match.
 UPDATES_PER_SECOND = 6
 #: Environment variable holding the secret rank 0 must send first (it keeps other local programs out).
 TOKEN_VARIABLE = "NNSTUDIO_REPORT_TOKEN"
-#: Validation samples sent with their predictions after each epoch of a classification run.
-SAMPLES_SHOWN = 24
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -113,7 +113,7 @@ class RunStreamWriter:
 
     def _on_epoch(self, metrics: Any) -> None:
         self._flush()
-        self._send({"event": "epoch", "metrics": metrics.as_dict(), "samples": sample_predictions(self._training)})
+        self._send({"event": "epoch", "metrics": metrics.as_dict(), "samples": encode_samples(self._training)})
 
     def ended(self, result: Any, training: Any) -> None:
         """Send how the run ended (the last message)."""
@@ -158,57 +158,25 @@ class RunStreamWriter:
             training.stop()
 
 
-def sample_predictions(run: Any, count: int = SAMPLES_SHOWN) -> dict[str, Any] | None:
-    """Return predictions for ``count`` validation samples spread over the set, as JSON-ready data.
+def encode_samples(run: Any) -> dict[str, Any] | None:
+    """Return the validation samples' predictions as JSON-ready data (images as base64 float32)."""
+    from nnstudio.train.samples import sample_predictions
 
-    ``images`` is a base64 float32 array with its shape (None for non-image samples); None for
-    regression. Runs between epochs on the run's device, without gradients.
-    """
-    import torch
-
-    from nnstudio.train.data import TensorData
-
-    data = run.data
-    if data.task == "regression" or data.val_size == 0:
+    found = sample_predictions(run)
+    if found is None:
         return None
-    count = min(count, data.val_size)
-    index = torch.linspace(0, data.val_size - 1, count).round().long()
-    val = data.val
-    if isinstance(val, TensorData):
-        x, y = val.batch(index.to(val.x.device))
-    else:
-        pairs = [val[int(i)] for i in index]
-        x = torch.stack([torch.as_tensor(p[0]) for p in pairs])
-        y = torch.as_tensor([p[1] for p in pairs])
-    model = run.model
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        output = model(x.to(run.device)).float().cpu()
-    model.train(was_training)
-    if data.task == "binary":
-        threshold = 0.0 if run.settings.loss == "bce_with_logits" else 0.5
-        predicted = (output.reshape(-1) > threshold).long()
-        truth = (y.float().reshape(-1) > 0.5).long()
-    else:
-        predicted = output.argmax(1)
-        truth = y.long().reshape(-1)
-    shape = tuple(x.shape[1:])
-    is_image = (len(shape) == 3 and shape[0] in (1, 3)) or len(shape) == 2
-    images = None
-    if is_image:
-        array = x.float().cpu().contiguous()
-        images = {"shape": list(array.shape), "data": base64.b64encode(array.numpy().tobytes()).decode()}
-    names = list(data.class_names) or [str(i) for i in range(int(data.num_classes or 2))]
-    return {"images": images, "predicted": predicted.tolist(), "true": truth.cpu().tolist(), "class_names": names}
+    images, predicted, truth, names = found
+    encoded = None
+    if images is not None:
+        array = np.ascontiguousarray(images, dtype=np.float32)
+        encoded = {"shape": list(array.shape), "data": base64.b64encode(array.tobytes()).decode()}
+    return {"images": encoded, "predicted": predicted.tolist(), "true": truth.tolist(), "class_names": names}
 
 
 def decode_images(images: dict[str, Any] | None) -> Any:
-    """Return the numpy float32 array sent by :func:`sample_predictions` (None stays None)."""
+    """Return the numpy float32 array sent by :func:`encode_samples` (None stays None)."""
     if not images:
         return None
-    import numpy as np
-
     shape = tuple(int(d) for d in images["shape"])
     array = np.frombuffer(base64.b64decode(images["data"]), dtype=np.float32)
     if array.size != math.prod(shape):
