@@ -16,7 +16,7 @@ launcher, global batch N x 64) against 1 worker (batch 64): samples/s of N over 
 Target >= 0.9.
 
 Run:  .venv/bin/python benchmarks/bench_ddp.py [--example digits-cnn] [--epochs 4] [--repeats 5]
-      [--device cpu|cuda] [--threads 1]
+      [--device cpu|cuda] [--threads 1] [--batch-size B]
       .venv/bin/python benchmarks/bench_ddp.py --scaling [--gpus N] [--steps 30]
 """
 
@@ -58,6 +58,8 @@ def overhead(options: argparse.Namespace) -> None:
     project = load_example(options.example)
     project.settings.epochs = options.epochs
     project.settings.device = options.device
+    if options.batch_size:
+        project.settings.batch_size = options.batch_size
     rates: dict[str, list[float]] = {"plain": [], "ddp": []}
     cpu: dict[str, list[float]] = {"plain": [], "ddp": []}
     try:
@@ -147,6 +149,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=0, help="global batch (default: the example's)")
     parser.add_argument("--scaling", action="store_true", help="N GPUs against 1 (needs CUDA)")
     parser.add_argument("--gpus", type=int, default=0, help="GPUs for --scaling (default: all)")
     parser.add_argument("--steps", type=int, default=30, help="steps per epoch for --scaling")
