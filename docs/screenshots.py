@@ -72,8 +72,8 @@ def example_editor(example: str) -> Callable[[Path], list[str]]:
 
 
 def window_driver(example: str, *, select: str | None = None, centre: str | None = None,
-                  train_epochs: int | None = None, pin: tuple[str, str, int] | None = None
-                  ) -> Callable[[Path], list[str]]:
+                  train_epochs: int | None = None, pin: tuple[str, str, int] | None = None,
+                  grab: str = "window", lr_find: bool = False) -> Callable[[Path], list[str]]:
     """Returns a recipe for a view ``--screenshot`` cannot reach: a layer selected or scrolled into
     view, a pinned parameter, or the Training tab after a run. This script drives the window itself."""
     def recipe(target: Path) -> list[str]:
@@ -87,6 +87,10 @@ def window_driver(example: str, *, select: str | None = None, centre: str | None
             command += ["--train-epochs", str(train_epochs)]
         if pin:
             command += ["--pin", f"{pin[0]}.{pin[1]}={pin[2]}"]
+        if grab != "window":
+            command += ["--grab", grab]
+        if lr_find:
+            command.append("--lr-find")
         return command
     return recipe
 
@@ -120,13 +124,19 @@ PICTURES = (
     Picture("autograd-digits-cnn", "nnstudio autograd: the backward graph of digits-cnn", autograd_graph),
     Picture("training", f"the Training tab after {TRAINING_EPOCHS} epochs of digits-cnn on the CPU",
             window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS)),
+    Picture("telemetry-cards", f"telemetry badges on digits-cnn's cards after {TRAINING_EPOCHS} epochs",
+            window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, centre="relu2", grab="canvas")),
+    Picture("telemetry-layer", f"the Layer telemetry panel of conv2 after {TRAINING_EPOCHS} epochs of digits-cnn",
+            window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, select="conv2", grab="telemetry")),
+    Picture("lr-finder", "the learning-rate finder of the Training tab on digits-mlp",
+            window_driver("digits-mlp", lr_find=True, grab="lr-finder")),
 )
 
 
 # --- the window driver (runs in its own process) ----------------------------------------------------
 
 def drive_window(target: Path, example: str, *, select: str | None, centre: str | None,
-                 train_epochs: int | None, pin: str | None) -> int:
+                 train_epochs: int | None, pin: str | None, grab_what: str = "window", lr_find: bool = False) -> int:
     """Opens an example in the window, prepares the view, saves a picture; returns the exit status."""
     from PySide6.QtCore import QTimer
 
@@ -160,7 +170,17 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
 
     def grab() -> None:
         app.processEvents()
-        if window.grab().save(str(target)):
+        if grab_what == "canvas":  # the cards as they look after the run, on the Editor tab
+            window.tabs.setCurrentWidget(window.canvas)
+            if centre:
+                window.canvas.center_on_node(centre)
+        elif grab_what == "telemetry":
+            window.telemetry.dock.raise_()
+            window.telemetry.redraw()
+        app.processEvents()
+        widget = {"canvas": window.canvas, "telemetry": window.telemetry.dock,
+                  "lr-finder": window.telemetry.lr_group}.get(grab_what, window)
+        if widget.grab().save(str(target)):
             status["code"] = 0
         else:
             print(f"error: could not write {target}", file=sys.stderr)
@@ -182,6 +202,14 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
             window.show_node(select)
         if centre:
             window.canvas.center_on_node(centre)
+        if lr_find:
+            window.tabs.setCurrentWidget(panel)
+            finder = window.telemetry.ensure_lr_finder()
+            finder.session.ended.connect(lambda: QTimer.singleShot(300, grab))
+            if not finder.start():
+                print("error: the learning-rate finder did not start", file=sys.stderr)
+                QTimer.singleShot(0, finish)
+            return
         if not train_epochs:
             QTimer.singleShot(150, grab)  # let the canvas and the Inspector repaint first
             return
@@ -212,11 +240,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--centre", help=argparse.SUPPRESS)
     parser.add_argument("--train-epochs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--pin", help=argparse.SUPPRESS)
+    parser.add_argument("--grab", default="window", help=argparse.SUPPRESS)
+    parser.add_argument("--lr-find", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.window_driver:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
         return drive_window(Path(args.window_driver), args.example, select=args.select, centre=args.centre,
-                            train_epochs=args.train_epochs, pin=args.pin)
+                            train_epochs=args.train_epochs, pin=args.pin, grab_what=args.grab,
+                            lr_find=args.lr_find)
     if args.list:
         for picture in PICTURES:
             print(f"{picture.name:<22} {picture.what}")

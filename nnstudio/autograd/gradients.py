@@ -8,19 +8,17 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-#: Below this L2 norm a parameter's gradient is called vanishing.
-VANISHING_BELOW = 1e-7
-#: Above this L2 norm a parameter's gradient is called exploding.
-EXPLODING_ABOVE = 1e3
-
-#: The log10 range the colour scale spans (values outside are clamped to its ends).
-SCALE_LOG10 = (-8.0, 4.0)
-#: Colour stops along the scale: cold blue (vanishing) - teal - green (healthy) - orange - red.
-_STOPS = ((0.0, (49, 54, 149)), (0.25, (69, 117, 180)), (0.5, (102, 189, 99)),
-          (0.8, (253, 174, 97)), (1.0, (215, 48, 39)))
-NAN_COLOR = "#c026d3"
-
-VANISHING, EXPLODING, NAN = "vanishing", "exploding", "nan"
+from nnstudio.core.gradient_scale import (  # noqa: F401 - the scale's names, as this module had them
+    EXPLODING,
+    EXPLODING_ABOVE,
+    NAN,
+    NAN_COLOR,
+    SCALE_LOG10,
+    VANISHING,
+    VANISHING_BELOW,
+    classify,
+    gradient_color,
+)
 
 
 @dataclass(frozen=True)
@@ -42,17 +40,6 @@ class GradientProblem:
         return f"{self.param}: exploding gradient (norm {self.norm:.1e} > {EXPLODING_ABOVE:.0e})"
 
 
-def classify(norm: float) -> str | None:
-    """Returns ``"nan"``, ``"vanishing"``, ``"exploding"`` or None for a healthy gradient norm."""
-    if not math.isfinite(norm):
-        return NAN
-    if norm < VANISHING_BELOW:
-        return VANISHING
-    if norm > EXPLODING_ABOVE:
-        return EXPLODING
-    return None
-
-
 def find_gradient_problems(norms: Mapping[str, float],
                            graph: nx.DiGraph | None = None) -> list[GradientProblem]:
     """Returns one problem per unhealthy parameter, worst kind first (NaN, exploding, vanishing)."""
@@ -67,22 +54,6 @@ def find_gradient_problems(norms: Mapping[str, float],
         problems.append(GradientProblem(param, layer, kind, norm))
     problems.sort(key=lambda p: (rank[p.kind], p.param))
     return problems
-
-
-def gradient_color(norm: float) -> str:
-    """Returns the ``#rrggbb`` colour of a gradient norm on the log scale (NaN: magenta)."""
-    if not math.isfinite(norm):
-        return NAN_COLOR
-    lo, hi = SCALE_LOG10
-    value = math.log10(norm) if norm > 0 else lo
-    t = min(max((value - lo) / (hi - lo), 0.0), 1.0)
-    for (t0, c0), (t1, c1) in zip(_STOPS, _STOPS[1:]):
-        if t <= t1:
-            f = 0.0 if t1 == t0 else (t - t0) / (t1 - t0)
-            r, g, b = (round(a + (z - a) * f) for a, z in zip(c0, c1))
-            return f"#{r:02x}{g:02x}{b:02x}"
-    r, g, b = _STOPS[-1][1]
-    return f"#{r:02x}{g:02x}{b:02x}"
 
 
 def node_gradient_norms(graph: nx.DiGraph, norms: Mapping[str, float]) -> dict[str, float]:

@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("nnstudio.cli.train", "train a project headless and write model.pth, model.py, metrics.csv"),
     "export": ("nnstudio.cli.export", "export a project as model.py, weights, safetensors, pt2 or ONNX"),
     "autograd": ("nnstudio.cli.autograd", "draw the autograd graph of a project or any PyTorch model"),
+    "lr-find": ("nnstudio.cli.lr_find", "suggest a learning rate: loss against a rising rate on a copy"),
 }
 
 

@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.json and memory is not None:
         _print_memory(memory)
     if analysis.ok:
+        if not args.json:
+            print(verdict(analysis))
         return 0
     count = len(analysis.errors)
     print(f"error: {count} problem{'s' if count != 1 else ''} must be fixed before {project.name} can train",
@@ -77,6 +79,12 @@ def _print_memory(memory: Any) -> None:
     warning = memory.warning()
     if warning:
         print(f"warning: {warning}")
+
+
+def verdict(analysis: Analysis) -> str:
+    """Return the one-line verdict the window's status bar shows too: "Ready to train (1 warning)"."""
+    warnings = len(analysis.warnings)
+    return f"Ready to train ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else "Ready to train"
 
 
 def _load(args: argparse.Namespace) -> Project:

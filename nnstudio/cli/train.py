@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR",
                         help="output folder (default: a new folder beside the project, or ./runs/ for examples)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pth of an earlier run")
+    parser.add_argument("--telemetry", action="store_true",
+                        help="sample per-layer statistics while training: telemetry.csv in the output folder, "
+                             "problems (dead units, exploding gradients...) printed as they appear")
     parser.add_argument("--nproc-per-node", type=int, metavar="N",
                         help="train data-parallel in N worker processes on this machine, started by torchrun "
                              "(one per GPU with --device cuda; gloo workers with --device cpu); --batch-size "
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.train.weights_files import plausible_file_bytes
 
     analysis = analyze(project.graph, project.settings)  # the one analysis: training and model.py use it
-    training = build_training_run(project, analysis=analysis)
+    training = build_training_run(project, analysis=analysis, on_warning=print_warning)
     checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
     check_output_folder(out_dir, expected_output_bytes(training))
@@ -108,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
                              f"pass --epochs with more than {training.epochs_done} to continue")
     print(f"training {project.name} on {training.device.type}: {training.data.description}", file=sys.stderr)
+    telemetry = _watch_layers(training) if args.telemetry else None
     reporter = RichReporter(training) if sys.stdout.isatty() else LineReporter(training)
     with reporter, stop_on_interrupt(training) as interrupted:
         result = training.run()
@@ -116,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
     rescued = False
     if result.history or checkpoint is not None:
         written = write_outputs_or_rescue(training, out_dir, project, analysis=analysis)
+        if telemetry is not None:
+            telemetry.write(written.folder)
         print(written.message(out_dir), file=sys.stderr if written.rescued else sys.stdout)
         rescued = written.rescued
     if result.failure is not None:
@@ -129,6 +135,28 @@ def run(args: argparse.Namespace) -> int:
         print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
         return EXIT_INTERRUPTED
     return 1 if rescued else 0
+
+
+def _watch_layers(training: TrainingRun) -> Any:
+    """Turns on telemetry; returns the log that collects it and prints each new problem once."""
+    from nnstudio.train.telemetry_log import TelemetryLog
+
+    log = TelemetryLog()
+
+    def on_sample(sample: Any) -> None:
+        for problem in log.add(sample):
+            print(f"telemetry: epoch {sample.epoch} step {sample.step}: {problem}", file=sys.stderr)
+
+    training.enable_telemetry()
+    training.events.telemetry.connect(on_sample)
+    return log
+
+
+def print_warning(problem: Any) -> None:
+    """Print a lint warning the run trains through, as ``nnstudio check`` words it."""
+    print(problem, file=sys.stderr)
+    if problem.fix is not None:
+        print(f"    fix (in the window): {problem.fix.description}", file=sys.stderr)
 
 
 @contextmanager

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from nnstudio.compile.data_fit import loss_problems, network_problems, registry_facts
 from nnstudio.compile.fixes import BypassNode, InsertOnEdge, set_loss
-from nnstudio.compile.results import Analysis, format_shape
+from nnstudio.compile.results import Analysis
 from nnstudio.compile.rules import LayerRule, Trait
 from nnstudio.compile.validation import Wiring
 from nnstudio.core.catalog import LayerKind
@@ -20,17 +21,8 @@ from nnstudio.core.graph import Edge, Graph, Node
 from nnstudio.core.problems import Fix, Problem
 from nnstudio.core.project import Project
 from nnstudio.core.settings import (
-    BINARY_LOSSES,
-    CLASSIFICATION_LOSSES,
-    LOSS_TITLES,
     TrainingSettings,
 )
-
-#: Datasets with a fixed number of classes; "classes" options give the count for synthetic ones.
-_FIXED_CLASSES = {"digits": 10, "mnist": 10, "fashion_mnist": 10, "cifar10": 10}
-_DEFAULT_CLASSES = {"moons": 2, "spirals": 3, "blobs": 3}
-REGRESSION_DATASETS = frozenset({"linear", "sine"})
-REGRESSION_LOSSES = frozenset({"mse", "l1", "smooth_l1"})
 
 Lint = Callable[[Wiring, Analysis, "TrainingSettings | None"], Iterator[Problem]]
 
@@ -49,15 +41,14 @@ def run_lints(graph: Graph, analysis: Analysis, settings: TrainingSettings | Non
 
 
 def dataset_classes(settings: TrainingSettings) -> int | None:
-    """Return how many classes the settings' dataset has, or None when unknown or not a classifier."""
-    kind = settings.dataset.kind
-    if kind in _FIXED_CLASSES:
-        return _FIXED_CLASSES[kind]
-    if kind in _DEFAULT_CLASSES:
-        options = settings.dataset.options
-        value = options.get("classes", options.get("n_classes", _DEFAULT_CLASSES[kind]))
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-    return None
+    """Return how many classes the settings' dataset has, or None when unknown or not class labels.
+
+    Read from the dataset registry's facts (see ``nnstudio.core.datasets``), without loading the data.
+    """
+    facts = registry_facts(settings)
+    if isinstance(facts, Problem) or facts.task != "classification":
+        return None
+    return facts.classes
 
 
 def _final_layers(wiring: Wiring) -> Iterator[tuple[Node, Edge]]:
@@ -229,80 +220,25 @@ def bias_before_norm(wiring: Wiring, analysis: Analysis, settings: TrainingSetti
 
 def output_matches_classes(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                            ) -> Iterator[Problem]:
+    """The network against its data: one Input and Output, the Input's shape and dtype, Embedding
+    sizes, and the output width (errors: training would refuse or crash); see ``compile.data_fit``."""
     if settings is None:
         return
-    classes = dataset_classes(settings)
-    loss = settings.loss
-    if classes is None or (loss not in CLASSIFICATION_LOSSES and loss not in BINARY_LOSSES):
-        return
-    dataset = settings.dataset.kind
-    for node, _ in _final_layers(wiring):
-        shape = analysis.shape_of(node.id)
-        if shape is None:
-            continue
-        title = LOSS_TITLES[loss]
-        if loss in BINARY_LOSSES:
-            if classes != 2:
-                yield Problem("warning", "binary-loss-many-classes",
-                              f"{title} is for two classes, but {dataset} has {classes}; use CrossEntropyLoss "
-                              f"with {classes} outputs", node.id,
-                              fix=Fix("Switch the loss to CrossEntropyLoss",
-                                      lambda project: set_loss(project, "cross_entropy")))
-            elif tuple(shape[1:]) != (1,):
-                yield Problem("warning", "binary-output-width",
-                              f"{title} compares one score per sample with the 0/1 label, but the network "
-                              f"returns {format_shape(shape)}; end with a Linear of out_features 1", node.id,
-                              fix=_width_fix(wiring, node, 1))
-            continue
-        if len(shape) != 2:
-            yield Problem("warning", "classifier-output-rank",
-                          f"{title} expects class scores shaped [N, {classes}], but the network returns "
-                          f"{format_shape(shape)}; add a Flatten and a Linear with {classes} outputs",
-                          node.id)
-            continue
-        width = shape[1]
-        if width == classes:
-            continue
-        if isinstance(width, int) and width < classes:
-            # Training would fail on the first label >= width: block it here, with the fix.
-            yield Problem("error", "too-few-class-scores",
-                          f"the network returns {width} scores per sample but {dataset} has {classes} classes; "
-                          f"labels {width} to {classes - 1} would crash the loss", node.id,
-                          fix=_width_fix(wiring, node, classes))
-        else:
-            yield Problem("warning", "class-count-mismatch",
-                          f"the network returns {width} scores per sample but {dataset} has {classes} "
-                          f"classes; the extra {width - classes} outputs are never the right answer",
-                          node.id, fix=_width_fix(wiring, node, classes))
-
-
-def _width_fix(wiring: Wiring, last: Node, width: int) -> Fix | None:
-    """A fix setting the out_features of the Linear that decides the output width, if there is one."""
-    current, _ = _upstream(wiring, last, lambda rule: rule.keeps_shape)
-    if not wiring.rules[current.id].has(Trait.LINEAR_MAP) or "out_features" not in current.params:
-        return None
-    node_id = current.id
-    return Fix(f"Set {node_id}.out_features to {width}",
-               lambda project: SetParam(project.graph, node_id, "out_features", width))
+    facts = registry_facts(settings)
+    if not isinstance(facts, Problem):
+        yield from network_problems(wiring, analysis, settings, facts)
 
 
 def loss_matches_targets(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None
                          ) -> Iterator[Problem]:
-    """Regression losses on class labels, and classification losses on real-valued targets."""
+    """The loss against the dataset's targets (errors), and the dataset's options themselves."""
     if settings is None:
         return
-    loss, dataset = settings.loss, settings.dataset.kind
-    title = LOSS_TITLES[loss]
-    if loss in REGRESSION_LOSSES and dataset_classes(settings) is not None:
-        yield Problem("warning", "regression-loss-on-classes",
-                      f"{title} treats the class labels of {dataset} as numbers to approach (as if class 9 "
-                      "were 'near' 8); use CrossEntropyLoss for classification",
-                      fix=Fix("Switch the loss to CrossEntropyLoss",
-                              lambda project: set_loss(project, "cross_entropy")))
-    elif (loss in CLASSIFICATION_LOSSES or loss in BINARY_LOSSES) and dataset in REGRESSION_DATASETS:
-        yield Problem("warning", "classification-loss-on-values",
-                      f"{dataset} has real-valued targets, but {title} expects class labels; use MSELoss",
-                      fix=Fix("Switch the loss to MSELoss", lambda project: set_loss(project, "mse")))
+    facts = registry_facts(settings)
+    if isinstance(facts, Problem):
+        yield facts  # a bad option: the data cannot be described, let alone loaded
+        return
+    yield from loss_problems(settings, facts)
 
 
 def softmax_over_batch(wiring: Wiring, analysis: Analysis, settings: TrainingSettings | None

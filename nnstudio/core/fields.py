@@ -22,6 +22,7 @@ class ParamKind(str, Enum):
     INT = "int"
     FLOAT = "float"
     BOOL = "bool"
+    #: One of ``choices`` (text). An INT field with ``choices`` takes only those whole numbers.
     CHOICE = "choice"
     #: Whole numbers; with ``scalar_ok`` one number also stands for all (``kernel_size=3``), and
     #: ``length=2, scalar_ok=True`` is the "int or pair" of image sizes.
@@ -68,6 +69,8 @@ class ParamSpec:
     max_length: int = 4096
     #: The label a form shows (empty: derived from ``name``).
     label: str = ""
+    #: What an empty (``None``) value means, shown in an empty editor ("the run's seed").
+    placeholder: str = ""
     #: FLOAT / FLOAT_LIST: ``inf`` and ``-inf`` are values (an imported ``masked_fill(x, mask, -inf)``);
     #: NaN never is. Project files store them as ``Infinity`` / ``-Infinity``.
     allow_infinite: bool = False
@@ -93,7 +96,10 @@ class ParamSpec:
                 return value
             raise ParamError(self.name, f"expected true or false, got {value!r}")
         if kind is ParamKind.INT:
-            return self._check_range(self._as_int(value))
+            number = self._check_range(self._as_int(value))
+            if self.choices and str(number) not in self.choices:
+                raise ParamError(self.name, f"{number} is not one of {', '.join(self.choices)}")
+            return number
         if kind is ParamKind.FLOAT:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParamError(self.name, f"expected a number, got {value!r}")

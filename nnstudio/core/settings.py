@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-DatasetKind = Literal[
-    "digits", "moons", "spirals", "blobs", "linear", "sine",
-    "mnist", "fashion_mnist", "cifar10", "image_folder", "csv",
-]
 LossName = Literal["cross_entropy", "nll", "mse", "l1", "smooth_l1", "bce", "bce_with_logits"]
 OptimizerName = Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"]
 SchedulerName = Literal["none", "step", "cosine", "onecycle", "plateau"]
@@ -19,6 +15,20 @@ DeviceName = Literal["auto", "cpu", "cuda", "mps"]
 CLASSIFICATION_LOSSES = frozenset({"cross_entropy", "nll"})
 #: Losses whose targets are 0/1 floats of the same shape as the output.
 BINARY_LOSSES = frozenset({"bce", "bce_with_logits"})
+
+
+
+def task_for(natural: str, loss: str | None) -> Any:
+    """Return the task a dataset serves under ``loss``: class labels + a BCE loss -> "binary".
+
+    ``natural`` is what the dataset's targets are ("classification", "regression" or "binary").
+    """
+    if loss in BINARY_LOSSES and natural == "classification":
+        return "binary"
+    if loss in CLASSIFICATION_LOSSES and natural == "binary":
+        return "classification"
+    return natural
+
 
 LOSS_TITLES = {
     "cross_entropy": "CrossEntropyLoss", "nll": "NLLLoss", "mse": "MSELoss", "l1": "L1Loss",
@@ -31,10 +41,36 @@ class _Strict(BaseModel):
 
 
 class DatasetSettings(_Strict):
-    """Which data to train on; ``options`` depend on the kind (size, noise, path, target column...)."""
+    """Which data to train on: a kind of :data:`~nnstudio.core.datasets.DATASETS` and its options.
 
-    kind: DatasetKind = "digits"
+    The kind must be registered. Options are kept as given (after mapping older spellings forward);
+    their values are checked by the kind's typed fields where the data is used (the lints, so the
+    window and ``check`` show a bad option, and the loader), so a file with a bad option still opens.
+    """
+
+    kind: str = "digits"
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        from nnstudio.core.datasets import DATASETS
+
+        if kind not in DATASETS:
+            raise ValueError(f"unknown dataset kind {kind!r}; the kinds are: {', '.join(DATASETS.kinds())}")
+        return kind
+
+    @model_validator(mode="after")
+    def _upgrade_options(self) -> DatasetSettings:
+        from nnstudio.core.datasets import DATASETS
+
+        upgrade = DATASETS.get(self.kind).upgrade
+        if upgrade is not None:
+            upgraded = upgrade(dict(self.options))
+            if upgraded != self.options:
+                # Not through validate_assignment: that would run this validator again.
+                self.__dict__["options"] = upgraded
+        return self
 
 
 class TrainingSettings(_Strict):

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
 import torch
 from torch.utils.data import Dataset
 
-from nnstudio.core.errors import NnstudioError
-from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES
+from nnstudio.core.datasets import DatasetError, DatasetFacts, Task
+from nnstudio.core.settings import task_for
 
-Task = Literal["classification", "binary", "regression"]
-
-
-class DatasetError(NnstudioError):
-    """A dataset could not be loaded or its options are wrong; ``option`` names the culprit when known."""
-
-    def __init__(self, message: str, option: str | None = None, dataset: str | None = None) -> None:
-        self.option = option
-        self.dataset = dataset
-        self.reason = message
-        where = ".".join(p for p in (dataset, option) if p)
-        super().__init__(f"dataset {where}: {message}" if where else message)
+__all__ = ["DatasetBundle", "DatasetError", "TensorData", "Task", "random_split", "stratified_split",
+           "targets_for_loss", "task_for", "tensor_bundle"]
 
 
 @dataclass
@@ -73,6 +62,21 @@ class DatasetBundle:
     description: str = ""
     #: Regression: the number of values predicted per sample.
     target_width: int = 1
+    #: What one sample holds once transformed: float32 values, or int64 token ids.
+    dtype: str = "float32"
+    #: Token data: id -> token (id 0 padding, 1 unknown for text); every id is below its length.
+    tokens: list[str] | None = None
+    #: Token data: every id is below this.
+    vocabulary: int | None = None
+
+    @property
+    def facts(self) -> DatasetFacts:
+        """Return what the loaded data says, in the registry's terms (the natural task, before the loss)."""
+        natural = "classification" if self.task == "binary" else self.task
+        return DatasetFacts(natural, tuple(self.input_shape), self.dtype,  # type: ignore[arg-type]
+                            classes=self.num_classes if natural == "classification" else None,
+                            target_width=self.target_width if natural == "regression" else None,
+                            vocabulary=self.vocabulary)
 
     @property
     def in_memory(self) -> bool:
@@ -81,20 +85,11 @@ class DatasetBundle:
 
     @property
     def train_size(self) -> int:
-        return len(self.train)
+        return len(self.train)  # type: ignore[arg-type]  # every split here has a length
 
     @property
     def val_size(self) -> int:
-        return len(self.val)
-
-
-def task_for(natural: Task, num_classes: int | None, loss: str | None) -> Task:
-    """Return the task a dataset serves under ``loss`` (two classes + a BCE loss -> "binary")."""
-    if loss in BINARY_LOSSES and natural == "classification":
-        return "binary"
-    if loss in CLASSIFICATION_LOSSES:
-        return natural if natural != "binary" else "classification"
-    return natural
+        return len(self.val)  # type: ignore[arg-type]
 
 
 def targets_for_loss(y: torch.Tensor, task: Task) -> torch.Tensor:
@@ -127,3 +122,43 @@ def random_split(n: int, val_fraction: float, seed: int) -> tuple[torch.Tensor, 
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val = min(n - 1, max(1, round(n * val_fraction)))
     return order[n_val:], order[:n_val].sort().values
+
+
+def split_indices(y: torch.Tensor, classification: bool, val_fraction: float,
+                  seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return (train, val) indices: stratified by class for classification (when every class can give
+    a sample to each side), otherwise a plain seeded random split."""
+    if classification:
+        train, val = stratified_split(y, val_fraction, seed)
+        if len(val) and len(train):
+            return train, val
+    return random_split(len(y), val_fraction, seed)
+
+
+def tensor_bundle(x: torch.Tensor, y: torch.Tensor, *, natural: Task, num_classes: int | None,
+                  loss: str | None, val_fraction: float, split_seed: int, description: str,
+                  class_names: list[str] | None = None, dataset: str | None = None,
+                  tokens: list[str] | None = None, vocabulary: int | None = None,
+                  split: tuple[torch.Tensor, torch.Tensor] | None = None) -> DatasetBundle:
+    """Return a bundle of in-memory splits of ``x``/``y`` (stratified for classification).
+
+    ``split`` gives the (train, val) indices when the caller already split (a text vocabulary is
+    built on the training rows only, so the split comes first). Refuses data too small to give
+    both a training and a validation sample, naming ``dataset``.
+    """
+    if len(x) < 2:
+        raise DatasetError(f"has {len(x)} sample(s); it needs at least 2 (one to train on, one to validate)",
+                           dataset=dataset)
+    task = task_for(natural, loss)
+    train_idx, val_idx = split if split is not None else split_indices(
+        y, natural == "classification", val_fraction, split_seed)
+    targets = targets_for_loss(y, task)
+    names = class_names if class_names is not None else (
+        [str(i) for i in range(num_classes)] if num_classes else [])
+    return DatasetBundle(
+        train=TensorData(x[train_idx], targets[train_idx]),
+        val=TensorData(x[val_idx], targets[val_idx]),
+        input_shape=tuple(x.shape[1:]), task=task, num_classes=num_classes, class_names=names,
+        description=description, target_width=1 if targets.dim() == 1 else int(targets.shape[1]),
+        dtype="int64" if x.dtype == torch.int64 else "float32", tokens=tokens, vocabulary=vocabulary,
+    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+import math
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -12,8 +14,14 @@ from torch import fx, nn
 
 from nnstudio.compile.compiler import NODE_ID
 from nnstudio.core.errors import NnstudioError
+from nnstudio.core.problems import Problem
+from nnstudio.train.probes import LayerMap, NodeRunner, unwrap, watching_layers
 
 FailureKind = Literal["nan", "oom", "layer_error", "error"]
+
+
+#: Where a NaN was first made: in a layer's output (``forward``) or in its backward (``gradient``).
+CulpritSide = Literal["forward", "gradient"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +33,14 @@ class TrainingFailure:
     node_id: str | None = None
     epoch: int | None = None
     step: int | None = None
+    #: For ``nan``: whether ``node_id`` made the first non-finite output or the first non-finite gradient.
+    side: CulpritSide | None = None
+
+    def problem(self) -> Problem:
+        """Returns the failure as an error for the Problems list, on the culprit layer when known."""
+        code = {"nan": "nan-culprit", "oom": "out-of-memory", "layer_error": "layer-failed"}.get(
+            self.kind, "training-failed")
+        return Problem("error", code, self.message, self.node_id)
 
 
 class TrainingError(NnstudioError):
@@ -59,16 +75,12 @@ def release_memory(device: torch.device) -> None:
         torch.mps.empty_cache()
 
 
-def node_of_module_name(name: str) -> str:
-    """Return the node id a submodule name belongs to (submodules are named after node ids)."""
-    return name.split(".", 1)[0]
-
-
 def blame_layer(model: nn.Module, error: BaseException) -> str | None:
     """Return the node id of the innermost layer of ``model`` running when ``error`` was raised.
 
     Walks the traceback's frames for a bound ``self`` that is one of the model's submodules: no hooks,
-    so the hot path pays nothing for this.
+    so the hot path pays nothing for this. A module inside a layer (the attention of a Transformer
+    layer) is blamed on that layer; layers nested in blocks keep their dotted node ids.
     """
     names = {id(module): name for name, module in model.named_modules() if name}
     blamed: str | None = None
@@ -78,11 +90,10 @@ def blame_layer(model: nn.Module, error: BaseException) -> str | None:
         if owner is not None and id(owner) in names:
             blamed = names[id(owner)]
         tb = tb.tb_next
-    # A nested submodule ("block.0") belongs to the node that owns it ("block").
-    return node_of_module_name(blamed) if blamed else None
+    return LayerMap(model).owner_of_module(blamed) if blamed else None
 
 
-class _FailureLocator(fx.Interpreter):
+class _FailureLocator(NodeRunner):
     """Replays a GraphModule node by node and remembers the node that raised."""
 
     failed: fx.Node | None = None
@@ -115,32 +126,87 @@ def replay_to_failing_node(model: nn.Module, inputs: torch.Tensor) -> str | None
     return node.meta.get(NODE_ID, node.name)
 
 
+# --- the NaN culprit ------------------------------------------------------------------------------
+
+def weights_are_finite(model: nn.Module) -> bool:
+    """Return True when every parameter of ``model`` is finite (one host sync)."""
+    params = [p.detach() for p in model.parameters()]
+    if not params:
+        return True
+    with torch.no_grad():
+        # The largest magnitude: finite for any finite tensor (an L2 norm can overflow on huge ones).
+        norms = torch.stack(torch._foreach_norm(params, math.inf))
+    return bool(torch.isfinite(norms).all())
+
+
+def gradients_are_finite(model: nn.Module) -> bool:
+    """Return True when every gradient ``model``'s parameters hold is finite (one host sync)."""
+    grads = [p.grad.detach() for p in model.parameters() if p.grad is not None and not p.grad.is_sparse]
+    if not grads:
+        return True
+    with torch.no_grad():
+        norms = torch.stack(torch._foreach_norm(grads, math.inf))
+    return bool(torch.isfinite(norms).all())
+
+
+def _is_finite(tensor: torch.Tensor) -> bool:
+    return not tensor.is_floating_point() or bool(torch.isfinite(tensor).all())
+
+
 def first_nonfinite_layer(model: nn.Module, inputs: torch.Tensor) -> str | None:
-    """Return the node id of the first layer whose output holds NaN/Inf for ``inputs`` (None: none)."""
+    """Return the node id of the first layer whose output holds NaN/Inf for ``inputs`` (None: none).
+
+    Every layer counts: merges, reshapes and functions of a compiled network (read through its fx
+    graph), and layers nested in blocks (dotted ids); in a plain module, the innermost module.
+    """
+    layers = LayerMap(unwrap(model))
     found: list[str] = []
-    handles = []
 
-    def watch(name: str):
-        def hook(_module: nn.Module, _args: object, output: object) -> None:
-            if found:
-                return
-            tensors = output if isinstance(output, (tuple, list)) else (output,)
-            for tensor in tensors:
-                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() \
-                        and not bool(torch.isfinite(tensor).all()):
-                    found.append(name)
-                    return
-        return hook
+    def check(node_id: str, output: torch.Tensor) -> None:
+        if not found and not _is_finite(output):
+            found.append(node_id)
 
-    for name, module in model.named_modules():
-        if name and "." not in name:
-            handles.append(module.register_forward_hook(watch(name)))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), watching_layers(layers, check):
             model(inputs)
     except Exception:  # noqa: BLE001 - a diagnosis must never raise over the original failure
         pass
-    finally:
-        for handle in handles:
-            handle.remove()
-    return node_of_module_name(found[0]) if found else None
+    return found[0] if found else None
+
+
+def first_nonfinite_gradient(model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor],
+                             loss_of: Callable[[torch.Tensor], torch.Tensor], inputs: torch.Tensor) -> str | None:
+    """Return the node id of the layer whose backward first turned the gradient non-finite.
+
+    Runs one forward and backward of ``inputs`` (``forward`` calls the network, ``loss_of`` turns its
+    output into the loss) with a hook on every layer's output. Gradients flow from the loss towards
+    the input, so the culprit is the layer nearest the loss that received a finite gradient and passed
+    on a non-finite one, to a layer feeding it or to its own parameters. Leaves ``.grad`` set.
+    """
+    layers = LayerMap(unwrap(model))
+    output_bad: dict[str, torch.Tensor] = {}
+
+    def watch(node_id: str, output: torch.Tensor) -> None:
+        if output.requires_grad and output.is_floating_point():
+            output.register_hook(lambda grad, name=node_id: output_bad.__setitem__(
+                name, ~torch.isfinite(grad).all()))
+
+    for param in model.parameters():
+        param.grad = None
+    try:
+        with watching_layers(layers, watch):
+            loss = loss_of(forward(inputs))
+        loss.backward()
+    except Exception:  # noqa: BLE001 - as above
+        return None
+    bad_out = {name: bool(flag) for name, flag in output_bad.items()}
+    order = [name for name, layer in layers.layers.items() if layer.has_output]
+    for position, name in enumerate(reversed(order)):
+        if bad_out.get(name, False):
+            continue  # the poison reached this layer from nearer the loss
+        layer = layers.layers[name]
+        sources = layer.inputs if layers.is_fx else order[len(order) - position - 2:len(order) - position - 1]
+        params_bad = any(p.grad is not None and not _is_finite(p.grad) for _, p in layer.params)
+        if params_bad or any(bad_out.get(source, False) for source in sources):
+            return name
+    return None

@@ -36,8 +36,9 @@ from nnstudio.train.weights_files import (  # noqa: F401 - re-exported: the load
     load_weights_file,
 )
 
+#: metrics.csv's columns; new ones are only ever appended, so scripts reading by position keep working.
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
-                   "samples_per_s")
+                   "samples_per_s", "train_mae", "val_mae")
 OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth")
 #: Formats a run's outputs can add to OUTPUT_FILES, and the file each one writes.
 EXTRA_OUTPUTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
@@ -73,7 +74,8 @@ def save_torch_file(obj: Any, path: str | os.PathLike[str]) -> Path:
 
 
 def metrics_csv_text(history: list[EpochMetrics]) -> str:
-    """Return metrics.csv: one row per epoch; accuracy cells are empty for regression."""
+    """Return metrics.csv: one row per epoch; accuracy cells are empty for regression, MAE cells for
+    classification."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(METRICS_COLUMNS)

@@ -13,20 +13,27 @@ Events (psygnal signals, payloads are plain numbers or frozen dataclasses of pla
   a float on the steps where it was read from the device -- every step on the CPU, at most ~30 times a
   second (and at the last step of an epoch) on a GPU, where reading it forces a host sync -- else None.
 - ``epoch_end(EpochMetrics)``; ``note(str)`` (e.g. torch.compile fell back to eager);
+- ``telemetry(TelemetrySample)``: every layer's statistics at a sampled step, with the problems they
+  show, when the run was made with ``telemetry`` (see :mod:`nnstudio.train.telemetry`);
+- ``changed(SettingsChange)``: a change made with ``change_settings()`` took effect (see
+  :mod:`nnstudio.train.changes`);
 - ``gradients(dict[str, float])``: every parameter's gradient L2 norm by name, measured after backward
   (before clipping) at most once every ``GRADIENT_REPORT_INTERVAL_S``, and only while something is
   connected, so a run nobody watches pays nothing. The norms are computed on the device in one
   batched op and read with a single host sync;
 - exactly one of ``finished(RunResult)``, ``stopped(RunResult)``, ``failed(TrainingFailure)`` per run().
 
+Faults never escape ``run()``: a NaN/Inf loss, out of memory, or an exception in a layer end the run
+with a :class:`TrainingFailure` (the layer's node id when known), and the model is put back to the
+weights of the last good epoch. The run object stays usable: ``run()`` again continues after that epoch.
+For a NaN the culprit is the first layer whose output, or whose gradient, turned non-finite: when the
+weights are already broken, the epoch is replayed from its start to the step that broke them.
+
 Data-parallel runs: in a torchrun worker, ``TrainingRun(..., distributed=start_worker(device))``
 wraps the network in DistributedDataParallel and trains this worker's share of every global batch
 (see :mod:`nnstudio.train.distributed`); ``model``, ``weights()`` and ``checkpoint()`` stay the plain
 network's, and epoch metrics are all workers' sums, so every worker reports the same numbers.
-
-Faults never escape ``run()``: a NaN/Inf loss, out of memory, or an exception in a layer end the run
-with a :class:`TrainingFailure` (the layer's node id when known), and the model is put back to the
-weights of the last good epoch. The run object stays usable: ``run()`` again continues after that epoch.
+Settings are not changed mid-run there (each worker would apply the change at another step).
 """
 
 from __future__ import annotations
@@ -47,19 +54,22 @@ from torch import nn
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.project import Project
 from nnstudio.core.settings import TrainingSettings
+from nnstudio.train.changes import ChangeableRun, SettingsChange
 from nnstudio.train.data import DatasetBundle, TensorData
 from nnstudio.train.devices import pick_device
 from nnstudio.train.distributed import DataParallel, WorkerContext
 from nnstudio.train.faults import (
     TrainingFailure,
     blame_layer,
-    first_nonfinite_layer,
+    gradients_are_finite,
     is_out_of_memory,
     release_memory,
     replay_to_failing_node,
 )
+from nnstudio.train.nan_culprit import NanCulprit, NonFiniteGradient, NonFiniteLoss, culprit_text
 from nnstudio.train.recipe import Schedule, make_loss, make_optimizer
 from nnstudio.train.state_dicts import WeightsMismatchError, load_state_dict_checked, state_dict_mismatches
+from nnstudio.train.telemetry import Telemetry, TelemetryOptions
 
 #: On accelerators the running loss is read (a host sync) at most this often.
 READS_PER_SECOND = 30
@@ -98,6 +108,8 @@ class RunResult:
     history: list[EpochMetrics]
     failure: TrainingFailure | None = None
     notes: list[str] = field(default_factory=list)
+    #: Settings changed while the run trained, in order.
+    changes: list[SettingsChange] = field(default_factory=list)
 
     @property
     def last(self) -> EpochMetrics | None:
@@ -109,6 +121,8 @@ class TrainingEvents(SignalGroup):
     epoch_end = Signal(object)
     note = Signal(str)
     gradients = Signal(object)
+    telemetry = Signal(object)
+    changed = Signal(object)
     finished = Signal(object)
     stopped = Signal(object)
     failed = Signal(object)
@@ -122,23 +136,17 @@ class CheckpointError(NnstudioError):
         super().__init__(f"checkpoint {field}: {message}" if field else f"checkpoint: {message}")
 
 
-class _NonFiniteLoss(Exception):
-    def __init__(self, value: float, inputs: torch.Tensor | None) -> None:
-        self.value = value
-        self.inputs = inputs
-
-
 class _StopRequested(Exception):
     pass
 
 
-class TrainingRun:
+class TrainingRun(ChangeableRun, NanCulprit):
     """Trains ``model`` on ``data`` as ``settings`` say; see the module docstring for the protocol."""
 
     def __init__(self, model: nn.Module, data: DatasetBundle, settings: TrainingSettings, *,
                  device: torch.device | str | None = None, num_workers: int | None = None,
                  project: Project | None = None, read_loss_every_step: bool | None = None,
-                 distributed: WorkerContext | None = None) -> None:
+                 telemetry: TelemetryOptions | bool = False, distributed: WorkerContext | None = None) -> None:
         #: The project trained (graph + settings), when the run was built from one; outputs need it.
         self.project = project
         self.settings = settings
@@ -168,6 +176,8 @@ class TrainingRun:
         #: What a step calls: the model, or its DistributedDataParallel wrapper (same weights).
         self._eager = self.model if self.parallel is None else self.parallel.wrap(self.model)
         self._forward = self._eager
+        #: A worker's loss weight for the batch ``_batches()`` yielded last (None on a single device).
+        self._share: float | None = None
         self.loss_fn = make_loss(settings)
         self._train_data, self._val_data = self._place(data)
         self.steps_per_epoch = self._count_steps()
@@ -183,6 +193,15 @@ class TrainingRun:
         self._inputs: torch.Tensor | None = None
         self._next_gradient_report = 0.0
         self._snapshot = self._take_snapshot()
+        self._init_changes()
+        self._paused_s = 0.0
+        self._epoch_number = 0
+        #: Training steps taken by this run object (all epochs, all calls of run()).
+        self.global_step = 0
+        self._check_gradients = False
+        self.telemetry: Telemetry | None = None
+        if telemetry:
+            self.enable_telemetry(None if telemetry is True else telemetry)
 
     # --- control (any thread) ------------------------------------------------------------------
     def stop(self) -> None:
@@ -201,6 +220,15 @@ class TrainingRun:
     @property
     def paused(self) -> bool:
         return not self._resumed.is_set()
+
+    def enable_telemetry(self, options: TelemetryOptions | None = None) -> None:
+        """Start sampling per-layer statistics (the ``telemetry`` event). In a data-parallel run only
+        rank 0 collects. Safe between steps from another thread."""
+        if _is_rank_zero():
+            self.telemetry = Telemetry(self.model, options)
+
+    def disable_telemetry(self) -> None:
+        self.telemetry = None
 
     @property
     def epochs_done(self) -> int:
@@ -362,21 +390,23 @@ class TrainingRun:
                     break
         except _StopRequested:
             self._restore_snapshot()
-            result = RunResult("stopped", list(self.history), notes=list(self.notes))
+            result = RunResult("stopped", list(self.history), notes=list(self.notes), changes=list(self.changes))
             self.events.stopped.emit(result)
             return result
-        except _NonFiniteLoss as fault:
-            node = first_nonfinite_layer(self.model, fault.inputs) if fault.inputs is not None else None
-            where = f"; the first non-finite values come from layer {node}" if node else ""
+        except NonFiniteLoss as fault:
+            step = self._step_index
+            node, side = self._nan_culprit(fault)
+            where = culprit_text(node, side)
             good = f"epoch {self.epochs_done}" if self.epochs_done else "the start"
             return self._fail(TrainingFailure(
-                f"the loss became {fault.value} in epoch {epoch}{where}. The weights were put back to those "
+                f"the {'validation ' if fault.validation else ''}loss became {fault.value} in epoch {epoch}{where}. The weights were put back to those "
                 f"of {good}. Try a lower learning rate, gradient clipping, or check the data.",
-                "nan", node, epoch, self._step_index))
+                "nan", node, epoch, step, {"forward": "forward", "validation": "forward", "gradient": "gradient"}.get(
+                    side or "") if node else None))
         except Exception as exc:  # noqa: BLE001 - every fault ends the run cleanly, never the process
             self.failure_details = "".join(traceback.format_exception(exc))
             return self._fail(self._diagnose(exc, epoch))
-        result = RunResult("finished", list(self.history), notes=list(self.notes))
+        result = RunResult("finished", list(self.history), notes=list(self.notes), changes=list(self.changes))
         self.events.finished.emit(result)
         return result
 
@@ -402,7 +432,7 @@ class TrainingRun:
         self.failure = failure
         with contextlib.suppress(Exception):  # the snapshot is on the device; never mask the failure
             self._restore_snapshot()
-        result = RunResult("failed", list(self.history), failure, list(self.notes))
+        result = RunResult("failed", list(self.history), failure, list(self.notes), list(self.changes))
         self.events.failed.emit(failure)
         return result
 
@@ -418,28 +448,31 @@ class TrainingRun:
         return False
 
     def _batches(self) -> Any:
-        """Yield (inputs, targets, weight) of one training epoch on the device.
+        """Yield (inputs, targets) of one training epoch on the device.
 
-        ``weight`` is None on a single device; in a worker group it is this worker's share of the
-        global batch's loss (0 for a stand-in sample when its share is empty).
+        In a worker group each is this worker's share of a global batch, and ``_share`` is set to its
+        loss weight before it is yielded (0 for a stand-in sample when the share is empty).
         """
         data = self._train_data
         parallel = self.parallel
-        size = self.settings.batch_size
         if isinstance(data, TensorData):
             n = len(data)
             order = torch.randperm(n, generator=self._order).to(self.device, non_blocking=True)
-            for start in range(0, n, size):
+            self._drawn = 0
+            while self._drawn < n:
+                size = self.settings.batch_size  # read per batch: a mid-run change applies at once
+                start, self._drawn = self._drawn, self._drawn + size
                 if parallel is None:
-                    yield (*data.batch(order[start:start + size]), None)
+                    yield data.batch(order[start:start + size])
                 else:
-                    index, weight = parallel.share(order[start:start + size])
-                    yield (*data.batch(index), weight)
+                    index, self._share = parallel.share(order[start:start + size])
+                    yield data.batch(index)
         else:
-            n = len(self.data.train)
+            n, size = len(self.data.train), self.settings.batch_size
             for step, (x, y) in enumerate(data, start=1):
-                weight = None if parallel is None else parallel.batch_weight(step, n, size)
-                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True), weight
+                if parallel is not None:
+                    self._share = parallel.batch_weight(step, n, size)
+                yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def _epoch(self, epoch: int) -> EpochMetrics:
         self.model.train()
@@ -451,27 +484,20 @@ class TrainingRun:
         loss_sum = 0.0 if sync_each_step else torch.zeros((), device=self.device)
         started = time.perf_counter()
         next_read = started
-        parallel = self.parallel
-        for step, (x, y, weight) in enumerate(self._batches(), start=1):
+        paused_before = self._paused_s
+        self._epoch_number = epoch
+        if self.parallel is None and not self.data.in_memory and self._train_data.batch_size != self.settings.batch_size:
+            self._train_data, self._val_data = self._place(self.data)  # a batch size changed mid-run
+        self.steps_per_epoch = self._count_steps()
+        if self.telemetry is not None:
+            self.telemetry.restart_clock()  # validation is not a step
+        for step, (x, y) in enumerate(self._held(self._batches()), start=1):
             self._step_index, self._inputs = step, x
-            if parallel is not None:
-                if parallel.control_due():
-                    paused_at = time.perf_counter()
-                    stop, paused = parallel.agree(self._stop.is_set(), self.paused)
-                    if stop or (paused and parallel.hold_while_paused(self._stop.is_set, lambda: self.paused)):
-                        raise _StopRequested
-                    started += time.perf_counter() - paused_at if paused else 0.0
-            else:
-                if self._stop.is_set():
-                    raise _StopRequested
-                if not self._resumed.is_set():
-                    paused_at = time.perf_counter()
-                    self._resumed.wait()
-                    started += time.perf_counter() - paused_at  # a pause is not training time
-                    if self._stop.is_set():
-                        raise _StopRequested
+            self.global_step += 1
+            steps = self.steps_per_epoch  # a mid-run batch size change moves it
+            weight = self._share
             output, loss, value = self._step(x, y, sync_each_step, weight)
-            batch = x.shape[0] if weight != 0.0 else 0
+            batch = x.shape[0] if weight != 0.0 else 0  # a worker's stand-in sample counts for nothing
             seen += batch
             if batch:
                 score.add(output, y)
@@ -486,29 +512,68 @@ class TrainingRun:
                     next_read = now + 1.0 / READS_PER_SECOND
                     shown = loss.item()
                     if not math.isfinite(shown) or not math.isfinite(float(loss_sum)):
-                        raise _NonFiniteLoss(shown, x)
+                        raise NonFiniteLoss(shown, x)
             if self.schedule.per_step:
                 self.schedule.after_step()
-                lr = self.schedule.lr()
-            self.events.batch_end.emit(epoch, step, steps, shown, lr,
-                                       seen / max(time.perf_counter() - started, 1e-9))
+            lr = self.schedule.lr()
+            # A pause is not training time.
+            busy = time.perf_counter() - started - (self._paused_s - paused_before)
+            self.events.batch_end.emit(epoch, step, steps, shown, lr, seen / max(busy, 1e-9))
         self._step_index = self._inputs = None
-        if parallel is not None:  # every worker's sums, so each one reports the whole epoch
-            loss_sum, seen = parallel.sum([loss_sum, seen])
+        if self.parallel is not None:  # every worker's sums, so each one reports the whole epoch
+            loss_sum, seen = self.parallel.sum([loss_sum, seen])
             seen = int(seen)
-            score.total = parallel.sum_tensor_(score.total)
+            score.total = self.parallel.sum_tensor_(score.total)
         train_loss = float(loss_sum) / max(seen, 1)
-        epoch_time = time.perf_counter() - started
+        epoch_time = time.perf_counter() - started - (self._paused_s - paused_before)
         if not math.isfinite(train_loss):
-            raise _NonFiniteLoss(train_loss, None)
+            raise NonFiniteLoss(train_loss, None)
         train_acc, train_mae, _ = score.result(seen)
         val_loss, val_acc, val_mae, confusion = self._validate()
         if not math.isfinite(val_loss):
-            raise _NonFiniteLoss(val_loss, None)
+            raise NonFiniteLoss(val_loss, None, validation=True)
         metrics = EpochMetrics(epoch, train_loss, train_acc, val_loss, val_acc, lr, epoch_time,
                                seen / max(epoch_time, 1e-9), train_mae, val_mae, confusion)
         self.schedule.after_epoch(val_loss)
         return metrics
+
+    def _held(self, batches: Any) -> Any:
+        """Yields ``batches``, holding before drawing each while paused and applying changes made
+        meanwhile, so a new batch size already shapes the next batch."""
+        batches = iter(batches)
+        parallel = self.parallel
+        while True:
+            if parallel is not None:
+                # All workers agree on stop and pause, at the same step (none waits on a collective
+                # another one skipped); a pause holds every worker.
+                if parallel.control_due():
+                    paused_at = time.perf_counter()
+                    stop, paused = parallel.agree(self._stop.is_set(), self.paused)
+                    if stop or (paused and parallel.hold_while_paused(self._stop.is_set, lambda: self.paused)):
+                        raise _StopRequested
+                    if paused:
+                        self._paused_s += time.perf_counter() - paused_at
+                try:
+                    yield next(batches)
+                except StopIteration:
+                    return
+                continue
+            if self._stop.is_set():
+                raise _StopRequested
+            if not self._resumed.is_set():
+                paused_at = time.perf_counter()
+                self._resumed.wait()
+                self._paused_s += time.perf_counter() - paused_at
+                if self.telemetry is not None:
+                    self.telemetry.restart_clock()
+                if self._stop.is_set():
+                    raise _StopRequested
+            if self._pending:
+                self._apply_pending()
+            try:
+                yield next(batches)
+            except StopIteration:
+                return
 
     def _step(self, x: torch.Tensor, y: torch.Tensor, read_loss: bool,
               weight: float | None = None) -> tuple[torch.Tensor, torch.Tensor, float | None]:
@@ -520,37 +585,63 @@ class TrainingRun:
         """
         if self._compile_pending:
             return self._first_compiled_step(x, y, read_loss, weight)
+        # A sampled step (telemetry) runs with every layer watched; the others pay one counter.
+        telemetry = self.telemetry
+        watched = telemetry.watch(self._forward) if telemetry is not None and telemetry.due(
+            self._epoch_number == self.settings.epochs and self._step_index == self.steps_per_epoch) else None
         self.optimizer.zero_grad(set_to_none=True)
-        if self._autocast is not None:
-            with torch.autocast(self.device.type, dtype=self._autocast):
-                output = self._forward(x)
-                loss = self.loss_fn(output.float(), y)
+        if watched is None:
+            output, loss = self._forward_loss(self._forward, x, y)
         else:
-            output = self._forward(x)
-            loss = self.loss_fn(output, y)
+            with watched.watching():
+                output, loss = self._forward_loss(watched.forward, x, y)
         value = loss.item() if read_loss else None
         if value is not None and not math.isfinite(value):
-            raise _NonFiniteLoss(value, x)
+            raise NonFiniteLoss(value, x)
         objective = loss if weight is None or weight == 1.0 else loss * weight
         if self._scaler is not None:
             self._scaler.scale(objective).backward()
             report = self._gradient_report_due()
-            if self.settings.grad_clip is not None or report:
+            if self.settings.grad_clip is not None or report or watched is not None:
                 self._scaler.unscale_(self.optimizer)
             if report:
                 self._report_gradients(overflow_is_expected=True)
+            if watched is not None:
+                watched.overflow_possible, watched.grad_scale = True, float(self._scaler.get_scale())
+                watched.after_backward()
             if self.settings.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+            if watched is not None:
+                watched.before_update()
             self._scaler.step(self.optimizer)
             self._scaler.update()
         else:
             objective.backward()
             if self._gradient_report_due():
                 self._report_gradients()
+            if watched is not None:
+                watched.after_backward()
+            if self._check_gradients and not gradients_are_finite(self.model):
+                raise NonFiniteGradient
             if self.settings.grad_clip is not None:
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.settings.grad_clip)
+            if watched is not None:
+                watched.before_update()
             self.optimizer.step()
+        if watched is not None:
+            watched.after_update()
+            sample = watched.sample(self._epoch_number, self._step_index or 0, self.steps_per_epoch)
+            if sample is not None:
+                self.events.telemetry.emit(sample)
         return output.detach(), loss, value
+
+    def _forward_loss(self, forward: Any, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._autocast is not None:
+            with torch.autocast(self.device.type, dtype=self._autocast):
+                output = forward(x)
+                return output, self.loss_fn(output.float(), y)
+        output = forward(x)
+        return output, self.loss_fn(output, y)
 
     def _gradient_report_due(self) -> bool:
         """Returns True when someone listens to ``gradients`` and the last report is old enough."""
@@ -581,12 +672,23 @@ class TrainingRun:
             self._forward = torch.compile(self._eager)
             return self._step(x, y, read_loss, weight)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
-            if is_out_of_memory(exc) or isinstance(exc, _NonFiniteLoss):
+            if is_out_of_memory(exc) or isinstance(exc, NonFiniteLoss):
                 raise
             self._forward = self._eager
             self._note(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                        "training without it")
             return self._step(x, y, read_loss, weight)
+
+    def _validation_batches(self) -> Any:
+        """Yield (inputs, targets) of the validation split on the device."""
+        data = self._val_data
+        if isinstance(data, TensorData):
+            size = max(self.settings.batch_size, 1024)
+            # A worker validates its contiguous share; the sums are all-reduced in _validate.
+            first, last = (0, len(data)) if self.parallel is None else self.parallel.validation_bounds(len(data))
+            yield from (data.span(s, min(s + size, last)) for s in range(first, last, size))
+        else:
+            yield from ((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in data)
 
     @torch.no_grad()
     def _validate(self) -> tuple[float, float | None, float | None, list[list[int]] | None]:
@@ -595,14 +697,7 @@ class TrainingRun:
         score = _Score(self.data.task, self.settings.loss, self.device, self.data.num_classes)
         loss_sum = torch.zeros((), device=self.device, dtype=torch.float64)
         seen = 0
-        data = self._val_data
-        if isinstance(data, TensorData):
-            size = max(self.settings.batch_size, 1024)
-            first, last = (0, len(data)) if self.parallel is None else self.parallel.validation_bounds(len(data))
-            batches: Any = (data.span(s, min(s + size, last)) for s in range(first, last, size))
-        else:
-            batches = ((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in data)
-        for x, y in batches:
+        for x, y in self._validation_batches():
             if self._autocast is not None:
                 with torch.autocast(self.device.type, dtype=self._autocast):
                     output = self.model(x).float()
@@ -659,6 +754,12 @@ class _Score:
         if self.confusion is not None:
             confusion = self.confusion.view(self.classes, self.classes).tolist()
         return mean, None, confusion
+
+
+def _is_rank_zero() -> bool:
+    """Returns True unless this process is a data-parallel worker other than rank 0."""
+    return not (torch.distributed.is_available() and torch.distributed.is_initialized()) \
+        or torch.distributed.get_rank() == 0
 
 
 def gradient_norms(model: nn.Module) -> dict[str, float]:

@@ -3,6 +3,8 @@
 The torchvision sets live in ``<user data dir>/nnstudio/datasets`` (or the ``root`` option). They are
 read with torchvision's own loaders, then held as uint8 tensors and scaled per batch on the device.
 When the files are missing and downloading is not possible, the error names the exact folder and files.
+An image folder is checked before training: every file must be a regular file Pillow can read, within
+the size limits; a bad one is named (see :mod:`nnstudio.train.image_files`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,11 @@ from nnstudio.train.data import (
     DatasetBundle,
     DatasetError,
     TensorData,
-    random_split,
-    stratified_split,
+    split_indices,
     targets_for_loss,
     task_for,
 )
-
-TORCHVISION_OPTIONS = {"root", "download", "normalize"}
-IMAGE_FOLDER_OPTIONS = {"path", "size", "channels", "normalize", "mean", "std", "seed"}
+from nnstudio.train.loaders import LoadRequest, register_loader
 
 # (mean, std) per channel of each training set, the values the PyTorch examples normalise with.
 _STATS = {
@@ -77,45 +76,96 @@ def _missing_files_error(kind: str, folder: Path, files: list[str], cause: str) 
         f"or connect to the internet and try again.", option="root", dataset=kind)
 
 
-def _torchvision_set(kind: str, options: Any, seed: int, loss: str | None) -> DatasetBundle:
-    from torchvision import datasets
+#: ImageNet's per-channel statistics, the values pretrained torchvision models expect.
+IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
-    root = Path(options.text("root", str(data_root())))
-    download = options.flag("download", True)
-    normalize = options.flag("normalize", True)
+
+def normalisation(options: dict[str, Any], channels: int, own: tuple[tuple[float, ...], tuple[float, ...]] | None
+                  ) -> tuple[tuple[float, ...], tuple[float, ...]] | tuple[None, None]:
+    """Return the (mean, std) the ``normalize`` option asks for, one value per channel, or (None, None).
+
+    ``own`` is the dataset's own statistics (for "dataset"); ImageNet's are averaged for grey images.
+    The registry entry has already checked that "custom" has one mean and std per channel.
+    """
+    choice = options["normalize"]
+    if choice == "none":
+        return None, None
+    if choice == "custom":
+        return tuple(options["mean"]), tuple(options["std"])
+    mean, std = own if choice == "dataset" and own is not None else IMAGENET_STATS
+    if channels == 1 and len(mean) == 3:
+        return (sum(mean) / 3,), (sum(std) / 3,)
+    return mean, std
+
+
+def _torchvision_set(kind: str, options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
+    from nnstudio.train.dataset_files import check_present_files, damaged_files_error, read_cifar10
+
+    root = Path(options["root"]).expanduser() if options["root"] else data_root()
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"{root} is a file; choose the folder that holds the dataset folders", "root", kind)
+    download = options["download"]
     if kind == "cifar10":
-        loader_class = _present_cifar_class()
         folder, files = root / "cifar-10-batches-py", _CIFAR_FILES
     else:
-        loader_class = datasets.MNIST if kind == "mnist" else datasets.FashionMNIST
-        folder, files = root / loader_class.__name__ / "raw", _MNIST_FILES
-
-    def open_split(train: bool) -> Any:
-        try:
-            return loader_class(str(root), train=train, download=False)
-        except RuntimeError:
-            if not download:
-                raise _missing_files_error(kind, folder, files, "downloading is switched off") from None
-        try:
-            return loader_class(str(root), train=train, download=True)
-        except Exception as exc:  # noqa: BLE001 - any network/IO failure means "offline" to the person
-            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-            cause = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "") if lines else ""
-            raise _missing_files_error(kind, folder, files, cause or type(exc).__name__) from None
-
-    train_set, test_set = open_split(True), open_split(False)
-    x_train, y_train = _as_uint8_nchw(train_set.data), torch.as_tensor(train_set.targets, dtype=torch.long)
-    x_val, y_val = _as_uint8_nchw(test_set.data), torch.as_tensor(test_set.targets, dtype=torch.long)
-    mean, std = _STATS[kind] if normalize else (None, None)
+        folder, files = root / ("MNIST" if kind == "mnist" else "FashionMNIST") / "raw", _MNIST_FILES
+    check_present_files(folder, files, kind)
+    if not all((folder / name).is_file() for name in files):
+        _download(kind, root, folder, files, download)
+    try:
+        if kind == "cifar10":
+            train_images, train_labels, test_images, test_labels, classes = read_cifar10(folder, kind)
+        else:
+            train_images, train_labels, test_images, test_labels, classes = _read_mnist(kind, root)
+    except DatasetError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torchvision's readers fail in many ways on a damaged file
+        raise damaged_files_error(kind, folder, exc) from None
+    x_train, y_train = _as_uint8_nchw(train_images), torch.as_tensor(train_labels, dtype=torch.long)
+    x_val, y_val = _as_uint8_nchw(test_images), torch.as_tensor(test_labels, dtype=torch.long)
+    mean, std = normalisation(options, int(x_train.shape[1]), _STATS[kind])
     scaler = PixelScaler(mean, std)
-    classes = list(getattr(train_set, "classes", [])) or [str(i) for i in range(10)]
-    task = task_for("classification", len(classes), loss)
+    task = task_for("classification", request.loss)
     return DatasetBundle(
         train=TensorData(x_train, targets_for_loss(y_train, task), scaler),
         val=TensorData(x_val, targets_for_loss(y_val, task), scaler),
         input_shape=tuple(x_train.shape[1:]), task=task, num_classes=len(classes), class_names=classes,
         description=f"{kind}: {len(x_train)} training and {len(x_val)} test images from {root}",
     )
+
+
+def _read_mnist(kind: str, root: Path) -> tuple[Any, Any, Any, Any, list[str]]:
+    """Return MNIST's or FashionMNIST's images and labels, read by torchvision from the raw idx files."""
+    from torchvision import datasets
+
+    loader_class = datasets.MNIST if kind == "mnist" else datasets.FashionMNIST
+    train, test = (loader_class(str(root), train=flag, download=False) for flag in (True, False))
+    return train.data, train.targets, test.data, test.targets, list(train.classes)
+
+
+def _download(kind: str, root: Path, folder: Path, files: list[str], allowed: bool) -> None:
+    """Fetch the dataset's files with torchvision (it checks the archives' MD5 sums), or say where to put them."""
+    if not allowed:
+        raise _missing_files_error(kind, folder, files, "downloading is switched off")
+    from torchvision import datasets
+
+    loader_class = {"mnist": datasets.MNIST, "fashion_mnist": datasets.FashionMNIST,
+                    "cifar10": datasets.CIFAR10}[kind]
+    try:
+        if kind == "cifar10":
+            # Only fetch (MD5 checked) and unpack: nnstudio's own reader reads the batches, no pickle code.
+            from torchvision.datasets.utils import download_and_extract_archive
+
+            cifar = datasets.CIFAR10
+            download_and_extract_archive(cifar.url, str(root), filename=cifar.filename, md5=cifar.tgz_md5)
+        else:
+            loader_class(str(root), train=True, download=True)
+    except Exception as exc:  # noqa: BLE001 - any network/IO failure means "offline" to the person
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        cause = lines[0].rstrip(":") + (f": {lines[-1]}" if len(lines) > 1 else "") if lines else ""
+        raise _missing_files_error(kind, folder, files, cause or type(exc).__name__) from None
+    if not all((folder / name).is_file() for name in files):
+        raise _missing_files_error(kind, folder, files, "the download did not give every file")
 
 
 def _as_uint8_nchw(data: Any) -> torch.Tensor:
@@ -126,125 +176,62 @@ def _as_uint8_nchw(data: Any) -> torch.Tensor:
     return x.permute(0, 3, 1, 2).contiguous()
 
 
-def _present_cifar_class() -> type:
-    from torchvision.datasets import CIFAR10
-
-    class PresentCifar10(CIFAR10):
-        """CIFAR-10 that accepts any present copy of the batch files.
-
-        torchvision checks each file's MD5 sum, which refuses re-packed copies (and the tiny files
-        tests write); without sums it checks that the files exist. The downloaded archive itself is
-        still checked, and the files are parsed by torchvision's own reader.
-        """
-
-        train_list = [[name, None] for name, _ in CIFAR10.train_list]
-        test_list = [[name, None] for name, _ in CIFAR10.test_list]
-        meta = {**CIFAR10.meta, "md5": None}
-
-    return PresentCifar10
-
-
-def mnist(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
+@register_loader("mnist")
+def mnist(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     """MNIST handwritten digits (its own 60,000 / 10,000 split)."""
-    return _torchvision_set("mnist", options, seed, loss)
+    return _torchvision_set("mnist", options, request)
 
 
-def fashion_mnist(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
+@register_loader("fashion_mnist")
+def fashion_mnist(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     """Fashion-MNIST clothing images (its own 60,000 / 10,000 split)."""
-    return _torchvision_set("fashion_mnist", options, seed, loss)
+    return _torchvision_set("fashion_mnist", options, request)
 
 
-def cifar10(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
+@register_loader("cifar10")
+def cifar10(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     """CIFAR-10 colour images (its own 50,000 / 10,000 split)."""
-    return _torchvision_set("cifar10", options, seed, loss)
+    return _torchvision_set("cifar10", options, request)
 
 
-class _RemappedTargets(torch.utils.data.Dataset):
-    """A subset of a folder dataset whose targets are converted for the loss."""
+@register_loader("image_folder")
+def image_folder(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
+    """A folder with one subfolder of images per class, read from disk batch by batch."""
+    from torchvision import transforms
 
-    def __init__(self, base: Any, indices: torch.Tensor, task: str) -> None:
-        self.base = base
-        self.indices = indices.tolist()
-        self.task = task
+    from nnstudio.train.image_files import ImageFiles, scan_image_folder
 
-    def __len__(self) -> int:
-        return len(self.indices)
+    kind = request.kind
+    found = scan_image_folder(Path(options["path"]).expanduser(), kind)
+    size = options["size"]
+    size_hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    channels = options["channels"]
+    steps: list[Any] = [transforms.Resize(size_hw)]
+    steps.append(transforms.Grayscale(1) if channels == 1 else transforms.Lambda(_to_rgb))
+    steps.append(transforms.ToTensor())
+    mean, std = normalisation(options, channels, None)
+    if mean is not None and std is not None:
+        steps.append(transforms.Normalize(list(mean), list(std)))
+    labels = torch.tensor(found.labels)
+    if len(labels) < 2:
+        raise DatasetError(f"{found.folder} holds {len(labels)} image(s); it needs at least 2", "path", kind)
+    task = task_for("classification", request.loss)
+    train_idx, val_idx = split_indices(labels, True, request.val_fraction, request.seed_of(options))
+    transform = transforms.Compose(steps)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image, label = self.base[self.indices[i]]
-        target = torch.tensor(label, dtype=torch.long)
-        if self.task == "binary":
-            target = target.float().reshape(1)
-        return image, target
+    def part(indices: torch.Tensor) -> ImageFiles:
+        chosen = indices.tolist()
+        return ImageFiles([found.files[i] for i in chosen], [found.labels[i] for i in chosen], transform,
+                          binary=task == "binary", dataset=kind)
+
+    return DatasetBundle(
+        train=part(train_idx), val=part(val_idx),
+        input_shape=(channels, *size_hw), task=task, num_classes=len(found.classes), class_names=found.classes,
+        description=f"image folder {found.folder}: {len(labels)} images, {len(found.classes)} classes, "
+                    f"resized to {size_hw[0]}x{size_hw[1]}",
+    )
 
 
 def _to_rgb(image: Any) -> Any:
     """Return a PIL image as RGB (a module-level function: DataLoader workers must pickle it)."""
     return image.convert("RGB")
-
-
-def image_folder(options: Any, seed: int, loss: str | None, val_fraction: float) -> DatasetBundle:
-    """A folder with one subfolder of images per class, read from disk batch by batch."""
-    from torchvision import datasets, transforms
-
-    path = options.text("path", "")
-    if not path:
-        raise DatasetError("give the folder that holds one subfolder per class", option="path",
-                           dataset="image_folder")
-    folder = Path(path).expanduser()
-    if not folder.is_dir():
-        raise DatasetError(f"folder {folder} does not exist", option="path", dataset="image_folder")
-    size = options.options.get("size", 32)
-    if isinstance(size, int) and not isinstance(size, bool) and size > 0:
-        size_hw = (size, size)
-    elif isinstance(size, (list, tuple)) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size):
-        size_hw = (int(size[0]), int(size[1]))
-    else:
-        raise DatasetError(f"must be a positive integer or [height, width], got {size!r}", option="size",
-                           dataset="image_folder")
-    channels = options.number("channels", 3, 1, 3, integer=True)
-    if channels == 2:
-        raise DatasetError("must be 1 (grey) or 3 (RGB)", option="channels", dataset="image_folder")
-    normalize = options.text("normalize", "none", ("none", "imagenet", "custom"))
-    steps: list[Any] = [transforms.Resize(size_hw)]
-    steps.append(transforms.Grayscale(1) if channels == 1 else transforms.Lambda(_to_rgb))
-    steps.append(transforms.ToTensor())
-    if normalize != "none":
-        mean, std = _normalisation(options, normalize, channels)
-        steps.append(transforms.Normalize(mean, std))
-    try:
-        base = datasets.ImageFolder(str(folder), transform=transforms.Compose(steps))
-    except (FileNotFoundError, RuntimeError) as exc:
-        raise DatasetError(str(exc), option="path", dataset="image_folder") from None
-    labels = torch.tensor(base.targets)
-    classes = list(base.classes)
-    task = task_for("classification", len(classes), loss)
-    split_seed = options.number("seed", seed, 0, 2**63 - 1, integer=True)
-    if len(labels) < 2:
-        raise DatasetError(f"needs at least 2 images, found {len(labels)}", option="path", dataset="image_folder")
-    train_idx, val_idx = stratified_split(labels, val_fraction, split_seed)
-    if len(val_idx) == 0:
-        train_idx, val_idx = random_split(len(labels), val_fraction, split_seed)
-    return DatasetBundle(
-        train=_RemappedTargets(base, train_idx, task), val=_RemappedTargets(base, val_idx, task),
-        input_shape=(channels, *size_hw), task=task, num_classes=len(classes), class_names=classes,
-        description=f"image folder {folder}: {len(labels)} images, {len(classes)} classes, "
-                    f"resized to {size_hw[0]}x{size_hw[1]}",
-    )
-
-
-def _normalisation(options: Any, normalize: str, channels: int) -> tuple[list[float], list[float]]:
-    if normalize == "imagenet":
-        mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-        return (mean, std) if channels == 3 else ([sum(mean) / 3], [sum(std) / 3])
-    values = {}
-    for name in ("mean", "std"):
-        value = options.options.get(name)
-        if not (isinstance(value, list) and len(value) == channels
-                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
-            raise DatasetError(f"custom normalisation needs {channels} number(s), got {value!r}",
-                               option=name, dataset="image_folder")
-        if name == "std" and any(v <= 0 for v in value):
-            raise DatasetError("every std must be > 0", option=name, dataset="image_folder")
-        values[name] = [float(v) for v in value]
-    return values["mean"], values["std"]

@@ -46,6 +46,8 @@ class CanvasScene(QGraphicsScene):
         self.edge_items: dict[Edge, EdgeItem] = {}
         self._analysis: Any = None
         self._problems_by_node: dict[str | None, list[Problem]] = {}
+        #: Problems found outside the analysis (a run's telemetry, its failure), by source.
+        self._extra_problems: dict[str, list[Problem]] = {}
         self._binding = False
         self._subscription: _GraphSubscription | None = None
         self._colours = CanvasColours.from_palette(QApplication.palette())
@@ -98,13 +100,26 @@ class CanvasScene(QGraphicsScene):
         for edge, item in self.edge_items.items():
             self._annotate_edge(edge, item)
 
+    def set_extra_problems(self, source: str, problems: list[Problem]) -> None:
+        """Shows ``problems`` found by ``source`` outside the analysis on their cards ([] removes them)."""
+        before = {p.node_id for p in self._extra_problems.get(source, [])}
+        if problems:
+            self._extra_problems[source] = list(problems)
+        else:
+            self._extra_problems.pop(source, None)
+        for node_id in before | {p.node_id for p in problems}:
+            item = self.node_items.get(node_id) if node_id is not None else None
+            if item is not None:
+                self._annotate_node(node_id, item)
+
     def _annotate_node(self, node_id: str, item: NodeItem) -> None:
         analysis = self._analysis
+        extra = [p for found in self._extra_problems.values() for p in found if p.node_id == node_id]
         if analysis is None:
-            item.annotate("", "", ())
+            item.annotate("", "", extra)
             return
         result = analysis.nodes.get(node_id)
-        problems = self._problems_by_node.get(node_id, [])
+        problems = self._problems_by_node.get(node_id, []) + extra
         if result is None:
             item.annotate("", "", problems)
             return

@@ -1,9 +1,10 @@
-"""Returns a look at a dataset before training: sample images or first rows, class counts, input shape.
+"""A look at a dataset before training: sample images, first rows or texts, class counts, input shape.
 
 :func:`summarize_bundle` turns a loaded :class:`~nnstudio.train.data.DatasetBundle` into a
 :class:`DatasetSummary` of plain numpy data (it imports torch, so call it where torch is welcome);
 :class:`DatasetPreview` (objectName ``datasetPreview``) shows a summary: a grid of images for image
-data, the first rows of a table otherwise, one bar per class, and the shape of one sample.
+data, the first samples decoded as text for token data, the first rows of a table otherwise, one
+bar per class, and the shape and dtype of one sample.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class DatasetSummary:
     labels: np.ndarray
     images: np.ndarray | None = None
     rows: np.ndarray | None = None
+    #: Token data: the first samples decoded (padding left out).
+    texts: list[str] | None = None
+    #: What one sample holds: "float32" or "int64" (token ids).
+    dtype: str = "float32"
 
     @property
     def shape_text(self) -> str:
@@ -53,7 +58,19 @@ class DatasetSummary:
 
 
 def _is_image_shape(shape: tuple[int, ...]) -> bool:
-    return (len(shape) == 3 and shape[0] in (1, 3)) or len(shape) == 2
+    """Images are [C, H, W] with 1 or 3 channels, or [H, W]; a sequence [T, 1] or [T, F] is not one."""
+    if len(shape) == 3:
+        return shape[0] in (1, 3) and min(shape[1:]) >= 4
+    return len(shape) == 2 and min(shape) >= 4
+
+
+def decode_tokens(ids: np.ndarray, tokens: list[str]) -> str:
+    """Return one sample of token ids as text: padding (id 0) left out, single characters joined as they
+    are, longer tokens (words) with spaces."""
+    kept = [tokens[i] if 0 <= i < len(tokens) else "?" for i in ids.tolist() if i != 0 or tokens[0] != "<pad>"]
+    vocabulary = [t for t in tokens if not (t.startswith("<") and t.endswith(">"))]
+    joiner = "" if all(len(t) == 1 for t in vocabulary) else " "
+    return joiner.join(kept)
 
 
 def summarize_bundle(bundle: Any, samples: int = PREVIEW_IMAGES) -> DatasetSummary:
@@ -77,13 +94,19 @@ def summarize_bundle(bundle: Any, samples: int = PREVIEW_IMAGES) -> DatasetSumma
         labels = (targets.float().reshape(-1) > 0.5).long() if bundle.task == "binary" else targets.long()
         counts = torch.bincount(labels.reshape(-1).cpu(), minlength=int(bundle.num_classes)).numpy()
     shape = tuple(int(d) for d in bundle.input_shape)
+    dtype = getattr(bundle, "dtype", "float32")
+    tokens = getattr(bundle, "tokens", None)
+    texts = None
+    if dtype == "int64" and tokens:
+        texts = [decode_tokens(sample, tokens) for sample in x.reshape(count, -1).cpu().numpy()[:PREVIEW_ROWS]]
     values = x.float().cpu().numpy()
+    image = texts is None and _is_image_shape(shape)
     return DatasetSummary(
         input_shape=shape, task=bundle.task, train_size=bundle.train_size, val_size=bundle.val_size,
         description=bundle.description, class_names=list(bundle.class_names), class_counts=counts,
         labels=y.float().cpu().numpy().reshape(count, -1),
-        images=values if _is_image_shape(shape) else None,
-        rows=values.reshape(count, -1)[:PREVIEW_ROWS] if not _is_image_shape(shape) else None)
+        images=values if image else None,
+        rows=values.reshape(count, -1)[:PREVIEW_ROWS] if not image else None, texts=texts, dtype=dtype)
 
 
 def image_to_qimage(image: np.ndarray) -> QImage:
@@ -224,9 +247,10 @@ class DatasetPreview(QWidget):
         self.summary = summary
         task = {"classification": f"{len(summary.class_names)} classes", "binary": "2 classes (binary)",
                 "regression": "regression"}.get(summary.task, summary.task)
+        dtype = " token ids (int64)" if summary.dtype == "int64" else ""
         self.facts.setText(
             f"<b>{_escape(summary.description)}</b><br>"
-            f"one sample: <b>{summary.shape_text}</b> · {task} · "
+            f"one sample: <b>{summary.shape_text}</b>{dtype} · {task} · "
             f"{summary.train_size:,} training / {summary.val_size:,} validation samples")
         if summary.images is not None:
             self.grid.set_images(summary.images, [self._label_text(row) for row in summary.labels])
@@ -251,6 +275,9 @@ class DatasetPreview(QWidget):
         return names[index] if index < len(names) else str(index)
 
     def _fill_table(self, summary: DatasetSummary) -> None:
+        if summary.texts is not None:
+            self._fill_texts(summary, summary.texts)
+            return
         rows = summary.rows
         assert rows is not None
         width = min(rows.shape[1], 12)
@@ -263,6 +290,20 @@ class DatasetPreview(QWidget):
                 self.table.setItem(r, c, QTableWidgetItem(f"{row[c]:.4g}"))
             self.table.setItem(r, width, QTableWidgetItem(self._label_text(summary.labels[r])))
         self.table.resizeColumnsToContents()
+
+
+    def _fill_texts(self, summary: DatasetSummary, texts: list[str]) -> None:
+        self.table.setColumnCount(2)
+        self.table.setHorizontalHeaderLabels(["sample (decoded)", "target"])
+        self.table.setRowCount(len(texts))
+        for r, text in enumerate(texts):
+            cell = QTableWidgetItem(text)
+            cell.setToolTip(text)
+            self.table.setItem(r, 0, cell)
+            self.table.setItem(r, 1, QTableWidgetItem(self._label_text(summary.labels[r])))
+        self.table.horizontalHeader().setStretchLastSection(False)
+        self.table.horizontalHeader().setSectionResizeMode(0, self.table.horizontalHeader().ResizeMode.Stretch)
+        self.table.resizeColumnToContents(1)
 
 
 def _escape(text: str) -> str:

@@ -41,6 +41,7 @@ from nnstudio.ui.inspector import Inspector
 from nnstudio.ui.palette import LayerPalette
 from nnstudio.ui.problems import ProblemsPanel
 from nnstudio.ui.status_bar import DocumentStatusBar
+from nnstudio.ui.telemetry_controller import TelemetryController
 from nnstudio.ui.training_panel import TrainingPanel
 from nnstudio.ui.window_files import FilesController
 
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self._docks_set_aside: list[QDockWidget] = []
         self.add_tab(self.training_panel, "Training")
         self.autograd_tab = AutogradTab(self)  # its view (and torch) loads when first needed
+        self.telemetry = TelemetryController(self)  # per-layer telemetry, NaN culprit, LR finder, changes
 
         self._build_actions()
         self._build_menus()
@@ -237,7 +239,7 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         view_menu.addAction(self.action_auto_layout)
         view_menu.addSeparator()
-        for dock in (self.palette_dock, self.inspector_dock, self.problems_dock):
+        for dock in (self.palette_dock, self.inspector_dock, self.telemetry.dock, self.problems_dock):
             view_menu.addAction(dock.toggleViewAction())
         self.view_menu = view_menu
 

@@ -94,7 +94,7 @@ class _TextEditor(ParamEditor):
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.line = QLineEdit(self)
-        self.line.setPlaceholderText("none" if spec.optional else self.placeholder)
+        self.line.setPlaceholderText(spec.placeholder or ("none" if spec.optional else self.placeholder))
         self.line.textEdited.connect(self._on_text_edited)
         self.line.editingFinished.connect(self.finished)
         self._add(self.line)
@@ -233,7 +233,8 @@ class PathEditor(TextEditor):
 
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
-        self.line.setPlaceholderText("choose a folder…" if spec.path_kind == "folder" else "choose a file…")
+        self.line.setPlaceholderText(spec.placeholder
+                                     or ("choose a folder…" if spec.path_kind == "folder" else "choose a file…"))
         self.browse = QToolButton(self)
         self.browse.setText("…")
         self.browse.setAccessibleName(f"Choose {spec.title.lower()}")
@@ -288,8 +289,60 @@ class ChoiceEditor(ParamEditor):
         self.combo.blockSignals(False)
 
 
+class IntChoiceEditor(ChoiceEditor):
+    """One of a few whole numbers (an image folder's ``channels``: 1 or 3)."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.combo.activated.disconnect()
+        self.combo.activated.connect(lambda index: (self.edited.emit(int(spec.choices[index])),
+                                                    self.finished.emit()))
+
+    def set_value(self, value: Any) -> None:
+        super().set_value(None if value is None else str(value))
+
+
+class SuggestingTextEditor(ParamEditor):
+    """Free text with a list of likely values to pick from (a CSV file's column names)."""
+
+    def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
+        super().__init__(spec, parent)
+        self.combo = QComboBox(self)
+        self.combo.setEditable(True)
+        self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
+        if spec.placeholder and self.combo.lineEdit() is not None:
+            self.combo.lineEdit().setPlaceholderText(spec.placeholder)
+        self.combo.textActivated.connect(lambda text: (self.edited.emit(text or None), self.finished.emit()))
+        self._add(self.combo)
+
+    @property
+    def input_widget(self) -> QWidget:
+        return self.combo
+
+    def set_suggestions(self, values: list[str]) -> None:
+        """Offer ``values`` in the drop-down, keeping the text shown."""
+        text = self.combo.currentText()
+        self.combo.blockSignals(True)
+        self.combo.clear()
+        self.combo.addItems(values)
+        self.combo.setEditText(text)
+        self.combo.blockSignals(False)
+
+    def set_value(self, value: Any) -> None:
+        self.combo.blockSignals(True)
+        text = "" if value is None else str(value)
+        index = self.combo.findText(text)
+        if index >= 0:
+            self.combo.setCurrentIndex(index)
+        else:
+            self.combo.setEditText(text)
+        self.combo.blockSignals(False)
+
+
 def _int_editor(spec: ParamSpec, parent: QWidget | None) -> ParamEditor:
     # A spin box cannot be empty, so parameters that may be "none" get a text field.
+    if spec.choices:
+        return IntChoiceEditor(spec, parent)
     return OptionalIntEditor(spec, parent) if spec.optional else IntEditor(spec, parent)
 
 

@@ -1,94 +1,51 @@
-"""Returns the dataset chooser of the training panel: kind, its options, a preview, and the Input shape.
+"""The Training tab's Data box: the dataset kind, its options, a preview, and the Input shape.
 
-:class:`DatasetChooser` (objectName ``datasetChooser``) offers every dataset kind the trainer loads:
-the bundled digits, synthetic sets (size, noise and their own knobs), MNIST / FashionMNIST / CIFAR-10,
-a folder of images (chosen with a folder dialog) and a CSV file (chosen with a file dialog, plus its
-target column). A change is one undoable command on the document. *Preview* loads the data and
-shows :class:`~nnstudio.ui.dataset_preview.DatasetPreview`; *Use for Input* sets the Input layer's
-shape to one sample's shape in one undoable step.
+:class:`DatasetChooser` (objectName ``datasetChooser``) lists every kind of the dataset registry
+(:data:`~nnstudio.core.datasets.DATASETS`, grouped as the entries say) and builds the kind's option
+form from its typed fields with the same editor widgets the Inspector uses
+(:func:`~nnstudio.ui.param_editors.make_editor`). A value is checked by its field before it becomes
+one undoable command on the document (a refused value is said below the form and never reaches the
+undo stack); consecutive edits of one option merge into one step. *Preview* loads the data and shows
+:class:`~nnstudio.ui.dataset_preview.DatasetPreview` (kinds that are cheap to load preview as soon
+as they are chosen); *Use for Input* sets the Input layer's shape and dtype to one sample's in one
+undoable step.
 """
 
 from __future__ import annotations
 
-import csv
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLineEdit,
+    QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from nnstudio.core.catalog import LayerKind
-from nnstudio.core.commands import SetParam
-from nnstudio.core.errors import NnstudioError
+from nnstudio.core.commands import Macro, SetParam
+from nnstudio.core.datasets import DATASETS, DatasetSpec
+from nnstudio.core.errors import NnstudioError, ParamError
+from nnstudio.core.fields import ParamKind, ParamSpec
 from nnstudio.core.settings import DatasetSettings
 from nnstudio.ui.dataset_preview import DatasetPreview, DatasetSummary, summarize_bundle
 from nnstudio.ui.document import Document
-from nnstudio.ui.training_settings import settings_command
-
-DATASET_TITLES = {
-    "digits": "Digits (bundled, 8×8)", "moons": "Two moons (synthetic)", "spirals": "Spirals (synthetic)",
-    "blobs": "Blobs (synthetic)", "linear": "Line y = ax + b (synthetic)", "sine": "Sine wave (synthetic)",
-    "mnist": "MNIST", "fashion_mnist": "FashionMNIST", "cifar10": "CIFAR-10",
-    "image_folder": "Image folder…", "csv": "CSV table…",
-}
-#: Kinds cheap enough to load for a preview as soon as they are chosen.
-INSTANT_KINDS = frozenset({"digits", "moons", "spirals", "blobs", "linear", "sine"})
+from nnstudio.ui.param_editors import ParamEditor, ParseError, SuggestingTextEditor, make_editor
+from nnstudio.ui.theme import ERROR_COLOR
+from nnstudio.ui.training_settings import SettingsEditError, settings_command
 
 
-@dataclass(frozen=True)
-class OptionField:
-    """One editor of a dataset option: ``kind`` int / float / folder / file / column / choice."""
-
-    name: str
-    label: str
-    kind: str
-    default: Any = None
-    minimum: float = 0
-    maximum: float = 1e9
-    choices: tuple[str, ...] = ()
-
-
-_SIZE = OptionField("n_samples", "Samples", "int", 1000, 4, 10_000_000)
-_NOISE = OptionField("noise", "Noise", "float", 0.1, 0, 100)
-OPTION_FIELDS: dict[str, tuple[OptionField, ...]] = {
-    "digits": (),
-    "moons": (_SIZE, _NOISE),
-    "spirals": (_SIZE, _NOISE, OptionField("classes", "Arms", "int", 3, 2, 100)),
-    "blobs": (_SIZE, OptionField("noise", "Spread", "float", 1.0, 0, 100), OptionField("classes", "Clusters", "int", 3, 2, 1000),
-              OptionField("features", "Features", "int", 2, 1, 10_000)),
-    "linear": (OptionField("n_samples", "Samples", "int", 256, 2, 10_000_000),
-               OptionField("noise", "Noise", "float", 0.05, 0, 1000)),
-    "sine": (_SIZE, OptionField("noise", "Noise", "float", 0.05, 0, 1000)),
-    "mnist": (OptionField("root", "Folder", "folder"),),
-    "fashion_mnist": (OptionField("root", "Folder", "folder"),),
-    "cifar10": (OptionField("root", "Folder", "folder"),),
-    "image_folder": (OptionField("path", "Folder", "folder"), OptionField("size", "Image size", "int", 32, 4, 1024),
-                     OptionField("channels", "Colour", "choice", "3", choices=("1", "3"))),
-    "csv": (OptionField("path", "File", "file"), OptionField("target", "Target column", "column"),
-            OptionField("task", "Task", "choice", "auto", choices=("auto", "classification", "regression"))),
-}
-
-
-def csv_columns(path: str) -> list[str]:
-    """Return the header row of the CSV file at ``path`` (empty when it cannot be read)."""
-    try:
-        with Path(path).expanduser().open(newline="", encoding="utf-8-sig") as handle:
-            return [name.strip() for name in next(csv.reader(handle), [])]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []
+def option_editor(dataset: DatasetSpec, option: ParamSpec, parent: QWidget | None = None) -> ParamEditor:
+    """Return the editor of one dataset option: the field's own editor, or a drop-down of suggestions."""
+    if option.kind is ParamKind.TEXT and dataset.suggest is not None:
+        return SuggestingTextEditor(option, parent)
+    return make_editor(option, parent)
 
 
 class DatasetChooser(QWidget):
@@ -103,26 +60,32 @@ class DatasetChooser(QWidget):
         self.setAccessibleName("Dataset")
         self.document = document
         self._loading = False
-        self._editors: dict[str, QWidget] = {}
+        self._editors: dict[str, ParamEditor] = {}
         self._previewed: DatasetSettings | None = None
 
         self.kind = QComboBox(self)
         self.kind.setObjectName("datasetKind")
         self.kind.setAccessibleName("Dataset kind")
-        for value, title in DATASET_TITLES.items():
-            self.kind.addItem(title, value)
+        self._fill_kinds()
         self.kind.activated.connect(self._on_kind_chosen)
+        self.summary = QLabel(self)
+        self.summary.setObjectName("datasetSummary")
+        self.summary.setWordWrap(True)
         self.options = QWidget(self)
         self.options_form = QFormLayout(self.options)
         self.options_form.setContentsMargins(0, 0, 0, 0)
         self.options_form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        self.option_error = QLabel(self)
+        self.option_error.setObjectName("datasetOptionError")
+        self.option_error.setWordWrap(True)
+        self.option_error.hide()
         self.preview_button = QPushButton("Preview", self)
         self.preview_button.setObjectName("previewDataset")
         self.preview_button.setToolTip("Load the dataset and show samples, class counts and the sample shape")
         self.preview_button.clicked.connect(self.preview)
         self.shape_button = QPushButton("Use for Input", self)
         self.shape_button.setObjectName("applyInputShape")
-        self.shape_button.setToolTip("Set the Input layer's shape to the shape of one sample (undoable)")
+        self.shape_button.setToolTip("Set the Input layer's shape and dtype to those of one sample (undoable)")
         self.shape_button.clicked.connect(self.apply_input_shape)
         self.shape_button.setEnabled(False)
         self.preview_view = DatasetPreview(self)
@@ -134,7 +97,9 @@ class DatasetChooser(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.kind)
+        layout.addWidget(self.summary)
         layout.addWidget(self.options)
+        layout.addWidget(self.option_error)
         layout.addLayout(buttons)
         layout.addWidget(self.preview_view)
         document.history_changed.connect(self.refresh)
@@ -145,6 +110,22 @@ class DatasetChooser(QWidget):
     def settings(self) -> DatasetSettings:
         return self.document.project.settings.dataset
 
+    @property
+    def spec(self) -> DatasetSpec:
+        return DATASETS.get(self.settings.kind)
+
+    def _fill_kinds(self) -> None:
+        """List the registry's kinds, a separator between groups (rebuilt when kinds are registered)."""
+        self.kind.clear()
+        group = None
+        for spec in DATASETS:
+            if group is not None and spec.group != group:
+                self.kind.insertSeparator(self.kind.count())
+            group = spec.group
+            self.kind.addItem(spec.title, spec.kind)
+            self.kind.setItemData(self.kind.count() - 1, spec.summary, Qt.ItemDataRole.ToolTipRole)
+        self.kind.setProperty("kinds", tuple(DATASETS.kinds()))
+
     # --- following the project --------------------------------------------------------------------
 
     def refresh(self) -> None:
@@ -152,11 +133,12 @@ class DatasetChooser(QWidget):
         dataset = self.settings
         self._loading = True
         try:
+            if self.kind.property("kinds") != tuple(DATASETS.kinds()):
+                self._fill_kinds()
             self.kind.setCurrentIndex(max(0, self.kind.findData(dataset.kind)))
             if self.options.property("kind") != dataset.kind:
-                self._build_editors(dataset.kind)
-            for option in OPTION_FIELDS[dataset.kind]:
-                self._show_value(option, dataset.options.get(option.name, option.default))
+                self._build_editors(self.spec)
+            self._show_values()
         finally:
             self._loading = False
         if self._previewed is not None and self._previewed != dataset:
@@ -164,122 +146,118 @@ class DatasetChooser(QWidget):
             self.shape_button.setEnabled(False)
             self.preview_view.show_message("The dataset changed; press Preview to see it.")
 
-    def _build_editors(self, kind: str) -> None:
+    def _build_editors(self, spec: DatasetSpec) -> None:
         while self.options_form.rowCount():
             self.options_form.removeRow(0)
         self._editors = {}
-        self.options.setProperty("kind", kind)
-        for option in OPTION_FIELDS[kind]:
-            self.options_form.addRow(option.label, self._make_editor(option))
-        self.options.setVisible(bool(OPTION_FIELDS[kind]))
+        self.options.setProperty("kind", spec.kind)
+        self.summary.setText(spec.summary[:1].upper() + spec.summary[1:] + ".")
+        for option in spec.options:
+            editor = option_editor(spec, option, self.options)
+            editor.setObjectName(f"optionEditor_{option.name}")
+            editor.input_widget.setObjectName(f"option_{option.name}")
+            editor.input_widget.setToolTip(option.help)
+            editor.edited.connect(lambda value, o=option: self._on_edited(o, value))
+            editor.finished.connect(self._on_finished)
+            self._editors[option.name] = editor
+            label = QLabel(option.title, self.options)
+            label.setToolTip(option.help)
+            label.setBuddy(editor.input_widget)
+            self.options_form.addRow(label, editor)
+        self.options.setVisible(bool(spec.options))
+        self._show_error(None)
 
-    def _make_editor(self, option: OptionField) -> QWidget:
-        editor: QWidget
-        if option.kind == "int":
-            spin = QSpinBox(self.options)
-            spin.setRange(int(option.minimum), int(option.maximum))
-            spin.setGroupSeparatorShown(True)
-            spin.setKeyboardTracking(False)
-            spin.valueChanged.connect(lambda v, o=option: self._edit_option(o.name, int(v)))
-            editor = spin
-        elif option.kind == "float":
-            box = QDoubleSpinBox(self.options)
-            box.setRange(option.minimum, option.maximum)
-            box.setDecimals(3)
-            box.setSingleStep(0.05)
-            box.setKeyboardTracking(False)
-            box.valueChanged.connect(lambda v, o=option: self._edit_option(o.name, float(v)))
-            editor = box
-        elif option.kind in ("choice", "column"):
-            combo = QComboBox(self.options)
-            combo.addItems(list(option.choices))
-            combo.setEditable(option.kind == "column")
-            combo.textActivated.connect(lambda text, o=option: self._edit_option(o.name, self._parse_choice(o, text)))
-            editor = combo
-        else:
-            editor = QWidget(self.options)
-            row = QHBoxLayout(editor)
-            row.setContentsMargins(0, 0, 0, 0)
-            line = QLineEdit(editor)
-            line.setObjectName(f"option_{option.name}_text")
-            line.setPlaceholderText("default folder" if option.name == "root" else "not chosen")
-            line.editingFinished.connect(lambda o=option, w=line: self._edit_option(o.name, w.text().strip() or None))
-            browse = QPushButton("Choose…", editor)
-            browse.setObjectName(f"choose_{option.name}")
-            browse.clicked.connect(lambda _c=False, o=option: self._browse(o))
-            row.addWidget(line, 1)
-            row.addWidget(browse)
-            editor.setProperty("line", line)
-        editor.setObjectName(f"option_{option.name}")
-        editor.setAccessibleName(option.label)
-        self._editors[option.name] = editor
-        return editor
+    def _show_values(self) -> None:
+        spec, options = self.spec, self.settings.options
+        for option in spec.options:
+            editor = self._editors[option.name]
+            if isinstance(editor, SuggestingTextEditor) and spec.suggest is not None:
+                editor.set_suggestions(spec.suggest(option.name, options))
+            value = options.get(option.name, option.default)
+            try:
+                editor.set_value(option.validate(value))
+            except ParamError:
+                editor.set_value(option.default)  # the lints name the bad value in the Problems list
 
-    @staticmethod
-    def _parse_choice(option: OptionField, text: str) -> Any:
-        return int(text) if option.name == "channels" else text
-
-    def _show_value(self, option: OptionField, value: Any) -> None:
-        editor = self._editors[option.name]
-        if isinstance(editor, (QSpinBox, QDoubleSpinBox)):
-            editor.setValue(value if isinstance(value, (int, float)) else option.default)
-        elif isinstance(editor, QComboBox):
-            if option.kind == "column":
-                editor.clear()
-                editor.addItems(csv_columns(str(self.settings.options.get("path", ""))))
-            text = "" if value is None else str(value)
-            if option.kind == "column" and not text and editor.count():
-                text = editor.itemText(editor.count() - 1)  # the trainer's default: the last column
-            index = editor.findText(text)
-            if index >= 0:
-                editor.setCurrentIndex(index)
-            else:
-                editor.setEditText(text)
-        else:
-            editor.property("line").setText("" if value is None else str(value))
+    def _show_error(self, text: str | None) -> None:
+        self.option_error.setVisible(bool(text))
+        if text:
+            self.option_error.setText(f"<span style='color:{ERROR_COLOR}'>{text}</span>")
 
     # --- edits -------------------------------------------------------------------------------------
 
     def _on_kind_chosen(self, _index: int) -> None:
         kind = self.kind.currentData()
-        if self._loading or kind == self.settings.kind:
+        if self._loading or kind is None or kind == self.settings.kind:
             return
-        self._push(DatasetSettings(kind=kind), f"Train on {DATASET_TITLES[kind].rstrip('…')}")
-        if kind in ("image_folder", "csv") and not self.settings.options.get("path"):
-            self._browse(OPTION_FIELDS[kind][0])
-        elif kind in INSTANT_KINDS:
+        spec = DATASETS.get(kind)
+        self._push(DatasetSettings(kind=kind), f"Train on {spec.title.rstrip('…')}")
+        path = next((o for o in spec.options if o.kind is ParamKind.PATH and not o.nullable), None)
+        if path is not None:
+            self._browse(path)
+        elif spec.cheap_preview:
             self.preview()
 
-    def _edit_option(self, name: str, value: Any) -> None:
+    def _on_edited(self, option: ParamSpec, value: Any) -> None:
         if self._loading:
             return
+        if isinstance(value, ParseError):
+            self._show_error(f"{option.title}: {value}")
+            return
+        if value is None or value == "":
+            self.set_option(option.name, None)
+            return
+        try:
+            option.validate(value)
+        except ParamError as exc:
+            self._show_error(f"{option.title}: {exc.reason}")
+            return
+        self.set_option(option.name, list(value) if isinstance(value, tuple) else value)
+
+    def _on_finished(self) -> None:
+        self.document.undo_stack.seal()
+
+    def set_option(self, name: str, value: Any) -> bool:
+        """Set option ``name`` (``None``: back to its default) as one undoable step; False if refused."""
         options = dict(self.settings.options)
         if value is None:
             options.pop(name, None)
         else:
             options[name] = value
-        if options != self.settings.options:
-            self._push(DatasetSettings(kind=self.settings.kind, options=options), f"Set dataset {name}")
+        if options == self.settings.options:
+            return True
+        self._show_error(None)
+        return self._push(DatasetSettings(kind=self.settings.kind, options=options), f"Set dataset {name}",
+                          merge_key=("dataset-option", id(self.document.project), self.settings.kind, name))
 
-    def _push(self, dataset: DatasetSettings, text: str) -> None:
-        self.document.push(settings_command(self.document, {"dataset": dataset}, text))
+    def _push(self, dataset: DatasetSettings, text: str, merge_key: Any = None) -> bool:
+        try:
+            command = settings_command(self.document, {"dataset": dataset}, text)
+        except SettingsEditError as exc:
+            self._show_error(str(exc))
+            return False
+        command.merge_key = merge_key
+        self.document.push(command)
+        return True
 
-    def _browse(self, option: OptionField) -> None:
-        current = str(self.settings.options.get(option.name, ""))
-        if option.kind == "folder":
-            path = self.ask_folder(option.label, current)
+    def _browse(self, option: ParamSpec) -> None:
+        current = str(self.settings.options.get(option.name) or "")
+        if option.path_kind == "folder":
+            path = self.ask_folder(option.title, current)
         else:
             path = self.ask_file(current)
         if path:
-            self._edit_option(option.name, path)
+            self.set_option(option.name, path)
 
     def ask_folder(self, title: str, start: str) -> str:
         """Ask for a folder (tests replace this)."""
         return QFileDialog.getExistingDirectory(self, f"Choose the dataset {title.lower()}", start)
 
     def ask_file(self, start: str) -> str:
-        """Ask for a CSV file (tests replace this)."""
-        path, _ = QFileDialog.getOpenFileName(self, "Choose a CSV file", start, "CSV files (*.csv);;All files (*)")
+        """Ask for the dataset's file, offering the patterns its path option names (tests replace this)."""
+        pattern = next((o.path_filter for o in self.spec.options if o.kind is ParamKind.PATH and o.path_filter),
+                       "All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the dataset file", start, pattern)
         return path
 
     # --- preview and the Input shape -----------------------------------------------------------
@@ -307,7 +285,7 @@ class DatasetChooser(QWidget):
         return summary
 
     def apply_input_shape(self) -> bool:
-        """Set the Input layer's shape to the previewed sample shape in one undoable step."""
+        """Set the Input layer's shape and dtype to the previewed sample's in one undoable step."""
         summary = self.preview_view.summary
         if summary is None:
             return False
@@ -319,13 +297,19 @@ class DatasetChooser(QWidget):
             return False
         node = inputs[0]
         shape = list(summary.input_shape)
-        if list(node.params.get("shape", ())) == shape:
-            self.message.emit(f"{node.id} already takes {summary.shape_text}.")
+        changes = []
+        if list(node.params.get("shape", ())) != shape:
+            changes.append(SetParam(graph, node.id, "shape", shape))
+        if node.params.get("dtype", "float32") != summary.dtype:
+            changes.append(SetParam(graph, node.id, "dtype", summary.dtype))
+        what = f"{summary.shape_text} ({summary.dtype})" if summary.dtype != "float32" else summary.shape_text
+        if not changes:
+            self.message.emit(f"{node.id} already takes {what}.")
             return True
         try:
-            self.document.push(SetParam(graph, node.id, "shape", shape))
+            self.document.push(changes[0] if len(changes) == 1 else Macro(f"Fit {node.id} to the data", changes))
         except NnstudioError as exc:
             self.message.emit(str(exc))
             return False
-        self.message.emit(f"{node.id} now takes samples of shape {summary.shape_text}.")
+        self.message.emit(f"{node.id} now takes samples of shape {what}.")
         return True

@@ -34,6 +34,11 @@ from nnstudio.core.project import Project
 MAX_UPDATES_PER_SECOND = 6
 #: Validation samples shown with their predictions after each epoch of a classification run.
 SAMPLES_SHOWN = 24
+#: Per-layer telemetry of window runs: a quarter of the headless budget (the window's own cost leaves
+#: little room under the GUI tax target, benchmarks/bench_gui.py) and at most twice a second, which is
+#: as often as the cards redraw it.
+GUI_TELEMETRY_BUDGET = 0.005
+GUI_TELEMETRY_PER_SECOND = 2.0
 
 Status = Literal["finished", "stopped", "failed"]
 
@@ -134,6 +139,8 @@ class TrainingWorker(QObject):
     epoch_ended = Signal(object, object)  # EpochMetrics, ValidationSamples | None
     note = Signal(str)
     gradients = Signal(object)  # {parameter name: gradient L2 norm}, at most once a second
+    telemetry = Signal(object)  # TelemetrySample, at most GUI_TELEMETRY_PER_SECOND a second
+    changed = Signal(object)  # SettingsChange: a mid-run change took effect
     ended = Signal(object)  # RunOutcome
 
     def __init__(self, project: Project, checkpoint: dict[str, Any] | None = None,
@@ -171,6 +178,14 @@ class TrainingWorker(QObject):
             if self.run is not None:
                 self.run.resume()
 
+    def change_settings(self, values: dict[str, float]) -> None:
+        """Checks ``values`` now (ChangeError names a bad one) and has the run use them from its next
+        batch; refused before the run exists."""
+        with self._lock:
+            if self.run is None:
+                raise RuntimeError("the run is not ready yet")
+            self.run.change_settings(**values)
+
     # --- the run (worker thread) ------------------------------------------------------------------
 
     @Slot()
@@ -198,6 +213,11 @@ class TrainingWorker(QObject):
         run.events.epoch_end.connect(self._on_epoch)
         run.events.note.connect(self.note.emit)
         run.events.gradients.connect(self.gradients.emit)  # the trainer rate-limits it
+        from nnstudio.train.telemetry import TelemetryOptions
+
+        run.enable_telemetry(TelemetryOptions(budget=GUI_TELEMETRY_BUDGET, max_per_second=GUI_TELEMETRY_PER_SECOND))
+        run.events.telemetry.connect(self.telemetry.emit)
+        run.events.changed.connect(self.changed.emit)
         with self._lock:
             self.run = run
             if self._pause_requested:
@@ -261,6 +281,10 @@ class TrainingSession(QObject):
     note = Signal(str)
     #: Per-parameter gradient norms of the running model ({name: norm}), at most once a second.
     gradients = Signal(object)
+    #: Per-layer statistics of a sampled step (a TelemetrySample), at most twice a second.
+    telemetry = Signal(object)
+    #: A change made while paused took effect (a SettingsChange).
+    changed = Signal(object)
     #: The run is over (its thread has been joined): a RunOutcome.
     ended = Signal(object)
 
@@ -302,6 +326,8 @@ class TrainingSession(QObject):
         worker.epoch_ended.connect(self._relay_epoch)
         worker.note.connect(self._relay_note)
         worker.gradients.connect(self._relay_gradients)
+        worker.telemetry.connect(self._relay_telemetry)
+        worker.changed.connect(self._relay_changed)
         worker.ended.connect(self._on_worker_ended)
         self._thread, self._worker = thread, worker
         thread.start()
@@ -320,6 +346,23 @@ class TrainingSession(QObject):
         if self._worker is not None:
             self._worker.resume()
             self._paused = False
+
+    def current_values(self) -> dict[str, float] | None:
+        """Returns the learning rate, momentum (when the optimizer has one), weight decay and batch size
+        the run uses now; None before the run is built. Meant while paused."""
+        run = self._worker.run if self._worker is not None else None
+        if run is None:
+            return None
+        from nnstudio.train.changes import current_values
+
+        return current_values(run.settings, run.optimizer)
+
+    def change_settings(self, **values: float) -> None:
+        """Changes the learning rate, momentum, weight decay or batch size of the run from its next
+        batch (meant while paused); raises ChangeError naming a refused value."""
+        if self._worker is None:
+            raise RuntimeError("no run to change")
+        self._worker.change_settings(values)
 
     def shutdown(self) -> None:
         """Stop the run and join its thread (the window is closing); signals still queued are dropped."""
@@ -363,6 +406,16 @@ class TrainingSession(QObject):
     def _relay_gradients(self, norms: dict[str, float]) -> None:
         if self._worker is not None:
             self.gradients.emit(norms)
+
+    @Slot(object)
+    def _relay_telemetry(self, sample: Any) -> None:
+        if self._worker is not None:
+            self.telemetry.emit(sample)
+
+    @Slot(object)
+    def _relay_changed(self, change: Any) -> None:
+        if self._worker is not None:
+            self.changed.emit(change)
 
     @Slot(object)
     def _on_worker_ended(self, outcome: RunOutcome) -> None:

@@ -6,7 +6,7 @@ import pytest
 from graph_builders import chain, graph_from
 
 from nnstudio.compile import analyze
-from nnstudio.compile.lints import dataset_classes
+from nnstudio.compile.data_fit import DATA_FIT_CODES
 from nnstudio.core.commands import UndoStack
 from nnstudio.core.examples import load_example
 from nnstudio.core.project import Project
@@ -88,62 +88,6 @@ def test_linear_after_linear_without_a_nonlinearity(between):
 def test_an_activation_between_linears_silences_the_lint():
     project = load_example("digits-mlp")
     assert analyze(project.graph, project.settings).problems == []
-
-
-def test_output_wider_than_the_class_count_is_a_warning_with_a_fix():
-    project = project_of(chain("flatten", ("linear", {"out_features": 12})))
-    problem = lint_codes(project)["class-count-mismatch"]
-    assert problem.severity == "warning" and "10 classes" in problem.message
-    apply_fix(project, problem)
-    assert project.graph.node("l2").params["out_features"] == 10
-    assert analyze(project.graph, project.settings).problems == []
-
-
-def test_too_few_class_scores_blocks_training():
-    project = project_of(chain("flatten", ("linear", {"out_features": 3}), "relu"), dataset="spirals", classes=5)
-    problem = lint_codes(project)["too-few-class-scores"]
-    assert problem.is_error and "5 classes" in problem.message
-    apply_fix(project, problem)  # the fix looks through the ReLU to the Linear that sets the width
-    assert project.graph.node("l2").params["out_features"] == 5
-
-
-def test_classifier_output_must_be_two_dimensional():
-    project = project_of(chain(("conv2d", {"out_channels": 10})))
-    problem = lint_codes(project)["classifier-output-rank"]
-    assert "[N, 10]" in problem.message and "[N, 10, 6, 6]" in problem.message
-
-
-def test_binary_losses_want_one_score_and_two_classes():
-    project = project_of(chain(("linear", {"out_features": 2}), shape=(2,)), loss="bce_with_logits",
-                         dataset="moons")
-    problem = lint_codes(project)["binary-output-width"]
-    apply_fix(project, problem)
-    assert project.graph.node("l1").params["out_features"] == 1
-    many = project_of(chain(("linear", {"out_features": 1}), shape=(2,)), loss="bce_with_logits",
-                      dataset="blobs", classes=4)
-    assert "binary-loss-many-classes" in lint_codes(many)
-
-
-def test_regression_loss_on_class_labels_and_classification_loss_on_values():
-    regression = project_of(chain("flatten", ("linear", {"out_features": 10})), loss="mse")
-    problem = lint_codes(regression)["regression-loss-on-classes"]
-    apply_fix(regression, problem)
-    assert regression.settings.loss == "cross_entropy"
-    values = project_of(chain(("linear", {"out_features": 1}), shape=(1,)), loss="cross_entropy",
-                        dataset="linear")
-    problem = lint_codes(values)["classification-loss-on-values"]
-    apply_fix(values, problem)
-    assert values.settings.loss == "mse"
-
-
-def test_dataset_class_counts():
-    def classes(kind, **options):
-        return dataset_classes(TrainingSettings(dataset=DatasetSettings(kind=kind, options=options)))
-
-    assert classes("digits") == 10 and classes("cifar10") == 10
-    assert classes("moons") == 2 and classes("spirals") == 3
-    assert classes("blobs", classes=6) == 6 and classes("blobs", n_classes=4) == 4
-    assert classes("csv") is None and classes("sine") is None
 
 
 def test_lints_without_settings_only_look_at_the_graph():
@@ -244,8 +188,8 @@ def test_lint_messages_are_one_sentence_naming_the_layer():
     seen = set()
     for project in cases:
         for problem in analyze(project.graph, project.settings).problems:
-            if problem.code in {"class-count-mismatch", "too-few-class-scores", "regression-loss-on-classes"}:
-                continue  # worded by the dataset lints
+            if problem.code in DATA_FIT_CODES:
+                continue  # the data-fit rule's; tests/compile/test_data_fit.py holds them to the same style
             seen.add(problem.code)
             text = problem.message
             assert ". " not in text and not text.endswith("."), text

@@ -4,9 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from nnstudio.core.datasets import DATASETS, DatasetFacts, DatasetSpec
 from nnstudio.core.settings import DatasetSettings
 from nnstudio.train.data import DatasetError, TensorData
-from nnstudio.train.datasets import load_dataset
+from nnstudio.train.datasets import LOADERS, load_dataset, register_loader
 
 
 def load(kind, loss="cross_entropy", seed=0, **options):
@@ -57,7 +58,7 @@ def test_unknown_option_and_bad_value_name_the_option():
     with pytest.raises(DatasetError, match="unknown option.*sampels") as info:
         load("moons", sampels=10)
     assert info.value.option == "sampels"
-    with pytest.raises(DatasetError, match="noise: must be a number") as info:
+    with pytest.raises(DatasetError, match="moons.noise: expected a number, got 'lots'") as info:
         load("moons", noise="lots")
     assert info.value.option == "noise"
 
@@ -161,7 +162,7 @@ def test_csv_classification_with_text_labels(tmp_path):
     bundle = load("csv", path=str(path), target="species")
     assert bundle.task == "classification" and bundle.class_names == ["setosa", "virginica"]
     assert bundle.input_shape == (2,)
-    assert abs(float(torch.cat([bundle.train.x, bundle.val.x]).mean())) < 1e-5  # standardised
+    assert abs(float(bundle.train.x.mean())) < 1e-5  # standardised with the training rows' statistics
 
 
 def test_csv_regression_target(tmp_path):
@@ -191,7 +192,7 @@ def test_csv_non_numeric_feature_names_line_and_column(tmp_path):
 def test_csv_unknown_target_lists_columns(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("a,b\n1,2\n3,4\n5,6\n")
-    with pytest.raises(DatasetError, match="no column 'c'; columns: a, b"):
+    with pytest.raises(DatasetError, match="t.csv has no column 'c'; its columns: a, b"):
         load("csv", path=str(path), target="c")
 
 
@@ -199,3 +200,39 @@ def test_tensor_data_moves_once_and_batches_by_index():
     data = TensorData(torch.arange(10.0).view(10, 1), torch.arange(10))
     x, y = data.to(torch.device("cpu")).batch(torch.tensor([3, 1]))
     assert x.flatten().tolist() == [3.0, 1.0] and y.tolist() == [3, 1]
+
+
+# --- the registry's promises -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("spec", [s for s in DATASETS if s.cheap_preview], ids=lambda s: s.kind)
+def test_what_a_cheap_kind_promises_is_what_it_loads(spec):
+    options = {"n_samples": 200} if "n_samples" in spec.option_names else {}
+    regression = spec.facts_for(options).task == "regression"
+    bundle = load(spec.kind, loss="mse" if regression else "cross_entropy", **options)
+    promised, found = spec.facts_for(options), bundle.facts
+    for name in ("task", "sample_shape", "dtype", "classes", "target_width", "vocabulary"):
+        if getattr(promised, name) is not None:
+            assert getattr(found, name) == getattr(promised, name), name
+
+
+def test_a_loader_that_breaks_its_entrys_promise_is_caught():
+    spec = DatasetSpec("liar", "Liar", "claims 3 classes, loads 2", "Synthetic",
+                       facts=DatasetFacts("classification", (2,), classes=3))
+    DATASETS.register(spec)
+    try:
+        register_loader("liar")(lambda options, request: LOADERS["moons"](
+            {"n_samples": 40, "noise": 0.1, "seed": None}, request))
+        with pytest.raises(DatasetError, match="the loader gave classes 2 but the registry entry says 3"):
+            load("liar")
+    finally:
+        DATASETS.unregister("liar")
+        LOADERS.pop("liar", None)
+
+
+def test_a_kind_without_a_loader_says_so():
+    DATASETS.register(DatasetSpec("orphan", "Orphan", "no loader", "Synthetic"))
+    try:
+        with pytest.raises(DatasetError, match="dataset orphan: has no loader"):
+            load("orphan")
+    finally:
+        DATASETS.unregister("orphan")

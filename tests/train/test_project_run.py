@@ -48,7 +48,7 @@ def test_input_shape_mismatch_names_the_input_node():
     project = example("digits-mlp")
     project.settings.dataset = DatasetSettings(kind="moons")
     project.settings.loss = "cross_entropy"
-    with pytest.raises(DataMismatchError, match=r"Input shape is \[1, 8, 8\].*\[2\]") as info:
+    with pytest.raises(DataMismatchError, match=r"image takes samples of shape \[1, 8, 8\].*gives \[2\]") as info:
         build_training_run(project, device="cpu")
     assert info.value.node_id == "image"
 
@@ -59,28 +59,38 @@ def test_output_width_versus_class_count_names_the_output(tmp_path):
     table.write_text("a,b,label\n" + "".join(f"{i},{i % 5},{i % 3}\n" for i in range(30)))
     project = example("logistic-moons", loss="cross_entropy")
     project.settings.dataset = DatasetSettings(kind="csv", options={"path": str(table)})
-    with pytest.raises(DataMismatchError, match=r"output is \[N, 1\].*needs \[N, 3\] \(3 classes\)") as info:
+    with pytest.raises(DataMismatchError, match=r"sigmoid1 returns 1 class score per sample, but the csv dataset "
+                                                r"has 3 classes.*set fc1.out_features to 3") as info:
         build_training_run(project, device="cpu")
-    assert info.value.node_id == "output1"
+    assert info.value.node_id == "fc1"
 
 
 def test_compile_errors_name_the_node_too():
     project = example("digits-mlp")
-    SetParam(project.graph, "fc3", "out_features", 3).redo()
+    SetParam(project.graph, "fc2", "in_features", 100).redo()
     with pytest.raises(CompileError) as info:
+        build_training_run(project, device="cpu")
+    assert info.value.node_id == "fc2"
+
+
+def test_an_output_width_that_differs_from_the_class_count_is_refused_before_loading():
+    project = example("digits-mlp")
+    SetParam(project.graph, "fc3", "out_features", 12).redo()
+    with pytest.raises(DataMismatchError, match="fc3 returns 12 class scores per sample, but the digits dataset "
+                                                "has 10 classes") as info:
         build_training_run(project, device="cpu")
     assert info.value.node_id == "fc3"
 
 
 def test_regression_loss_on_class_labels_is_refused():
     project = example("digits-mlp", loss="mse")
-    with pytest.raises(DataMismatchError, match="class labels, which MSELoss cannot learn"):
+    with pytest.raises(DataMismatchError, match="MSELoss cannot learn the digits dataset: its targets are class labels"):
         build_training_run(project, device="cpu")
 
 
 def test_classification_loss_on_real_targets_is_refused():
     project = example("linear-regression", loss="cross_entropy")
-    with pytest.raises(DataMismatchError, match="real-valued targets"):
+    with pytest.raises(DataMismatchError, match="its targets are real values, not class labels; use MSELoss"):
         build_training_run(project, device="cpu")
 
 
@@ -96,3 +106,17 @@ def test_bad_dataset_options_are_reported_before_training():
     project.settings.dataset = DatasetSettings(kind="moons", options={"noise": -1})
     with pytest.raises(DatasetError, match="noise"):
         build_training_run(project, device="cpu")
+
+
+def test_whole_number_csv_targets_under_a_regression_loss_say_both_ways_out(tmp_path):
+    # Issue 14 item 6: "auto" took the grades as classes; the person may have meant to regress them.
+    table = tmp_path / "grades.csv"
+    table.write_text("hours,grade\n" + "".join(f"{i},{i % 4}\n" for i in range(40)))
+    project = example("linear-regression")
+    project.settings.dataset = DatasetSettings(kind="csv", options={"path": str(table)})
+    with pytest.raises(DataMismatchError) as info:
+        build_training_run(project, device="cpu")
+    assert "its targets are class labels" in str(info.value)
+    assert "use CrossEntropyLoss, or set the dataset's task option to regression" in str(info.value)
+    project.settings.dataset = DatasetSettings(kind="csv", options={"path": str(table), "task": "regression"})
+    assert build_training_run(project, device="cpu").data.task == "regression"
