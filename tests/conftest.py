@@ -7,6 +7,15 @@ from hypothesis import HealthCheck, settings
 # Qt must never try to open a real display in tests.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# torch.fx's Interpreter makes a (disabled) tqdm bar whenever tqdm is installed (Optuna brings it);
+# tqdm's monitor thread would then outlive the test that first ran an interpreter.
+try:
+    import tqdm
+
+    tqdm.tqdm.monitor_interval = 0
+except ImportError:  # pragma: no cover - tqdm comes with optuna
+    pass
+
 # Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: "dev" (the default: fresh examples each run),
 # "ci" (what .ci/run asks for: derandomized, so a red CI run reproduces on any machine) and "long"
 # (many more examples, for a patient look). Tests that need their own example counts scale them
@@ -26,6 +35,15 @@ def qapp_cls():
     from nnstudio.ui.application import Application
 
     return Application
+
+
+@pytest.fixture(autouse=True)
+def _runs_in_a_private_folder(tmp_path_factory, monkeypatch):
+    """Runs recorded for examples and unsaved projects (the window records every run) go to a test's
+    own folder, never to the person's user data folder."""
+    folder = tmp_path_factory.mktemp("user-runs")
+    monkeypatch.setattr("nnstudio.experiments.folders.user_runs_root", lambda: folder)
+    return folder
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,7 +22,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("nnstudio.cli.train", "train a project headless and write model.pth, model.py, metrics.csv"),
     "export": ("nnstudio.cli.export", "export a project as model.py, weights, safetensors, pt2 or ONNX"),
     "autograd": ("nnstudio.cli.autograd", "draw the autograd graph of a project or any PyTorch model"),
+    "sweep": ("nnstudio.cli.sweep", "search training settings and layer parameters with Optuna"),
+    "runs": ("nnstudio.cli.runs", "list a project's recorded runs, or compare two"),
     "lr-find": ("nnstudio.cli.lr_find", "suggest a learning rate: loss against a rising rate on a copy"),
+    "import": ("nnstudio.cli.import_model", "import a PyTorch model as a project (runs the model's code)"),
+}
+
+
+#: Verbs of nnstudio's own child processes (not listed in the help): verb -> module with main(argv) -> int.
+#: They go through the command, not ``python -m``, so a frozen build (no Python beside it) starts them too.
+INTERNAL_COMMANDS: dict[str, str] = {
+    "sweep-worker": "nnstudio.experiments.worker_process",
 }
 
 
@@ -48,6 +58,8 @@ def _gui_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in INTERNAL_COMMANDS:
+        return int(importlib.import_module(INTERNAL_COMMANDS[args[0]]).main(args[1:]))
     if args and args[0] in COMMANDS:
         verb = args.pop(0)
         module_name, help = COMMANDS[verb]

@@ -1,7 +1,10 @@
 """``nnstudio autograd``: draw the autograd graph of a project or of any PyTorch model.
 
     nnstudio autograd PATH.nns|--example NAME --out graph.svg|.png|.dot [--collapsed|--expanded]
-    nnstudio autograd --model torchvision.models:resnet50 --input-shape 1,3,224,224 --out g.svg
+    nnstudio autograd --model torchvision.models:resnet50 --input-shape 3,224,224 --out g.svg
+
+``--model`` takes a source as ``nnstudio import`` does (and runs its code, as that does);
+``--input-shape`` is one sample's shape, the batch-first form older versions took still works.
 
 A drop-in for torchviz that stays readable: a layered layout with few crossings, layers tied to
 the parameters' names, and big graphs collapsed to one box per layer unless ``--expanded``.
@@ -10,12 +13,11 @@ the parameters' names, and big graphs collapsed to one box per layer unless ``--
 from __future__ import annotations
 
 import argparse
-import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from nnstudio.cli import UsageError
-from nnstudio.core.errors import NnstudioError
+from nnstudio.cli.model_options import SHAPE_HELP, SOURCE_HELP, parse_shape
 
 if TYPE_CHECKING:
     from nnstudio.autograd.walk import AutogradTrace
@@ -23,23 +25,14 @@ if TYPE_CHECKING:
 FORMATS = (".svg", ".png", ".dot")
 
 
-class ModelSpecError(NnstudioError):
-    """``--model package.module:callable`` could not be imported or called; ``spec`` names it."""
-
-    def __init__(self, spec: str, message: str) -> None:
-        self.spec = spec
-        super().__init__(f"--model {spec}: {message}")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_argument_group("what to draw (one of)")
     source.add_argument("path", nargs="?", help="a project file (.nns)")
     source.add_argument("--example", metavar="NAME", help="a bundled example (see 'nnstudio examples')")
-    source.add_argument("--model", metavar="MODULE:CALLABLE",
-                        help="any PyTorch model: a callable returning an nn.Module, e.g. "
-                             "torchvision.models:resnet50 (called with no arguments)")
-    parser.add_argument("--input-shape", metavar="N,C,H,W",
-                        help="with --model: the shape of the random sample batch, e.g. 1,3,224,224")
+    source.add_argument("--model", metavar="SOURCE", help="any PyTorch model, named as for 'nnstudio import': "
+                        + SOURCE_HELP)
+    parser.add_argument("--input-shape", metavar="C,H,W",
+                        help="with --model: " + SHAPE_HELP + " (default 3,224,224; the sample batch holds one)")
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="where to write the drawing: .svg, .png or .dot")
     detail = parser.add_mutually_exclusive_group()
@@ -63,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--out must end in {', '.join(FORMATS)}, not {out.name!r}")
     sources = [s for s in (args.path, args.example, args.model) if s]
     if len(sources) != 1:
-        raise UsageError("give exactly one of PATH, --example NAME or --model MODULE:CALLABLE")
+        raise UsageError("give exactly one of PATH, --example NAME or --model SOURCE")
     if args.input_shape and not args.model:
         raise UsageError("--input-shape goes with --model (projects take it from their Input node)")
 
@@ -84,14 +77,11 @@ def run(args: argparse.Namespace) -> int:
 def _trace(args: argparse.Namespace) -> AutogradTrace:
     train_mode = not args.eval
     if args.model:
-        import torch
+        from nnstudio.compile.model_sources import load_module
 
-        from nnstudio.autograd.walk import trace_autograd
-
-        shape = parse_shape(args.input_shape or "1,3,224,224")
-        module = load_model(args.model)
-        sample = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-        return trace_autograd(module, sample, train_mode=train_mode, compute_gradients=args.gradients)
+        shape = parse_shape(args.input_shape or "3,224,224")
+        module = load_module(args.model)
+        return _trace_model(module, shape, train_mode, args.gradients)
     from nnstudio.autograd.project_trace import trace_project
     from nnstudio.core.examples import load_example
     from nnstudio.core.project import load_project
@@ -125,38 +115,24 @@ def _draw(trace: AutogradTrace, args: argparse.Namespace, suffix: str) -> tuple[
     return svg, summary + f", {layout.crossings} edge crossings"
 
 
-def parse_shape(text: str) -> tuple[int, ...]:
-    """Returns ``(1, 3, 224, 224)`` for ``"1,3,224,224"``; refuses empty, zero or negative sizes."""
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(","))
-    except ValueError:
-        raise UsageError(f"--input-shape {text!r}: write whole numbers separated by commas, "
-                         f"e.g. 1,3,224,224") from None
-    if not shape or any(size < 1 for size in shape):
-        raise UsageError(f"--input-shape {text!r}: every size must be at least 1")
-    return shape
-
-
-def load_model(spec: str):
-    """Returns the nn.Module that ``package.module:callable`` builds when called with no arguments."""
+def _trace_model(module, shape: tuple[int, ...], train_mode: bool, gradients: bool) -> AutogradTrace:
+    """Trace a sample batch of one ``shape`` sample; a shape that only works batch-first is read so (older form)."""
     import torch
 
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ModelSpecError(spec, "write it as package.module:callable, e.g. torchvision.models:resnet50")
+    from nnstudio.autograd.walk import WalkError, trace_autograd
+
+    def sample(batched: tuple[int, ...]) -> torch.Tensor:
+        return torch.randn(batched, generator=torch.Generator().manual_seed(0))
+
     try:
-        target = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelSpecError(spec, f"cannot import {module_name!r}: {exc}") from None
-    factory = target
-    for part in attribute.split("."):
-        factory = getattr(factory, part, None)
-        if factory is None:
-            raise ModelSpecError(spec, f"{module_name!r} has no attribute {attribute!r}")
-    try:
-        model = factory()
-    except Exception as exc:  # the user's code: report whatever it raised, with the culprit named
-        raise ModelSpecError(spec, f"calling it failed: {type(exc).__name__}: {exc}") from None
-    if not isinstance(model, torch.nn.Module):
-        raise ModelSpecError(spec, f"it returned a {type(model).__name__}, not a torch.nn.Module")
-    return model
+        return trace_autograd(module, sample((1, *shape)), train_mode=train_mode, compute_gradients=gradients)
+    except WalkError as exc:  # the model's own code refused the sample
+        if exc.stage != "forward pass" or len(shape) < 2:
+            raise
+        try:
+            trace = trace_autograd(module, sample(shape), train_mode=train_mode, compute_gradients=gradients)
+        except WalkError:
+            raise exc from None  # the one-sample reading's error is the one to report
+        print(f"note: --input-shape {','.join(map(str, shape))} read as a batch of {shape[0]} (the older form); "
+              f"write {','.join(map(str, shape[1:]))}")
+        return trace

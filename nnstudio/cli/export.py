@@ -43,7 +43,9 @@ def run(args: argparse.Namespace) -> int:
         # from the file's declared sizes, before a byte of it is inflated
         weights = load_state_dict_file(args.weights, plausible_file_bytes(build_model(project)))
     if weights is None and fmt in ("pth", "safetensors", "pt2", "onnx"):
-        print("note: no --weights given; exporting the untrained network")
+        stored = any(node.weights for node in project.graph.nodes())
+        print("note: no --weights given; exporting the weights the project holds" if stored
+              else "note: no --weights given; exporting the untrained network")
     export_model(project, fmt, output, weights)
     print(f"wrote {output}")
     return 0

@@ -42,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where to train (default: the project's, usually auto = CUDA, MPS, then CPU)")
     parser.add_argument("--seed", type=int, metavar="S", help="random seed (same seed, same run on the CPU)")
     parser.add_argument("--out", metavar="DIR",
-                        help="output folder (default: a new folder beside the project, or ./runs/ for examples)")
+                        help="output folder (default: a new folder in the project's runs folder, NAME.runs/ "
+                             "beside it; the user data folder for examples)")
     parser.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint.pth of an earlier run")
     parser.add_argument("--telemetry", action="store_true",
                         help="sample per-layer statistics while training: telemetry.csv in the output folder, "
@@ -72,13 +73,10 @@ def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
         except ValidationError as exc:
             reason = exc.errors()[0]["msg"]
             raise UsageError(f"--{field.replace('_', '-')} {value}: {reason}") from None
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    if args.example:
-        default_out = Path.cwd() / "runs" / f"{args.example}-{stamp}"
-    else:
-        source = Path(args.path)
-        default_out = source.parent / f"{source.stem}-run-{stamp}"
-    return project, default_out
+    from nnstudio.experiments.folders import runs_folder_for
+
+    runs = runs_folder_for(args.path, example=args.example)
+    return project, runs / time.strftime("%Y%m%d-%H%M%S")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
         return launch(args)
     project, default_out = load_for_training(args)
-    out_dir = Path(args.out) if args.out else default_out
     from nnstudio.compile import analyze
+    from nnstudio.experiments import RunRecorder, ensure_folder, new_run_folder
     from nnstudio.train.checkpoints import read_checkpoint_file
     from nnstudio.train.outputs import expected_output_bytes, write_outputs_or_rescue
     from nnstudio.train.project_run import build_training_run
@@ -104,18 +102,22 @@ def run(args: argparse.Namespace) -> int:
     training = build_training_run(project, analysis=analysis, on_warning=print_warning)
     checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     # before any epoch: a place that cannot keep the outputs is an error now, not after hours of training
-    check_output_folder(out_dir, expected_output_bytes(training))
+    check_output_folder(Path(args.out) if args.out else default_out, expected_output_bytes(training))
     if checkpoint is not None:
         training.load_checkpoint(checkpoint)
         if training.epochs_done >= project.settings.epochs:
             raise UsageError(f"the checkpoint has already trained {training.epochs_done} epochs; "
                              f"pass --epochs with more than {training.epochs_done} to continue")
     print(f"training {project.name} on {training.device.type}: {training.data.description}", file=sys.stderr)
+    out_dir = ensure_folder(args.out) if args.out else new_run_folder(default_out.parent, default_out.name)
+    # The run's record and TensorBoard events go beside its outputs (docs/experiments.md).
+    recorder = RunRecorder(training, project, out_dir, source="cli", project_path=args.path, example=args.example,
+                           resumed_from=args.resume)
     telemetry = _watch_layers(training) if args.telemetry else None
     reporter = RichReporter(training) if sys.stdout.isatty() else LineReporter(training)
-    with reporter, stop_on_interrupt(training) as interrupted:
+    with recorder, reporter, stop_on_interrupt(training) as interrupted:
         result = training.run()
-    for note in result.notes:
+    for note in result.notes + recorder.problems:
         print(f"note: {note}", file=sys.stderr)
     rescued = False
     if result.history or checkpoint is not None:

@@ -10,6 +10,7 @@ and the nodes whose inputs actually changed are inferred again. Use one ShapeInf
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from nnstudio.compile.fixes import InsertOnEdge, fit_pinned_size
@@ -63,7 +64,8 @@ class ShapeInference:
             if any(s not in values for s in sources):
                 continue  # an upstream layer failed; its error already explains this one
             inputs = [values[s] for s in sources]
-            outcome = self._infer(node_id, node.type_id, node.spec, node.params, inputs)
+            params = wiring.rules[node_id].with_context(node.params, wiring.nodes)
+            outcome = self._infer(node_id, node.type_id, node.spec, params, inputs)
             if outcome.failure is not None:
                 problems.append(_failure_problem(node_id, outcome.failure, wiring.incoming[node_id]))
                 continue
@@ -91,9 +93,14 @@ class ShapeInference:
         analysis.problems.extend(run_lints(graph, analysis, settings, wiring))
         return analysis
 
-    def _infer(self, node_id: str, type_id: str, spec: LayerSpec, params: dict[str, Any],
+    def infer(self, node_id: str, spec: LayerSpec, params: Mapping[str, Any], inputs: list[TensorInfo]
+              ) -> NodeOutcome:
+        """Return one layer's outcome through this cache (an importer infers as it builds a graph)."""
+        return self._infer(node_id, spec.type_id, spec, params, inputs)
+
+    def _infer(self, node_id: str, type_id: str, spec: LayerSpec, params: Mapping[str, Any],
                inputs: list[TensorInfo]) -> NodeOutcome:
-        key = (type_id, tuple(params.items()), tuple((x.shape, x.dtype) for x in inputs))
+        key = (type_id, tuple(params.items()), tuple(x.key for x in inputs))
         try:
             outcome = self._cache[key]
         except KeyError:

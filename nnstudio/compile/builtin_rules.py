@@ -298,3 +298,6 @@ for rule in (
     ElementwiseMerge("multiply", verb="multiply", aliases=(operator.mul, torch.Tensor.mul, torch.multiply)),
 ):
     RULES.register(rule)
+
+# The layers an imported network needs beyond the cards (Function, Module, Call, Parameter).
+from nnstudio.compile import code_rules  # noqa: E402, F401

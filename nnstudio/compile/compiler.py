@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import fx, nn
 
 from nnstudio.compile.analysis import analyze
 from nnstudio.compile.results import Analysis
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import COMMENT, FUNCTION, HELPER, NODE_ID, rule_for
-from nnstudio.compile.stored_weights import load_stored_weights
+from nnstudio.compile.stored_weights import load_stored_weights, to_tensor
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import GraphError
 from nnstudio.core.graph import Graph
 
-__all__ = ["COMMENT", "FUNCTION", "HELPER", "NODE_ID", "CompileError", "FxPlan", "build_fx_graph",
-           "compile_graph", "current_analysis", "require_valid"]
+__all__ = ["COMMENT", "FUNCTION", "HELPER", "NODE_ID", "CompileError", "FxPlan", "build_fx_graph", "build_module",
+           "compile_graph", "current_analysis", "place", "require_valid"]
 
 
 class CompileError(GraphError):
@@ -36,6 +37,8 @@ class FxPlan:
     analysis: Analysis
     #: Module layer ids, in the order their submodules are created.
     module_ids: tuple[str, ...]
+    #: Parameter layer ids (tensors the network holds), in graph order.
+    tensor_ids: tuple[str, ...] = ()
 
 
 def current_analysis(graph: Graph, analysis: Analysis | None) -> Analysis:
@@ -63,6 +66,7 @@ def build_fx_graph(graph: Graph, analysis: Analysis | None = None) -> FxPlan:
     values: dict[str, fx.Node] = {}
     results: list[fx.Node] = []
     module_ids: list[str] = []
+    tensor_ids: list[str] = []
     for node_id in graph.topological_order():
         node = graph.node(node_id)
         spec = node.spec
@@ -73,14 +77,18 @@ def build_fx_graph(graph: Graph, analysis: Analysis | None = None) -> FxPlan:
         rule = rule_for(spec)
         if isinstance(rule, ModuleRule):
             module_ids.append(node_id)
+        elif spec.kind is LayerKind.PARAMETER:
+            tensor_ids.append(node_id)
         value = rule.emit(fx_graph, node_id, spec, analysis.nodes[node_id].resolved, inputs)
+        if value is None:  # a module held but not called
+            continue
         value.meta[NODE_ID] = node_id
         values[node_id] = value
     if not results:
         raise CompileError("the network has no Output layer")
     fx_graph.output(results[0] if len(results) == 1 else tuple(results))
     fx_graph.lint()
-    return FxPlan(fx_graph, analysis, tuple(module_ids))
+    return FxPlan(fx_graph, analysis, tuple(module_ids), tuple(tensor_ids))
 
 
 def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphModule:
@@ -91,6 +99,11 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
     cannot be built.
     """
     plan = build_fx_graph(graph, analysis)  # networks too large for memory are analysis errors
+    return build_module(graph, plan)
+
+
+def build_module(graph: Graph, plan: FxPlan) -> fx.GraphModule:
+    """Return the GraphModule of ``plan``: every module and tensor placed at its layer's dotted path."""
     modules: dict[str, nn.Module] = {}
     for node_id in plan.module_ids:
         spec = graph.node(node_id).spec
@@ -104,4 +117,48 @@ def compile_graph(graph: Graph, analysis: Analysis | None = None) -> fx.GraphMod
         except Exception as exc:  # the analysis builds the same module on meta, so this is rare
             raise CompileError(f"{spec.title} cannot be built: {exc}", node_id) from None
     load_stored_weights(modules, graph)
-    return fx.GraphModule(modules, plan.graph, class_name="Model")
+    tensors = {node_id: _held_tensor(graph, plan, node_id) for node_id in plan.tensor_ids}
+    root = nn.Module()
+    for node_id, module in modules.items():
+        place(root, node_id, module)
+    for node_id, tensor in tensors.items():
+        place(root, node_id, tensor, persistent=plan.analysis.nodes[node_id].resolved["role"] != "constant")
+    compiled = fx.GraphModule(root, plan.graph, class_name="Model")
+    # GraphModule copies only what its graph reads; held modules and tensors are placed as well, and
+    # every tensor again so that a buffer the state dict leaves out stays out of it.
+    for node_id, module in modules.items():
+        place(compiled, node_id, module)
+    for node_id, tensor in tensors.items():
+        place(compiled, node_id, tensor, persistent=plan.analysis.nodes[node_id].resolved["role"] != "constant")
+    return compiled
+
+
+def _held_tensor(graph: Graph, plan: FxPlan, node_id: str) -> torch.Tensor:
+    rule = rule_for(graph.node(node_id).spec)
+    stored = graph.node(node_id).weights.get("")
+    return rule.make(plan.analysis.nodes[node_id].resolved, None if stored is None else to_tensor(stored))  # type: ignore[attr-defined]
+
+
+def place(root: nn.Module, path: str, value: nn.Module | torch.Tensor, *, persistent: bool = True) -> None:
+    """Set ``value`` at the dotted ``path`` below ``root``, creating plain containers on the way.
+
+    A tensor that is not an ``nn.Parameter`` becomes a buffer (``persistent=False``: left out of the
+    state dict).
+    """
+    *parents, name = path.split(".")
+    owner = root
+    for part in parents:
+        child = owner._modules.get(part)
+        if child is None:
+            child = nn.Module()
+            owner.add_module(part, child)
+        owner = child
+    for table in (owner._parameters, owner._buffers, owner._modules):
+        table.pop(name, None)
+    owner._non_persistent_buffers_set.discard(name)
+    if isinstance(value, nn.Module):
+        owner.add_module(name, value)
+    elif isinstance(value, nn.Parameter):
+        owner.register_parameter(name, value)
+    else:
+        owner.register_buffer(name, value, persistent=persistent)

@@ -28,7 +28,14 @@ __all__ = ["META_BATCH", "NodeFailure", "NodeOutcome", "TensorInfo", "infer_node
 def infer_node(spec: LayerSpec, params: Mapping[str, Any], inputs: Sequence[TensorInfo]) -> NodeOutcome:
     """Return what one layer produces from ``inputs`` (already in the order the layer reads them)."""
     try:
-        return rule_for(spec).infer(spec, params, inputs)
+        rule = rule_for(spec)
+        if not rule.takes_values:
+            for x in inputs:
+                if not isinstance(x, TensorInfo):
+                    return NodeOutcome(None, failure=NodeFailure(
+                        "not-a-tensor", f"{spec.title} works on a tensor, but gets {x.shown} (a value that is "
+                        "not a tensor)"))
+        return rule.infer(spec, params, inputs)
     except LayerFailed as failed:
         return NodeOutcome(None, failure=failed.failure)
     except MissingRuleError as missing:

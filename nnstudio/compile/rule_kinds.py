@@ -46,11 +46,17 @@ def mark_helper(node: fx.Node, node_id: str) -> fx.Node:
     return node
 
 
-def output_info(spec: LayerSpec, value: Any) -> TensorInfo:
-    """Return what analysis keeps of a layer's meta result; refuse results that lose the batch."""
+def output_info(spec: LayerSpec, value: Any, batched: bool = True) -> TensorInfo:
+    """Return what analysis keeps of a layer's meta result; refuse results that lose the batch.
+
+    ``batched``: the input had a batch dimension (an imported network may also run a layer on a
+    tensor without one, such as Swin V2's relative position table).
+    """
     if not isinstance(value, torch.Tensor):
         raise fail("layer-failed", f"{spec.title} did not return a tensor; nnstudio passes one tensor "
                    "from layer to layer")
+    if not batched:
+        return TensorInfo(tuple(value.shape), value.dtype, batched=False)
     if value.dim() == 0 or value.shape[0] != META_BATCH:
         raise fail("loses-batch", f"{spec.title} does not keep the batch dimension first (its result no "
                    "longer holds one row per sample); change its parameters so the first dimension stays N")
@@ -113,8 +119,8 @@ class ModuleRule(LayerRule):
                 value = operator.getitem(value, index)
         except Exception as exc:  # any run-time failure of the layer is reported on the node
             raise fail("layer-failed", f"{spec.title} fails on input {x.shown}: {torch_message(exc, [x])}") from None
-        output = output_info(spec, value)
-        flops = counter.get_total_flops() // META_BATCH
+        output = output_info(spec, value, x.batched)
+        flops = counter.get_total_flops() // (META_BATCH if x.batched else 1)
         return NodeOutcome(output, trainable, flops, resolved, inferred)
 
     def resolve(self, spec: LayerSpec, params: Mapping[str, Any], x: TensorInfo
@@ -153,6 +159,10 @@ class ModuleRule(LayerRule):
             return cls(**kwargs)
         with torch.device(device):
             return cls(**kwargs)
+
+    def class_path(self, spec: LayerSpec, resolved: Mapping[str, Any]) -> str:
+        """Return the qualified name of the module's class (``torch.nn.Linear``)."""
+        return spec.target
 
     def constructor_call(self, spec: LayerSpec, resolved: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Return the constructor's arguments as a person would write them (for ``model.py``)."""

@@ -156,6 +156,9 @@ class LayerRule:
     bias_axis: int | None = None
     #: A normaliser that subtracts a per-channel batch mean along this axis (BatchNorm: 1).
     centres_axis: int | None = None
+    #: Takes values other than one tensor (an int, a tuple of tensors: an imported call); the
+    #: analysis refuses those for every other layer, naming what it got.
+    takes_values: bool = False
 
     def __init__(self, type_id: str | None = None, **facts: Any) -> None:
         if type_id is not None:
@@ -189,6 +192,18 @@ class LayerRule:
              inputs: list[fx.Node]) -> fx.Node:
         """Add the layer's fx nodes to ``graph`` and return the node holding its result."""
         raise NotImplementedError
+
+    def stands_alone(self, params: Mapping[str, Any]) -> bool:
+        """True when the layer needs no wires (it holds state, such as a Parameter layer)."""
+        return False
+
+    def with_context(self, params: Mapping[str, Any], nodes: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Return the parameters the layer is analysed with, given the graph's ``nodes`` by id.
+
+        A layer that depends on another layer (a Call of another layer's module) adds what it needs
+        of it here, so the analysis caches the layer by that too. Most layers use their own only.
+        """
+        return params
 
     def torch_classes(self, spec: LayerSpec) -> tuple[type[nn.Module], ...]:
         """Return the torch module classes this layer stands for (none but for module layers)."""

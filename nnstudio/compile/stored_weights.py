@@ -18,11 +18,10 @@ from torch import nn
 from nnstudio.compile.results import Analysis
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import rule_for
-from nnstudio.core.catalog import LayerKind
 from nnstudio.core.commands import SetStoredWeights
 from nnstudio.core.graph import Graph, Node
 from nnstudio.core.problems import Fix, Problem
-from nnstudio.core.weights import StoredTensor
+from nnstudio.core.weights import HOLDS_TENSORS, StoredTensor
 
 #: safetensors dtype names -> torch dtypes.
 TORCH_DTYPES = {
@@ -49,16 +48,20 @@ _SHAPES_LOCK = threading.Lock()
 
 def _layer_shapes(node: Node, analysis: Analysis) -> dict[str, tuple[int, ...]] | None:
     result = analysis.nodes.get(node.id)
-    if result is None or not result.known or node.spec.kind is not LayerKind.MODULE:
+    if result is None or not result.known or node.spec.kind not in HOLDS_TENSORS:
         return None
+    rule = rule_for(node.spec)
+    state_shapes = getattr(rule, "state_shapes", None)
+    if state_shapes is not None:  # a Parameter layer: its one tensor, by its own parameters
+        return state_shapes(result.resolved)  # type: ignore[no-any-return]
     key = (node.type_id, tuple(sorted((k, repr(v)) for k, v in result.resolved.items())))
     with _SHAPES_LOCK:  # analyses of several windows may run at once
         if key in _SHAPES:
             _SHAPES.move_to_end(key)
             return _SHAPES[key]
+    if not isinstance(rule, ModuleRule):
+        return None
     try:
-        rule = rule_for(node.spec)
-        assert isinstance(rule, ModuleRule)
         module = rule.build(node.spec, result.resolved, device="meta")
         shapes: dict[str, tuple[int, ...]] | None = {name: tuple(t.shape) for name, t in module.state_dict().items()}
     except Exception:  # noqa: BLE001 - the analysis already reports a layer that cannot be built
@@ -80,11 +83,12 @@ def weight_problems(graph: Graph, analysis: Analysis) -> list[Problem]:
         if shapes is None:
             continue
         for name, stored in sorted(node.weights.items()):
+            key = f"{node.id}.{name}" if name else node.id
             if name not in shapes:
-                message = (f"the weights file holds {node.id}.{name}, but {node.spec.title} has no tensor named "
+                message = (f"the weights file holds {key}, but {node.spec.title} has no tensor named "
                            f"{name!r}; let the layer start from fresh weights, or restore the layer it was for")
             elif shapes[name] != stored.shape:
-                message = (f"the stored {node.id}.{name} is {list(stored.shape)}, but the layer's {name} is "
+                message = (f"the stored {key} is {list(stored.shape)}, but the layer's {name} is "
                            f"{list(shapes[name])}; let the layer start from fresh weights, or restore its "
                            f"settings")
             else:

@@ -27,16 +27,28 @@ _DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 
 @dataclass(frozen=True)
 class TensorInfo:
-    """A tensor's batched shape (batch = META_BATCH) and dtype: all analysis needs to know."""
+    """A tensor's batched shape (batch = META_BATCH) and dtype: all analysis needs to know.
+
+    ``batched`` is False for a tensor without a batch dimension (an imported network's parameter,
+    such as ViT's position embedding): its shape is shown as it is.
+    """
 
     shape: tuple[int, ...]
     dtype: torch.dtype
+    batched: bool = True
 
     def meta(self) -> torch.Tensor:
         return torch.empty(self.shape, dtype=self.dtype, device="meta")
 
     @property
+    def key(self) -> tuple[Any, ...]:
+        """What a layer's result may depend on (analysis caches results by their inputs' keys)."""
+        return (self.shape, self.dtype, self.batched)
+
+    @property
     def display_shape(self) -> Shape:
+        if not self.batched or not self.shape:
+            return tuple(self.shape)
         return (BATCH_LABEL, *self.shape[1:])
 
     @property
@@ -118,7 +130,7 @@ def torch_message(exc: BaseException, inputs: Sequence[TensorInfo] = ()) -> str:
     input's batched shape in any of those forms becomes ``[N, 64]``.
     """
     text = str(exc).strip() or type(exc).__name__
-    for x in sorted(inputs, key=lambda t: -len(t.shape)):
+    for x in sorted((t for t in inputs if isinstance(t, TensorInfo) and t.batched), key=lambda t: -len(t.shape)):
         dims = [str(d) for d in x.shape]
         shown = x.shown
         for pattern in (r"torch\.Size\(\[{}\]\)", r"\[{}\]", r"\({}\)"):

@@ -164,7 +164,7 @@ def _check_ports(wiring: Wiring, node_id: str, report: StructureReport) -> None:
     for port in spec.inputs:
         wired = [e for e in edges if e.port == port.name]
         if port.variadic:
-            if len(wired) < 2:
+            if len(wired) < port.minimum:
                 count = "nothing is" if not wired else "only one layer is"
                 report.add("merge-needs-inputs", f"{count} connected; {spec.title} combines two or more "
                            "inputs", node_id)
@@ -187,10 +187,13 @@ def _check_ports(wiring: Wiring, node_id: str, report: StructureReport) -> None:
 def _check_reachability(wiring: Wiring, inputs: list[str], outputs: list[str], report: StructureReport
                         ) -> None:
     """Flag layers that no Input feeds, and layers whose result never reaches an Output."""
-    fed = wiring.reachable(inputs)
+    # Layers that take no input (a Parameter, a call of torch.arange) start a path as Inputs do.
+    sources = [n for n, edges in wiring.incoming.items() if not edges and _may_start(wiring.nodes[n])]
+    fed = wiring.reachable([*inputs, *sources])
     used = wiring.reachable(outputs, forward=False)
+    rules = wiring.rules
     for node_id, node in wiring.nodes.items():
-        if node_id in report.broken:
+        if node_id in report.broken or rules[node_id].stands_alone(node.params):
             continue
         kind = node.spec.kind
         if inputs and kind is not LayerKind.INPUT and node_id not in fed:
@@ -199,3 +202,8 @@ def _check_reachability(wiring: Wiring, inputs: list[str], outputs: list[str], r
             # Its shape can still be shown: the layer is fine, only its result is unused.
             report.add("dead-end", "its result never reaches the Output; connect it onward or delete it",
                        node_id, blocks=False)
+
+
+def _may_start(node: Node) -> bool:
+    """True when the layer may have no input at all (every port optional)."""
+    return node.spec.kind is not LayerKind.OUTPUT and all(p.variadic and p.minimum == 0 for p in node.spec.inputs)

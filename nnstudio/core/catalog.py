@@ -28,14 +28,18 @@ class LayerKind(str, Enum):
     MODULE = "module"  # a submodule call, ``target`` is an nn.Module class path
     MERGE = "merge"  # a function over several inputs (add, cat, mul)
     RESHAPE = "reshape"  # a tensor method keeping the batch dimension
+    FUNCTION = "function"  # a call of a function, a tensor method, or another layer's module (imported)
+    PARAMETER = "parameter"  # a tensor the network holds (a learnable parameter or a buffer), no input
 
 
 @dataclass(frozen=True)
 class PortSpec:
-    """An input port; ``variadic`` ports (Add, Concat, Multiply) take two or more edges."""
+    """An input port; ``variadic`` ports (Add, Concat, Multiply) take ``minimum`` or more edges."""
 
     name: str
     variadic: bool = False
+    #: The fewest edges a variadic port needs (merges: 2; an imported call may take none).
+    minimum: int = 2
 
 
 @dataclass(frozen=True)
@@ -238,9 +242,9 @@ def _avg_pool(dims: int) -> LayerSpec:
                    prefix="pool")
 
 
-IO, LIN, CONV, POOL, NORM, REG, SHAPE, REC, ATT, ACT, MERGE = (
+IO, LIN, CONV, POOL, NORM, REG, SHAPE, REC, ATT, ACT, MERGE, CODE = (
     "Input / Output", "Linear", "Convolution", "Pooling", "Normalization", "Regularization",
-    "Shape", "Recurrent", "Attention", "Activation", "Merge",
+    "Shape", "Recurrent", "Attention", "Activation", "Merge", "Code",
 )
 
 
@@ -258,6 +262,60 @@ def _activation(type_id: str, title: str, target: str, help: str, *params: Param
 def _merge(type_id: str, title: str, target: str, help: str, *params: ParamSpec) -> LayerSpec:
     return LayerSpec(type_id, title, MERGE, help, LayerKind.MERGE, target=target,
                      inputs=(PortSpec("in", variadic=True),), params=params)
+
+
+#: The inputs of an imported call: any number of wires, read in order as ``{"$input": k}``.
+_CALL_INPUTS = (PortSpec("in", variadic=True, minimum=0),)
+
+
+def _call_arguments(what: str) -> tuple[ParamSpec, ParamSpec]:
+    return (
+        ParamSpec("args", ParamKind.DATA, ({"$input": 0},), f"positional arguments of the {what}: constants, "
+                  'and {"$input": k} for the k-th wire', allow_infinite=True, optional=True),
+        ParamSpec("kwargs", ParamKind.DATA, {}, f"keyword arguments of the {what}", allow_infinite=True,
+                  keywords=True),
+    )
+
+
+def _code_layers() -> list[LayerSpec]:
+    """The layers an imported network needs beyond the cards: any call, any module, a held tensor."""
+    return [
+        LayerSpec("function", "Function", CODE, "Calls a torch function (torch.flatten), a tensor method "
+                  "(Tensor.permute) or an operator (operator.getitem) on its inputs and constants",
+                  LayerKind.FUNCTION, inputs=_CALL_INPUTS, params=(
+                      ParamSpec("target", ParamKind.TEXT, "torch.relu", "what is called: torch.flatten, "
+                                "torch.nn.functional.relu, Tensor.permute, operator.add, ...", max_length=300),
+                      *_call_arguments("call"),
+                  ), name_prefix="fn"),
+        LayerSpec("module", "Module", CODE, "Any torch.nn module (or a library's, such as torchvision's "
+                  "StochasticDepth), built from its class and constructor arguments and called on its inputs",
+                  LayerKind.MODULE, inputs=_CALL_INPUTS, params=(
+                      ParamSpec("class", ParamKind.TEXT, "torch.nn.Identity", "the module's class, e.g. "
+                                "torch.nn.PixelShuffle or torchvision.ops.StochasticDepth", max_length=300),
+                      ParamSpec("arguments", ParamKind.DATA, {}, "constructor arguments by name",
+                                allow_infinite=True, keywords=True),
+                      *_call_arguments("module's call (empty: the module is held but not called)"),
+                  ), name_prefix="module"),
+        LayerSpec("call", "Call", CODE, "Calls the module of another layer again: one module used at several "
+                  "places (ResNet's ReLU in a block), its weights shared",
+                  LayerKind.FUNCTION, inputs=_CALL_INPUTS, params=(
+                      ParamSpec("module", ParamKind.TEXT, "", "the name of the layer whose module is called",
+                                max_length=200),
+                      *_call_arguments("call"),
+                  ), name_prefix="call"),
+        LayerSpec("parameter", "Parameter", CODE, "A tensor the network holds: a learnable parameter (a class "
+                  "token, a position embedding) or a buffer, stored in the project's weights",
+                  LayerKind.PARAMETER, inputs=(), params=(
+                      ParamSpec("shape", T, (1,), "the tensor's shape (no batch dimension)", minimum=0,
+                                maximum=MAX_FEATURES, allow_empty=True),
+                      ParamSpec("dtype", C, "float32", "element type", choices=(
+                          "float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8",
+                          "bool", "complex64")),
+                      ParamSpec("role", C, "parameter", "parameter: learned by training; buffer: saved with "
+                                "the weights, not learned; constant: a buffer the state dict leaves out",
+                                choices=("parameter", "buffer", "constant")),
+                  ), name_prefix="param"),
+    ]
 
 
 def _builtin_layers() -> list[LayerSpec]:
@@ -418,6 +476,7 @@ def _builtin_layers() -> list[LayerSpec]:
         _merge("concat", "Concat", "torch.cat", "Joins its inputs along a dimension",
                _dim(1, "dimension to join along (1: channels or features)")),
         _merge("multiply", "Multiply", "torch.mul", "Element-wise product of its inputs (gating)"),
+        *_code_layers(),
     ]
 
 

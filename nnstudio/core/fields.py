@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from nnstudio.core import call_data
 from nnstudio.core.errors import ParamError
 
 
@@ -33,6 +34,9 @@ class ParamKind(str, Enum):
     PATH = "path"
     #: A list of finite numbers (per-channel normalisation means, say).
     FLOAT_LIST = "float_list"
+    #: Constant data of an imported call (arguments, constructor arguments): JSON with tags for what
+    #: JSON lacks (tuples, slices, dtypes...); see :mod:`nnstudio.core.call_data`.
+    DATA = "data"
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,10 @@ class ParamSpec:
     #: FLOAT / FLOAT_LIST: ``inf`` and ``-inf`` are values (an imported ``masked_fill(x, mask, -inf)``);
     #: NaN never is. Project files store them as ``Infinity`` / ``-Infinity``.
     allow_infinite: bool = False
+    #: INT_TUPLE only: the empty tuple is a value (a scalar tensor's shape).
+    allow_empty: bool = False
+    #: DATA only: the value is a table of keyword arguments (an object of names), not one value.
+    keywords: bool = False
 
     @property
     def title(self) -> str:
@@ -114,6 +122,11 @@ class ParamSpec:
             return self._validate_text(value)
         if kind is ParamKind.FLOAT_LIST:
             return self._validate_float_list(value)
+        if kind is ParamKind.DATA:
+            try:
+                return call_data.freeze(value, allow_infinite=self.allow_infinite, table=self.keywords)
+            except call_data.DataError as exc:
+                raise ParamError(self.name, str(exc)) from None
         raise AssertionError(kind)  # pragma: no cover - every kind is handled above
 
     def _as_int(self, value: Any) -> int:
@@ -149,7 +162,7 @@ class ParamSpec:
         if not isinstance(value, (list, tuple)):
             raise ParamError(self.name, f"expected a list of whole numbers, got {value!r}")
         entries = tuple(self._check_entry(self._as_int(v)) for v in value)
-        if not entries:
+        if not entries and not self.allow_empty:
             raise ParamError(self.name, "expected at least one number")
         if self.length is not None and len(entries) != self.length:
             raise ParamError(self.name, f"expected {self.length} numbers, got {len(entries)}")

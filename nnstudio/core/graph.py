@@ -107,6 +107,9 @@ class Graph:
         self._containers: dict[str, int] = {}
         #: Increases on every change that matters to analysis; caches compare it.
         self.revision = 0
+        #: Container path -> the class name of the submodule an import found there (``layer1.0`` ->
+        #: ``BasicBlock``): titles for blocks and classes in model.py. Cosmetic: a stale entry is harmless.
+        self.module_classes: dict[str, str] = {}
 
     # --- reading ---------------------------------------------------------------------------------
 
@@ -377,6 +380,7 @@ class Graph:
         for edge in self.edges():
             other._g.add_edge(edge.source, edge.target, key=edge.key, edge=edge)
         other.revision = self.revision
+        other.module_classes = dict(self.module_classes)
         return other
 
     def to_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -48,6 +48,9 @@ CLASHING_NAMES = NN_MODULE_METHODS | NN_MODULE_ATTRIBUTES | FX_GRAPH_MODULE_NAME
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INDEX = re.compile(r"0|[1-9][0-9]{0,8}")
+#: A submodule name with dashes (torchvision's RegNets have ``block1-0``): reached with getattr, kept
+#: so an imported model's state-dict keys stay the original's.
+_DASHED = re.compile(r"[A-Za-z][A-Za-z0-9_]*(-[A-Za-z0-9_]+)+")
 #: Longest accepted name (a project file refuses longer ids too).
 MAX_NAME_LENGTH = 200
 
@@ -81,9 +84,9 @@ def _syntax_reason(name: str, dotted: bool) -> str | None:
             return f"`{part}` starts with `_`, which PyTorch keeps for its own attributes"
         if _IDENTIFIER.fullmatch(part):
             continue
-        if _INDEX.fullmatch(part):
+        if _INDEX.fullmatch(part) or _DASHED.fullmatch(part):
             if not dotted:
-                return f"`{part}` is a number: an Input's name must be an identifier"
+                return f"`{part}` is not an identifier: an Input's name must be an identifier"
             continue
         if part.isdigit():
             return f"`{part}` is not a plain index (no leading zeros, at most 9 digits)"

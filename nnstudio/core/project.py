@@ -80,6 +80,8 @@ def project_to_dict(project: Project) -> dict[str, Any]:
     }
     if project.weights_name and any(node.weights for node in project.graph.nodes()):
         record["weights"] = project.weights_name
+    if project.graph.module_classes:
+        record["module_classes"] = dict(sorted(project.graph.module_classes.items()))
     return record
 
 
@@ -241,6 +243,7 @@ def _build(record: ProjectRecord, catalog: Catalog, source: str | None, folder: 
         raise ProjectFileError(exc.reason if where else str(exc), source, where) from None
     except UnknownLayerError as exc:
         raise ProjectFileError(str(exc), source) from None
+    graph.module_classes = dict(record.module_classes)
     settings = TrainingSettings.model_validate(record.training)
     if record.weights is not None:
         _attach_weights(graph, record.weights, source, folder)

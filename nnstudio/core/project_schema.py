@@ -68,6 +68,10 @@ class ProjectRecord(_Record):
     training: dict[str, Any] = Field(default_factory=dict)
     #: A safetensors file beside the project with tensors by state-dict key (version 2).
     weights: str | None = Field(None, min_length=1, max_length=255)
+    #: Container path -> class name of the submodule an import found there (version 2, optional).
+    module_classes: dict[Annotated[str, Field(max_length=MAX_NAME_LENGTH)], Annotated[str, Field(
+        min_length=1, max_length=200, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]] = Field(default_factory=dict,
+                                                                                  max_length=100_000)
 
 
 def location(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -130,7 +134,7 @@ def _infinity_allowed(raw: dict[str, Any], path: tuple[Any, ...], value: float, 
         spec = catalog.get(type_id).param(path[3])
     except Exception:  # noqa: BLE001 - an unknown type or parameter is reported by a later step
         return False
-    return spec.allow_infinite and spec.kind in (ParamKind.FLOAT, ParamKind.FLOAT_LIST)
+    return spec.allow_infinite and spec.kind in (ParamKind.FLOAT, ParamKind.FLOAT_LIST, ParamKind.DATA)
 
 
 def _refuse(raw: dict[str, Any], path: tuple[Any, ...], value: float, source: str | None) -> None:

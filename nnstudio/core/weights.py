@@ -42,6 +42,8 @@ MAX_HEADER_BYTES = 100 * 2**20
 MAX_WEIGHTS_BYTES = WEIGHTS_BYTES
 #: Most dimensions a stored tensor may have (torch allows 64).
 MAX_DIMENSIONS = 64
+#: Layers that hold tensors: a module's by their names inside it, a Parameter layer its one tensor (name "").
+HOLDS_TENSORS = frozenset({LayerKind.MODULE, LayerKind.PARAMETER})
 
 
 class WeightsFileError(NnstudioError):
@@ -121,6 +123,27 @@ class TensorSource:
         """Index the bytes of a safetensors file held in memory (``safetensors.torch.save(...)``)."""
         return cls(bytes(data), name)
 
+    @classmethod
+    def from_buffers(cls, buffers: Mapping[str, tuple[str, tuple[int, ...], Any]], name: str = "weights"
+                     ) -> dict[str, StoredTensor]:
+        """Stored tensors over byte buffers already in memory (key -> (dtype, shape, buffer)), not copied.
+
+        An importer hands its model's tensors over this way; saving the project writes them out.
+        Raises WeightsFileError when a buffer's size does not fit its dtype and shape.
+        """
+        stored: dict[str, StoredTensor] = {}
+        for key, (dtype, shape, buffer) in buffers.items():
+            view = memoryview(buffer).cast("B")
+            if dtype not in DTYPE_BYTES or math.prod(shape) * DTYPE_BYTES[dtype] != len(view):
+                raise WeightsFileError(name, f"tensor {key!r} ({dtype}, shape {list(shape)}) does not fit its "
+                                             f"{len(view):,} bytes", key)
+            source = cls.__new__(cls)
+            source.name, source.path, source._buffer, source.view = name, None, buffer, view
+            source.identity, source.metadata = None, {}
+            source.tensors = {key: StoredTensor(source, key, dtype, tuple(shape), 0, len(view))}
+            stored[key] = source.tensors[key]
+        return stored
+
     def unchanged_on_disk(self) -> bool:
         """True when the file this source was opened from is still the same file (not replaced or edited)."""
         if self.path is None or self.identity is None:
@@ -185,8 +208,11 @@ def layer_of_key(graph: Graph, key: str) -> tuple[str, str] | None:
     """Split state-dict ``key`` into (the layer id owning it, the name inside the layer), or None.
 
     The owner is the longest dotted prefix that is a layer: ``layer1.0.conv1.weight`` belongs to
-    ``layer1.0.conv1`` as ``weight``; ``encoder.self_attn.in_proj_weight`` to ``encoder``.
+    ``layer1.0.conv1`` as ``weight``; ``encoder.self_attn.in_proj_weight`` to ``encoder``. A key that
+    is a layer's id itself belongs to that layer (a Parameter layer such as ``class_token``) as ``""``.
     """
+    if key in graph:
+        return key, ""
     parts = key.split(".")
     for cut in range(len(parts) - 1, 0, -1):
         owner = ".".join(parts[:cut])
@@ -207,7 +233,7 @@ def bind_weights(graph: Graph, source: TensorSource) -> None:
             raise WeightsFileError(source.name, f"holds {key!r}, but the project has no layer "
                                                 f"{key.rsplit('.', 1)[0]!r} to own it", key)
         node = graph.node(owner[0])
-        if node.spec.kind is not LayerKind.MODULE:
+        if node.spec.kind not in HOLDS_TENSORS or (node.spec.kind is LayerKind.PARAMETER) != (owner[1] == ""):
             raise WeightsFileError(source.name, f"holds {key!r}, but layer {owner[0]!r} ({node.spec.title}) "
                                                 "has no weights", key)
         bound.setdefault(owner[0], {})[owner[1]] = tensor
@@ -217,7 +243,8 @@ def bind_weights(graph: Graph, source: TensorSource) -> None:
 
 def stored_tensors(graph: Graph) -> dict[str, StoredTensor]:
     """Every tensor the layers of ``graph`` hold, by state-dict key (sorted)."""
-    found = {f"{node.id}.{name}": tensor for node in graph.nodes() for name, tensor in node.weights.items()}
+    found = {f"{node.id}.{name}" if name else node.id: tensor
+             for node in graph.nodes() for name, tensor in node.weights.items()}
     return dict(sorted(found.items()))
 
 

@@ -286,12 +286,17 @@ class MainWindow(QMainWindow):
         self.canvas.selection_changed.connect(self._on_selection_changed)
         self.canvas.rename_requested.connect(self.inspector.edit_name)
         self.canvas.status_message.connect(lambda text: self.status_bar.showMessage(text, 6000))
+        self.training_panel.open_project_requested.connect(self._open_run_network)
         presenter = self.training_panel.presenter
         self.inspector.follow_memory(presenter.memory)
         presenter.running_changed.connect(self._on_training_running)
         presenter.status_message.connect(lambda text: self.status_bar.showMessage(text, 8000))
         self.about_to_close.connect(presenter.shutdown)
         self.tabs.currentChanged.connect(self._on_tab_changed)
+
+    def _open_run_network(self, project: Project) -> None:
+        if self.files.open_project_copy(project):
+            self.tabs.setCurrentIndex(0)  # the network is for editing
 
     # --- public API ------------------------------------------------------------------------------
 

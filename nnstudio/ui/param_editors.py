@@ -7,6 +7,7 @@ with ``ParamSpec.validate`` so the reason of a refusal comes from one place, the
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from nnstudio.core import call_data
 from nnstudio.core.catalog import ParamKind, ParamSpec
 
 _INT32_MAX = 2**31 - 1
@@ -199,6 +201,23 @@ class TextEditor(_TextEditor):
         return str(value)
 
 
+class DataEditor(_TextEditor):
+    """Call data of an imported layer (arguments, constructor arguments), typed as the JSON the file holds."""
+
+    placeholder = 'e.g. [{"$input": 0}, 1]'
+
+    def parse(self, text: str) -> Any:
+        if not text.strip() and self.spec.optional:
+            return None
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise ParseError(f"not JSON: {exc.args[0].split(':')[0]}") from None
+
+    def format(self, value: Any) -> str:
+        return json.dumps(call_data.thaw(value))
+
+
 class FloatListEditor(_TextEditor):
     """Numbers separated by commas or spaces (``0.485, 0.456, 0.406``)."""
 
@@ -356,6 +375,7 @@ EDITORS: dict[ParamKind, Callable[[ParamSpec, QWidget | None], ParamEditor]] = {
     ParamKind.TEXT: TextEditor,
     ParamKind.PATH: PathEditor,
     ParamKind.FLOAT_LIST: FloatListEditor,
+    ParamKind.DATA: DataEditor,
 }
 
 

@@ -62,6 +62,7 @@ class TrainingPlot(QWidget):
         self._readout_stale = False  # data drawn since the read-out last changed
         self._overlays: dict[str, list[tuple[QtCurve, str, pg.PlotItem]]] = {}
         self._overlay_labels: dict[str, str] = {}
+        self._overlay_colours: dict[str, QColor | None] = {}
         self._title = title
         self._hover_x: float | None = None
         # Per pyqtgraph plot: its hover line and its grid (kept here, not on the plot items, so no
@@ -294,12 +295,15 @@ class TrainingPlot(QWidget):
 
     # ----------------------------------------------------------------- overlays
     def add_overlay(self, run_id: str, data: Mapping[str, tuple[Iterable[float], Iterable[float]]],
-                    label: str | None = None) -> None:
+                    label: str | None = None, colour: QColor | None = None) -> None:
         """Draw an earlier run's series (keyed like ``snapshot()``) as faint dashed curves.
 
-        Series this plot does not draw are ignored; adding ``run_id`` again replaces it.
+        Series this plot does not draw are ignored; adding ``run_id`` again replaces it. With
+        ``colour`` every curve of the run takes that colour (validation solid, the rest dashed), so
+        several overlaid runs tell apart; the legend names the run.
         """
         self.remove_overlay(run_id)
+        self._overlay_colours[run_id] = colour
         items: list[tuple[QtCurve, str, pg.PlotItem]] = []
         for name, (xs, ys) in data.items():
             series = self._series.get(name)
@@ -323,16 +327,20 @@ class TrainingPlot(QWidget):
         self._overlay_labels[run_id] = label or run_id
         self._style_overlays()
         if items:
-            self._legend.addItem(LegendSample(items[0][0]), f"{label or run_id} (earlier)")
+            sample = next((item for item, name, _plot in items if name.startswith("val_")), items[0][0])
+            self._legend.addItem(LegendSample(sample), label or run_id if colour is not None
+                                 else f"{label or run_id} (earlier)")
             self._cache_static_items()
 
     def remove_overlay(self, run_id: str) -> None:
         """Remove the overlay of ``run_id`` (nothing happens when it is not shown)."""
         items = self._overlays.pop(run_id, None)
         self._overlay_labels.pop(run_id, None)
+        self._overlay_colours.pop(run_id, None)
         if not items:
             return
-        self._legend.removeItem(items[0][0])
+        for item, _name, _plot in items:
+            self._legend.removeItem(item)
         for item, _name, _plot in items:
             item.detach()
 
@@ -435,8 +443,13 @@ class TrainingPlot(QWidget):
             item.setSymbol(None)
 
     def _style_overlays(self) -> None:
-        for items in self._overlays.values():
+        for run_id, items in self._overlays.items():
+            colour = self._overlay_colours.get(run_id)
             for item, name, _plot in items:
+                if colour is not None:
+                    style = Qt.PenStyle.SolidLine if name.startswith("val_") else Qt.PenStyle.DashLine
+                    item.setPen(pg.mkPen(colour, width=1.6, style=style))
+                    continue
                 series = self._series.get(name)
                 role = series.style.role if series else "train"
                 pen = pg.mkPen(self._colour(role, 110), width=1.4, style=Qt.PenStyle.DashLine)

@@ -26,8 +26,8 @@ Public API of both plots (:class:`~nnstudio.ui.plot_widget.TrainingPlot`):
   (x, y)`` copies; ``snapshot() -> {name: (x, y)}`` of the non-empty series.
 - ``export_png(path)`` and ``export_csv(path)`` (columns ``series,epoch,value``); both also sit in
   the plot's right-click menu. ``readout_at(x) -> {series title: value}`` is what the hover line shows.
-- ``add_overlay(run_id, data, label=None)`` draws an earlier run's series (same names as
-  ``snapshot()``; unknown names are ignored) as faint dashed curves; ``remove_overlay(run_id)``,
+- ``add_overlay(run_id, data, label=None, colour=None)`` draws an earlier run's series (same names
+  as ``snapshot()``; unknown names are ignored) as faint dashed curves, or in ``colour`` when given; ``remove_overlay(run_id)``,
   ``overlay_ids()``, ``clear_overlays()``.
 
 ``LossPlot`` series: ``batch_loss`` (raw, faint), ``batch_loss_smooth`` (bias-corrected EMA,
@@ -52,6 +52,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWidget
 
 from nnstudio.ui.plot_parts import SeriesStyle, ValueAxis
@@ -114,8 +115,8 @@ class LossPlot(TrainingPlot):
         self._fit_loss_axis(force=True)
 
     def add_overlay(self, run_id: str, data: Mapping[str, tuple[Iterable[float], Iterable[float]]],
-                    label: str | None = None) -> None:
-        super().add_overlay(run_id, data, label)
+                    label: str | None = None, colour: QColor | None = None) -> None:
+        super().add_overlay(run_id, data, label, colour)
         self._fit_lr_axis()
         self._fit_loss_axis(force=True)
 

@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -72,6 +72,9 @@ def set_progress_value(bar: QProgressBar, value: int) -> None:
 class TrainingPanel(QWidget):
     """The Training tab of ``document``; see the module docstring."""
 
+    #: Open this Project (a recorded run's network) in the editor, as a new unsaved document.
+    open_project_requested = Signal(object)
+
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainingPanel")
@@ -116,6 +119,9 @@ class TrainingPanel(QWidget):
         self.action_resume_checkpoint = a("actionResumeCheckpoint", "&Resume from Checkpoint…",
                                           self.resume_checkpoint_dialog,
                                           "Continue training from a saved checkpoint.pth")
+        self.action_sweep = a("actionSweep", "S&weep…", self.open_sweep_dialog,
+                              "Search training settings and layer parameters for the best values (Optuna)")
+        self.sweep_dialog: Any = None
         #: "Also write model.onnx" options of the export button's menu, by format (filled when first shown).
         self.export_formats: dict[str, QAction] = {}
         self._apply_icons()
@@ -202,6 +208,7 @@ class TrainingPanel(QWidget):
         controls.addWidget(export_button)
         controls.addWidget(self._tool_button(self.action_save_checkpoint))
         controls.addWidget(self._tool_button(self.action_resume_checkpoint))
+        controls.addWidget(self._tool_button(self.action_sweep))
         self.progress = QProgressBar(self)
         self.progress.setObjectName("trainingProgress")
         self.progress.setAccessibleName("Training progress")
@@ -312,7 +319,47 @@ class TrainingPanel(QWidget):
         self._plots_area.layout().addWidget(plots)
         self.history = RunHistoryWidget(self)
         self.history.attach_plots(self.loss_plot, self.accuracy_plot)
+        self.history.follow_document(self.document)
+        self.history.message.connect(self.presenter.status_message)
+        self.history.open_network_requested.connect(self._open_run_network)
         self.bottom_tabs.addTab(self.history, "Runs")
+
+    def _open_run_network(self, project: Any, _title: str) -> None:
+        self.open_project_requested.emit(project)
+
+    def open_sweep_dialog(self) -> Any:
+        """Open the Sweep dialog on the open project (one at a time; it stays open beside the window)."""
+        from nnstudio.core.examples import list_examples
+        from nnstudio.ui.run_history import document_runs_folder
+        from nnstudio.ui.sweep_dialog import SweepDialog
+
+        if self.sweep_dialog is not None and not self.sweep_dialog.is_running:
+            self.sweep_dialog.close()
+            self.sweep_dialog.deleteLater()
+            self.sweep_dialog = None
+        if self.sweep_dialog is None:
+            document = self.document
+            name = document.project.name
+            example = name if document.path is None and name in {e.name for e in list_examples()} else None
+            self.sweep_dialog = SweepDialog(document, document_runs_folder(document), self,
+                                            project_path=str(document.path) if document.path else None,
+                                            example=example)
+            self.sweep_dialog.finished_sweep.connect(self._on_sweep_finished)
+        self.sweep_dialog.show()
+        self.sweep_dialog.raise_()
+        return self.sweep_dialog
+
+    def _on_sweep_finished(self, text: str) -> None:
+        self.presenter.status_message.emit(text)
+        if self.history is not None:
+            self.history.refresh()
+
+    def shutdown_runs(self) -> None:
+        """Stop the Sweep dialog's workers and the Runs view's timers (the window is closing)."""
+        if self.sweep_dialog is not None:
+            self.sweep_dialog.shutdown()
+        if self.history is not None:
+            self.history.shutdown()
 
     def showEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)

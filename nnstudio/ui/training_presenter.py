@@ -89,7 +89,6 @@ class TrainingPresenter(QObject):
         self._waiting_for_analysis = False
         #: The analysis the last run was built from (it describes that run's network).
         self._run_analysis: Any = None
-        self._run_id: str | None = None
         self._started_at = 0.0
         self._paused_at: float | None = None
         self._paused_total = 0.0
@@ -159,14 +158,12 @@ class TrainingPresenter(QObject):
         panel.show_results(False)
         self.info, self.outcome, self._last_update = None, None, None
         self._started_at, self._paused_at, self._paused_total = time.perf_counter(), None, 0.0
-        from nnstudio.ui.run_history import RunRecord
+        from nnstudio.ui.run_history import summarize_settings
 
-        record = RunRecord.start(settings)
-        self._run_id = panel.history.add_run(record)
         panel.progress.setValue(0)
         panel.progress_label.setText("Loading the data and building the network…")
         panel.set_state("Preparing…", WARNING_COLOR)
-        panel.log_message(f"{record.title}: {record.settings_summary}")
+        panel.log_message(f"new run: {summarize_settings(settings)}")
         self._waiting_for_analysis = True
         self.running_changed.emit(True)
         panel.update_actions()
@@ -183,13 +180,19 @@ class TrainingPresenter(QObject):
             self._end_without_run(RunOutcome("failed", f"the network has {len(errors)} error(s)"))
             return
         self._run_analysis = analysis
+        from nnstudio.ui.run_history import document_runs_folder
+
+        # Every run is recorded in the project's runs folder (the Runs tab lists it), whichever
+        # session trains it: a thread on one device, or torchrun worker processes ("All GPUs").
+        recording = {"runs_folder": document_runs_folder(self.document), "project_path": self.document.path}
         if self.workers > 1:
             self.session = self.processes
             self.processes.start(self.document.project, checkpoint, device=ALL_GPUS_DEVICE, workers=self.workers,
-                                 analysis=analysis)
+                                 analysis=analysis, **recording)
         else:
             self.session = self.threads
-            self.threads.start(self.document.project, checkpoint, analysis=analysis)
+            self.threads.start(self.document.project, checkpoint, analysis=analysis, **recording)
+        self.panel.history.run_started()
         self.panel.update_actions()  # Pause is possible from now on
 
     def set_workers(self, workers: int) -> None:
@@ -283,6 +286,7 @@ class TrainingPresenter(QObject):
         self.threads.shutdown()
         self.processes.shutdown()
         self.memory.shutdown()
+        self.panel.shutdown_runs()
         self._redraw_timer.stop()
         self._results_timer.stop()
         if was_running:
@@ -293,6 +297,8 @@ class TrainingPresenter(QObject):
     def _on_prepared(self, info: RunInfo) -> None:
         panel = self.panel
         self.info = info
+        if info.run_folder:
+            panel.log_message(f"recording the run in {info.run_folder}")
         self._started_at = time.perf_counter()
         self._paused_total = 0.0
         if not self.session.is_paused:
@@ -403,14 +409,7 @@ class TrainingPresenter(QObject):
             colour = OK_COLOR if outcome.status == "finished" else WARNING_COLOR
             panel.set_state("Finished" if outcome.status == "finished" else "Stopped", colour)
             self.status_message.emit(f"Training {outcome.message}")
-        run = self.session.last_run
-        last = run.history[-1] if run is not None and run.history else None
-        metrics = {k: v for k, v in (last.as_dict().items() if last else ())
-                   if k in ("train_loss", "val_loss", "val_acc", "val_mae") and v is not None}
-        if self._run_id is not None:
-            panel.history.finish_run(self._run_id, outcome.status, metrics,
-                                     series={**panel.loss_plot.snapshot(), **panel.accuracy_plot.snapshot()},
-                                     message=outcome.message)
+        panel.history.run_ended()
         if outcome.status == "finished" and self.info is not None:
             panel.progress.setValue(1000)
         elapsed = time.perf_counter() - self._started_at - self._paused_total

@@ -56,6 +56,8 @@ class RunInfo:
     task: str
     class_names: list[str]
     description: str
+    #: Where the run is recorded (run.json, events, outputs); None when it is not.
+    run_folder: str | None = None
 
 
 @dataclass
@@ -145,10 +147,12 @@ class TrainingWorker(QObject):
 
     def __init__(self, project: Project, checkpoint: dict[str, Any] | None = None,
                  device: str | None = None, updates_per_second: float = MAX_UPDATES_PER_SECOND,
-                 analysis: Any = None) -> None:
+                 analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
         super().__init__()
         self._project = project
         self._analysis = analysis
+        #: The project's runs folder: the run is recorded there (experiments.RunRecorder); None: not.
+        self._runs_folder, self._project_path = runs_folder, project_path
         self._checkpoint = checkpoint
         self._device = device
         self._merger = _BatchMerger(1.0 / updates_per_second)
@@ -224,16 +228,26 @@ class TrainingWorker(QObject):
                 run.pause()
             stop_first = self._stop_requested
         data = run.data
+        recorder = None
+        if not stop_first and run.epochs_done < run.settings.epochs:
+            recorder = self._record(run)
         self.prepared.emit(RunInfo(
             epochs=run.settings.epochs, first_epoch=run.epochs_done + 1, steps_per_epoch=run.steps_per_epoch,
             train_size=data.train_size, val_size=data.val_size, device=str(run.device), task=data.task,
-            class_names=list(data.class_names), description=data.description))
+            class_names=list(data.class_names), description=data.description,
+            run_folder=str(recorder.folder) if recorder is not None else None))
         if stop_first:
             return RunOutcome("stopped", "stopped before the first step", result=None)
         if run.epochs_done >= run.settings.epochs:
             return RunOutcome("finished", f"the checkpoint already holds {run.epochs_done} epoch(s); raise "
                               "Epochs to train further")
-        result = run.run()
+        if recorder is not None:
+            with recorder:  # starts the record, and ends it on each way out of the run
+                result = run.run()
+            for problem in recorder.problems:
+                self.note.emit(f"recording the run: {problem}")
+        else:
+            result = run.run()
         if result.status == "failed":
             failure = result.failure
             return RunOutcome("failed", failure.message, failure.node_id, result, run.failure_details,
@@ -242,6 +256,22 @@ class TrainingWorker(QObject):
         message = (f"finished {run.epochs_done} epoch(s)" if result.status == "finished"
                    else f"stopped {done}; the weights are those of the last complete epoch")
         return RunOutcome(result.status, message, None, result, notes=list(result.notes))
+
+    def _record(self, run: Any) -> Any:
+        """Return a RunRecorder of ``run`` in a new folder of the runs folder (None: not recorded)."""
+        if self._runs_folder is None:
+            return None
+        from nnstudio.core.errors import NnstudioError
+        from nnstudio.experiments import RunRecorder, new_run_folder
+
+        try:
+            folder = new_run_folder(self._runs_folder)
+        except NnstudioError as exc:
+            self.note.emit(f"this run is not recorded: {exc}")
+            return None
+        # The window keeps each run's outputs (weights, model.py, ...) in its folder, for the Runs view.
+        return RunRecorder(run, self._project, folder, source="window", project_path=self._project_path,
+                           write_outputs=True, analysis=self._analysis)
 
     def _on_batch(self, epoch: int, step: int, steps: int, loss: float | None, lr: float, rate: float) -> None:
         merger = self._merger
@@ -305,18 +335,20 @@ class TrainingSession(QObject):
         return self.is_running and self._paused
 
     def start(self, project: Project, checkpoint: dict[str, Any] | None = None, device: str | None = None,
-              analysis: Any = None) -> None:
+              analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
         """Trains a copy of ``project`` (edits made meanwhile do not reach the run).
 
         ``analysis`` is the document's current analysis of ``project``: the run compiles from it
-        instead of analysing the network again (it is only read, on the worker thread).
+        instead of analysing the network again (it is only read, on the worker thread). With
+        ``runs_folder`` the run is recorded there (``project_path`` names the project's file).
         """
         if self._thread is not None:
             raise RuntimeError("a training run is already in progress")
         self._paused = False
         thread = QThread(self)
         thread.setObjectName("nnstudio-training")
-        worker = TrainingWorker(project.copy(), checkpoint, device, analysis=analysis)
+        worker = TrainingWorker(project.copy(), checkpoint, device, analysis=analysis, runs_folder=runs_folder,
+                                project_path=project_path)
         worker.moveToThread(thread)
         thread.started.connect(worker.work)
         thread.finished.connect(worker.deleteLater)

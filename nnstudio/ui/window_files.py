@@ -80,6 +80,14 @@ class FilesController(QObject):
         self.document.replace(project, None)
         return True
 
+    def open_project_copy(self, project: Project) -> bool:
+        """Opens ``project`` (a recorded run's network) as a new, unsaved document."""
+        if not self.confirm_discard():
+            return False
+        self.document.replace(project, None, modified=True)
+        self._status.showMessage(f"Opened the network of a recorded run ({project.name}); save it to keep it", 6000)
+        return True
+
     def confirm_discard(self) -> bool:
         """Returns True when the open document may be replaced (saved, discarded or unmodified)."""
         if not self.document.is_modified:

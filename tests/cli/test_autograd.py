@@ -64,11 +64,12 @@ def test_usage_errors_exit_2(argv, message, capsys, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("no_such_package_xyz:model", "cannot import"),
-    ("torch.nn:NoSuchThing", "has no attribute"),
-    ("torch.nn:Linear", "calling it failed"),
-    ("math:pi", "calling it failed"),
+    ("no_such_package_xyz:model", "there is no module named"),
+    ("torch.nn:NoSuchThing", "torch.nn has no 'NoSuchThing'"),
+    ("torch.nn:Linear", "calling Linear() raised TypeError"),
+    ("math:pi", "pi is a float, not a class or function that builds a model"),
     ("collections:OrderedDict", "not a torch.nn.Module"),
+    ("sys:exit", "called sys.exit() instead of returning a model"),
 ])
 def test_bad_model_specs_name_the_culprit(spec, message, capsys, tmp_path):
     assert main(["autograd", "--model", spec, "--out", str(tmp_path / "g.svg")]) == 1

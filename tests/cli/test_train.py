@@ -21,8 +21,10 @@ def test_train_an_example_writes_the_output_folder(tmp_path, capsys):
     assert code == 0
     printed = capsys.readouterr().out
     assert "epoch 1/2" in printed and "epoch 2/2" in printed and "val_acc" in printed
-    assert {p.name for p in out.iterdir()} == {"model.pth", "model.py", "project.nns", "metrics.csv",
-                                              "checkpoint.pth"}
+    names = {p.name for p in out.iterdir()}
+    assert {"model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth", "run.json"} <= names
+    assert len([n for n in names if n.startswith("events.out.tfevents.")]) == 1, "TensorBoard events"
+    assert len(names) == 7
     assert len(metrics(out)) == 2
 
 
@@ -35,20 +37,26 @@ def test_overrides_reach_the_run(tmp_path):
     assert float(metrics(out)[0]["lr"]) == 0.05
 
 
-def test_default_output_folder_is_beside_the_project(tmp_path):
+def test_default_output_folder_is_in_the_runs_folder_beside_the_project(tmp_path):
     project = tmp_path / "moons.nns"
     project.write_bytes(example_path("logistic-moons").read_bytes())
     assert main(["train", str(project), "--epochs", "1", "--device", "cpu"]) == 0
-    runs = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert len(runs) == 1 and runs[0].name.startswith("moons-run-")
-    assert (runs[0] / "model.pth").is_file()
+    assert main(["train", str(project), "--epochs", "1", "--device", "cpu"]) == 0
+    runs = sorted(p for p in (tmp_path / "moons.runs").iterdir())
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == ["moons.runs"]
+    assert len(runs) == 2, "each run gets a folder of its own"
+    assert all((run / "model.pth").is_file() and (run / "run.json").is_file() for run in runs)
 
 
-def test_example_runs_go_under_runs_in_the_current_folder(tmp_path, monkeypatch):
+def test_example_runs_go_to_the_user_data_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["train", "--example", "logistic-moons", "--epochs", "1", "--device", "cpu"]) == 0
-    runs = list((tmp_path / "runs").iterdir())
-    assert len(runs) == 1 and runs[0].name.startswith("logistic-moons-")
+    from nnstudio.experiments.folders import runs_folder_for, user_runs_root
+
+    runs = list(runs_folder_for(example="logistic-moons").iterdir())
+    assert len(runs) == 1 and (runs[0] / "run.json").is_file()
+    assert runs[0].parent == user_runs_root() / "examples" / "logistic-moons.runs"
+    assert list(tmp_path.iterdir()) == [], "nothing is written in the current folder"
 
 
 def test_resume_continues_from_a_checkpoint(tmp_path, capsys):

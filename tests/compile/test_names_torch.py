@@ -112,8 +112,9 @@ def test_dotted_ids_become_nested_modules_with_the_same_state_dict_keys():
         "head.weight", "head.bias"}
     assert isinstance(module.get_submodule("layer1.0"), nn.Module)
     source = generate_source(graph)
-    assert 'setattr(self.layer1, "0", nn.Module())' in source
-    assert 'getattr(self.layer1, "0").fc1 = nn.Linear(4, 6)' in source
+    # the containers are classes of their own (nested codegen); an index is set and read with setattr/getattr
+    assert "self.layer1 = nn.Sequential(Layer1Block(), Layer1BlockWithShape())" in source
+    assert 'setattr(self, "0", Block())' in source and "self.fc1 = nn.Linear(4, 6)" in source
     assert_same_outputs(graph, torch.rand(3, 4))
     model = load_model_class(source)()
     model.train()  # the containers are plain modules: train/eval reach every layer

@@ -8,6 +8,7 @@ from graph_builders import chain, sample_input
 from torch import nn
 
 from nnstudio.compile import analyze
+from nnstudio.compile.code_rules import CallRule, FunctionRule, ParameterRule
 from nnstudio.compile.constructors import NotRepresentable
 from nnstudio.compile.module_lookup import NoCatalogLayer, entry_for_class, module_classes, params_from_module
 from nnstudio.compile.rule_kinds import (
@@ -22,9 +23,11 @@ from nnstudio.compile.rules import RULES, ImpliedSize, MissingRuleError, RuleReg
 from nnstudio.core.catalog import CATALOG, LayerKind
 from nnstudio.core.errors import DuplicateLayerError
 
-MODULE_LAYERS = [spec for spec in CATALOG if spec.kind is LayerKind.MODULE]
+#: The card layers of torch modules (the generic "module" layer of imported networks stands for no class).
+MODULE_LAYERS = [spec for spec in CATALOG if spec.kind is LayerKind.MODULE and spec.type_id != "module"]
 KIND_OF_RULE = {LayerKind.INPUT: InputRule, LayerKind.OUTPUT: OutputRule, LayerKind.MODULE: ModuleRule,
-                LayerKind.MERGE: (ElementwiseMerge, ConcatMerge), LayerKind.RESHAPE: ReshapeRule}
+                LayerKind.MERGE: (ElementwiseMerge, ConcatMerge), LayerKind.RESHAPE: ReshapeRule,
+                LayerKind.FUNCTION: (FunctionRule, CallRule), LayerKind.PARAMETER: ParameterRule}
 
 #: The torch.nn classes the 80 classifiers of ``torchvision.models.list_models(module=torchvision.models)``
 #: contain (torch 2.14 / torchvision 0.29, counted by ``test_torchvision_classifier_classes_are_listed``).

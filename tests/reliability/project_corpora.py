@@ -89,8 +89,9 @@ def clashing_names(document: dict[str, Any], rng: random.Random, per_node: int =
                     yield f"{node['id']}->{new}", json.dumps(_rename(document, node["id"], new)), None
 
 
+#: (``a.b-c`` is a name: RegNet's submodules are called ``block1-0``; a dash must join two name parts.)
 BAD_DOTTED_IDS = ["a..b", ".a", "a.", "a.01", "a.-1", "a.b c", "a.for", "a._private", "a.__init__", "a." * 150 + "a",
-                  "a.1e3", "a.0x1", "a.b-c", "a.ä", "a.\u00b2", "a.\x00", "a.\ud800", "0" * 12, "a.1234567890"]
+                  "a.1e3", "a.0x1", "a.b-", "a.-b", "a.b--", "a.ä", "a.\u00b2", "a.\x00", "a.\ud800", "0" * 12, "a.1234567890"]
 
 
 def bad_dotted_ids(document: dict[str, Any]) -> Iterator[Case]:

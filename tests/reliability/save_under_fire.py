@@ -1,7 +1,8 @@
 """Child process of the SIGKILL test: saves two versions of a project to one file, alternately, forever.
 
 Usage: ``python save_under_fire.py BASE.nns TARGET.nns``. Prints ``ready SECONDS`` (one save's time)
-once both versions are built; the parent kills it (SIGKILL) at a random moment and checks TARGET is whole.
+once both versions are built, then ``saved NAME`` after each finished save; the parent kills it (SIGKILL)
+at a random moment after some finished saves and checks TARGET is whole.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def main() -> None:
     # The parent spreads its kills over a few save cycles, however fast this machine saves.
     print(f"ready {(time.perf_counter() - started) / 2:.4f}", flush=True)
     while True:
-        save_project(second, target)
-        save_project(first, target)
+        for version in (second, first):
+            save_project(version, target)
+            print(f"saved {version.name}", flush=True)
 
 
 if __name__ == "__main__":

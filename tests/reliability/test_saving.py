@@ -71,8 +71,11 @@ def test_a_save_killed_at_random_moments_always_leaves_a_whole_file(tmp_path):
         try:
             word, _, seconds = child.stdout.readline().strip().partition(" ")
             assert word == "ready", child.stderr.read()
-            # Seeded moments, spread over about two save cycles of this machine.
-            time.sleep(rng.uniform(0.0, 4 * float(seconds)))
+            # Seeded moments: after one to four finished saves (so either version can be the last
+            # whole one, however this machine's disk paces them), then somewhere within the next save.
+            for _ in range(rng.randint(1, 4)):
+                assert child.stdout.readline().startswith("saved "), child.stderr.read()
+            time.sleep(rng.uniform(0.0, 1.5 * float(seconds)))
         finally:
             child.send_signal(signal.SIGKILL)
             child.wait()

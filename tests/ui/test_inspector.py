@@ -10,15 +10,18 @@ from nnstudio.ui.param_editors import (
     EDITORS,
     BoolEditor,
     ChoiceEditor,
+    DataEditor,
     FloatEditor,
     IntEditor,
     IntTupleEditor,
     OptionalIntEditor,
+    TextEditor,
 )
 
 EXPECTED_EDITOR = {ParamKind.INT: (IntEditor, OptionalIntEditor), ParamKind.FLOAT: (FloatEditor,),
                    ParamKind.BOOL: (BoolEditor,), ParamKind.CHOICE: (ChoiceEditor,),
-                   ParamKind.INT_TUPLE: (IntTupleEditor,)}
+                   ParamKind.INT_TUPLE: (IntTupleEditor,), ParamKind.TEXT: (TextEditor,),
+                   ParamKind.DATA: (DataEditor,)}
 
 
 def test_every_parameter_kind_has_an_editor_factory():

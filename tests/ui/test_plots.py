@@ -1,4 +1,4 @@
-"""Live training curves: storage, rate-limited redraws, hover read-out, export, overlays, run history."""
+"""Live training curves: storage, rate-limited redraws, hover read-out, export, overlays."""
 
 from __future__ import annotations
 
@@ -10,10 +10,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QImage, QPalette
 
-from nnstudio.core.settings import TrainingSettings
 from nnstudio.ui.plot_series import PeakEnvelope
 from nnstudio.ui.plots import AccuracyPlot, LossPlot, SeriesBuffer, epoch_position
-from nnstudio.ui.run_history import RunHistoryWidget, RunRecord, summarize_settings
 
 
 @pytest.fixture
@@ -256,39 +254,6 @@ def test_dark_palette_gives_a_dark_background_and_light_curves(loss_plot):
 def test_plots_carry_their_object_and_accessible_names(loss_plot, accuracy_plot):
     assert loss_plot.objectName() == "lossPlot" and loss_plot.accessibleName()
     assert accuracy_plot.objectName() == "accuracyPlot" and accuracy_plot.accessibleName()
-
-
-def test_run_history_lists_runs_and_overlays_ticked_ones(qtbot, loss_plot, accuracy_plot):
-    history = RunHistoryWidget()
-    qtbot.addWidget(history)
-    history.attach_plots(loss_plot, accuracy_plot)
-    settings = TrainingSettings(lr=0.01, epochs=2)
-    record = RunRecord.start(settings)
-    run_id = history.add_run(record)
-    assert history.row_texts(run_id)[3] == "running" and not history.can_overlay(run_id)
-    with pytest.raises(ValueError, match="still running"):
-        history.set_overlay(run_id, True)
-    series = {"val_loss": (np.array([1.0, 2.0]), np.array([0.8, 0.4])),
-              "val_acc": (np.array([1.0, 2.0]), np.array([0.7, 0.9]))}
-    history.finish_run(run_id, "finished", {"val_loss": 0.4, "val_acc": 0.9}, series)
-    texts = history.row_texts(run_id)
-    assert "lr 0.01" in texts[1] and "2 epochs" in texts[1]
-    assert texts[2] == "val loss 0.4 · val acc 90.0%" and texts[3] == "finished"
-    with qtbot.waitSignal(history.overlay_toggled) as signal:
-        history.set_overlay(run_id, True)
-    assert signal.args == [run_id, True]
-    assert loss_plot.overlay_ids() == [run_id] and accuracy_plot.overlay_ids() == [run_id]
-    assert accuracy_plot.overlay_data(run_id)["val_acc"][1].tolist() == [0.7, 0.9]
-    history.set_overlay(run_id, False)
-    assert loss_plot.overlay_ids() == [] and accuracy_plot.overlay_ids() == []
-    history.set_overlay(run_id, True)
-    history.remove_run(run_id)
-    assert loss_plot.overlay_ids() == [] and history.runs() == []
-
-
-def test_settings_summary_names_what_differs_between_runs():
-    summary = summarize_settings(TrainingSettings(optimizer="sgd", lr=0.1, batch_size=32, scheduler="cosine"))
-    assert "sgd lr 0.1" in summary and "batch 32" in summary and "cosine" in summary
 
 
 def test_peak_envelope_keeps_every_extreme_in_a_bounded_number_of_blocks():

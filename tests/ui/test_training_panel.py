@@ -73,8 +73,8 @@ def test_two_epochs_of_digits_mlp_fill_both_plots_and_the_results(qtbot, digits_
     assert panel.progress.value() == panel.progress.maximum()
     log = panel.log.toPlainText()
     assert "epoch 1/2" in log and "epoch 2/2" in log
-    record = panel.history.runs()[-1]
-    assert record.status == "finished" and record.metrics["val_acc"] == pytest.approx(val_acc[-1])
+    record = panel.history.records()[-1]  # the run as recorded in the runs folder
+    assert record.status == "finished" and record.final["val_acc"] == pytest.approx(val_acc[-1])
     assert _action(window, "actionExportResults").isEnabled()
     assert not _action(window, "actionStop").isEnabled()
 
@@ -187,7 +187,7 @@ def test_a_nan_loss_ends_the_run_with_a_message_and_the_window_stays_usable(qtbo
     log = panel.log.toPlainText()
     assert "error:" in log and "nan" in log.lower()
     assert panel.state_label.accessibleName() == "Failed"
-    assert panel.history.runs()[-1].status == "failed"
+    assert panel.history.records()[-1].status == "failed"  # recorded, with why
     assert not window.is_read_only and _action(window, "actionTrain").isEnabled()
     assert panel.presenter.trained_run is None  # no epoch completed: nothing to export
     assert not _action(window, "actionExportResults").isEnabled()
