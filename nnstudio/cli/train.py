@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "stays the global batch, split across the workers")
     # The window's multi-GPU runs: rank 0 streams its events to this loopback address (JSON lines).
     parser.add_argument("--report-to", metavar="HOST:PORT", help=argparse.SUPPRESS)
+    # ... and rank 0 records the run as the window's, for the project the window has open.
+    parser.add_argument("--record-source", choices=("cli", "window"), help=argparse.SUPPRESS)
+    parser.add_argument("--project-path", metavar="PATH", help=argparse.SUPPRESS)
 
 
 def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:

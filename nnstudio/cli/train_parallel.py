@@ -10,6 +10,7 @@ outputs after every epoch (so the last epoch's checkpoint survives any fault) an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -24,10 +25,13 @@ EXIT_INTERRUPTED = 130
 def worker_arguments(args: argparse.Namespace, out_dir: Path) -> list[str]:
     """Return the ``nnstudio train`` arguments each worker gets (the options given, the folder fixed)."""
     words = [args.path] if args.path else ["--example", args.example]
-    for option in ("epochs", "batch_size", "lr", "device", "seed", "resume", "report_to"):
+    for option in ("epochs", "batch_size", "lr", "device", "seed", "resume", "report_to", "record_source",
+                   "project_path"):
         value = getattr(args, option, None)
         if value is not None:
             words += [f"--{option.replace('_', '-')}", str(value)]
+    if getattr(args, "telemetry", False):
+        words.append("--telemetry")
     return [*words, "--out", str(out_dir.resolve())]
 
 
@@ -39,23 +43,52 @@ def launch(args: argparse.Namespace) -> int:
     if count < 1:
         raise UsageError(f"--nproc-per-node {count}: give 1 or more workers")
     project, default_out = load_for_training(args)
-    out_dir = Path(args.out) if args.out else default_out
     from nnstudio.compile import analyze
     from nnstudio.compile.compiler import require_valid
+    from nnstudio.experiments import ensure_folder, new_run_folder
     from nnstudio.train.distributed import worker_device
-    from nnstudio.train.launch import LaunchInterrupted, launch_workers
+    from nnstudio.train.launch import DistributedRunError, LaunchInterrupted, launch_workers
 
     require_valid(analyze(project.graph, project.settings))  # network errors before N processes start
     device, backend = worker_device(project.settings.device, count - 1)
+    # The run's folder (outputs, record, TensorBoard events), as a single-device run makes it.
+    out_dir = ensure_folder(args.out) if args.out else new_run_folder(default_out.parent, default_out.name)
     threads = max(1, (os.cpu_count() or 1) // count) if device.type == "cpu" else None
     print(f"starting {count} data-parallel worker{'s' if count != 1 else ''} with torchrun "
           f"({device.type}, {backend})", file=sys.stderr, flush=True)
     try:
         launch_workers(worker_arguments(args, out_dir), count, cpu_threads=threads)
     except LaunchInterrupted as stopped:
+        close_record(out_dir, "stopped", f"{stopped}")
         print(f"{stopped}; the workers stopped after their current step", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except DistributedRunError as failed:
+        close_record(out_dir, "failed", str(failed), failed.rank)
+        raise
     return 0
+
+
+def close_record(folder: Path, status: str, reason: str, rank: int | None = None) -> None:
+    """End the run record rank 0 left open in ``folder`` (it was killed, or stopped by torchrun).
+
+    A worker that dies takes rank 0 down with it (torchrun stops the others), usually before rank 0
+    could close its record: the launcher, which outlives them all, says how the run ended. A record
+    rank 0 closed itself keeps its words, unless another rank failed first (rank 0's account is then
+    only the knock-on of that failure).
+    """
+    from nnstudio.experiments.records import RECORD_FILE, read_run, write_record
+
+    if not (folder / RECORD_FILE).is_file():
+        return
+    record = read_run(folder)
+    if record.status in ("damaged", "finished") or (record.ended and (rank in (None, 0) or status != "failed")):
+        return
+    record.status, record.reason = status, reason
+    record.final = dict(record.epochs[-1]) if record.epochs else {}
+    try:
+        write_record(record)
+    except (OSError, ValueError) as exc:
+        print(f"note: the run record in {folder} could not be closed: {exc}", file=sys.stderr)
 
 
 @contextmanager
@@ -134,22 +167,26 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
             from nnstudio.train.run_stream import RunStreamWriter
 
             stream = RunStreamWriter.connect(args.report_to, training, context)
+    # Rank 0 records the run in its folder as a single-device run does (run.json, project.nns,
+    # TensorBoard events; docs/experiments.md): its epochs are every worker's, all-reduced.
+    recorder = _recorder(args, training, project, out_dir, context) if main else contextlib.nullcontext()
+    telemetry = _telemetry(args, training, stream) if main else None
     reporter = (RichReporter(training) if sys.stdout.isatty() else LineReporter(training)) \
-        if main and stream is None else None
+        if main and stream is None else contextlib.nullcontext()
     rescued: str | None = None
     try:
-        with stop_on_interrupt(training) as interrupted:
-            if reporter is not None:
-                with reporter:
-                    result = training.run()
-            else:
-                result = training.run()
+        with recorder, reporter, stop_on_interrupt(training) as interrupted:
+            result = training.run()
         if main:
-            for note in result.notes:
+            for note in result.notes + getattr(recorder, "problems", []):
                 print(f"note: {note}", file=sys.stderr)
+                if stream is not None and note not in result.notes:
+                    stream.note(f"recording the run: {note}")
             if result.history or checkpoint is not None:
                 with termination_held():
                     written = write_outputs_or_rescue(training, out_dir, project)
+                    if telemetry is not None:
+                        telemetry.write(written.folder)
                 if not written.rescued:
                     print(written.message(out_dir), flush=True)
                 rescued = written.message(out_dir) if written.rescued else None
@@ -169,3 +206,34 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
 
         raise NnstudioError(rescued)  # the launcher says it, with the rank, and exits 1
     return 0
+
+
+def _recorder(args: argparse.Namespace, training, project, out_dir: Path, context):  # noqa: ANN001, ANN202
+    """Return rank 0's RunRecorder of the run, keeping its record in ``out_dir`` beside the outputs."""
+    from nnstudio.experiments import RunRecorder
+
+    source = getattr(args, "record_source", None) or "cli"
+    project_path = getattr(args, "project_path", None) or args.path
+    recorder = RunRecorder(training, project, out_dir, source=source, project_path=project_path,
+                           example=args.example, resumed_from=args.resume)
+    # One device does not say where a data-parallel run trained: "2 workers on cuda (nccl)" does.
+    recorder.record.device = context.describe()
+    return recorder
+
+
+def _telemetry(args: argparse.Namespace, training, stream):  # noqa: ANN001, ANN202
+    """Turn on rank 0's per-layer telemetry when asked; return the log that writes telemetry.csv.
+
+    ``--telemetry`` prints problems and keeps telemetry.csv as a single-device run does; a run the
+    window started (``stream``) samples at the window's budget and streams each sample back.
+    Only rank 0 watches its steps: its activations are those of its share of each batch, and the
+    gradients it reads are already every worker's (DDP averages them in backward).
+    """
+    log = None
+    if args.telemetry:
+        from nnstudio.cli.train import _watch_layers
+
+        log = _watch_layers(training)
+    if stream is not None:
+        stream.stream_telemetry(log is None)
+    return log

@@ -10,6 +10,9 @@ token first, then one JSON object per line, the same events a single-device run 
   steps merged, at most :data:`UPDATES_PER_SECOND` a second (positions are fractional epochs);
 - ``{"event": "epoch", "metrics": {...EpochMetrics}, "samples": {...} | null}``;
 - ``{"event": "note", "text"}``, ``{"event": "gradients", "norms": {name: norm}}``;
+- ``{"event": "telemetry", "sample": {...}}``: rank 0's per-layer statistics
+  (``TelemetrySample.as_dict``), at the window's budget, when :meth:`RunStreamWriter.stream_telemetry`
+  turned them on;
 - ``{"event": "ended", "status", "message", "node_id", "notes"}``, once, last.
 
 The window sends ``stop``, ``pause`` and ``resume`` lines back; rank 0 raises the flag and all
@@ -31,6 +34,10 @@ import numpy as np
 
 #: The window redraws its curves at most this often; rank 0 merges steps to match.
 UPDATES_PER_SECOND = 6
+#: Per-layer telemetry of a run streamed to the window: the budget and rate of the window's own
+#: single-device runs (``nnstudio.ui.training_worker.GUI_TELEMETRY_*``; a test holds them equal).
+WINDOW_TELEMETRY_BUDGET = 0.005
+WINDOW_TELEMETRY_PER_SECOND = 2.0
 #: Environment variable holding the secret rank 0 must send first (it keeps other local programs out).
 TOKEN_VARIABLE = "NNSTUDIO_REPORT_TOKEN"
 
@@ -79,6 +86,23 @@ class RunStreamWriter:
         writer._reader.start()
         return writer
 
+    def note(self, text: str) -> None:
+        """Send a note for the window's log."""
+        self._send({"event": "note", "text": text})
+
+    def stream_telemetry(self, enable: bool = True) -> None:
+        """Send each per-layer telemetry sample (``enable``: turn telemetry on at the window's budget)."""
+        training = self._training
+        if enable:
+            from nnstudio.train.telemetry import TelemetryOptions
+
+            training.enable_telemetry(TelemetryOptions(budget=WINDOW_TELEMETRY_BUDGET,
+                                                       max_per_second=WINDOW_TELEMETRY_PER_SECOND))
+        training.events.telemetry.connect(self._on_telemetry)
+        if self._context.world_size > 1:
+            self.note(f"per-layer telemetry watches rank 0's share of each batch (1 of {self._context.world_size} "
+                      "workers); the gradients it shows are every worker's, averaged")
+
     # --- sending ---------------------------------------------------------------------------------
 
     def _send(self, message: dict[str, Any]) -> None:
@@ -110,6 +134,10 @@ class RunStreamWriter:
         self._send({"event": "batches", "epoch": epoch, "step": step, "steps": steps, "samples_per_s": rate,
                     "positions": [p[0] for p in pending], "losses": [p[1] for p in pending],
                     "lrs": [p[2] for p in pending]})
+
+    def _on_telemetry(self, sample: Any) -> None:
+        self._flush()  # the curves first: a sample's position is never ahead of them
+        self._send({"event": "telemetry", "sample": sample.as_dict()})
 
     def _on_epoch(self, metrics: Any) -> None:
         self._flush()

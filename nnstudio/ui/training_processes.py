@@ -2,8 +2,15 @@
 
 :class:`ProcessTrainingSession` has the signals and controls of the single-device
 :class:`~nnstudio.ui.training_worker.TrainingSession` (``prepared``, ``batches``, ``epoch_ended``,
-``note``, ``gradients``, ``ended``; ``start``/``stop``/``pause``/``resume``/``shutdown``,
-``is_running``, ``is_paused``, ``last_run``), so the Training tab shows either kind of run the same way.
+``note``, ``gradients``, ``telemetry``, ``changed``, ``ended``; ``start``/``stop``/``pause``/``resume``/
+``shutdown``, ``is_running``, ``is_paused``, ``last_run``, ``current_values``/``change_settings``), so
+the Training tab shows either kind of run the same way. Two things differ, and the window says so:
+settings cannot be changed while such a run is paused (``changes_unavailable``), and the per-layer
+telemetry shows rank 0's share of each batch (its gradients are every worker's, averaged by DDP).
+
+With ``runs_folder`` the run is recorded as a thread run is: rank 0 writes its outputs, ``run.json``
+and TensorBoard events into a new folder of the project's runs folder, which the Runs view lists
+(``RunInfo.run_folder``); the launcher closes the record when a worker's death ended the run.
 
 ``start()`` saves a copy of the project (and the checkpoint to resume from) in a private folder,
 listens on 127.0.0.1 (a QTcpServer, port chosen by the system) and starts
@@ -50,6 +57,14 @@ class ProcessTrainingSession(QObject):
     epoch_ended = Signal(object, object)  # EpochMetrics, ValidationSamples | None
     note = Signal(str)
     gradients = Signal(object)
+    #: Rank 0's per-layer statistics (a TelemetrySample), at most twice a second.
+    telemetry = Signal(object)
+    #: Never emitted: settings cannot change mid-run here (see ``changes_unavailable``).
+    changed = Signal(object)
+    #: Why a paused run cannot take new settings (every worker would have to apply them at one step).
+    changes_unavailable = ("A run on several GPUs cannot change its settings while paused. Stop it (its "
+                           "folder keeps the last epoch's checkpoint.pth), change them in the Recipe, and "
+                           "continue with Resume from Checkpoint….")
     #: The run is over (the launcher and every worker have exited): a RunOutcome.
     ended = Signal(object)
 
@@ -59,6 +74,9 @@ class ProcessTrainingSession(QObject):
         self._server: QTcpServer | None = None
         self._socket: QTcpSocket | None = None
         self._folder: Path | None = None
+        #: Where rank 0 writes the outputs (and the record): the run's folder, or inside ``_folder``.
+        self._out: Path | None = None
+        self._run_folder: Path | None = None
         self._project: Project | None = None
         self._token = ""
         self._buffer = b""
@@ -85,8 +103,12 @@ class ProcessTrainingSession(QObject):
     # --- control ---------------------------------------------------------------------------------
 
     def start(self, project: Project, checkpoint: dict[str, Any] | None = None, device: str = "cuda",
-              workers: int = 2, analysis: Any = None) -> None:
-        """Train a copy of ``project`` in ``workers`` processes on ``device`` (cuda: one GPU each)."""
+              workers: int = 2, analysis: Any = None, runs_folder: Any = None, project_path: Any = None) -> None:
+        """Train a copy of ``project`` in ``workers`` processes on ``device`` (cuda: one GPU each).
+
+        With ``runs_folder`` the run is recorded in a new folder there (``project_path`` names the
+        project's file in the record).
+        """
         del analysis  # the workers analyse the saved copy themselves, in their own processes
         if self._process is not None:
             raise RuntimeError("a training run is already in progress")
@@ -95,8 +117,22 @@ class ProcessTrainingSession(QObject):
         folder = Path(tempfile.mkdtemp(prefix="nnstudio-run-"))
         self._folder = folder
         save_project(self._project, folder / "project.nns")
+        self._out = folder / "out"
+        recording: list[str] = []
+        if runs_folder is not None:
+            from nnstudio.core.errors import NnstudioError
+            from nnstudio.experiments import new_run_folder
+
+            try:
+                self._run_folder = self._out = new_run_folder(runs_folder)
+                recording = ["--record-source", "window"]
+                if project_path is not None:
+                    recording += ["--project-path", str(project_path)]
+            except NnstudioError as exc:
+                self._notes.append(f"this run is not recorded: {exc}")
+                self.note.emit(self._notes[-1])
         arguments = ["-m", "nnstudio", "train", str(folder / "project.nns"), "--nproc-per-node", str(workers),
-                     "--device", device, "--out", str(folder / "out")]
+                     "--device", device, "--out", str(self._out), *recording]
         if checkpoint is not None:
             from nnstudio.train.checkpoints import save_checkpoint
 
@@ -145,6 +181,14 @@ class ProcessTrainingSession(QObject):
         if self._process is not None:
             self._paused = False
             self._send("resume")
+
+    def current_values(self) -> dict[str, float] | None:
+        """Returns None: a multi-process run's settings are not changed mid-run."""
+        return None
+
+    def change_settings(self, **values: float) -> None:
+        """Refuses: see ``changes_unavailable``."""
+        raise RuntimeError(self.changes_unavailable)
 
     def shutdown(self) -> None:
         """Stop the run and wait for its processes (the window is closing); signals queued are dropped."""
@@ -225,9 +269,9 @@ class ProcessTrainingSession(QObject):
 
     def _load_last_run(self) -> Any:
         """Return the run rank 0 left (its checkpoint), or None when no epoch completed."""
-        if self._folder is None or self._project is None:
+        if self._out is None or self._project is None:
             return None
-        path = self._folder / "out" / "checkpoint.pth"
+        path = self._out / "checkpoint.pth"
         if not path.is_file():
             return None
         from nnstudio.core.errors import NnstudioError
@@ -256,8 +300,10 @@ class ProcessTrainingSession(QObject):
             self._server.deleteLater()
             self._server = None
         if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)  # last_run holds the checkpoint in memory
+            # last_run holds the checkpoint in memory; a recorded run's folder stays (the Runs view's).
+            shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
+        self._out = self._run_folder = None
 
     # --- rank 0's stream -------------------------------------------------------------------------
 
@@ -326,7 +372,8 @@ class ProcessTrainingSession(QObject):
                 epochs=int(message["epochs"]), first_epoch=int(message["first_epoch"]),
                 steps_per_epoch=int(message["steps_per_epoch"]), train_size=int(message["train_size"]),
                 val_size=int(message["val_size"]), device=str(message["device"]), task=str(message["task"]),
-                class_names=list(message.get("class_names", [])), description=str(message.get("description", ""))))
+                class_names=list(message.get("class_names", [])), description=str(message.get("description", "")),
+                run_folder=str(self._run_folder) if self._run_folder is not None else None))
         elif event == "batches":
             self.batches.emit(BatchUpdate(
                 int(message["epoch"]), int(message["step"]), int(message["steps"]),
@@ -341,6 +388,14 @@ class ProcessTrainingSession(QObject):
             self.note.emit(str(message.get("text", "")))
         elif event == "gradients":
             self.gradients.emit(dict(message.get("norms", {})))
+        elif event == "telemetry":
+            from nnstudio.train.telemetry import TelemetrySample
+
+            try:
+                sample = TelemetrySample.from_dict(message["sample"])
+            except (KeyError, TypeError, ValueError):
+                return  # a sample this window cannot read is skipped, not the run
+            self.telemetry.emit(sample)
         elif event == "ended":
             self._reported = RunOutcome(str(message.get("status", "failed")), str(message.get("message", "")),
                                         message.get("node_id"), notes=list(message.get("notes", [])))

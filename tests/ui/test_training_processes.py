@@ -10,6 +10,8 @@ import psutil
 import pytest
 
 from nnstudio.core.examples import load_example
+from nnstudio.experiments import read_run
+from nnstudio.train.telemetry import TelemetrySample
 from nnstudio.ui.training_processes import ProcessTrainingSession
 from nnstudio.ui.training_worker import BatchUpdate, RunInfo, RunOutcome, ValidationSamples
 
@@ -28,16 +30,19 @@ def _children() -> set[int]:
     return {child.pid for child in psutil.Process().children(recursive=True)}
 
 
-def test_a_run_in_worker_processes_streams_the_same_events_as_a_thread_run(session, qtbot):
+def test_a_run_in_worker_processes_streams_the_same_events_as_a_thread_run(session, qtbot, tmp_path):
     project = load_example("digits-mlp")
     project.settings.epochs = 2
-    prepared, updates, epochs = [], [], []
+    prepared, updates, epochs, samples_seen, notes = [], [], [], [], []
     session.prepared.connect(prepared.append)
     session.batches.connect(updates.append)
     session.epoch_ended.connect(lambda metrics, samples: epochs.append((metrics, samples)))
+    session.telemetry.connect(samples_seen.append)
+    session.note.connect(notes.append)
     before = _children()
+    runs = tmp_path / "digits-mlp.runs"
     with qtbot.waitSignal(session.ended, timeout=START_S * 1000) as ended:
-        session.start(project, device="cpu", workers=2)
+        session.start(project, device="cpu", workers=2, runs_folder=runs, project_path=tmp_path / "digits.nns")
         assert session.is_running
     outcome: RunOutcome = ended.args[0]
     assert outcome.status == "finished", outcome.message
@@ -57,6 +62,23 @@ def test_a_run_in_worker_processes_streams_the_same_events_as_a_thread_run(sessi
     assert [m.epoch for m in run.history] == [1, 2] and run.checkpoint()["epoch"] == 2
     assert set(run.weights()) == {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"}
     assert _children() <= before  # the launcher and its workers are gone
+    # Recorded like a thread run: a folder of the runs folder, which the Runs view lists.
+    [folder] = list(runs.iterdir())
+    assert info.run_folder == str(folder)
+    record = read_run(folder)
+    assert (record.status, record.source, record.device) == ("finished", "window", "2 workers on cpu (gloo)")
+    assert [row["epoch"] for row in record.epochs] == [1, 2] and record.project_path == str(tmp_path / "digits.nns")
+    assert {"model.pth", "checkpoint.pth", "metrics.csv", "project.nns"} <= {p.name for p in folder.iterdir()}
+    assert any(p.name.startswith("events.out.tfevents") for p in folder.iterdir())
+    # Rank 0's per-layer telemetry reaches the window, and the window is told what it covers.
+    assert samples_seen and all(isinstance(s, TelemetrySample) for s in samples_seen)
+    assert {"fc1", "fc2", "fc3"} <= set(samples_seen[-1].layers)
+    assert samples_seen[-1].layers["fc1"].grad_norm is not None
+    assert any("rank 0's share of each batch" in note for note in notes)
+    # Settings cannot change mid-run in worker processes; the refusal says what to do instead.
+    assert session.current_values() is None
+    with pytest.raises(RuntimeError, match="Resume from Checkpoint"):
+        session.change_settings(lr=0.1)
 
 
 def test_pause_holds_every_worker_and_stop_ends_the_run_after_a_complete_epoch(session, qtbot):
@@ -89,3 +111,11 @@ def test_stopping_before_the_workers_connect_interrupts_the_launcher(session, qt
         session.stop()
     assert ended.args[0].status == "stopped", ended.args[0].message
     assert not session.is_running
+
+
+def test_window_telemetry_of_worker_processes_has_the_budget_of_thread_runs():
+    from nnstudio.train import run_stream
+    from nnstudio.ui import training_worker
+
+    assert run_stream.WINDOW_TELEMETRY_BUDGET == training_worker.GUI_TELEMETRY_BUDGET
+    assert run_stream.WINDOW_TELEMETRY_PER_SECOND == training_worker.GUI_TELEMETRY_PER_SECOND
