@@ -20,6 +20,7 @@ import pytest
 import torch
 
 from nnstudio.cli import main
+from nnstudio.experiments import read_run
 from nnstudio.train.outputs import OUTPUT_FILES
 
 #: A run is refused (exit status 1) within this many seconds of a worker's death.
@@ -67,10 +68,10 @@ def assert_all_gone(processes: list[psutil.Process]) -> None:
 
 @pytest.fixture(scope="module")
 def two_worker_run(tmp_path_factory):
-    """digits-mlp trained 4 epochs by 2 gloo workers: (folder, completed process)."""
+    """digits-mlp trained 4 epochs by 2 gloo workers, with telemetry: (folder, completed process)."""
     out = tmp_path_factory.mktemp("ddp") / "run"
     completed = subprocess.run(command("--example", "digits-mlp", "--nproc-per-node", "2", "--epochs", "4",
-                                       "--device", "cpu", "--out", str(out)),
+                                       "--device", "cpu", "--out", str(out), "--telemetry"),
                                capture_output=True, text=True, timeout=280, check=False)
     return out, completed
 
@@ -89,7 +90,10 @@ def test_two_workers_train_like_one_process_and_rank_0_writes_once(two_worker_ru
         ["1/4", "2/4", "3/4", "4/4"]
     assert completed.stdout.count("wrote ") == 1
     assert "2 workers on cpu (gloo)" in completed.stderr
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)  # no stray temporary files
+    # The outputs, the run's record and TensorBoard events, telemetry.csv: no stray temporary files.
+    names = {p.name for p in out.iterdir()}
+    events = [name for name in names if name.startswith("events.out.tfevents.")]
+    assert names == {*OUTPUT_FILES, "run.json", "telemetry.csv", *events} and len(events) == 1
     assert len(rows(out)) == 4
     single = single_run(tmp_path, "--epochs", "4")
     ours, theirs = float(rows(out)[-1]["val_acc"]), float(rows(single)[-1]["val_acc"])
@@ -103,6 +107,31 @@ def test_two_workers_train_like_one_process_and_rank_0_writes_once(two_worker_ru
     model = module.Model()
     model.load_state_dict(state)
     assert model(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_rank_0_records_the_run_and_its_telemetry_as_a_single_device_run_does(two_worker_run):
+    out, completed = two_worker_run
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    record = read_run(out)
+    assert (record.status, record.source, record.device) == ("finished", "cli", "2 workers on cpu (gloo)")
+    assert record.example == "digits-mlp" and record.output_folder == str(out.resolve())
+    # The record's epochs are the all-reduced ones metrics.csv holds, not rank 0's share.
+    assert [row["epoch"] for row in record.epochs] == [1, 2, 3, 4]
+    for row, written in zip(record.epochs, rows(out), strict=True):
+        assert row["val_acc"] == pytest.approx(float(written["val_acc"]))
+        assert row["train_loss"] == pytest.approx(float(written["train_loss"]), rel=1e-6)
+    # TensorBoard reads one scalar per epoch from the event file.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(out))
+    accumulator.Reload()
+    assert [event.step for event in accumulator.Scalars("val/loss")] == [1, 2, 3, 4]
+    # --telemetry: rank 0 samples every layer, writes telemetry.csv once; gradients are DDP's averaged ones.
+    with (out / "telemetry.csv").open() as handle:
+        sampled = list(csv.DictReader(handle))
+    assert {"fc1", "fc2", "fc3"} <= {row["layer"] for row in sampled}
+    assert any(row["grad_norm"] for row in sampled if row["layer"] == "fc1")
+    assert completed.stdout.count("wrote ") == 1
 
 
 def test_a_checkpoint_of_two_workers_resumes_with_three_workers_or_one_process(two_worker_run, tmp_path):
@@ -144,6 +173,10 @@ def test_killing_a_worker_ends_the_run_says_so_and_leaves_a_resumable_checkpoint
     assert "error: worker rank 1" in stderr and "SIGKILL" in stderr, stderr[-2000:]
     assert "Traceback" not in stderr
     assert_all_gone(list(workers.values()))
+    # The launcher, which outlived every worker, closed the run's record with the same words.
+    record = read_run(out)
+    assert record.status == "failed" and "worker rank 1" in record.reason and "SIGKILL" in record.reason, \
+        (record.status, record.reason)
     # The last complete epoch's files are intact and agree; the checkpoint resumes on one device.
     saved = torch.load(out / "checkpoint.pth", weights_only=True)
     done = saved["epoch"]
@@ -176,6 +209,8 @@ def test_ctrl_c_stops_every_worker_and_keeps_the_last_epoch(tmp_path):
     saved = torch.load(out / "checkpoint.pth", weights_only=True)
     assert saved["epoch"] == len(rows(out)) >= 1
     assert "wrote" in stdout  # rank 0 wrote the outputs of the last complete epoch on its way out
+    record = read_run(out)
+    assert record.status == "stopped" and len(record.epochs) == saved["epoch"], (record.status, record.reason)
 
 
 def test_a_worker_that_fails_ends_the_run_with_its_reason(tmp_path, capfd):
