@@ -215,8 +215,7 @@ class TelemetryController(QObject):
         if values is not None:
             self.midrun.load(values)
         elif paused and getattr(session, "changes_unavailable", None):
-            self.midrun.set_paused(False)  # nothing to edit: say why instead
-            self.midrun.show_error(session.changes_unavailable)
+            self.midrun.show_unavailable(session.changes_unavailable)
 
     def apply_midrun_changes(self, values: dict[str, float]) -> bool:
         """Sends ``values`` to the paused run; returns False (and says why) when it refuses them."""

@@ -64,7 +64,7 @@ class ProcessTrainingSession(QObject):
     #: Why a paused run cannot take new settings (every worker would have to apply them at one step).
     changes_unavailable = ("A run on several GPUs cannot change its settings while paused. Stop it (its "
                            "folder keeps the last epoch's checkpoint.pth), change them in the Recipe, and "
-                           "continue with Resume from Checkpoint….")
+                           "continue with \"Resume from Checkpoint…\".")
     #: The run is over (the launcher and every worker have exited): a RunOutcome.
     ended = Signal(object)
 

@@ -15,6 +15,7 @@ import pytest
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QComboBox, QSpinBox
 
+from nnstudio.experiments import RunStore, runs_folder_for
 from nnstudio.train.preflight import estimate_project_memory
 
 PREFLIGHT_TIMEOUT_MS = 120_000  # the first estimate of a session warms up PyTorch's fake tensors
@@ -133,6 +134,28 @@ def test_all_gpus_trains_in_worker_processes_and_fills_the_same_views(qtbot, dig
     assert "2 workers on cpu (gloo)" in panel.log.toPlainText()
     assert panel.confusion.isVisible()
     panel.grab().save("/tmp/nnstudio-all-gpus-run.png")
+    # Recorded in the project's runs folder like a thread run, and listed in the Runs view.
+    [record] = RunStore(runs_folder_for(example="digits-mlp")).runs()
+    assert (record.status, record.source, record.device) == ("finished", "window", "2 workers on cpu (gloo)")
+    assert "recording the run in" in panel.log.toPlainText()
+    qtbot.waitUntil(lambda: panel.history.visible_run_ids() == [record.run_id])
+    # Rank 0's per-layer telemetry fills the cards, and the log says whose batches it watched.
+    assert window.telemetry.history.samples and "fc1" in window.telemetry.history.layers
+    assert "rank 0's share of each batch" in panel.log.toPlainText()
+    # Pausing a run of worker processes: the "While paused" box says why nothing can be changed.
+    _set_spin(window, "epochs", 5000)
+    _action(window, "actionTrain").trigger()
+    qtbot.waitUntil(lambda: panel.loss_plot.series_data("val_loss")[1].size >= 1, timeout=RUN_TIMEOUT_MS)
+    _action(window, "actionPause").trigger()
+    midrun = window.telemetry.midrun
+    assert presenter.is_paused and not midrun.apply_button.isEnabled()
+    assert "cannot change its settings while paused" in midrun.message.text()
+    assert not midrun.hint.isVisible()
+    qtbot.wait(50)  # the box's layout makes room for the message
+    midrun.parentWidget().grab().save("/tmp/nnstudio-all-gpus-paused.png")
+    with qtbot.waitSignal(presenter.run_ended, timeout=RUN_TIMEOUT_MS):
+        _action(window, "actionStop").trigger()
+    _set_spin(window, "epochs", 2)
     # What ran elsewhere exports like any run.
     target = presenter.export_results(tmp_path / "exported")
     assert {p.name for p in target.iterdir()} >= {"model.pth", "model.py", "metrics.csv", "checkpoint.pth"}
