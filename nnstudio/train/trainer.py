@@ -253,7 +253,10 @@ class TrainingRun(ChangeableRun, NanCulprit):
 
             start, stop = self.parallel.validation_bounds(len(data.val))
             sampler = self.parallel.sampler(len(data.train), size, self._order)
-            return (DataLoader(data.train, batch_sampler=sampler, **common),
+            # The generator goes to the DataLoader too: it draws its workers' base seed from it before
+            # the sampler's permutation, as a single device's shuffling DataLoader does, so both see
+            # the same batches.
+            return (DataLoader(data.train, batch_sampler=sampler, generator=self._order, **common),
                     DataLoader(Subset(data.val, range(start, stop)), batch_size=size, shuffle=False, **common))
         train = DataLoader(data.train, batch_size=size, shuffle=True, generator=self._order, **common)
         val = DataLoader(data.val, batch_size=size, shuffle=False, **common)

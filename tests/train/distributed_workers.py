@@ -31,24 +31,32 @@ def small_model(features: int = 6, classes: int = 3) -> nn.Module:
     return nn.Sequential(nn.Linear(features, 16), nn.Tanh(), nn.Linear(16, classes))
 
 
-def bundle_of(x: torch.Tensor, y: torch.Tensor) -> DatasetBundle:
+def bundle_of(x: torch.Tensor, y: torch.Tensor, loader: bool = False) -> DatasetBundle:
+    """A bundle of (x, y), validated on its first 10 samples; ``loader``: as a Dataset read through
+    DataLoaders (the path of image folders and files) instead of tensors indexed on the device."""
+    if loader:
+        from torch.utils.data import TensorDataset
+
+        return DatasetBundle(TensorDataset(x, y), TensorDataset(x[:10], y[:10]), tuple(x.shape[1:]),
+                             "classification", int(y.max()) + 1)
     return DatasetBundle(TensorData(x, y), TensorData(x[:10], y[:10]), tuple(x.shape[1:]), "classification",
                          int(y.max()) + 1)
 
 
-def train_cases(cases: list[tuple[dict, torch.Tensor, torch.Tensor]]) -> list[dict]:
-    """Run :func:`train` for each case in one worker group (one launch, several checks)."""
+def train_cases(cases: list[tuple]) -> list[dict]:
+    """Run :func:`train` for each case ``(settings, x, y[, loader])`` in one worker group (one launch,
+    several checks)."""
     context = start_worker("cpu")
     try:
-        return [train(settings, x, y, context) for settings, x, y in cases]
+        return [train(*case[:3], context, *case[3:]) for case in cases]
     finally:
         end_worker()
 
 
-def train(settings: dict, x: torch.Tensor, y: torch.Tensor, context=None) -> dict:
+def train(settings: dict, x: torch.Tensor, y: torch.Tensor, context=None, loader: bool = False) -> dict:
     """Train ``small_model`` on (x, y) as ``settings`` say (one worker's part with ``context``)."""
     torch.set_num_threads(1)
-    run = TrainingRun(small_model(x.shape[1], int(y.max()) + 1), bundle_of(x, y),
-                      TrainingSettings.model_validate(settings), distributed=context)
+    run = TrainingRun(small_model(x.shape[1], int(y.max()) + 1), bundle_of(x, y, loader),
+                      TrainingSettings.model_validate(settings), distributed=context, num_workers=0)
     result = run.run()
     return {"status": result.status, "weights": run.weights(), "history": [m.as_dict() for m in result.history]}

@@ -120,17 +120,20 @@ def test_ddp_steps_give_the_single_process_weights():
     - one SGD step on a 64-sample batch split 32 + 32;
     - three Adam epochs of 11 samples in batches of 5: 5 = 3 + 2, and a last batch of 1 sample, where
       worker 1 has no share and runs a stand-in sample with weight 0 (a ragged batch and an empty
-      share must not change the result).
+      share must not change the result);
+    - the same through DataLoaders (a Dataset that is not tensors on the device: image folders, files),
+      where each worker's batch sampler takes its share of the shared permutation.
     """
     x64, y64 = data(64)
     x11, y11 = data(11, seed=2)
     cases = [
         ({"optimizer": "sgd", "lr": 0.1, "batch_size": 64, "epochs": 1, "device": "cpu"}, x64, y64),
         ({"optimizer": "adam", "lr": 0.01, "batch_size": 5, "epochs": 3, "device": "cpu"}, x11, y11),
+        ({"optimizer": "adam", "lr": 0.01, "batch_size": 5, "epochs": 3, "device": "cpu"}, x11, y11, True),
     ]
     results = launch(train_cases, 2, cases)
-    for index, (settings, x, y) in enumerate(cases):
-        single = train(settings, x, y)
+    for index, (settings, x, y, *loader) in enumerate(cases):
+        single = train(settings, x, y, None, *loader)
         for rank in (0, 1):
             got = results[rank][index]
             assert got["status"] == "finished"
