@@ -235,10 +235,6 @@ class DataParallel:
         start, stop = shard_bounds(size, self.world, self.rank)
         return (stop - start) * self.world / size if stop > start else 0.0
 
-    def sampler(self, n: int, batch_size: int, generator: torch.Generator) -> ShardedBatches:
-        """Return a batch sampler giving this worker's share of each global batch (DataLoader data)."""
-        return ShardedBatches(n, batch_size, self.rank, self.world, generator)
-
     def validation_bounds(self, n: int) -> tuple[int, int]:
         """Return this worker's contiguous share of a validation set of ``n`` samples."""
         return shard_bounds(n, self.world, self.rank)

@@ -57,7 +57,7 @@ from nnstudio.core.settings import TrainingSettings
 from nnstudio.train.changes import ChangeableRun, SettingsChange
 from nnstudio.train.data import DatasetBundle, TensorData
 from nnstudio.train.devices import pick_device
-from nnstudio.train.distributed import DataParallel, WorkerContext
+from nnstudio.train.distributed import DataParallel, ShardedBatches, WorkerContext
 from nnstudio.train.faults import (
     TrainingFailure,
     blame_layer,
@@ -248,19 +248,20 @@ class TrainingRun(ChangeableRun, NanCulprit):
         common = {"num_workers": workers, "pin_memory": self.device.type == "cuda",
                   "persistent_workers": workers > 0}
         size = self.settings.batch_size
+        # One batch sampler for a single device and for a worker's share (with one worker it gives
+        # plain shuffled batches), so a data-parallel run sees exactly a single device's batches,
+        # whatever torch's own RandomSampler draws from the generator (it draws an extra permutation
+        # at the end of every epoch). The DataLoader draws its base seed from the same generator.
+        rank, world = (0, 1) if self.parallel is None else (self.parallel.rank, self.parallel.world)
+        sampler = ShardedBatches(len(data.train), size, rank, world, self._order)
+        val = data.val
         if self.parallel is not None:
             from torch.utils.data import Subset
 
-            start, stop = self.parallel.validation_bounds(len(data.val))
-            sampler = self.parallel.sampler(len(data.train), size, self._order)
-            # The generator goes to the DataLoader too: it draws its workers' base seed from it before
-            # the sampler's permutation, as a single device's shuffling DataLoader does, so both see
-            # the same batches.
-            return (DataLoader(data.train, batch_sampler=sampler, generator=self._order, **common),
-                    DataLoader(Subset(data.val, range(start, stop)), batch_size=size, shuffle=False, **common))
-        train = DataLoader(data.train, batch_size=size, shuffle=True, generator=self._order, **common)
-        val = DataLoader(data.val, batch_size=size, shuffle=False, **common)
-        return train, val
+            start, stop = self.parallel.validation_bounds(len(val))
+            val = Subset(val, range(start, stop))
+        return (DataLoader(data.train, batch_sampler=sampler, generator=self._order, **common),
+                DataLoader(val, batch_size=size, shuffle=False, **common))
 
     def _count_steps(self) -> int:
         if isinstance(self._train_data, TensorData):
