@@ -63,8 +63,8 @@ def _example(name):
     (["--example", "digits-cnn", "--param", "conv1.kernel_size=1:20:int"],
      "--param conv1.kernel_size=1:20:int: with conv1.kernel_size = 20 the network does not work"),
     (["--example", "digits-mlp", "--param", "fc3.out_features=5:20"],
-     "--param fc3.out_features=5:20:int: with fc3.out_features = 5 the network does not work: fc3: the network "
-     "returns 5 scores per sample but digits has 10 classes"),
+     "--param fc3.out_features=5:20:int: with fc3.out_features = 5 the network does not work: fc3.out_features: "
+     "fc3 returns 5 class scores per sample, but the digits dataset has 10 classes"),
     (["--example", "linear-regression", "--param", "lr=1e-3:1e-1", "--objective", "val_acc"],
      "--objective val_acc: linear-regression regresses"),
     (["--example", "digits-mlp", "--param", "lr=1e-3:1e-1", "--storage", "sqlite:////proc/no/such/sweeps.db"],
