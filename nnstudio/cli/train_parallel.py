@@ -214,8 +214,10 @@ def _recorder(args: argparse.Namespace, training, project, out_dir: Path, contex
 
     source = getattr(args, "record_source", None) or "cli"
     project_path = getattr(args, "project_path", None) or args.path
+    # The window resumes from a private copy of the checkpoint, gone after the run: not worth naming.
+    resumed_from = args.resume if source != "window" else None
     recorder = RunRecorder(training, project, out_dir, source=source, project_path=project_path,
-                           example=args.example, resumed_from=args.resume)
+                           example=args.example, resumed_from=resumed_from)
     # One device does not say where a data-parallel run trained: "2 workers on cuda (nccl)" does.
     recorder.record.device = context.describe()
     return recorder
