@@ -126,7 +126,7 @@ def run_worker(args: argparse.Namespace) -> int:
 
 
 def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> int:  # noqa: ANN001
-    from nnstudio.cli.train import LineReporter, RichReporter, _metrics_text, stop_on_interrupt
+    from nnstudio.cli.train import LineReporter, RichReporter, _metrics_text, print_warning, stop_on_interrupt
     from nnstudio.core.files import FileWriteError, check_output_folder
     from nnstudio.train.checkpoints import read_checkpoint_file
     from nnstudio.train.distributed import termination_held
@@ -135,9 +135,10 @@ def _train_worker(args: argparse.Namespace, project, out_dir: Path, context) -> 
     from nnstudio.train.project_run import build_training_run
     from nnstudio.train.weights_files import plausible_file_bytes
 
-    training = build_training_run(project, distributed=context)
-    checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     main = context.is_main
+    # The warnings the run trains through, said once (by rank 0) as a single-device run says them.
+    training = build_training_run(project, distributed=context, on_warning=print_warning if main else None)
+    checkpoint = read_checkpoint_file(args.resume, plausible_file_bytes(training.model)) if args.resume else None
     if main:  # before any epoch: a place that cannot keep the outputs is an error now, not after hours
         check_output_folder(out_dir, expected_output_bytes(training))
     if checkpoint is not None:

@@ -225,6 +225,14 @@ def test_a_worker_that_fails_ends_the_run_with_its_reason(tmp_path, capfd):
     assert "Traceback" not in code.stderr
 
 
+def test_the_warnings_a_run_trains_through_are_said_once_not_by_every_worker(tmp_path):
+    done = subprocess.run(command("--example", "logistic-moons", "--nproc-per-node", "2", "--epochs", "1",
+                                  "--device", "cpu", "--out", str(tmp_path / "moons")),
+                          capture_output=True, text=True, timeout=280, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("warning: sigmoid1:") == 1, done.stderr[-2000:]
+
+
 def test_too_many_gpu_workers_are_refused_before_anything_starts(capsys):
     if torch.cuda.is_available() and torch.cuda.device_count() >= 64:
         pytest.skip("this machine has 64 GPUs")
