@@ -136,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
     last = result.last
     if last is not None:
         print(f"final: {_metrics_text(last)}")
+    kept = next((m for m in result.history if m.epoch == training.weights_epoch), last)
+    if kept is not None and kept is not last:
+        print(f"weights written: epoch {kept.epoch} of {last.epoch if last else '?'}, the best validation loss "
+              f"(early stopping): {_metrics_text(kept)}")
     if interrupted():
         print(f"stopped by Ctrl+C after epoch {training.epochs_done}", file=sys.stderr)
         return EXIT_INTERRUPTED

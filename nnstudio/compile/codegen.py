@@ -14,29 +14,41 @@ from typing import Any
 
 from torch import fx
 
-from nnstudio.compile.compiler import COMMENT, FUNCTION, HELPER, build_fx_graph
+from nnstudio.compile.compiler import COMMENT, FUNCTION, HELPER, FxPlan, build_fx_graph
+from nnstudio.compile.initialisation import init_statements, init_steps
 from nnstudio.compile.nested_codegen import generate_nested_source
 from nnstudio.compile.results import Analysis, format_shape
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import rule_for
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.graph import Graph
+from nnstudio.core.initialisation import DEFAULT_INIT, init_title
+from nnstudio.core.input_scaling import InputScaling
 
 _INDENT = "    "
 
 
-def generate_source(graph: Graph, class_name: str = "Model", analysis: Analysis | None = None) -> str:
+def generate_source(graph: Graph, class_name: str = "Model", analysis: Analysis | None = None,
+                    input_scaling: InputScaling | None = None) -> str:
     """Return the source of a ``model.py`` defining ``class_name`` for this network.
 
+    With ``input_scaling`` (a trained run's: its data was standardised) ``forward`` standardises
+    the raw rows it is given first, with those statistics written into ``__init__``.
     Raises :class:`~nnstudio.compile.compiler.CompileError` when the network has errors.
     """
+    source = _generate_source(graph, class_name, analysis)
+    return _with_input_scaling(source, graph, class_name, input_scaling) if input_scaling is not None else source
+
+
+def _generate_source(graph: Graph, class_name: str, analysis: Analysis | None) -> str:
     if not class_name.isidentifier() or keyword.iskeyword(class_name):
         raise ValueError(f"{class_name!r} is not a valid Python class name")
     plan = build_fx_graph(graph, analysis)
     if needs_nested_source(graph):
-        return generate_nested_source(
+        source = generate_nested_source(
             graph, plan, class_name,
             lambda imports, libraries: _header(graph, plan.analysis, class_name, imports, libraries))
+        return _append_to_init(source, class_name, _init_lines(graph, plan))
     lines = _header(graph, plan.analysis, class_name)
     lines += [f"class {class_name}(nn.Module):",
               f"{_INDENT}def __init__(self):",
@@ -56,9 +68,65 @@ def generate_source(graph: Graph, class_name: str = "Model", analysis: Analysis 
                 containers.add(container)
                 lines.append(f"{_INDENT * 2}{_assignment(container, 'nn.Module()')}")
         lines.append(f"{_INDENT * 2}{_assignment(node_id, f'{_qualified(spec.target)}({call})')}")
+    lines += [f"{_INDENT * 2}{line}" for line in _init_lines(graph, plan)]
     lines.append("")
     lines += _forward(plan.graph)
     return "\n".join(lines) + "\n"
+
+
+def _init_lines(graph: Graph, plan: FxPlan) -> list[str]:
+    """The ``nn.init`` calls of layers with an initialisation scheme, after every layer is built
+    (the compiler's order, so a seeded ``Model()`` starts from the compiled network's numbers)."""
+    lines = []
+    for node_id in plan.module_ids:
+        node = graph.node(node_id)
+        if node.init == DEFAULT_INIT:
+            continue
+        rule = rule_for(node.spec)
+        assert isinstance(rule, ModuleRule)
+        layer = rule.build(node.spec, plan.analysis.nodes[node_id].resolved, device="meta")
+        lines.append(f"# {node_id}: {init_title(node.init)} initialisation")
+        lines += init_statements(init_steps(layer, node.init), _attribute(node_id), _literal)
+    return lines
+
+
+def _append_to_init(source: str, class_name: str, statements: list[str]) -> str:
+    """Returns ``source`` with ``statements`` at the end of ``class_name``'s ``__init__`` (its last class)."""
+    if not statements:
+        return source
+    lines = source.split("\n")
+    start = max(i for i, line in enumerate(lines) if line.startswith(f"class {class_name}("))
+    end = next(i for i in range(start + 1, len(lines))
+               if lines[i].startswith(f"{_INDENT}def ") and not lines[i].startswith(f"{_INDENT}def __init__("))
+    while not lines[end - 1].strip():
+        end -= 1
+    lines[end:end] = [f"{_INDENT * 2}{line}" for line in statements]
+    return "\n".join(lines)
+
+
+def _with_input_scaling(source: str, graph: Graph, class_name: str, scaling: InputScaling) -> str:
+    """Returns ``source`` whose ``class_name`` standardises its one input first (see :func:`generate_source`)."""
+    taken = {node.id.split(".")[0] for node in graph.nodes()}
+    mean, std = "input_mean", "input_std"
+    while mean in taken or std in taken:
+        mean, std = f"_{mean}", f"_{std}"
+    columns = f" ({', '.join(scaling.columns)})" if scaling.columns else ""
+    note = (f"The {len(scaling.mean)} input features{columns} are standardised here with the mean and standard "
+            "deviation of the training rows, as nnstudio standardised the data it trained on: feed raw rows.")
+    statements = [f"# {line}" for line in textwrap.wrap(note, width=90)]
+    for name, values in ((mean, scaling.mean), (std, scaling.std)):
+        numbers = textwrap.wrap(", ".join(repr(float(v)) for v in values), width=84)
+        statements += [f'self.register_buffer("{name}", torch.tensor([',
+                       *(f"{_INDENT}{line}" for line in numbers),
+                       "]), persistent=False)"]
+    lines = _append_to_init(source, class_name, statements).split("\n")
+    start = max(i for i, line in enumerate(lines) if line.startswith(f"class {class_name}("))
+    at = next(i for i in range(start, len(lines)) if lines[i].startswith(f"{_INDENT}def forward(self, "))
+    argument = lines[at].removeprefix(f"{_INDENT}def forward(self, ").removesuffix("):")
+    if not argument.isidentifier():
+        raise ValueError(f"input scaling needs a network with one input, not forward({argument})")
+    lines.insert(at + 1, f"{_INDENT * 2}{argument} = ({argument} - self.{mean}) / self.{std}")
+    return "\n".join(lines)
 
 
 def needs_nested_source(graph: Graph) -> bool:

@@ -13,6 +13,7 @@ import torch
 from torch import fx, nn
 
 from nnstudio.compile.analysis import analyze
+from nnstudio.compile.initialisation import init_steps, initialise
 from nnstudio.compile.results import Analysis
 from nnstudio.compile.rule_kinds import ModuleRule
 from nnstudio.compile.rules import COMMENT, FUNCTION, HELPER, NODE_ID, rule_for
@@ -116,6 +117,9 @@ def build_module(graph: Graph, plan: FxPlan) -> fx.GraphModule:
             raise CompileError(f"{spec.title} with {size:,} parameters cannot be built: {exc}", node_id) from None
         except Exception as exc:  # the analysis builds the same module on meta, so this is rare
             raise CompileError(f"{spec.title} cannot be built: {exc}", node_id) from None
+    # Initialisation schemes after every layer is built, in model.py's order; stored weights win.
+    for node_id in plan.module_ids:
+        initialise(modules[node_id], init_steps(modules[node_id], graph.node(node_id).init))
     load_stored_weights(modules, graph)
     tensors = {node_id: _held_tensor(graph, plan, node_id) for node_id in plan.tensor_ids}
     root = nn.Module()

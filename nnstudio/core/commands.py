@@ -12,7 +12,8 @@ from typing import Any
 from psygnal import Signal
 
 from nnstudio.core.errors import GraphError, ParamError
-from nnstudio.core.graph import Edge, Graph, Node, position_problem
+from nnstudio.core.graph import Edge, Graph, Node, checked_init, position_problem
+from nnstudio.core.initialisation import DEFAULT_INIT, init_title
 
 
 class Command:
@@ -33,7 +34,8 @@ class Command:
 
 class AddNode(Command):
     def __init__(self, graph: Graph, type_id: str, position: tuple[float, float] = (0.0, 0.0),
-                 params: Mapping[str, Any] | None = None, node_id: str | None = None) -> None:
+                 params: Mapping[str, Any] | None = None, node_id: str | None = None,
+                 init: str = DEFAULT_INIT) -> None:
         spec = graph.catalog.get(type_id)
         self.graph = graph
         self.node_id = node_id or graph.new_node_id(spec.prefix)
@@ -47,10 +49,11 @@ class AddNode(Command):
         self.position = (float(position[0]), float(position[1]))
         # Validate now, so a bad parameter is refused before anything changes.
         self.params = spec.validate_params(dict(params or {}))
+        self.init = checked_init(spec, init)
         self.text = f"Add {spec.title}"
 
     def redo(self) -> None:
-        self.graph._add_node(Node(self.node_id, self.type_id, dict(self.params), self.position))
+        self.graph._add_node(Node(self.node_id, self.type_id, dict(self.params), self.position, init=self.init))
 
     def undo(self) -> None:
         self.graph._remove_node(self.node_id)
@@ -139,6 +142,25 @@ class SetParam(Command):
             self.new = newer.new
             return True
         return False
+
+
+class SetInit(Command):
+    """Choose how a layer's weights are initialised (:mod:`nnstudio.core.initialisation`)."""
+
+    def __init__(self, graph: Graph, node_id: str, init: str) -> None:
+        node = graph.node(node_id)
+        try:
+            self.new = checked_init(node.spec, init)
+        except ParamError as exc:
+            raise exc.on_node(node_id) from None
+        self.graph, self.node_id, self.old = graph, node_id, node.init
+        self.text = f"Initialise {node_id}: {init_title(self.new)}"
+
+    def redo(self) -> None:
+        self.graph._set_init(self.node_id, self.new)
+
+    def undo(self) -> None:
+        self.graph._set_init(self.node_id, self.old)
 
 
 class RenameNode(Command):
@@ -264,7 +286,8 @@ def paste_fragment(graph: Graph, nodes: list[Mapping[str, Any]], edges: list[Map
         renamed[record["id"]] = new_id
         x, y = record.get("position", (0.0, 0.0))
         children.append(AddNode(graph, record["type"], (x + offset[0], y + offset[1]),
-                                record.get("params", {}), node_id=new_id))
+                                record.get("params", {}), node_id=new_id,
+                                init=record.get("init") or DEFAULT_INIT))
     for record in edges:
         if record["source"] in renamed and record["target"] in renamed:
             children.append(_DeferredConnect(graph, renamed[record["source"]], renamed[record["target"]],

@@ -19,6 +19,7 @@ from psygnal import Signal, SignalGroup
 from nnstudio.core import names
 from nnstudio.core.catalog import CATALOG, Catalog, LayerKind, LayerSpec
 from nnstudio.core.errors import GraphError, ParamError
+from nnstudio.core.initialisation import DEFAULT_INIT, INIT_FIELD
 
 #: Canvas coordinates beyond this are absurd (a 100,000-layer chain spans 10^7): refused, as the
 #: canvas cannot draw or scroll to them.
@@ -56,9 +57,12 @@ class Node:
     #: Stored tensors (imported, pretrained, fine-tuned) by their name inside the layer (``weight``):
     #: :class:`nnstudio.core.weights.StoredTensor`. Empty: the layer starts from its initialisation.
     weights: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    #: How the layer's weights start (:mod:`nnstudio.core.initialisation`): ``"default"`` is PyTorch's.
+    init: str = DEFAULT_INIT
 
     def copy(self) -> Node:
-        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights))
+        return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights),
+                    self.init)
 
 
 @dataclass(frozen=True, order=True)
@@ -276,6 +280,7 @@ class Graph:
         node.position = (float(node.position[0]), float(node.position[1]))
         try:
             node.params = node.spec.validate_params(node.params)
+            node.init = checked_init(node.spec, node.init)
         except ParamError as exc:
             raise exc.on_node(node.id) from None
         if order is None:
@@ -333,6 +338,15 @@ class Graph:
         self.events.param_changed.emit(node_id, name)
         self._touch()
 
+    def _set_init(self, node_id: str, init: str) -> None:
+        node = self.node(node_id)
+        try:
+            node.init = checked_init(node.spec, init)
+        except ParamError as exc:
+            raise exc.on_node(node_id) from None
+        self.events.param_changed.emit(node_id, "init")
+        self._touch()
+
     def _set_weights(self, node_id: str, tensors: Mapping[str, Any]) -> None:
         self.node(node_id).weights = dict(tensors)
         self._touch()
@@ -359,7 +373,7 @@ class Graph:
             self._remove_edge(edge)
         order = self._order[old]
         self._remove_node(old)
-        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights)
+        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights, node.init)
         self._add_node(renamed, order, allow_clash=not check)
         for edge in incoming + outgoing:
             self._add_edge(Edge(new if edge.source == old else edge.source,
@@ -386,7 +400,8 @@ class Graph:
     def to_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Plain dicts for the nodes and edges (what project files store)."""
         nodes = [{"id": n.id, "type": n.type_id, "position": [n.position[0], n.position[1]],
-                  "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.params.items()}}
+                  "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.params.items()},
+                  **({"init": n.init} if n.init != DEFAULT_INIT else {})}
                  for n in self.nodes()]
         edges = [{"source": e.source, "target": e.target, "port": e.port, "index": e.index}
                  for e in sorted(self.edges(), key=lambda e: (e.target, e.port, e.index))]
@@ -407,7 +422,8 @@ class Graph:
         with graph.events.blocked():
             for record in nodes:
                 graph._add_node(Node(record["id"], record["type"], dict(record.get("params", {})),
-                                     tuple(record.get("position", (0.0, 0.0)))),  # type: ignore[arg-type]
+                                     tuple(record.get("position", (0.0, 0.0))),  # type: ignore[arg-type]
+                                     init=record.get("init") or DEFAULT_INIT),
                                 allow_clash=allow_clashes)
             graph._add_edges([Edge(record["source"], record["target"], record.get("port", "in"),
                                    int(record.get("index", 0))) for record in edges])
@@ -444,6 +460,16 @@ class Graph:
     def same_as(self, other: Graph) -> bool:
         """Equal nodes (type, params, position) and edges."""
         return self.to_records() == other.to_records()
+
+
+def checked_init(spec: LayerSpec, init: str) -> str:
+    """Return ``init`` when a layer of ``spec`` may take it; raise ParamError("init", ...) otherwise."""
+    if init == DEFAULT_INIT:
+        return init
+    INIT_FIELD.validate(init)
+    if spec.kind is not LayerKind.MODULE:
+        raise ParamError("init", f"{spec.title} has no weights to initialise")
+    return init
 
 
 def _prefixes(node_id: str) -> list[str]:

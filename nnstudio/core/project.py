@@ -235,9 +235,11 @@ def _build(record: ProjectRecord, catalog: Catalog, source: str | None, folder: 
         graph = Graph.from_records([n.model_dump() for n in record.nodes],
                                    [e.model_dump() for e in record.edges], catalog, allow_clashes=True)
     except ParamError as exc:
-        where = f"nodes[{index[exc.node_id]}].params.{exc.field}" if exc.node_id in index else None
-        raise ProjectFileError(f"layer {exc.node_id!r}, parameter {exc.field!r}: {exc.reason}", source,
-                               where) from None
+        # ``init`` is a key of the node itself (version 2), every other field one of its parameters.
+        key = "init" if exc.field == "init" else f"params.{exc.field}"
+        where = f"nodes[{index[exc.node_id]}].{key}" if exc.node_id in index else None
+        what = "init" if exc.field == "init" else f"parameter {exc.field!r}"
+        raise ProjectFileError(f"layer {exc.node_id!r}, {what}: {exc.reason}", source, where) from None
     except GraphError as exc:
         where = f"nodes[{index[exc.node_id]}]" if exc.node_id in index else None
         raise ProjectFileError(exc.reason if where else str(exc), source, where) from None

@@ -18,6 +18,7 @@ from nnstudio.core.catalog import Catalog
 from nnstudio.core.errors import ProjectFileError
 from nnstudio.core.fields import ParamKind
 from nnstudio.core.graph import POSITION_LIMIT
+from nnstudio.core.initialisation import DEFAULT_INIT
 from nnstudio.core.names import MAX_NAME_LENGTH
 from nnstudio.core.settings import TrainingSettings
 
@@ -27,7 +28,8 @@ VERSION = 2
 
 
 def _v1_to_v2(raw: dict[str, Any]) -> dict[str, Any]:
-    """Version 2 only adds things (dotted layer ids, the ``weights`` key): a version-1 file is one as it is."""
+    """Version 2 only adds things (dotted layer ids, the ``weights`` key, a layer's ``init``): a version-1
+    file is one as it is."""
     return raw
 
 
@@ -47,6 +49,8 @@ class NodeRecord(_Record):
     type: str = Field(min_length=1, max_length=200)
     position: list[Coordinate] = Field(default_factory=lambda: [0.0, 0.0], min_length=2, max_length=2)
     params: dict[str, Any] = Field(default_factory=dict)
+    #: The layer's weight initialisation (version 2, optional; see nnstudio.core.initialisation).
+    init: str = Field(DEFAULT_INIT, min_length=1, max_length=64)
 
 
 class EdgeRecord(_Record):

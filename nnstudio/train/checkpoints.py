@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from nnstudio.core.input_scaling import InputScaling
 from nnstudio.core.settings import TrainingSettings
 from nnstudio.train.outputs import save_torch_file
 from nnstudio.train.trainer import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError
@@ -100,6 +101,11 @@ def validate_checkpoint(checkpoint: Any, optimizer: torch.optim.Optimizer | None
         except ValidationError as exc:
             error = exc.errors()[0]
             raise CheckpointError(error["msg"], "settings" + _location(error["loc"])) from None
+    if checkpoint.get("input_scaling") is not None:
+        try:
+            InputScaling.from_dict(checkpoint["input_scaling"])
+        except ValueError as exc:
+            raise CheckpointError(str(exc).removeprefix("input scaling: "), "input_scaling") from None
     rng = checkpoint.get("rng", {})
     if not isinstance(rng, dict):
         raise CheckpointError(f"must be a mapping (found {type(rng).__name__})", "rng")

@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from nnstudio.core.datasets import DatasetError, DatasetFacts, Task
+from nnstudio.core.input_scaling import InputScaling
 from nnstudio.core.settings import task_for
 
 __all__ = ["DatasetBundle", "DatasetError", "TensorData", "Task", "random_split", "stratified_split",
@@ -68,6 +69,9 @@ class DatasetBundle:
     tokens: list[str] | None = None
     #: Token data: every id is below this.
     vocabulary: int | None = None
+    #: Raw rows were standardised with these training-row statistics (a CSV's ``standardize``); the
+    #: run keeps them so its exported model can take raw rows.
+    input_scaling: InputScaling | None = None
 
     @property
     def facts(self) -> DatasetFacts:
@@ -139,7 +143,8 @@ def tensor_bundle(x: torch.Tensor, y: torch.Tensor, *, natural: Task, num_classe
                   loss: str | None, val_fraction: float, split_seed: int, description: str,
                   class_names: list[str] | None = None, dataset: str | None = None,
                   tokens: list[str] | None = None, vocabulary: int | None = None,
-                  split: tuple[torch.Tensor, torch.Tensor] | None = None) -> DatasetBundle:
+                  split: tuple[torch.Tensor, torch.Tensor] | None = None,
+                  input_scaling: InputScaling | None = None) -> DatasetBundle:
     """Return a bundle of in-memory splits of ``x``/``y`` (stratified for classification).
 
     ``split`` gives the (train, val) indices when the caller already split (a text vocabulary is
@@ -161,4 +166,5 @@ def tensor_bundle(x: torch.Tensor, y: torch.Tensor, *, natural: Task, num_classe
         input_shape=tuple(x.shape[1:]), task=task, num_classes=num_classes, class_names=names,
         description=description, target_width=1 if targets.dim() == 1 else int(targets.shape[1]),
         dtype="int64" if x.dtype == torch.int64 else "float32", tokens=tokens, vocabulary=vocabulary,
+        input_scaling=input_scaling,
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -24,6 +24,7 @@ from nnstudio.compile.results import Analysis
 from nnstudio.core.catalog import LayerKind
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.files import write_atomic, write_text_atomic
+from nnstudio.core.input_scaling import InputScaling
 from nnstudio.core.project import Project
 from nnstudio.train.outputs import save_torch_file
 from nnstudio.train.state_dicts import load_state_dict_checked
@@ -70,11 +71,27 @@ def example_input(project: Project, batch: int = 2) -> torch.Tensor:
     return torch.randn(shape, generator=generator)
 
 
+class ScaledInputs(nn.Module):
+    """``model`` fed rows standardised with ``scaling`` first (what a run's exported model takes: raw rows)."""
+
+    def __init__(self, model: nn.Module, scaling: InputScaling) -> None:
+        super().__init__()
+        self.model = model
+        # Not in the state dict: the weights files keep the network's own keys.
+        self.register_buffer("mean", torch.tensor(scaling.mean, dtype=torch.float32), persistent=False)
+        self.register_buffer("std", torch.tensor(scaling.std, dtype=torch.float32), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> Any:
+        return self.model((x - self.mean) / self.std)
+
+
 def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
-                 weights: dict[str, torch.Tensor] | None = None, analysis: Analysis | None = None) -> Path:
+                 weights: dict[str, torch.Tensor] | None = None, analysis: Analysis | None = None,
+                 input_scaling: InputScaling | None = None) -> Path:
     """Write the network in ``fmt`` to ``path`` (checked, then put in place atomically); return the path.
 
-    ``analysis``: see :func:`build_model`.
+    ``analysis``: see :func:`build_model`. ``input_scaling`` (a run's, whose data was standardised):
+    model.py, ONNX and pt2 take raw rows and standardise them first; the weights files are unchanged.
     """
     path = Path(path)
     if fmt not in EXPORT_FORMATS:
@@ -90,7 +107,7 @@ def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
 
         if weights is not None:
             build_model(project, weights, analysis)  # model.py holds no weights, but they must fit what it builds
-        source = generate_source(project.graph, analysis=analysis)
+        source = generate_source(project.graph, analysis=analysis, input_scaling=input_scaling)
         write_text_atomic(path, source, verify=lambda staged: compile(staged.read_text("utf-8"), str(path), "exec"))
         return path
     model = build_model(project, weights, analysis)
@@ -99,10 +116,12 @@ def export_model(project: Project, fmt: str, path: str | os.PathLike[str],
         save_torch_file(state, path)
     elif fmt == "safetensors":
         _export_safetensors(state, path)
-    elif fmt == "pt2":
-        _export_pt2(project, model, path)
     else:
-        _export_onnx(project, model, path)
+        whole = ScaledInputs(model, input_scaling).eval() if input_scaling is not None else model
+        if fmt == "pt2":
+            _export_pt2(project, whole, path)
+        else:
+            _export_onnx(project, whole, path)
     return path
 
 

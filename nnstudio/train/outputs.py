@@ -117,7 +117,9 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
     if project is not None:
         from nnstudio.compile import generate_source
 
-        write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis))
+        # A run on standardised data: model.py takes raw rows and standardises them as the data was.
+        write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis,
+                                                               input_scaling=run.input_scaling))
         trained = project.copy()
         trained.settings = run.settings.model_copy(deep=True)
         try:
@@ -131,7 +133,8 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
 
         weights = run.weights()
         for fmt in extra_formats:
-            export_model(project, fmt, folder / EXTRA_OUTPUTS[fmt], weights=weights, analysis=analysis)
+            export_model(project, fmt, folder / EXTRA_OUTPUTS[fmt], weights=weights, analysis=analysis,
+                         input_scaling=run.input_scaling)
     return folder
 
 

@@ -233,6 +233,16 @@ class CheckpointedRun:
     def epochs_done(self) -> int:
         return len(self.history)
 
+    @property
+    def input_scaling(self) -> Any:
+        """Returns the data's standardisation the run trained with (None: the data was fed as is)."""
+        saved = self._checkpoint.get("input_scaling")
+        if saved is None:
+            return None
+        from nnstudio.core.input_scaling import InputScaling
+
+        return InputScaling.from_dict(saved)
+
     def weights(self) -> dict[str, Any]:
         """Return the trained state dict (CPU tensors, copies)."""
         return {name: tensor.clone() for name, tensor in self._checkpoint["model"].items()}

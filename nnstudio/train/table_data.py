@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from nnstudio.core.input_scaling import InputScaling
 from nnstudio.train.csv_files import finite_number, parse_number, read_table
 from nnstudio.train.data import DatasetBundle, DatasetError, split_indices, tensor_bundle
 from nnstudio.train.loaders import LoadRequest, register_loader
@@ -72,11 +73,16 @@ def csv_table(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
         y = torch.tensor([index[label] for label in labels], dtype=torch.long)
         classes = len(names)
     split = split_indices(y, task == "classification", request.val_fraction, seed)
+    scaling = None
     if options["standardize"]:
         # Statistics of the training rows only: validation must not leak into what training sees.
+        # They go with the run, so the exported model can standardise raw rows the same way.
         train_x = x[split[0]]
         std = train_x.std(0, unbiased=False)
-        x = (x - train_x.mean(0)) / torch.where(std > 0, std, torch.ones_like(std))
+        mean, std = train_x.mean(0), torch.where(std > 0, std, torch.ones_like(std))
+        x = (x - mean) / std
+        scaling = InputScaling(tuple(mean.tolist()), tuple(std.tolist()),
+                               tuple(table.header[c] for c in feature_columns))
     return tensor_bundle(x.float(), y, natural=task, num_classes=classes, loss=request.loss,
                          val_fraction=request.val_fraction, split_seed=seed, description=description,
-                         class_names=names, dataset=kind, split=split)
+                         class_names=names, dataset=kind, split=split, input_scaling=scaling)

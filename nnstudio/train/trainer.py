@@ -187,6 +187,11 @@ class TrainingRun(ChangeableRun, NanCulprit):
         self._compile_pending = settings.compile
         self._best_val = math.inf
         self._bad_epochs = 0
+        #: Early stopping: the best epoch by validation loss and its weights (its snapshot's, no copy).
+        self._best_epoch: int | None = None
+        self._best_weights: dict[str, torch.Tensor] | None = None
+        #: The epoch whose weights the model holds when it is not the last one (early stopping kept the best).
+        self._kept_epoch: int | None = None
         #: The step of the current epoch (1-based) being run; failures report it. None: validation.
         self._step_index: int | None = None
         #: The batch of the current step, kept to locate a failing node after a fault.
@@ -233,6 +238,12 @@ class TrainingRun(ChangeableRun, NanCulprit):
     @property
     def epochs_done(self) -> int:
         return len(self.history)
+
+    @property
+    def weights_epoch(self) -> int:
+        """Returns the epoch whose weights the run holds (and writes): the last good one, or the best
+        by validation loss when early stopping kept that one (0: no epoch yet)."""
+        return self._kept_epoch if self._kept_epoch is not None else self.epochs_done
 
     # --- setup ---------------------------------------------------------------------------------
     def _place(self, data: DatasetBundle) -> tuple[Any, Any]:
@@ -306,6 +317,11 @@ class TrainingRun(ChangeableRun, NanCulprit):
         """Return the state dict of the last good epoch, on the CPU."""
         return {k: v.detach().to("cpu", copy=True) for k, v in self._snapshot["model"].items()}
 
+    @property
+    def input_scaling(self) -> Any:
+        """Returns the data's :class:`~nnstudio.core.input_scaling.InputScaling` (None: the data is fed as is)."""
+        return getattr(self.data, "input_scaling", None)
+
     def checkpoint(self) -> dict[str, Any]:
         """Return everything needed to resume after the last good epoch (plain tensors, lists, dicts)."""
         snap = self._snapshot
@@ -319,7 +335,10 @@ class TrainingRun(ChangeableRun, NanCulprit):
             "history": [m.as_dict() for m in self.history],
             "settings": self.settings.model_dump(mode="json"),
             "rng": {"torch": snap["rng"], "order": snap["order"]},
-            "early_stopping": {"best_val": self._best_val, "bad_epochs": self._bad_epochs},
+            "early_stopping": {"best_val": self._best_val, "bad_epochs": self._bad_epochs,
+                               "best_epoch": self._best_epoch, "weights_epoch": self.weights_epoch},
+            # What the inputs were standardised with: the run's model takes standardised rows.
+            **({"input_scaling": self.input_scaling.as_dict()} if self.input_scaling is not None else {}),
         }
 
     def load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -361,6 +380,11 @@ class TrainingRun(ChangeableRun, NanCulprit):
             early = checkpoint.get("early_stopping", {})
             self._best_val = float(early.get("best_val", math.inf))
             self._bad_epochs = int(early.get("bad_epochs", 0))
+            # The checkpoint holds one set of weights: the best epoch's when early stopping kept them.
+            self._best_epoch = _epoch_of(early.get("best_epoch"), len(self.history))
+            kept = _epoch_of(early.get("weights_epoch"), len(self.history))
+            self._kept_epoch = kept if kept != len(self.history) else None
+            self._best_weights = None
         except (ValueError, KeyError, TypeError, AttributeError, RuntimeError, IndexError) as exc:
             self.history, self._best_val, self._bad_epochs = before
             self._restore_snapshot()
@@ -441,15 +465,41 @@ class TrainingRun(ChangeableRun, NanCulprit):
         return result
 
     def _early_stop(self, metrics: EpochMetrics) -> bool:
+        """Returns True when early stopping ends the run after ``metrics``' epoch.
+
+        With early stopping on, a run that ends (stopped early, or at its last epoch) keeps the
+        weights of its best epoch by validation loss, not those of its last.
+        """
         patience = self.settings.early_stopping
+        self._kept_epoch = None
         if metrics.val_loss < self._best_val:
             self._best_val, self._bad_epochs = metrics.val_loss, 0
+            self._best_epoch = metrics.epoch
+            if patience is not None:
+                self._best_weights = self._snapshot["model"]
             return False
         self._bad_epochs += 1
-        if patience is not None and self._bad_epochs >= patience:
+        stop = patience is not None and self._bad_epochs >= patience
+        if stop:
             self._note(f"early stopping: validation loss has not improved for {patience} epoch(s)")
-            return True
-        return False
+        if patience is not None and (stop or metrics.epoch >= self.settings.epochs):
+            self._keep_best_epoch(metrics.epoch)
+        return stop
+
+    def _keep_best_epoch(self, last: int) -> None:
+        """Puts the best epoch's weights back into the model and the snapshot (what is written)."""
+        best = self._best_epoch
+        if best is None or best == last:
+            return
+        if self._best_weights is None:  # resumed from a checkpoint saved after the best epoch
+            self._note(f"the best epoch by validation loss was epoch {best}, but its weights were not in "
+                       f"the checkpoint this run resumed from; the weights are those of epoch {last}")
+            return
+        self.model.load_state_dict(self._best_weights)
+        self._snapshot["model"] = self._best_weights
+        self._kept_epoch = best
+        self._note(f"the weights kept are those of epoch {best}, the best validation loss "
+                   f"({self._best_val:.4g}); the {last - best} epoch(s) after it did not improve on it")
 
     def _batches(self) -> Any:
         """Yield (inputs, targets) of one training epoch on the device.
@@ -778,6 +828,13 @@ def gradient_norms(model: nn.Module) -> dict[str, float]:
     with torch.no_grad():
         norms = torch.stack(torch._foreach_norm(grads, 2, dtype=torch.float32)).cpu().tolist()
     return {name: value for (name, _), value in zip(named, norms)}
+
+
+def _epoch_of(value: Any, epochs: int) -> int | None:
+    """Returns ``value`` when it names one of ``epochs`` epochs (1-based), else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= epochs:
+        return value
+    return None
 
 
 def _to_cpu(value: Any) -> Any:

@@ -87,6 +87,8 @@ class CanvasView(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setMouseTracking(True)
         self._scene.selectionChanged.connect(self._on_selection_changed)
+        self._scene.items_changed.connect(self._on_items_changed)
+        self._was_empty = True
 
     # --- document --------------------------------------------------------------------------------
 
@@ -394,6 +396,14 @@ class CanvasView(QGraphicsView):
             self._scene.refresh_looks()
             self.resetCachedContent()
         super().changeEvent(event)
+
+    def _on_items_changed(self) -> None:
+        # The hint belongs to an empty canvas: repaint the whole viewport when that changes (the
+        # smart update mode would repaint only the new card, leaving the hint behind it).
+        empty = not self._scene.node_items
+        if empty != self._was_empty:
+            self._was_empty = empty
+            self.viewport().update()
 
     def scrollContentsBy(self, dx: int, dy: int) -> None:  # noqa: N802 - Qt override
         super().scrollContentsBy(dx, dy)

@@ -22,6 +22,7 @@ from nnstudio.core.graph import Graph
 from nnstudio.core.project import Project
 from nnstudio.core.settings import TrainingSettings
 from nnstudio.ui.jobs import BackgroundJobs
+from nnstudio.ui.torch_loading import preload_torch_libraries
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,8 @@ class _Inference:
 
     def analyze(self, graph: Graph, settings: TrainingSettings) -> Any:
         if self._inference is None:
+            # torch's libraries mapped without the GIL first: the window keeps painting meanwhile.
+            preload_torch_libraries()
             from nnstudio.compile import ShapeInference
 
             self._inference = ShapeInference()

@@ -26,14 +26,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from nnstudio.core.catalog import ParamSpec
-from nnstudio.core.commands import SetParam
+from nnstudio.core.catalog import LayerKind, ParamSpec
+from nnstudio.core.commands import SetInit, SetParam
 from nnstudio.core.errors import ParamError
 from nnstudio.core.formatting import format_count, format_shape
+from nnstudio.core.initialisation import INIT_FIELD, INIT_TITLES
 from nnstudio.ui.document import Document
 from nnstudio.ui.icons import category_icon
 from nnstudio.ui.layer_name_field import LayerNameField
-from nnstudio.ui.param_editors import IntTupleEditor, ParamEditor, ParseError, make_editor
+from nnstudio.ui.param_editors import ChoiceEditor, IntTupleEditor, ParamEditor, ParseError, make_editor
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 
 
@@ -153,6 +154,9 @@ class Inspector(QScrollArea):
         self.document = document
         self.node_ids: list[str] = []
         self.rows: dict[str, ParamRow] = {}
+        #: The shown layer's weight initialisation (None for a layer without weights).
+        self.init_row: ParamRow | None = None
+        self._init_label: QLabel | None = None
         self._pushing: str | None = None
         self._graph = None
 
@@ -257,6 +261,7 @@ class Inspector(QScrollArea):
             self._node_page = None
         self.name_field = None
         self.rows = {}
+        self.init_row = self._init_label = None
 
     def _build_node_page(self, node_id: str) -> None:
         self._drop_node_page()
@@ -323,6 +328,8 @@ class Inspector(QScrollArea):
                 label.setBuddy(row.editor.input_widget)
                 form.addRow(label, row)
                 self.rows[param.name] = row
+            if spec.kind is LayerKind.MODULE:
+                self._add_init_row(form, page)
             layout.addLayout(form)
         else:
             layout.addWidget(_caption("This layer has no parameters.", page))
@@ -331,6 +338,18 @@ class Inspector(QScrollArea):
         self._pages.addWidget(page)
         self._pages.setCurrentWidget(page)
         self._refresh_node_page()
+
+    def _add_init_row(self, form: QFormLayout, page: QWidget) -> None:
+        """The layer's weight initialisation: a node setting (SetInit), shown for layers with weights."""
+        row = ParamRow(INIT_FIELD, page)
+        assert isinstance(row.editor, ChoiceEditor)
+        row.editor.set_titles(INIT_TITLES)
+        row.editor.edited.connect(self._on_init_edited)
+        label = QLabel(INIT_FIELD.title.lower(), page)
+        label.setToolTip(INIT_FIELD.help)
+        label.setBuddy(row.editor.input_widget)
+        form.addRow(label, row)
+        self.init_row, self._init_label = row, label
 
     def _refresh_node_page(self) -> None:
         if len(self.node_ids) != 1 or self._node_page is None:
@@ -344,6 +363,12 @@ class Inspector(QScrollArea):
                 continue  # never overwrite what the person is typing
             inferred = result.resolved.get(name) if result is not None else None
             row.show_value(node.params[name], inferred)
+        if self.init_row is not None and self._init_label is not None:
+            self.init_row.show_value(node.init)
+            # A layer without weights (ReLU) has nothing to initialise; before the analysis, offer it.
+            has_weights = result is None or result.params > 0 or node.init != INIT_FIELD.default
+            self.init_row.setVisible(has_weights)
+            self._init_label.setVisible(has_weights)
         if result is None:
             text = "analysing…" if analysis is None else "?"
             self._shape_label.setText(text)
@@ -382,6 +407,12 @@ class Inspector(QScrollArea):
         finally:
             self._pushing = None
 
+    def _on_init_edited(self, value: Any) -> None:
+        node_id = self.node_ids[0]
+        if self.document.graph.node(node_id).init != value:
+            self.document.push(SetInit(self.document.graph, node_id, value))
+            self.document.undo_stack.seal()
+
     def _on_finished(self, name: str) -> None:
         # A tuple field typed as "3" is shown back in its normalised form once the person leaves it.
         row = self.rows.get(name)
@@ -416,7 +447,9 @@ class Inspector(QScrollArea):
         self.show_nodes([])
 
     def _on_param_changed(self, node_id: str, name: str) -> None:
-        if self.node_ids == [node_id] and name != self._pushing and name in self.rows:
+        if self.node_ids == [node_id] and name == "init":
+            self._refresh_node_page()
+        elif self.node_ids == [node_id] and name != self._pushing and name in self.rows:
             self.rows[name].clear_error()
             self._refresh_node_page()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -294,7 +294,8 @@ class ChoiceEditor(ParamEditor):
     def __init__(self, spec: ParamSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.combo = QComboBox(self)
-        self.combo.addItems(list(spec.choices))
+        for choice in spec.choices:
+            self.combo.addItem(choice, choice)  # the value is the item's data; set_titles changes the text
         self.combo.activated.connect(lambda index: (self.edited.emit(spec.choices[index]), self.finished.emit()))
         self._add(self.combo)
 
@@ -306,6 +307,11 @@ class ChoiceEditor(ParamEditor):
         self.combo.blockSignals(True)
         self.combo.setCurrentIndex(self.spec.choices.index(value) if value in self.spec.choices else -1)
         self.combo.blockSignals(False)
+
+    def set_titles(self, titles: Mapping[str, str]) -> None:
+        """Show each choice by its title (``"kaiming_normal"`` as "Kaiming/He normal"); values stay."""
+        for index, choice in enumerate(self.spec.choices):
+            self.combo.setItemText(index, titles.get(choice, choice))
 
 
 class IntChoiceEditor(ChoiceEditor):

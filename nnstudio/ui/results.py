@@ -12,6 +12,8 @@ after each epoch::
     grid = SampleGridWidget()                          # objectName "sampleGrid"
     grid.set_samples(images, predicted, true, class_names=None, mean=None, std=None)
     grid.wrong_indices() -> list[int]; grid.tile_rect(i) -> QRect (where sample i is painted)
+    grid.caption_lines(i) -> list[str]                 # under the image: "✓ 3", or "✗ 3" and "true 5"
+    grid.sample_text(i) -> str                         # the same whole, for the tooltip and screen readers
 
 ``images`` is ``[N, C, H, W]`` (C = 1 or 3) or ``[N, H, W]``. Values in [0, 1] are shown as they are;
 pass ``mean``/``std`` (per channel) to undo a normalisation, otherwise values outside [0, 1] are
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt
+from PySide6.QtCore import QEvent, QPoint, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QToolTip, QWidget
 
@@ -291,6 +293,8 @@ class ConfusionMatrixWidget(QWidget):
 
 #: The smallest side an image of the sample grid shrinks to so that every sample stays in view.
 MIN_TILE = 36
+#: Below each image: two caption lines (a wrong prediction's guess and truth) and the gap to the next row.
+CAPTION_SPACE = 38
 
 
 class SampleGridWidget(QWidget):
@@ -329,8 +333,9 @@ class SampleGridWidget(QWidget):
         self._pixmaps = [self._to_pixmap(image) for image in images]
         self._predicted, self._true = predicted, true
         self._names = None if class_names is None else [str(n) for n in class_names]
-        wrong = len(self.wrong_indices())
-        self.setAccessibleDescription(f"{len(images)} samples, {wrong} predicted wrongly")
+        wrong = self.wrong_indices()
+        details = "".join(f"; sample {i + 1}: {self.sample_text(i)}" for i in wrong)
+        self.setAccessibleDescription(f"{len(images)} samples, {len(wrong)} predicted wrongly{details}")
         self._fit_tile()
         self.updateGeometry()
         self.update()
@@ -353,10 +358,56 @@ class SampleGridWidget(QWidget):
         """Return the indices of samples whose prediction differs from the true label."""
         return np.flatnonzero(self._predicted != self._true).tolist()
 
-    def _label(self, index: int) -> str:
+    def _label(self, index: int) -> tuple[str, str]:
         def name(label: int) -> str:
             return self._names[label] if self._names and 0 <= label < len(self._names) else str(label)
         return name(int(self._predicted[index])), name(int(self._true[index]))
+
+    def sample_text(self, index: int) -> str:
+        """Return the whole caption of sample ``index``: what was predicted and, when wrong, the truth."""
+        predicted, true = self._label(index)
+        if self._predicted[index] != self._true[index]:
+            return f"predicted {predicted}, true {true} (wrong)"
+        return f"predicted {predicted} (correct)"
+
+    def caption_lines(self, index: int) -> list[str]:
+        """Return the caption lines painted under sample ``index``, each cut with "…" only if wider than the tile.
+
+        A wrong prediction takes two lines, "✗ predicted" and "true …", so both labels stay readable
+        under a small image; the tooltip (and the accessible description) say them whole.
+        """
+        predicted, true = self._label(index)
+        wrong = self._predicted[index] != self._true[index]
+        lines = [f"✗ {predicted}", f"true {true}"] if wrong else [f"✓ {predicted}"]
+        metrics = QFontMetricsF(self._caption_font())
+        width = self._caption_width()
+        return [metrics.elidedText(line, Qt.TextElideMode.ElideRight, width) for line in lines]
+
+    def _caption_font(self) -> QFont:
+        font = QFont(self.font())
+        font.setPixelSize(11)
+        return font
+
+    def _caption_width(self) -> float:
+        return float(self._tile + 8)
+
+    def index_at(self, pos: QPoint) -> int | None:
+        """Return the sample under ``pos`` (widget coordinates), or None."""
+        for index in range(len(self._pixmaps)):
+            if self.tile_rect(index).adjusted(-4, 0, 4, 0).contains(pos):
+                return index
+        return None
+
+    def event(self, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.ToolTip:
+            index = self.index_at(event.pos())
+            if index is None:
+                QToolTip.hideText()
+                event.ignore()
+            else:
+                QToolTip.showText(event.globalPos(), self.sample_text(index), self, self.tile_rect(index))
+            return True
+        return super().event(event)
 
     # ----------------------------------------------------------------- geometry
     def _columns(self) -> int:
@@ -364,7 +415,7 @@ class SampleGridWidget(QWidget):
 
     def _height_for(self, width: int, tile: int) -> int:
         columns = max(1, (width - 8) // (tile + 8))
-        return 8 + max(1, -(-len(self._pixmaps) // columns)) * (tile + 30)
+        return 8 + max(1, -(-len(self._pixmaps) // columns)) * (tile + CAPTION_SPACE)
 
     def tile_size(self) -> int:
         """Return the side of one image as drawn now (the largest that shows every sample, if any does)."""
@@ -387,12 +438,13 @@ class SampleGridWidget(QWidget):
         """Return the rectangle of sample ``index`` (its image and its caption) in widget coordinates."""
         columns = self._columns()
         row, col = divmod(index, columns)
-        return QRect(8 + col * (self._tile + 8), 8 + row * (self._tile + 30), self._tile, self._tile + 22)
+        return QRect(8 + col * (self._tile + 8), 8 + row * (self._tile + CAPTION_SPACE), self._tile,
+                     self._tile + CAPTION_SPACE - 8)
 
     def sizeHint(self) -> QSize:  # noqa: N802 (Qt's name)
         columns = 8
         rows = max(1, -(-len(self._pixmaps) // columns))
-        return QSize(8 + columns * (self._tile + 8), 8 + rows * (self._tile + 30))
+        return QSize(8 + columns * (self._tile + 8), 8 + rows * (self._tile + CAPTION_SPACE))
 
     def hasHeightForWidth(self) -> bool:  # noqa: N802 (Qt's name)
         return True
@@ -414,26 +466,22 @@ class SampleGridWidget(QWidget):
             return
         wrong_colour = _wrong_colour(dark)
         text = palette.color(QPalette.ColorRole.WindowText)
-        font = QFont(self.font())
-        font.setPixelSize(11)
-        painter.setFont(font)
+        painter.setFont(self._caption_font())
+        line_height = 14
         for index, pixmap in enumerate(self._pixmaps):
             rect = self.tile_rect(index)
             image_rect = QRect(rect.left(), rect.top(), self._tile, self._tile)
             # Nearest-neighbour scaling keeps tiny images (8x8 digits) crisp instead of blurred.
             painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, pixmap.width() >= self._tile)
             painter.drawPixmap(image_rect, pixmap)
-            predicted, true = self._label(index)
             is_wrong = self._predicted[index] != self._true[index]
             frame = wrong_colour if is_wrong else palette.color(QPalette.ColorRole.Mid)
             painter.setPen(QPen(frame, 3 if is_wrong else 1))
             painter.setBrush(Qt.BrushStyle.NoBrush)
             inset = 1 if is_wrong else 0
             painter.drawRect(image_rect.adjusted(inset, inset, -inset - 1, -inset - 1))
-            caption = QRect(rect.left() - 4, image_rect.bottom() + 3, self._tile + 8, 18)
-            if is_wrong:
-                painter.setPen(wrong_colour)
-                painter.drawText(caption, Qt.AlignmentFlag.AlignCenter, f"✗ {predicted} (true {true})")
-            else:
-                painter.setPen(text)
-                painter.drawText(caption, Qt.AlignmentFlag.AlignCenter, f"✓ {predicted}")
+            painter.setPen(wrong_colour if is_wrong else text)
+            for line_number, line in enumerate(self.caption_lines(index)):
+                caption = QRect(rect.left() - 4, image_rect.bottom() + 3 + line_number * line_height,
+                                int(self._caption_width()), line_height)
+                painter.drawText(caption, Qt.AlignmentFlag.AlignCenter, line)

@@ -7,6 +7,7 @@ project shows "analysing…", each analysis its parameter and FLOP counts and a 
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
@@ -17,6 +18,11 @@ from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_c
 
 #: The start of the status bar's message while autosave fails.
 AUTOSAVE_FAILED = "⚠ Autosave failed:"
+
+
+def wrapping_tooltip(text: str) -> str:
+    """Returns ``text`` as a tooltip that wraps (Qt shows a plain-text tooltip on one line, however long)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(text, quote=False)}</p>"
 
 
 def plural(count: int, noun: str) -> str:
@@ -43,6 +49,7 @@ class DocumentStatusBar(QStatusBar):
         document.analysis_ready.connect(self.show_analysis)
         document.analysis_failed.connect(self.show_failure)
         document.device_found.connect(self.show_device)
+        self.messageChanged.connect(self._show_whole_message)
 
     def _label(self, name: str, tip: str) -> QLabel:
         label = QLabel(self)
@@ -70,6 +77,10 @@ class DocumentStatusBar(QStatusBar):
             text, color = "● Ready to train", OK_COLOR
         self.validity_label.setText(f"<span style='color:{color}; font-weight:600'>{text}</span>")
         self.validity_label.setToolTip("\n".join(str(p) for p in analysis.problems) or "No problems found")
+
+    def _show_whole_message(self, message: str) -> None:
+        # One line cuts a long message (a training failure naming a file) at the window's edge.
+        self.setToolTip(wrapping_tooltip(message) if message else "")
 
     def show_device(self, description: str) -> None:
         """Names the device training would use."""

@@ -107,7 +107,8 @@ class TelemetryController(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if watched is self.lr_group and event.type() == QEvent.Type.Show and self.lr_finder is None:
-            self.ensure_lr_finder()
+            # Built once its plot's modules are imported off the GUI thread (the tab shows at once).
+            self.window.training_panel.presenter.when_views_ready(self.ensure_lr_finder)
         return False
 
     def ensure_lr_finder(self) -> Any:

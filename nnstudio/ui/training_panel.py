@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 from nnstudio.core.errors import NnstudioError
 from nnstudio.ui.document import Document
 from nnstudio.ui.results import ConfusionMatrixWidget, SampleGridWidget
+from nnstudio.ui.status_bar import wrapping_tooltip
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, muted_text_color
 from nnstudio.ui.training_dataset import DatasetChooser
 from nnstudio.ui.training_icons import run_control_icon
@@ -298,7 +299,7 @@ class TrainingPanel(QWidget):
         # window squeezes this tab instead of growing past the screen.
         self.setMinimumSize(320, 240)
         self.set_state("Ready", muted_text_color(self).name())
-        self.progress_label.setText("Choose a dataset and a recipe, then press Train (F5).")
+        self.set_progress_text("Choose a dataset and a recipe, then press Train (F5).")
 
     def ensure_plots(self) -> None:
         """Build the curves and the run history (once; they import pyqtgraph)."""
@@ -363,7 +364,8 @@ class TrainingPanel(QWidget):
 
     def showEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        self.ensure_plots()
+        # Built once their modules are imported, off the GUI thread: the tab shows at once.
+        self.presenter.when_views_ready(self.ensure_plots)
 
     # --- state ---------------------------------------------------------------------------------
 
@@ -404,6 +406,16 @@ class TrainingPanel(QWidget):
     def set_progress(self, value: int) -> None:
         """Moves the progress bar (0..1000) without a synchronous repaint (see set_progress_value)."""
         set_progress_value(self.progress, value)
+
+    def set_progress_text(self, text: str) -> None:
+        """Shows ``text`` on the progress line from its start; the whole of it on hover.
+
+        A line edit scrolls to its cursor, which ``setText`` puts at the end: a long failure would
+        show its last words and hide the file or layer it names.
+        """
+        self.progress_label.setText(text)
+        self.progress_label.setCursorPosition(0)
+        self.progress_label.setToolTip(wrapping_tooltip(text))
 
     def show_results(self, shown: bool) -> None:
         """Shows the results (confusion matrix, samples) or the hint that they come after an epoch."""

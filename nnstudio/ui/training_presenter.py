@@ -17,6 +17,7 @@ on the GUI thread takes the GIL from the trainer.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES
 from nnstudio.ui.document import Document
 from nnstudio.ui.memory_preflight import ALL_GPUS_DEVICE, MemoryPreflight, ask_memory_fit
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR
+from nnstudio.ui.torch_loading import torch_is_loaded
 from nnstudio.ui.training_processes import ProcessTrainingSession
 from nnstudio.ui.training_worker import (
     MAX_UPDATES_PER_SECOND,
@@ -50,6 +52,13 @@ RESULTS_PER_SECOND = 2
 #: The plots' read-outs (latest values) change at most this often while a run is live; the curves
 #: redraw at MAX_UPDATES_PER_SECOND. Hovering, pausing and the end of a run show them at once.
 READOUTS_PER_SECOND = 2
+
+
+def import_training_views() -> None:
+    """Imports the modules of the Training tab's curves, run history and LR finder (pyqtgraph); creates no widget."""
+    import nnstudio.ui.lr_finder_panel
+    import nnstudio.ui.plots
+    import nnstudio.ui.run_history  # noqa: F401
 
 
 def analysis_errors(analysis: Any) -> list[str]:
@@ -87,6 +96,11 @@ class TrainingPresenter(QObject):
         self.info: RunInfo | None = None
         self.outcome: RunOutcome | None = None
         self._waiting_for_analysis = False
+        #: Imports the curves' modules off the GUI thread (made when first needed).
+        self._views_jobs: Any = None
+        self._views_imported = False
+        self._views_deferred = False
+        self._views_waiting: list[Callable[[], None]] = []
         #: The analysis the last run was built from (it describes that run's network).
         self._run_analysis: Any = None
         self._started_at = 0.0
@@ -149,26 +163,76 @@ class TrainingPresenter(QObject):
             return False
         if not self._memory_fits():
             return False
+        self.info, self.outcome, self._last_update = None, None, None
+        self._waiting_for_analysis = True
+        if torch_is_loaded():
+            panel.set_state("Preparing…", WARNING_COLOR)
+            panel.set_progress_text("Loading the data and building the network…")
+        else:  # pressed in the first seconds: the analysis worker is still importing torch
+            panel.set_state("Loading PyTorch…", WARNING_COLOR)
+            panel.set_progress_text("Loading PyTorch… the run starts as soon as it is ready")
+            panel.log_message("loading PyTorch; the run starts as soon as it is ready")
+        self.running_changed.emit(True)
+        panel.update_actions()
+        self.when_views_ready(lambda: self._show_new_run(checkpoint))
+        return True
+
+    def when_views_ready(self, then: Callable[[], None]) -> None:
+        """Calls ``then`` once the curves' modules are imported: at once, or after a background import.
+
+        pyqtgraph and the curves take a second to import; imported on the GUI thread (while torch
+        loads, too) the window would stand still that long. Every caller waiting meanwhile is called,
+        in order, when the one import ends.
+        """
+        if self._closed:
+            return
+        if self._views_imported or self.panel.loss_plot is not None:
+            then()
+            return
+        self._views_waiting.append(then)
+        if self._views_jobs is None:
+            from nnstudio.ui.jobs import BackgroundJobs
+
+            self._views_jobs = BackgroundJobs("nnstudio-training-views", self)
+            # A failed import is repeated on the GUI thread by whoever needs the modules, which then says why.
+            self._views_jobs.submit("views", import_training_views, self._on_views_imported,
+                                    lambda _reason: self._on_views_imported(None))
+
+    def _on_views_imported(self, _result: Any) -> None:
+        if not torch_is_loaded() and not self._closed and not self._views_deferred:
+            # Building the curves while the analysis worker still imports torch would take twice as
+            # long (the two threads take turns at the GIL): build them once torch is in (once the
+            # analysis, which needs it, is there; or could not be made).
+            self._views_deferred = True
+            self.document.when_analysed(self._on_views_imported, self._on_views_imported)
+            return
+        self._views_imported = True
+        waiting, self._views_waiting = self._views_waiting, []
+        for then in waiting:
+            if not self._closed:
+                then()
+
+    def _show_new_run(self, checkpoint: dict[str, Any] | None) -> None:
+        """Clears the curves for the new run, records it, and asks for the analysis to launch it."""
+        if not self._waiting_for_analysis:
+            return  # stopped (or the window closed) meanwhile
+        document, panel = self.document, self.panel
         settings = document.project.settings
         regression = settings.loss not in CLASSIFICATION_LOSSES and settings.loss not in BINARY_LOSSES
         panel.ensure_plots()
         panel.accuracy_plot.set_mode("mae" if regression else "accuracy")
         for plot in (panel.loss_plot, panel.accuracy_plot):
             plot.clear()
+            # The planned run, at once: a run that fails before it is prepared must not keep the
+            # previous run's epoch axis.
+            plot.set_epoch_span(0.0, float(settings.epochs))
         panel.show_results(False)
-        self.info, self.outcome, self._last_update = None, None, None
         self._started_at, self._paused_at, self._paused_total = time.perf_counter(), None, 0.0
         from nnstudio.ui.run_history import summarize_settings
 
         panel.progress.setValue(0)
-        panel.progress_label.setText("Loading the data and building the network…")
-        panel.set_state("Preparing…", WARNING_COLOR)
         panel.log_message(f"new run: {summarize_settings(settings)}")
-        self._waiting_for_analysis = True
-        self.running_changed.emit(True)
-        panel.update_actions()
         document.when_analysed(lambda analysis: self._launch(analysis, checkpoint), self._analysis_unavailable)
-        return True
 
     def _launch(self, analysis: Any, checkpoint: dict[str, Any] | None) -> None:
         if not self._waiting_for_analysis:
@@ -180,6 +244,8 @@ class TrainingPresenter(QObject):
             self._end_without_run(RunOutcome("failed", f"the network has {len(errors)} error(s)"))
             return
         self._run_analysis = analysis
+        self.panel.set_state("Preparing…", WARNING_COLOR)  # torch is loaded: the analysis used it
+        self.panel.set_progress_text("Loading the data and building the network…")
         from nnstudio.ui.run_history import document_runs_folder
 
         # Every run is recorded in the project's runs folder (the Runs tab lists it), whichever
@@ -286,6 +352,8 @@ class TrainingPresenter(QObject):
         self.threads.shutdown()
         self.processes.shutdown()
         self.memory.shutdown()
+        if self._views_jobs is not None:
+            self._views_jobs.shutdown()
         self.panel.shutdown_runs()
         self._redraw_timer.stop()
         self._results_timer.stop()
@@ -306,7 +374,7 @@ class TrainingPresenter(QObject):
         resumed = f", continuing after epoch {info.first_epoch - 1}" if info.first_epoch > 1 else ""
         panel.log_message(f"{info.description}; {info.train_size:,} training / {info.val_size:,} validation "
                           f"samples, {info.steps_per_epoch} steps per epoch on {info.device}{resumed}")
-        panel.progress_label.setText(f"Epoch {info.first_epoch}/{info.epochs} · starting…")
+        panel.set_progress_text(f"Epoch {info.first_epoch}/{info.epochs} · starting…")
         for plot in (panel.loss_plot, panel.accuracy_plot):
             plot.set_epoch_span(0.0, float(info.epochs))
 
@@ -330,7 +398,7 @@ class TrainingPresenter(QObject):
         self.panel.set_progress(int(1000 * done / max(total_steps, 1)))
         elapsed = time.perf_counter() - self._started_at - self._paused_total
         eta = elapsed / max(done_here, 1) * (total_steps - done)
-        self.panel.progress_label.setText(
+        self.panel.set_progress_text(
             f"Epoch {update.epoch}/{info.epochs} · step {update.step}/{update.steps_per_epoch} · "
             f"{update.samples_per_s:,.0f} samples/s · {format_duration(elapsed)} elapsed · "
             f"about {format_duration(eta)} left")
@@ -413,7 +481,7 @@ class TrainingPresenter(QObject):
         if outcome.status == "finished" and self.info is not None:
             panel.progress.setValue(1000)
         elapsed = time.perf_counter() - self._started_at - self._paused_total
-        panel.progress_label.setText(f"{outcome.message[:1].upper()}{outcome.message[1:]} · "
+        panel.set_progress_text(f"{outcome.message[:1].upper()}{outcome.message[1:]} · "
                                      f"{format_duration(elapsed)}")
         self.running_changed.emit(False)
         panel.update_actions()

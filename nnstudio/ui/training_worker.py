@@ -255,6 +255,8 @@ class TrainingWorker(QObject):
         done = f"after epoch {run.epochs_done}" if run.epochs_done else "before the first epoch ended"
         message = (f"finished {run.epochs_done} epoch(s)" if result.status == "finished"
                    else f"stopped {done}; the weights are those of the last complete epoch")
+        if run.weights_epoch != run.epochs_done:
+            message += f"; the weights are those of epoch {run.weights_epoch}, the best validation loss"
         return RunOutcome(result.status, message, None, result, notes=list(result.notes))
 
     def _record(self, run: Any) -> Any:

@@ -138,3 +138,54 @@ def test_the_sample_grid_shrinks_its_images_so_every_sample_and_caption_is_in_vi
     assert grid.tile_size() == 72
     grid.resize(200, 120)  # too small even for the smallest images: a scroll area must scroll
     assert grid.tile_size() == MIN_TILE and grid.heightForWidth(200) > 120
+
+
+def _tooltip_over(qtbot, grid: SampleGridWidget, index: int) -> str:
+    """Hover sample ``index`` the way Qt asks for a tooltip, and return what the tooltip says."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication, QToolTip
+
+    QToolTip.hideText()
+    centre = grid.tile_rect(index).center()
+    QApplication.sendEvent(grid, QHelpEvent(QEvent.Type.ToolTip, centre, grid.mapToGlobal(centre)))
+    text = QToolTip.text() if QToolTip.isVisible() else ""
+    QToolTip.hideText()
+    return text
+
+
+def test_a_wrong_prediction_shows_both_labels_whole_under_a_small_image(qtbot, digits):
+    images, labels = digits
+    predicted = labels.copy()
+    predicted[3] = (labels[3] + 1) % 10
+    grid = SampleGridWidget(tile_size=56)  # the Training tab's size
+    qtbot.addWidget(grid)
+    grid.show()
+    grid.set_samples(images, predicted, labels)
+    grid.resize(481, 228)  # the Training tab's results pane: the images shrink
+    metrics = QFontMetricsF(grid._caption_font())
+    for index in range(16):
+        lines = grid.caption_lines(index)
+        assert all(metrics.horizontalAdvance(line) <= grid.tile_size() + 8 for line in lines), lines
+        assert not any("…" in line for line in lines), lines
+    assert grid.caption_lines(3) == [f"✗ {predicted[3]}", f"true {labels[3]}"]
+    assert grid.caption_lines(0) == [f"✓ {labels[0]}"]
+    # Two caption lines below every image stay inside the widget: nothing is cut at the bottom.
+    assert all(grid.rect().contains(grid.tile_rect(i)) for i in range(16))
+
+
+def test_long_class_names_are_cut_with_an_ellipsis_and_said_whole_on_hover(qtbot, digits):
+    images, labels = digits
+    names = [f"a rather long class name number {i}" for i in range(10)]
+    predicted = labels.copy()
+    predicted[5] = (labels[5] + 3) % 10
+    grid = SampleGridWidget(tile_size=56)
+    qtbot.addWidget(grid)
+    grid.show()
+    grid.set_samples(images, predicted, labels, class_names=names)
+    grid.resize(grid.sizeHint())
+    wrong = _tooltip_over(qtbot, grid, 5)
+    assert wrong == f"predicted {names[predicted[5]]}, true {names[labels[5]]} (wrong)"
+    assert _tooltip_over(qtbot, grid, 0) == f"predicted {names[labels[0]]} (correct)"
+    assert all(line.endswith("…") for line in grid.caption_lines(5))
+    assert f"sample 6: predicted {names[predicted[5]]}, true {names[labels[5]]}" in grid.accessibleDescription()
