@@ -33,6 +33,8 @@ IMAGES = REPO / "docs" / "images"
 TIMEOUT_S = 600
 #: Epochs of the run shown in training.png: enough for curves with a shape, short enough to wait for.
 TRAINING_EPOCHS = 12
+#: The "example" name of the fine-tuning picture: a project this script builds (see fine_tuning_project).
+FINE_TUNING = "fine-tuned-resnet18"
 
 
 class ScreenshotError(RuntimeError):
@@ -130,10 +132,41 @@ PICTURES = (
             window_driver("digits-cnn", train_epochs=TRAINING_EPOCHS, select="conv2", grab="telemetry")),
     Picture("lr-finder", "the learning-rate finder of the Training tab on digits-mlp",
             window_driver("digits-mlp", lr_find=True, grab="lr-finder")),
+    Picture("training-fine-tuning", "an imported ResNet-18 fine-tuned with its backbone frozen and a new "
+            "2-class head, on a generated image folder (seeded weights stand in for ImageNet's: nothing downloads)",
+            window_driver(FINE_TUNING, train_epochs=6)),
 )
 
 
 # --- the window driver (runs in its own process) ----------------------------------------------------
+
+def fine_tuning_project(folder: Path) -> object:
+    """An imported ResNet-18 with seeded "pretrained" weights, its backbone frozen and a fresh 2-class head,
+    on a generated folder of 40x40 pictures of two colours (ants are reddish, bees bluish)."""
+    import numpy as np
+    from PIL import Image
+
+    from nnstudio.core.settings import DatasetSettings
+    from nnstudio.core.transfer import dataset_classes, freeze_backbone, replace_head
+    from nnstudio.train.model_import import import_model
+
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(("ants", "bees")):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(40):
+            pixels = rng.integers(0, 120, (40, 40, 3))
+            pixels[..., 0 if label == 0 else 2] += 120
+            Image.fromarray(pixels.astype(np.uint8)).save(folder / name / f"{i:03d}.png")
+    project = import_model("torchvision.models:resnet18", input_shape=(3, 32, 32)).project
+    graph = project.graph
+    freeze_backbone(graph).redo()
+    project.settings.dataset = DatasetSettings(kind="image_folder", options={
+        "path": str(folder), "size": 36, "crop": 32, "normalize": "dataset", "flip": True})
+    replace_head(graph, dataset_classes("image_folder", project.settings.dataset.options) or 2).redo()
+    project.settings.batch_size, project.settings.lr = 16, 0.01
+    project.name = "resnet18 (fine-tuning)"
+    return project
+
 
 def drive_window(target: Path, example: str, *, select: str | None, centre: str | None,
                  train_epochs: int | None, pin: str | None, grab_what: str = "window", lr_find: bool = False) -> int:
@@ -148,7 +181,8 @@ def drive_window(target: Path, example: str, *, select: str | None, centre: str 
     app = application()
     autosave = Path(tempfile.mkdtemp(prefix="nnstudio-docs-autosave-"))
     window = MainWindow(remember_layout=False, autosave_folder=autosave)
-    project = load_example(example)
+    project = fine_tuning_project(Path(tempfile.mkdtemp(prefix="nnstudio-docs-pets-"))) \
+        if example == FINE_TUNING else load_example(example)
     if train_epochs:
         project.settings.epochs = train_epochs
         project.settings.device = "cpu"

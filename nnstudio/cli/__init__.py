@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "runs": ("nnstudio.cli.runs", "list a project's recorded runs, or compare two"),
     "lr-find": ("nnstudio.cli.lr_find", "suggest a learning rate: loss against a rising rate on a copy"),
     "import": ("nnstudio.cli.import_model", "import a PyTorch model as a project (runs the model's code)"),
+    "predict": ("nnstudio.cli.predict", "print a trained run's top classes for pictures or CSV rows"),
 }
 
 

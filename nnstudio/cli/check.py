@@ -15,6 +15,7 @@ from nnstudio.cli import UsageError
 from nnstudio.core.examples import load_example
 from nnstudio.core.formatting import format_count, format_shape
 from nnstudio.core.project import Project, load_project
+from nnstudio.core.transfer import parameter_split
 
 if TYPE_CHECKING:
     from nnstudio.compile.results import Analysis
@@ -129,7 +130,10 @@ def _summary(project: Project, analysis: Analysis) -> str:
     unknown = sum(not r.known for r in analysis.nodes.values())
     partial = f" (not counting {unknown} layer{'s' if unknown != 1 else ''} that could not be analysed)" \
         if unknown else ""
-    return (f"{project.name}: {len(project.graph)} layers, {analysis.total_params:,} trainable parameters, "
+    split = parameter_split(project.graph, {n: r.params for n, r in analysis.nodes.items()})
+    params = (f"{split.trainable:,} trainable parameters ({split.frozen:,} frozen)" if split.frozen
+              else f"{analysis.total_params:,} trainable parameters")
+    return (f"{project.name}: {len(project.graph)} layers, {params}, "
             f"{format_count(analysis.total_flops)} FLOPs per sample{returns}{partial}")
 
 
@@ -180,12 +184,13 @@ def report_dict(project: Project, analysis: Analysis) -> dict[str, Any]:
         "name": project.name,
         "ok": analysis.ok,
         "total_params": analysis.total_params,
+        "frozen_params": parameter_split(project.graph, {n: r.params for n, r in analysis.nodes.items()}).frozen,
         "total_flops": analysis.total_flops,
         "output_shape": list(analysis.output_shape) if analysis.output_shape is not None else None,
         "nodes": [
             {"id": node_id, "type": project.graph.node(node_id).type_id,
              "output_shape": list(r.output_shape) if r.output_shape is not None else None,
-             "params": r.params, "flops": r.flops}
+             "params": r.params, "flops": r.flops, "trainable": project.graph.node(node_id).trainable}
             for node_id in _display_order(project) for r in [analysis.nodes[node_id]]
         ],
         "problems": [

@@ -35,7 +35,9 @@ from nnstudio.core.errors import NnstudioError
 from nnstudio.core.files import FileReadError, check_regular_file
 
 #: The syntax, for messages and help texts.
-SYNTAX = "package.module:callable, package.module:callable(arg=value, ...) or path/to/file.py:Name"
+SYNTAX = ("package.module:callable, package.module:callable(arg=value, ...), path/to/file.py:Name or "
+          "hub:owner/repo[:ref]:entrypoint")
+HUB_PREFIX = "hub:"
 #: A model file larger than this is not a model definition.
 MAX_SOURCE_FILE_BYTES = 16 * 2**20
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -56,6 +58,9 @@ class ModelSource:
     is_file: bool = False
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
+    #: A torch.hub source: ``location`` is ``owner/repo``, ``ref`` its tag or branch (None: main or master).
+    hub: bool = False
+    ref: str | None = None
 
     @property
     def call(self) -> str:
@@ -72,6 +77,8 @@ class ModelSource:
 def parse_source(text: str) -> ModelSource:
     """Return the parsed source, or raise ImportFailure saying what is wrong with how it is written."""
     text = text.strip()
+    if text.startswith(HUB_PREFIX):
+        return _parse_hub(text)
     head, paren, rest = text.partition("(")
     location, colon, attribute = head.rpartition(":")
     if not colon or not location.strip() or not attribute.strip():
@@ -87,6 +94,25 @@ def parse_source(text: str) -> ModelSource:
     if paren:
         args, kwargs = _literal_arguments(text, attribute, paren + rest)
     return ModelSource(text, location, attribute, is_file, args, kwargs)
+
+
+def _parse_hub(text: str) -> ModelSource:
+    head, paren, rest = text.partition("(")
+    parts = [part.strip() for part in head[len(HUB_PREFIX):].split(":")]
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ImportFailure(f"{text}: write a hub model as hub:owner/repo:entrypoint or hub:owner/repo:ref:entrypoint")
+    repo, attribute = parts[0], parts[-1]
+    ref = parts[1] if len(parts) == 3 else None
+    owner, slash, name = repo.partition("/")
+    if not slash or not _DOTTED.fullmatch(owner.replace("-", "_")) or not _DOTTED.fullmatch(name.replace("-", "_")):
+        raise ImportFailure(f"{text}: {repo!r} is not a GitHub repository written owner/repo")
+    if not _DOTTED.fullmatch(attribute):
+        raise ImportFailure(f"{text}: {attribute!r} is not a Python name")
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    if paren:
+        args, kwargs = _literal_arguments(text, attribute, paren + rest)
+    return ModelSource(text, repo, attribute, False, args, kwargs, hub=True, ref=ref)
 
 
 def _literal_arguments(text: str, attribute: str, call: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -129,6 +155,8 @@ def load_module(source: ModelSource | str) -> nn.Module:
     """
     if isinstance(source, str):
         source = parse_source(source)
+    if source.hub:
+        return _load_hub(source)
     module = _load_file(source) if source.is_file else _import(source)
     target: Any = module
     for part in source.attribute.split("."):
@@ -139,8 +167,92 @@ def load_module(source: ModelSource | str) -> nn.Module:
     if not callable(target):
         raise ImportFailure(f"{source.text}: {source.attribute} is a {type(target).__name__}, not a class or "
                             "function that builds a model")
-    with _guarded(source, f"calling {source.call}"):
+    with _guarded(source, f"calling {source.call}"), _no_downloads(source):
         model = target(*source.args, **source.kwargs)
+    if not isinstance(model, nn.Module):
+        raise ImportFailure(f"{source.text}: {source.call} returned {_kind(model)}, not a torch.nn.Module")
+    return model
+
+
+class _NotCached(Exception):
+    def __init__(self, url: str, path: str) -> None:
+        self.url, self.path = url, path
+        super().__init__(path)
+
+
+def _not_cached_failure(source: ModelSource, url: str, path: str) -> ImportFailure:
+    target = Path(path)
+    return ImportFailure(f"{source.text}: the pretrained weights are not in the local cache (nnstudio does not "
+                         f"download them); put {target.name} in {target.parent} (published at {url}; "
+                         "TORCH_HOME chooses the cache folder)")
+
+
+@contextlib.contextmanager
+def _no_downloads(source: ModelSource) -> Iterator[None]:
+    """Serve pretrained files from the torch cache only: a download attempt becomes an ImportFailure.
+
+    torchvision's weight enums and hub models fetch through ``torch.hub.download_url_to_file`` only
+    when the file is not already in ``torch.hub.get_dir()/checkpoints``. The import runs in its own
+    process (see docs/architecture.md), so replacing that function for the call touches nothing else.
+    """
+    import torch.hub
+
+    def refuse(url: str, dst: str, *args: Any, **kwargs: Any) -> None:
+        raise _NotCached(url, dst)
+
+    original = torch.hub.download_url_to_file
+    torch.hub.download_url_to_file = refuse  # type: ignore[assignment]
+    try:
+        with contextlib.redirect_stderr(_WithoutDownloadLines(sys.stderr)):
+            yield
+    except _NotCached as missing:
+        raise _not_cached_failure(source, missing.url, missing.path) from None
+    except ImportFailure as failure:
+        cause = failure.__context__
+        while cause is not None and not isinstance(cause, _NotCached):
+            cause = cause.__context__
+        if isinstance(cause, _NotCached):
+            raise _not_cached_failure(source, cause.url, cause.path) from None
+        raise
+    finally:
+        torch.hub.download_url_to_file = original  # type: ignore[assignment]
+
+
+class _WithoutDownloadLines:
+    """stderr without torch.hub's ``Downloading: ...`` line, which is false here (nothing downloads)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        if text.startswith('Downloading: "'):
+            return len(text)
+        return int(self._stream.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def hub_folder(source: ModelSource) -> Path:
+    """The folder torch.hub keeps ``source``'s repository in (it may not exist)."""
+    import torch.hub
+
+    owner, _, name = source.location.partition("/")
+    refs = [source.ref] if source.ref else ["main", "master"]
+    folders = [Path(torch.hub.get_dir()) / "_".join([owner, name, ref.replace("/", "_")]) for ref in refs]
+    return next((folder for folder in folders if folder.is_dir()), folders[0])
+
+
+def _load_hub(source: ModelSource) -> nn.Module:
+    import torch.hub
+
+    folder = hub_folder(source)
+    if not (folder / "hubconf.py").is_file():
+        raise ImportFailure(f"{source.text}: the repository {source.location} is not in the local torch.hub cache "
+                            f"(nnstudio does not download it); put its files, with hubconf.py, in {folder} "
+                            "(TORCH_HOME chooses the cache folder)")
+    with _guarded(source, f"loading {source.call} from {folder.name}", importing=True), _no_downloads(source):
+        model = torch.hub.load(str(folder), source.attribute, *source.args, source="local", **source.kwargs)
     if not isinstance(model, nn.Module):
         raise ImportFailure(f"{source.text}: {source.call} returned {_kind(model)}, not a torch.nn.Module")
     return model

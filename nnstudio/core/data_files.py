@@ -16,6 +16,8 @@ from nnstudio.core.files import TABLE_BYTES, FileReadError, check_regular_file
 #: The most bytes of a file read to find its header row.
 HEADER_BYTES = 1 << 16
 #: Delimiters recognised when a CSV file's ``delimiter`` option is "auto", and the option's names for them.
+#: The picture files image folders (and ``nnstudio predict``, and drops on the window) read: torchvision's.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|", ":": ":", "space": " "}
 
 

@@ -122,6 +122,18 @@ def _check_custom_normalisation(channels: int) -> Any:
     return check
 
 
+def _check_image_folder(values: Mapping[str, Any]) -> None:
+    _check_custom_normalisation(3)(values)
+    crop, size = values.get("crop"), values["size"]
+    if crop is None:
+        return
+    crop_hw = (crop, crop) if isinstance(crop, int) else tuple(crop)
+    size_hw = (size, size) if isinstance(size, int) else tuple(size)
+    if crop_hw[0] > size_hw[0] or crop_hw[1] > size_hw[1]:
+        raise DatasetError(f"the centre crop {crop_hw[0]}x{crop_hw[1]} is larger than the resized image "
+                           f"{size_hw[0]}x{size_hw[1]}; crop less or resize to more", "crop")
+
+
 def _csv_columns(name: str, options: Mapping[str, Any]) -> list[str]:
     path = options.get("path")
     if not isinstance(path, str) or not path:
@@ -140,7 +152,7 @@ def _spirals_facts(o: Mapping[str, Any]) -> DatasetFacts:
 
 
 def _image_folder_facts(o: Mapping[str, Any]) -> DatasetFacts:
-    size = o["size"]
+    size = o["crop"] if o.get("crop") is not None else o["size"]
     height, width = (size, size) if isinstance(size, int) else size
     return DatasetFacts("classification", (o["channels"], height, width))
 
@@ -247,10 +259,23 @@ def builtin_datasets() -> list[DatasetSpec]:
                     (file_path("folder with one subfolder per class", "folder", ""),
                      ParamSpec("size", TUP, 32, "every image is resized to size x size, or [height, width]",
                                minimum=1, maximum=4096, length=2, scalar_ok=True, label="Image size"),
+                     ParamSpec("crop", TUP, None, "then the centre is cut out to crop x crop, or [height, width]: "
+                               "the network's input (empty: the whole resized image)", minimum=1, maximum=4096,
+                               length=2, scalar_ok=True, optional=True, label="Centre crop",
+                               placeholder="no crop"),
                      ParamSpec("channels", I, 3, "3 for colour (RGB), 1 for grey", choices=("3", "1"),
                                label="Colour channels"),
-                     normalize("none", ("none", "imagenet", "custom")), *mean_std(), split_seed()),
-                    facts=_image_folder_facts, check=_check_custom_normalisation(3)),
+                     normalize("none", ("none", "dataset", "imagenet", "custom")), *mean_std(),
+                     ParamSpec("random_crop", B, False, "training only: a random part of each image (a quarter "
+                               "to all of it, aspect 3:4 to 4:3) resized to the input size, in place of resize and "
+                               "crop", label="Random resized crop"),
+                     ParamSpec("flip", B, False, "training only: flip each image left to right with probability "
+                               "one half", label="Horizontal flip"),
+                     ParamSpec("jitter", F, 0.0, "training only: brightness, contrast and saturation each vary "
+                               "randomly by up to this fraction (0: off)", minimum=0.0, maximum=1.0,
+                               label="Colour jitter"),
+                     split_seed()),
+                    facts=_image_folder_facts, check=_check_image_folder),
         DatasetSpec("csv", "CSV table…", "a table with a header row: numeric feature columns and one target column",
                     FILES,
                     (file_path("CSV file", "file", "CSV files (*.csv *.tsv *.txt);;All files (*)"),

@@ -59,10 +59,14 @@ class Node:
     weights: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
     #: How the layer's weights start (:mod:`nnstudio.core.initialisation`): ``"default"`` is PyTorch's.
     init: str = DEFAULT_INIT
+    #: False: the layer (or the block this layer belongs to) is frozen: its tensors are not trained.
+    trainable: bool = True
+    #: The layer's learning rate is the run's rate times this (a smaller rate for a pretrained backbone).
+    lr_scale: float = 1.0
 
     def copy(self) -> Node:
         return Node(self.id, self.type_id, dict(self.params), self.position, self.spec, dict(self.weights),
-                    self.init)
+                    self.init, self.trainable, self.lr_scale)
 
 
 @dataclass(frozen=True, order=True)
@@ -93,6 +97,8 @@ class GraphEvents(SignalGroup):
     node_moved = Signal(str)
     #: (old id, new id), after the node_removed / node_added pair a rename also emits.
     node_renamed = Signal(str, str)
+    #: A layer's training flags (``trainable``, ``lr_scale``) changed.
+    training_flags_changed = Signal(str)
     #: Anything that can change shapes, parameters or validity happened (not emitted for moves).
     structure_changed = Signal()
 
@@ -351,6 +357,12 @@ class Graph:
         self.node(node_id).weights = dict(tensors)
         self._touch()
 
+    def _set_training_flags(self, node_id: str, trainable: bool, lr_scale: float) -> None:
+        node = self.node(node_id)
+        node.trainable, node.lr_scale = bool(trainable), float(lr_scale)
+        self.events.training_flags_changed.emit(node_id)
+        self._touch()
+
     def _move(self, node_id: str, position: tuple[float, float]) -> None:
         problem = position_problem(position)
         if problem:
@@ -373,7 +385,8 @@ class Graph:
             self._remove_edge(edge)
         order = self._order[old]
         self._remove_node(old)
-        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights, node.init)
+        renamed = Node(new, node.type_id, node.params, node.position, node.spec, node.weights, node.init,
+                       node.trainable, node.lr_scale)
         self._add_node(renamed, order, allow_clash=not check)
         for edge in incoming + outgoing:
             self._add_edge(Edge(new if edge.source == old else edge.source,
@@ -399,10 +412,7 @@ class Graph:
 
     def to_records(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Plain dicts for the nodes and edges (what project files store)."""
-        nodes = [{"id": n.id, "type": n.type_id, "position": [n.position[0], n.position[1]],
-                  "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in n.params.items()},
-                  **({"init": n.init} if n.init != DEFAULT_INIT else {})}
-                 for n in self.nodes()]
+        nodes = [_record(n) for n in self.nodes()]
         edges = [{"source": e.source, "target": e.target, "port": e.port, "index": e.index}
                  for e in sorted(self.edges(), key=lambda e: (e.target, e.port, e.index))]
         return nodes, edges
@@ -423,7 +433,9 @@ class Graph:
             for record in nodes:
                 graph._add_node(Node(record["id"], record["type"], dict(record.get("params", {})),
                                      tuple(record.get("position", (0.0, 0.0))),  # type: ignore[arg-type]
-                                     init=record.get("init") or DEFAULT_INIT),
+                                     init=record.get("init") or DEFAULT_INIT,
+                                     trainable=bool(record.get("trainable", True)),
+                                     lr_scale=float(record.get("lr_scale", 1.0))),
                                 allow_clash=allow_clashes)
             graph._add_edges([Edge(record["source"], record["target"], record.get("port", "in"),
                                    int(record.get("index", 0))) for record in edges])
@@ -470,6 +482,19 @@ def checked_init(spec: LayerSpec, init: str) -> str:
     if spec.kind is not LayerKind.MODULE:
         raise ParamError("init", f"{spec.title} has no weights to initialise")
     return init
+
+
+def _record(node: Node) -> dict[str, Any]:
+    """A node as a project file stores it; ``init`` and the training flags only when not their defaults."""
+    record: dict[str, Any] = {"id": node.id, "type": node.type_id, "position": [node.position[0], node.position[1]],
+                              "params": {k: (list(v) if isinstance(v, tuple) else v) for k, v in node.params.items()}}
+    if node.init != DEFAULT_INIT:
+        record["init"] = node.init
+    if not node.trainable:
+        record["trainable"] = False
+    if node.lr_scale != 1.0:
+        record["lr_scale"] = node.lr_scale
+    return record
 
 
 def _prefixes(node_id: str) -> list[str]:

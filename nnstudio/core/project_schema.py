@@ -51,6 +51,10 @@ class NodeRecord(_Record):
     params: dict[str, Any] = Field(default_factory=dict)
     #: The layer's weight initialisation (version 2, optional; see nnstudio.core.initialisation).
     init: str = Field(DEFAULT_INIT, min_length=1, max_length=64)
+    #: Version 2 (transfer learning): False freezes the layer's tensors during training.
+    trainable: bool = True
+    #: Version 2: the layer's learning rate is the run's times this.
+    lr_scale: float = Field(1.0, gt=0, le=1000, allow_inf_nan=False)
 
 
 class EdgeRecord(_Record):

@@ -153,6 +153,9 @@ RECIPE: tuple[RecipeField, ...] = (
     RecipeField(_field("val_fraction", F, "Validation share", "the share of the samples held out to "
                        "validate on (datasets without a split of their own)", minimum=1e-6, maximum=0.999999),
                 advanced=True, not_applicable=_val_fraction),
+    RecipeField(_field("update_frozen_norms", B, "Update frozen BatchNorm", "frozen BatchNorm layers update "
+                       "their running statistics from the training data (their weights stay frozen); off, they "
+                       "keep them and run in eval mode, as the pretrained network did"), advanced=True),
 )
 
 

@@ -100,6 +100,8 @@ class TrainingSettings(_Strict):
     compile: bool = False
     #: Fraction of the data held out for validation (datasets without their own split).
     val_fraction: float = Field(0.2, gt=0, lt=1)
+    #: Frozen BatchNorm layers update their running statistics (False: they keep them, in eval mode).
+    update_frozen_norms: bool = False
 
     @property
     def is_classification(self) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import re
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,10 @@ def open_storage(spec: str) -> Any:
             path = Path(url.removeprefix("sqlite:///"))
             _check_folder(path, shown)
             # A generous lock timeout: a second reader (the progress display) must wait, not fail.
-            return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+            return _open_rdb(url, engine_kwargs={"connect_args": {"timeout": 60}})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(spec, heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                                              grace_period=HEARTBEAT_GRACE_S)
+            return _open_rdb(spec, heartbeat_interval=HEARTBEAT_INTERVAL_S, grace_period=HEARTBEAT_GRACE_S)
     except StorageError:
         raise
     except ModuleNotFoundError as exc:
@@ -119,6 +119,25 @@ def open_storage(spec: str) -> Any:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         text = reason[0] if reason else type(exc).__name__
         raise StorageError(f"cannot open the study storage {shown}: {redact(text)}") from None
+
+
+def _open_rdb(url: str, **options: Any) -> Any:
+    """Return an RDBStorage on ``url``, tolerating another process creating the same new database.
+
+    Optuna creates its tables when a storage first opens a database. Two processes opening a new file
+    at once (sweep workers, or a sweep and the Runs view) can both try, and the slower one fails with
+    "table ... already exists"; by then the tables are whole, so opening again succeeds.
+    """
+    import optuna
+
+    for attempt in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, **options)
+        except Exception as exc:  # noqa: BLE001 - SQLAlchemy's OperationalError, without importing it here
+            if "already exists" not in str(exc) or attempt == 3:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _driver_package(module: str | None) -> str:

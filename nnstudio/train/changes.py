@@ -78,7 +78,7 @@ def _number(value: float) -> str:
 def current_values(settings: TrainingSettings, optimizer: torch.optim.Optimizer) -> dict[str, float]:
     """Returns the values in force now: the optimizer's rate, momentum and decay, the batch size."""
     group = optimizer.param_groups[0]
-    values: dict[str, float] = {"lr": float(group["lr"]), "weight_decay": float(group.get("weight_decay", 0.0)),
+    values: dict[str, float] = {"lr": float(group["lr"]) / float(group.get("lr_scale", 1.0)), "weight_decay": float(group.get("weight_decay", 0.0)),
                                 "batch_size": settings.batch_size}
     momentum = _momentum_of(group)
     if momentum is not None:

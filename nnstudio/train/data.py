@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -72,6 +73,10 @@ class DatasetBundle:
     #: Raw rows were standardised with these training-row statistics (a CSV's ``standardize``); the
     #: run keeps them so its exported model can take raw rows.
     input_scaling: InputScaling | None = None
+    #: How one raw sample becomes the network's input (plain JSON: what exports and ``nnstudio predict``
+    #: repeat), e.g. ``{"kind": "image", "size": [32, 32], "crop": None, "channels": 3, "mean": ..., "std": ...}``
+    #: or ``{"kind": "table", "columns": [...], "mean": [...], "std": [...]}``; None: nothing to repeat.
+    preprocessing: dict[str, Any] | None = None
 
     @property
     def facts(self) -> DatasetFacts:

@@ -16,6 +16,7 @@ from nnstudio.core.settings import DatasetSettings
 # The built-in loaders register themselves on import; the heavy libraries they use (torchvision,
 # PIL) are imported inside the loaders, when a kind is really loaded.
 from nnstudio.train import (  # noqa: F401
+    image_folder,
     sequence_data,
     synthetic_data,
     table_data,

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from nnstudio.core.data_files import IMAGE_EXTENSIONS
 from nnstudio.core.datasets import DatasetError
 from nnstudio.core.files import IMAGE_BYTES, FileReadError, check_regular_file
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 #: The largest image file read: the project's limit for images.
 MAX_IMAGE_BYTES = IMAGE_BYTES
 #: The most pixels an image may have (a 8,000 x 8,000 photo); bigger ones are refused unread.

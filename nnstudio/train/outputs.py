@@ -1,4 +1,5 @@
-"""A run's output folder (model.pth, model.py, project.nns, metrics.csv, checkpoint.pth) and torch files.
+"""A run's output folder (model.pth, model.py, project.nns, metrics.csv, checkpoint.pth, preprocessing.json)
+and torch files.
 
 Every file goes through the one atomic writer (:mod:`nnstudio.core.files`); a torch file is checked
 before it replaces anything by reading it back with ``torch.load(weights_only=True)`` and comparing
@@ -27,6 +28,7 @@ from nnstudio.compile.results import Analysis
 from nnstudio.core.errors import NnstudioError
 from nnstudio.core.files import FileWriteError, check_output_folder, write_atomic, write_text_atomic
 from nnstudio.core.project import Project, save_project
+from nnstudio.train.preprocessing import python_block, write_preprocessing
 from nnstudio.train.trainer import EpochMetrics, TrainingRun
 from nnstudio.train.weights_files import (  # noqa: F401 - re-exported: the loaders' historic home
     UnsafeWeightsError,
@@ -39,7 +41,7 @@ from nnstudio.train.weights_files import (  # noqa: F401 - re-exported: the load
 #: metrics.csv's columns; new ones are only ever appended, so scripts reading by position keep working.
 METRICS_COLUMNS = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_time_s",
                    "samples_per_s", "train_mae", "val_mae")
-OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth")
+OUTPUT_FILES = ("model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth", "preprocessing.json")
 #: Formats a run's outputs can add to OUTPUT_FILES, and the file each one writes.
 EXTRA_OUTPUTS = {"safetensors": "model.safetensors", "onnx": "model.onnx", "pt2": "model.pt2"}
 
@@ -114,12 +116,13 @@ def write_outputs(run: TrainingRun, out_dir: str | os.PathLike[str], project: Pr
     save_torch_file(run.weights(), folder / "model.pth")
     save_torch_file(run.checkpoint(), folder / "checkpoint.pth")
     write_text_atomic(folder / "metrics.csv", metrics_csv_text(run.history))
+    write_preprocessing(run.data, run.settings.loss, folder)
     if project is not None:
         from nnstudio.compile import generate_source
 
         # A run on standardised data: model.py takes raw rows and standardises them as the data was.
-        write_text_atomic(folder / "model.py", generate_source(project.graph, analysis=analysis,
-                                                               input_scaling=run.input_scaling))
+        source = generate_source(project.graph, analysis=analysis, input_scaling=run.input_scaling)
+        write_text_atomic(folder / "model.py", source + python_block(run.data, run.settings.loss))
         trained = project.copy()
         trained.settings = run.settings.model_copy(deep=True)
         try:

@@ -21,11 +21,22 @@ def make_loss(settings: TrainingSettings) -> nn.Module:
 
 
 def make_optimizer(settings: TrainingSettings, parameters: Any, device: torch.device) -> torch.optim.Optimizer:
-    """Return the optimizer named by ``settings.optimizer`` over ``parameters``."""
-    params = [p for p in parameters if p.requires_grad]
+    """Return the optimizer named by ``settings.optimizer`` over ``parameters``.
+
+    ``parameters``: tensors (those with ``requires_grad`` are trained), or groups as
+    :func:`nnstudio.train.freezing.parameter_groups` gives them, each with its ``lr_scale``.
+    """
+    given = list(parameters)
+    params: list[Any]
+    if given and isinstance(given[0], dict):
+        params = [{**group, "lr": settings.lr * group.get("lr_scale", 1.0)} for group in given if group["params"]]
+        has_any = bool(params)
+    else:
+        params = [p for p in given if p.requires_grad]
+        has_any = bool(params)
     lr, wd = settings.lr, settings.weight_decay
     # Fused kernels update every parameter in one pass; they exist for Adam/AdamW/SGD on CPU and CUDA.
-    fused = {"fused": True} if device.type in ("cpu", "cuda") and params else {}
+    fused = {"fused": True} if device.type in ("cpu", "cuda") and has_any else {}
     name = settings.optimizer
     if name == "sgd":
         nesterov = settings.nesterov and settings.momentum > 0
@@ -57,7 +68,8 @@ class Schedule:
         elif self.name == "cosine":
             self.scheduler = sched.CosineAnnealingLR(optimizer, T_max=settings.epochs)
         elif self.name == "onecycle":
-            self.scheduler = sched.OneCycleLR(optimizer, max_lr=settings.lr,
+            scales = [group.get("lr_scale", 1.0) for group in optimizer.param_groups]
+            self.scheduler = sched.OneCycleLR(optimizer, max_lr=[settings.lr * s for s in scales],
                                               total_steps=max(1, settings.epochs * steps_per_epoch))
         elif self.name == "plateau":
             self.scheduler = sched.ReduceLROnPlateau(optimizer, factor=settings.gamma,
@@ -80,8 +92,9 @@ class Schedule:
             self.scheduler.step()
 
     def lr(self) -> float:
-        """Return the learning rate of the first parameter group now."""
-        return float(self.optimizer.param_groups[0]["lr"])
+        """Return the run's learning rate now (the first group's, without its layers' multiplier)."""
+        group = self.optimizer.param_groups[0]
+        return float(group["lr"]) / float(group.get("lr_scale", 1.0))
 
     def state_dict(self) -> dict[str, Any]:
         return {} if self.scheduler is None else self.scheduler.state_dict()

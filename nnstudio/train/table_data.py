@@ -74,6 +74,8 @@ def csv_table(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
         classes = len(names)
     split = split_indices(y, task == "classification", request.val_fraction, seed)
     scaling = None
+    preprocessing: dict[str, Any] = {"kind": "table", "columns": [table.header[c] for c in feature_columns],
+                                     "mean": None, "std": None}
     if options["standardize"]:
         # Statistics of the training rows only: validation must not leak into what training sees.
         # They go with the run, so the exported model can standardise raw rows the same way.
@@ -83,6 +85,9 @@ def csv_table(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
         x = (x - mean) / std
         scaling = InputScaling(tuple(mean.tolist()), tuple(std.tolist()),
                                tuple(table.header[c] for c in feature_columns))
-    return tensor_bundle(x.float(), y, natural=task, num_classes=classes, loss=request.loss,
-                         val_fraction=request.val_fraction, split_seed=seed, description=description,
-                         class_names=names, dataset=kind, split=split, input_scaling=scaling)
+        preprocessing.update(mean=mean.tolist(), std=std.tolist())
+    bundle = tensor_bundle(x.float(), y, natural=task, num_classes=classes, loss=request.loss,
+                           val_fraction=request.val_fraction, split_seed=seed, description=description,
+                           class_names=names, dataset=kind, split=split, input_scaling=scaling)
+    bundle.preprocessing = preprocessing
+    return bundle

@@ -181,7 +181,7 @@ class TrainingRun(ChangeableRun, NanCulprit):
         self.loss_fn = make_loss(settings)
         self._train_data, self._val_data = self._place(data)
         self.steps_per_epoch = self._count_steps()
-        self.optimizer = make_optimizer(settings, self.model.parameters(), self.device)
+        self.optimizer = make_optimizer(settings, self._trained_parameters(), self.device)
         self.schedule = Schedule(settings, self.optimizer, self.steps_per_epoch)
         self._autocast, self._scaler = self._mixed_precision()
         self._compile_pending = settings.compile
@@ -207,6 +207,19 @@ class TrainingRun(ChangeableRun, NanCulprit):
         self.telemetry: Telemetry | None = None
         if telemetry:
             self.enable_telemetry(None if telemetry is True else telemetry)
+
+    def _trained_parameters(self) -> Any:
+        """The optimizer's parameters: the project's frozen layers left out, its multipliers as groups."""
+        if self.project is None:
+            return self.model.parameters()
+        from nnstudio.train.freezing import apply_freezing, parameter_groups
+
+        frozen = apply_freezing(self.model, self.project.graph, self.settings.update_frozen_norms)
+        groups = parameter_groups(self.model, self.project.graph)
+        if frozen and not groups:
+            raise NnstudioError("every layer with weights is frozen, so training would change nothing; switch "
+                                "Trainable on for the layers to train (at least the head)")
+        return groups
 
     # --- control (any thread) ------------------------------------------------------------------
     def stop(self) -> None:

@@ -4,7 +4,8 @@ The torchvision sets live in ``<user data dir>/nnstudio/datasets`` (or the ``roo
 read with torchvision's own loaders, then held as uint8 tensors and scaled per batch on the device.
 When the files are missing and downloading is not possible, the error names the exact folder and files.
 An image folder is checked before training: every file must be a regular file Pillow can read, within
-the size limits; a bad one is named (see :mod:`nnstudio.train.image_files`).
+the size limits; a bad one is named (see :mod:`nnstudio.train.image_files`). The image folder's
+loader is :mod:`nnstudio.train.image_folder`.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from nnstudio.train.data import (
     DatasetBundle,
     DatasetError,
     TensorData,
-    split_indices,
     targets_for_loss,
     task_for,
 )
@@ -192,46 +192,3 @@ def fashion_mnist(options: dict[str, Any], request: LoadRequest) -> DatasetBundl
 def cifar10(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
     """CIFAR-10 colour images (its own 50,000 / 10,000 split)."""
     return _torchvision_set("cifar10", options, request)
-
-
-@register_loader("image_folder")
-def image_folder(options: dict[str, Any], request: LoadRequest) -> DatasetBundle:
-    """A folder with one subfolder of images per class, read from disk batch by batch."""
-    from torchvision import transforms
-
-    from nnstudio.train.image_files import ImageFiles, scan_image_folder
-
-    kind = request.kind
-    found = scan_image_folder(Path(options["path"]).expanduser(), kind)
-    size = options["size"]
-    size_hw = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-    channels = options["channels"]
-    steps: list[Any] = [transforms.Resize(size_hw)]
-    steps.append(transforms.Grayscale(1) if channels == 1 else transforms.Lambda(_to_rgb))
-    steps.append(transforms.ToTensor())
-    mean, std = normalisation(options, channels, None)
-    if mean is not None and std is not None:
-        steps.append(transforms.Normalize(list(mean), list(std)))
-    labels = torch.tensor(found.labels)
-    if len(labels) < 2:
-        raise DatasetError(f"{found.folder} holds {len(labels)} image(s); it needs at least 2", "path", kind)
-    task = task_for("classification", request.loss)
-    train_idx, val_idx = split_indices(labels, True, request.val_fraction, request.seed_of(options))
-    transform = transforms.Compose(steps)
-
-    def part(indices: torch.Tensor) -> ImageFiles:
-        chosen = indices.tolist()
-        return ImageFiles([found.files[i] for i in chosen], [found.labels[i] for i in chosen], transform,
-                          binary=task == "binary", dataset=kind)
-
-    return DatasetBundle(
-        train=part(train_idx), val=part(val_idx),
-        input_shape=(channels, *size_hw), task=task, num_classes=len(found.classes), class_names=found.classes,
-        description=f"image folder {found.folder}: {len(labels)} images, {len(found.classes)} classes, "
-                    f"resized to {size_hw[0]}x{size_hw[1]}",
-    )
-
-
-def _to_rgb(image: Any) -> Any:
-    """Return a PIL image as RGB (a module-level function: DataLoader workers must pickle it)."""
-    return image.convert("RGB")

@@ -99,6 +99,21 @@ class PortRef:
         return f"PortRef({self.node_id!r}, {self.direction!r}, {self.name!r})"
 
 
+def _paint_lock(painter: QPainter, centre: QPointF, colour: QColor) -> None:
+    """A small padlock centred on ``centre``: the sign of a frozen layer."""
+    painter.save()
+    painter.setBrush(Qt.BrushStyle.NoBrush)
+    painter.setPen(QPen(colour, 1.4))
+    shackle = QRectF(centre.x() - 3.0, centre.y() - 6.5, 6.0, 7.0)
+    painter.drawArc(shackle, 0, 180 * 16)
+    painter.drawLine(QPointF(shackle.left(), shackle.center().y()), QPointF(shackle.left(), centre.y() - 1))
+    painter.drawLine(QPointF(shackle.right(), shackle.center().y()), QPointF(shackle.right(), centre.y() - 1))
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(colour)
+    painter.drawRoundedRect(QRectF(centre.x() - 4.5, centre.y() - 1.5, 9.0, 7.0), 1.5, 1.5)
+    painter.restore()
+
+
 class NodeItem(QGraphicsItem):
     """A layer card: category strip, name, type and key settings, output shape, parameter count."""
 
@@ -109,6 +124,8 @@ class NodeItem(QGraphicsItem):
         self._colours = colours
         self._fonts = fonts
         self._summary = parameter_summary(node.spec, node.params)
+        #: A frozen layer (its tensors are not trained) shows a lock by its name.
+        self.frozen = not node.trainable
         self._shape_text = ""
         self._count_text = ""
         self._problems: list[Problem] = []
@@ -121,7 +138,7 @@ class NodeItem(QGraphicsItem):
         self.setAcceptHoverEvents(False)
         self.setZValue(1)
         self.follow_model_position(node.position)
-        self.setToolTip(f"<b>{node.id}</b> ({node.spec.title})")
+        self.setToolTip(f"<b>{node.id}</b> ({node.spec.title})" + (" · frozen" if self.frozen else ""))
 
     def type(self) -> int:
         return NODE_TYPE
@@ -138,6 +155,8 @@ class NodeItem(QGraphicsItem):
 
     def refresh_params(self, node: Node) -> None:
         self._summary = parameter_summary(node.spec, node.params)
+        self.frozen = not node.trainable
+        self.setToolTip(f"<b>{node.id}</b> ({node.spec.title})" + (" · frozen" if self.frozen else ""))
         self.update()
 
     def annotate(self, shape_text: str, count_text: str, problems: Iterable[Problem]) -> None:
@@ -304,6 +323,9 @@ class NodeItem(QGraphicsItem):
             painter.drawText(QRectF(right - badge_width - count_width, 4, count_width, 18),
                              Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, self._count_text)
 
+        if self.frozen:
+            _paint_lock(painter, QPointF(right - badge_width - count_width - 9, 13), colours.muted_text)
+            count_width += 14
         painter.setPen(colours.text)
         painter.setFont(fonts.title)
         title_width = right - left - badge_width - count_width

@@ -241,7 +241,7 @@ class CanvasScene(QGraphicsScene):
                 other.update_path()
             self.items_changed.emit()
 
-    def _on_param_changed(self, node_id: str, name: str) -> None:
+    def _on_param_changed(self, node_id: str, name: str = "") -> None:
         assert self.graph is not None
         item = self.node_items.get(node_id)
         if item is not None:
@@ -272,7 +272,8 @@ class _GraphSubscription:
 
     _HANDLERS = (("node_added", "_on_node_added"), ("node_removed", "_on_node_removed"),
                  ("edge_added", "_on_edge_added"), ("edge_removed", "_on_edge_removed"),
-                 ("param_changed", "_on_param_changed"), ("node_moved", "_on_node_moved"))
+                 ("param_changed", "_on_param_changed"), ("node_moved", "_on_node_moved"),
+                 ("training_flags_changed", "_on_param_changed"))
 
     def __init__(self, graph: Graph, scene: CanvasScene) -> None:
         self._scene = weakref.ref(scene)

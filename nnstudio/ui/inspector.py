@@ -31,11 +31,14 @@ from nnstudio.core.commands import SetInit, SetParam
 from nnstudio.core.errors import ParamError
 from nnstudio.core.formatting import format_count, format_shape
 from nnstudio.core.initialisation import INIT_FIELD, INIT_TITLES
+from nnstudio.core.transfer import parameter_split
+from nnstudio.core.weights import HOLDS_TENSORS
 from nnstudio.ui.document import Document
 from nnstudio.ui.icons import category_icon
 from nnstudio.ui.layer_name_field import LayerNameField
 from nnstudio.ui.param_editors import ChoiceEditor, IntTupleEditor, ParamEditor, ParseError, make_editor
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
+from nnstudio.ui.training_flags import TrainingFlags
 
 
 def format_value(value: Any) -> str:
@@ -162,13 +165,21 @@ class Inspector(QScrollArea):
 
         self._pages = QStackedWidget(self)
         self.setWidget(self._pages)
-        self._summary = QLabel(self._pages)
+        self._summary_page = QWidget(self._pages)
+        summary_layout = self._summary_layout = QVBoxLayout(self._summary_page)
+        summary_layout.setContentsMargins(0, 0, 10, 10)
+        self._summary = QLabel(self._summary_page)
         self._summary.setObjectName("inspectorSummary")
         self._summary.setWordWrap(True)
         self._summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._summary.setTextFormat(Qt.TextFormat.RichText)
-        self._summary.setContentsMargins(10, 10, 10, 10)
-        self._pages.addWidget(self._summary)
+        self._summary.setContentsMargins(10, 10, 10, 0)
+        summary_layout.addWidget(self._summary)
+        #: The Trainable switch of the selected layers (a selection of several: a block).
+        self.training_flags: TrainingFlags | None = None
+        self._summary_flags: TrainingFlags | None = None
+        summary_layout.addStretch(1)
+        self._pages.addWidget(self._summary_page)
         self._node_page: QWidget | None = None
         #: The shown layer's editable name (None on the summary page).
         self.name_field: LayerNameField | None = None
@@ -219,16 +230,29 @@ class Inspector(QScrollArea):
     def _show_summary(self) -> None:
         self._drop_node_page()
         self._summary.setText(self._summary_html())
-        self._pages.setCurrentWidget(self._summary)
+        flags = self._summary_flags
+        if flags is not None and flags.node_ids != self.node_ids:
+            flags.hide()
+            flags.setParent(None)
+            flags.deleteLater()
+            flags = None
+        if len(self.node_ids) > 1 and flags is None:
+            flags = TrainingFlags(self.document, self.node_ids, self._summary_page)
+            flags.setContentsMargins(10, 0, 0, 0)
+            self._summary_layout.insertWidget(1, flags)
+        elif flags is not None:
+            flags.refresh()
+        self._summary_flags = self.training_flags = flags
+        self._pages.setCurrentWidget(self._summary_page)
 
     def _summary_html(self) -> str:
         project, analysis = self.document.project, self.document.analysis
         muted = muted_text_color(self).name()
         if len(self.node_ids) > 1:
             title = f"{len(self.node_ids)} layers selected"
-            params = (sum(analysis.nodes[n].params or 0 for n in self.node_ids if n in analysis.nodes)
+            counts = ({n: analysis.nodes[n].params or 0 for n in self.node_ids if n in analysis.nodes}
                       if analysis is not None else None)
-            rows = [("Parameters", format_count(params))]
+            rows = [("Parameters", "–" if counts is None else self._split_text(counts))]
             description = ", ".join(html.escape(n) for n in self.node_ids)
         else:
             title = html.escape(project.name)
@@ -237,7 +261,8 @@ class Inspector(QScrollArea):
             if analysis is not None:
                 status = (f"<span style='color:{OK_COLOR}'>ready to train</span>" if analysis.ok else
                           f"<span style='color:{ERROR_COLOR}'>{len(analysis.errors)} error(s)</span>")
-                rows += [("Parameters", format_count(analysis.total_params)),
+                counts = {n: r.params or 0 for n, r in analysis.nodes.items()}
+                rows += [("Parameters", self._split_text(counts)),
                          ("FLOPs per sample", format_count(analysis.total_flops)),
                          ("Warnings", str(len(analysis.warnings))), ("Status", status)]
                 if analysis.ok and self._memory is not None:
@@ -251,6 +276,14 @@ class Inspector(QScrollArea):
         return (f"<h3 style='margin-bottom:2px'>{title}</h3><p style='color:{muted}'>{description}</p>"
                 f"<table cellspacing=3>{table}</table>{hint}")
 
+    def _split_text(self, counts: dict[str, int]) -> str:
+        """``11.2 M`` or, with frozen layers among them, ``11.2 M (1.0 k trainable · 11.2 M frozen)``."""
+        split = parameter_split(self.document.graph, counts)
+        if not split.frozen:
+            return format_count(split.total)
+        return (f"{format_count(split.total)} ({format_count(split.trainable)} trainable · "
+                f"{format_count(split.frozen)} frozen)")
+
     def _drop_node_page(self) -> None:
         if self._node_page is not None:
             self._pages.removeWidget(self._node_page)
@@ -260,6 +293,7 @@ class Inspector(QScrollArea):
             self._node_page.deleteLater()
             self._node_page = None
         self.name_field = None
+        self.training_flags = None
         self.rows = {}
         self.init_row = self._init_label = None
 
@@ -303,6 +337,9 @@ class Inspector(QScrollArea):
         facts.addRow(_caption("Parameters", page), self._params_label)
         facts.addRow(_caption("FLOPs", page), self._flops_label)
         layout.addLayout(facts)
+        if spec.kind in HOLDS_TENSORS:
+            self.training_flags = TrainingFlags(self.document, [node_id], page)
+            layout.addWidget(self.training_flags)
         self._problems_label = QLabel(page)
         self._problems_label.setObjectName("inspectorProblems")
         self._problems_label.setWordWrap(True)
@@ -376,8 +413,11 @@ class Inspector(QScrollArea):
             self._flops_label.setText(text)
         else:
             self._shape_label.setText(format_shape(result.output_shape) if node.spec.has_output else "–")
-            self._params_label.setText(format_count(result.params))
+            frozen = " (frozen)" if result.params and not node.trainable else ""
+            self._params_label.setText(format_count(result.params) + frozen)
             self._flops_label.setText(format_count(result.flops))
+        if self.training_flags is not None:
+            self.training_flags.refresh()
         problems = [p for p in analysis.problems if p.node_id == node_id] if analysis is not None else []
         self._problems_label.setText("<br>".join(
             f"<span style='color:{ERROR_COLOR if p.is_error else WARNING_COLOR}'>"
@@ -441,9 +481,11 @@ class Inspector(QScrollArea):
         if self._graph is not None:
             self._graph.events.param_changed.disconnect(self._on_param_changed)
             self._graph.events.node_removed.disconnect(self._on_node_removed)
+            self._graph.events.training_flags_changed.disconnect(self._on_flags_changed)
         self._graph = self.document.graph
         self._graph.events.param_changed.connect(self._on_param_changed)
         self._graph.events.node_removed.connect(self._on_node_removed)
+        self._graph.events.training_flags_changed.connect(self._on_flags_changed)
         self.show_nodes([])
 
     def _on_param_changed(self, node_id: str, name: str) -> None:
@@ -452,6 +494,13 @@ class Inspector(QScrollArea):
         elif self.node_ids == [node_id] and name != self._pushing and name in self.rows:
             self.rows[name].clear_error()
             self._refresh_node_page()
+
+    def _on_flags_changed(self, node_id: str) -> None:
+        if node_id in self.node_ids:
+            if len(self.node_ids) == 1:
+                self._refresh_node_page()
+            else:
+                self._show_summary()
 
     def _on_node_removed(self, node_id: str) -> None:
         if node_id in self.node_ids:

@@ -43,6 +43,7 @@ from nnstudio.ui.problems import ProblemsPanel
 from nnstudio.ui.status_bar import DocumentStatusBar
 from nnstudio.ui.telemetry_controller import TelemetryController
 from nnstudio.ui.training_panel import TrainingPanel
+from nnstudio.ui.transfer_actions import TransferActions
 from nnstudio.ui.window_files import FilesController
 
 _GEOMETRY_KEY = "window/geometry"
@@ -187,6 +188,7 @@ class MainWindow(QMainWindow):
         self.action_auto_layout = a("actionAutoLayout", "Auto &Layout", canvas.edits.auto_layout, "Ctrl+L",
                                     tip="Arrange the layers top to bottom (undoable)")
         self.action_about = a("actionAbout", "&About nnstudio", self.dialogs.show_about)
+        self.transfer = TransferActions(self)  # freeze, replace head, apply weights
         panel = self.training_panel
         self.action_train, self.action_pause, self.action_stop = (panel.action_train, panel.action_pause,
                                                                    panel.action_stop)
@@ -232,6 +234,8 @@ class MainWindow(QMainWindow):
                               self.action_delete])
         edit_menu.addSeparator()
         edit_menu.addAction(self.action_select_all)
+        edit_menu.addSeparator()
+        edit_menu.addActions(self.transfer.actions)
 
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.action_zoom_in, self.action_zoom_out, self.action_fit_view,
@@ -350,6 +354,7 @@ class MainWindow(QMainWindow):
         for action in (self.action_new, self.action_open, self.action_paste, self.action_auto_layout,
                        self.action_select_all, self.recent_menu.menuAction(), self.examples_menu.menuAction()):
             action.setEnabled(not read_only)
+        self.transfer.set_enabled(not read_only)
         self._update_undo_actions()
         self._on_selection_changed(self.canvas.selected_node_ids())
 
@@ -444,13 +449,24 @@ class MainWindow(QMainWindow):
             self._apply_tool_icons()  # the system switched between light and dark
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
-        self.files.accept_drag(event)
+        self._accept_drag(event)
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802 - Qt override
-        self.files.accept_drag(event)
+        self._accept_drag(event)
+
+    def _accept_drag(self, event: QDragMoveEvent) -> None:
+        if self.transfer.dropped_pictures(event):
+            event.acceptProposedAction()  # pictures: classified by the last run
+        else:
+            self.files.accept_drag(event)
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
-        self.files.drop(event)
+        pictures = self.transfer.dropped_pictures(event)
+        if pictures and self.files.dropped_project(event) is None:
+            event.acceptProposedAction()
+            QTimer.singleShot(0, self, lambda: self.transfer.predict_pictures(pictures))
+        else:
+            self.files.drop(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
         if self._closed:

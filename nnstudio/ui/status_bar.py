@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtWidgets import QLabel, QStatusBar, QWidget
 
 from nnstudio.core.formatting import format_count
+from nnstudio.core.transfer import parameter_split
 from nnstudio.ui.document import Document
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR, muted_text_color
 
@@ -66,7 +67,12 @@ class DocumentStatusBar(QStatusBar):
             self.flops_label.setText("FLOPs: –")
             self.validity_label.setText(f"<span style='color:{muted_text_color(self).name()}'>● analysing…</span>")
             return
-        self.params_label.setText(f"Parameters: {format_count(analysis.total_params)}")
+        split = parameter_split(self.document.graph, {n: r.params or 0 for n, r in analysis.nodes.items()})
+        if split.frozen:
+            self.params_label.setText(f"Parameters: {format_count(split.trainable)} trainable · "
+                                      f"{format_count(split.frozen)} frozen")
+        else:
+            self.params_label.setText(f"Parameters: {format_count(analysis.total_params)}")
         self.flops_label.setText(f"FLOPs: {format_count(analysis.total_flops)}")
         errors, warnings = len(analysis.errors), len(analysis.warnings)
         if errors:

@@ -22,9 +22,10 @@ def test_train_an_example_writes_the_output_folder(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "epoch 1/2" in printed and "epoch 2/2" in printed and "val_acc" in printed
     names = {p.name for p in out.iterdir()}
-    assert {"model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth", "run.json"} <= names
+    assert {"model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth", "run.json",
+            "preprocessing.json"} <= names
     assert len([n for n in names if n.startswith("events.out.tfevents.")]) == 1, "TensorBoard events"
-    assert len(names) == 7
+    assert len(names) == 8
     assert len(metrics(out)) == 2
 
 

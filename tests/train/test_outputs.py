@@ -33,7 +33,7 @@ def moons_run():
 def test_output_folder_holds_every_file(tmp_path, moons_run):
     folder = write_outputs(moons_run, tmp_path / "out")
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth"])
+        ["model.pth", "model.py", "project.nns", "metrics.csv", "checkpoint.pth", "preprocessing.json"])
     weights = torch.load(folder / "model.pth", weights_only=True)
     assert set(weights) == {"fc1.weight", "fc1.bias"}
     assert load_project(folder / "project.nns").name == "logistic-moons"
