@@ -220,12 +220,20 @@ class CheckpointedRun:
     exactly as after a single-device one.
     """
 
-    def __init__(self, checkpoint: dict[str, Any], project: Any) -> None:
+    def __init__(self, checkpoint: dict[str, Any], project: Any, preprocessing: dict[str, Any] | None = None) -> None:
+        from types import SimpleNamespace
+
         from nnstudio.core.settings import TrainingSettings
         from nnstudio.train.trainer import EpochMetrics
 
         self._checkpoint = checkpoint
         self.project = project
+        #: What exports need of the data (task, class names, input shape, preprocessing), read from the
+        #: ``preprocessing.json`` rank 0 wrote beside the checkpoint; None when it is missing.
+        self.data = None if preprocessing is None else SimpleNamespace(
+            task=preprocessing.get("task"), class_names=list(preprocessing.get("class_names") or []),
+            input_shape=tuple(preprocessing.get("input_shape") or ()),
+            preprocessing=preprocessing.get("preprocessing"))
         self.settings = TrainingSettings.model_validate(checkpoint["settings"])
         self.history = [EpochMetrics(**row) for row in checkpoint.get("history", [])]
 

@@ -276,10 +276,12 @@ class ProcessTrainingSession(QObject):
             return None
         from nnstudio.core.errors import NnstudioError
         from nnstudio.train.checkpoints import read_checkpoint_file
+        from nnstudio.train.preprocessing import FILE_NAME, read_preprocessing
         from nnstudio.train.run_stream import CheckpointedRun
 
         try:
-            return CheckpointedRun(read_checkpoint_file(path), self._project)
+            preprocessing = read_preprocessing(self._out) if (self._out / FILE_NAME).is_file() else None
+            return CheckpointedRun(read_checkpoint_file(path), self._project, preprocessing)
         except (NnstudioError, KeyError, TypeError, ValueError) as exc:
             self._notes.append(f"the run's checkpoint could not be read: {exc}")
             return None
