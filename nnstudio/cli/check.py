@@ -27,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", help="a project file (.nns)")
     parser.add_argument("--example", metavar="NAME", help="check a bundled example (see 'nnstudio examples')")
     parser.add_argument("--json", action="store_true", help="print the report as JSON (for scripts)")
+    parser.add_argument("--batch-size", type=int, metavar="B",
+                        help="estimate the memory of a training step at this batch size (default: the project's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,12 +36,17 @@ def run(args: argparse.Namespace) -> int:
     from nnstudio.compile.analysis import analyze  # torch loads only when a check really runs
 
     analysis = analyze(project.graph, project.settings)
+    memory = _preflight(project, analysis, args.batch_size)
     if args.json:
-        say(json.dumps(report_dict(project, analysis), indent=2))
+        report = report_dict(project, analysis)
+        report["memory"] = memory if isinstance(memory, (dict, type(None))) else memory.as_dict()
+        say(json.dumps(report, indent=2))
     elif sys.stdout.isatty():
         _print_rich(project, analysis)
     else:
         say(format_report(project, analysis))
+    if not args.json and memory is not None:
+        _print_memory(memory)
     if analysis.ok:
         if not args.json:
             say(verdict(analysis))
@@ -48,6 +55,31 @@ def run(args: argparse.Namespace) -> int:
     say(f"error: {count} problem{'s' if count != 1 else ''} must be fixed before {project.name} can train",
         err=True)
     return 1
+
+
+def _preflight(project: Project, analysis: Analysis, batch_size: int | None) -> Any:
+    """Return the memory pre-flight of a valid network, ``{"error": ...}`` if it failed, else None."""
+    if batch_size is not None and batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: give 1 or more")
+    if not analysis.ok:
+        return None
+    from nnstudio.core.errors import NnstudioError
+    from nnstudio.train.preflight import preflight
+
+    try:
+        return preflight(project, analysis, batch_size=batch_size)
+    except NnstudioError as exc:
+        return {"error": str(exc)}
+
+
+def _print_memory(memory: Any) -> None:
+    if isinstance(memory, dict):
+        say(f"\nmemory: could not be estimated ({memory['error']})")
+        return
+    say(f"\nmemory: {memory.text()}")
+    warning = memory.warning()
+    if warning:
+        say(f"warning: {warning}")
 
 
 def verdict(analysis: Analysis) -> str:

@@ -1,7 +1,8 @@
 """``nnstudio train PATH|--example NAME``: train headless and write the run's output folder.
 
 On a terminal a progress bar shows loss, accuracy, samples/s and the time left; otherwise one line is
-printed per epoch. Ctrl+C stops after the current step and still writes the outputs of the last good
+printed per epoch. ``--nproc-per-node N`` trains data-parallel in N torchrun workers, and a process
+that torchrun started runs as one worker (:mod:`nnstudio.cli.train_parallel`). Ctrl+C stops after the current step and still writes the outputs of the last good
 epoch (exit status 130); a second Ctrl+C aborts at once. Exit status 1 when training fails.
 
 The output folder is checked before the first epoch (a file in the way, no permission, too little free
@@ -47,6 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--telemetry", action="store_true",
                         help="sample per-layer statistics while training: telemetry.csv in the output folder, "
                              "problems (dead units, exploding gradients...) printed as they appear")
+    parser.add_argument("--nproc-per-node", type=int, metavar="N",
+                        help="train data-parallel in N worker processes on this machine, started by torchrun "
+                             "(one per GPU with --device cuda; gloo workers with --device cpu); --batch-size "
+                             "stays the global batch, split across the workers")
+    # The window's multi-GPU runs: rank 0 streams its events to this loopback address (JSON lines).
+    parser.add_argument("--report-to", metavar="HOST:PORT", help=argparse.SUPPRESS)
+    # ... and rank 0 records the run as the window's, for the project the window has open.
+    parser.add_argument("--record-source", choices=("cli", "window"), help=argparse.SUPPRESS)
+    parser.add_argument("--project-path", metavar="PATH", help=argparse.SUPPRESS)
 
 
 def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
@@ -73,6 +83,16 @@ def load_for_training(args: argparse.Namespace) -> tuple[Project, Path]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nnstudio.train.distributed import launched_by_torchrun
+
+    if launched_by_torchrun():  # a worker of torchrun (ours from --nproc-per-node, or a multi-node one)
+        from nnstudio.cli.train_parallel import run_worker
+
+        return run_worker(args)
+    if args.nproc_per_node is not None:
+        from nnstudio.cli.train_parallel import launch
+
+        return launch(args)
     project, default_out = load_for_training(args)
     from nnstudio.compile import analyze
     from nnstudio.experiments import RunRecorder, ensure_folder, new_run_folder

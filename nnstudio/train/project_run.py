@@ -14,6 +14,7 @@ from nnstudio.core.problems import Problem
 from nnstudio.core.project import Project
 from nnstudio.train.data import DatasetBundle
 from nnstudio.train.datasets import load_dataset
+from nnstudio.train.distributed import WorkerContext
 from nnstudio.train.faults import DataMismatchError
 from nnstudio.train.trainer import TrainingRun
 
@@ -54,7 +55,8 @@ def _raise_first_error(project: Project, analysis: Analysis) -> None:
 def build_training_run(project: Project, *, device: torch.device | str | None = None,
                        num_workers: int | None = None, bundle: DatasetBundle | None = None,
                        analysis: Analysis | None = None,
-                       on_warning: Callable[[Problem], None] | None = None) -> TrainingRun:
+                       on_warning: Callable[[Problem], None] | None = None,
+                       distributed: WorkerContext | None = None) -> TrainingRun:
     """Return a run of ``project`` ready to ``run()``; raises an NnstudioError before any training.
 
     ``analysis`` is the project's current analysis (with its settings) when the caller has one (the
@@ -67,7 +69,8 @@ def build_training_run(project: Project, *, device: torch.device | str | None = 
     ``nnstudio check`` and the window show. Then the data is read (DatasetError naming the file, line
     or column) and checked again with what it really holds (a CSV's class count).
     ``on_warning`` is called with each warning the run trains through (lints such as Sigmoid before
-    BCELoss), so a headless run can say them.
+    BCELoss), so a headless run can say them. In a torchrun worker, ``distributed`` (from
+    :func:`nnstudio.train.distributed.start_worker`) makes it a data-parallel run.
     """
     from nnstudio.compile import analyze, compile_graph
 
@@ -85,4 +88,5 @@ def build_training_run(project: Project, *, device: torch.device | str | None = 
     # Seed before building so the initial weights (and thus the whole CPU run) repeat exactly.
     torch.manual_seed(settings.seed)
     model = compile_graph(project.graph, analysis)
-    return TrainingRun(model, bundle, settings, device=device, num_workers=num_workers, project=project)
+    return TrainingRun(model, bundle, settings, device=device, num_workers=num_workers, project=project,
+                       distributed=distributed)

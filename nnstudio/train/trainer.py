@@ -28,6 +28,12 @@ with a :class:`TrainingFailure` (the layer's node id when known), and the model 
 weights of the last good epoch. The run object stays usable: ``run()`` again continues after that epoch.
 For a NaN the culprit is the first layer whose output, or whose gradient, turned non-finite: when the
 weights are already broken, the epoch is replayed from its start to the step that broke them.
+
+Data-parallel runs: in a torchrun worker, ``TrainingRun(..., distributed=start_worker(device))``
+wraps the network in DistributedDataParallel and trains this worker's share of every global batch
+(see :mod:`nnstudio.train.distributed`); ``model``, ``weights()`` and ``checkpoint()`` stay the plain
+network's, and epoch metrics are all workers' sums, so every worker reports the same numbers.
+Settings are not changed mid-run there (each worker would apply the change at another step).
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from nnstudio.core.settings import TrainingSettings
 from nnstudio.train.changes import ChangeableRun, SettingsChange
 from nnstudio.train.data import DatasetBundle, TensorData
 from nnstudio.train.devices import pick_device
+from nnstudio.train.distributed import DataParallel, ShardedBatches, WorkerContext
 from nnstudio.train.faults import (
     CulpritSide,
     TrainingFailure,
@@ -151,11 +158,15 @@ class TrainingRun(ChangeableRun, NanCulprit):
     def __init__(self, model: nn.Module, data: DatasetBundle, settings: TrainingSettings, *,
                  device: torch.device | str | None = None, num_workers: int | None = None,
                  project: Project | None = None, read_loss_every_step: bool | None = None,
-                 telemetry: TelemetryOptions | bool = False) -> None:
+                 telemetry: TelemetryOptions | bool = False, distributed: WorkerContext | None = None) -> None:
         #: The project trained (graph + settings), when the run was built from one; outputs need it.
         self.project = project
         self.settings = settings
         self.data = data
+        #: The worker group's part of the run (None: a single-device run).
+        self.parallel = DataParallel(distributed) if distributed is not None else None
+        if distributed is not None:
+            device = distributed.device
         self.device = device if isinstance(device, torch.device) else pick_device(device or settings.device)
         self.events = TrainingEvents()
         self.history: list[EpochMetrics] = []
@@ -174,7 +185,11 @@ class TrainingRun(ChangeableRun, NanCulprit):
         torch.manual_seed(settings.seed)
         self._order = torch.Generator().manual_seed(settings.seed)
         self.model = model.to(self.device)
-        self._forward = self.model
+        #: What a step calls: the model, or its DistributedDataParallel wrapper (same weights).
+        self._eager = self.model if self.parallel is None else self.parallel.wrap(self.model)
+        self._forward = self._eager
+        #: A worker's loss weight for the batch ``_batches()`` yielded last (None on a single device).
+        self._share: float | None = None
         self.loss_fn = make_loss(settings)
         self._train_data, self._val_data = self._place(data)
         self.steps_per_epoch = self._count_steps()
@@ -269,11 +284,23 @@ class TrainingRun(ChangeableRun, NanCulprit):
         if workers is None:
             import os
             workers = 0 if data.train_size < 2048 else min(4, max(1, (os.cpu_count() or 2) - 1))
-        common: dict[str, Any] = {"batch_size": self.settings.batch_size, "num_workers": workers,
-                                  "pin_memory": self.device.type == "cuda", "persistent_workers": workers > 0}
-        train = DataLoader(train_split, shuffle=True, generator=self._order, **common)
-        val = DataLoader(val_split, shuffle=False, **common)
-        return train, val
+        common: dict[str, Any] = {"num_workers": workers, "pin_memory": self.device.type == "cuda",
+                                  "persistent_workers": workers > 0}
+        size = self.settings.batch_size
+        # One batch sampler for a single device and for a worker's share (with one worker it gives
+        # plain shuffled batches), so a data-parallel run sees exactly a single device's batches,
+        # whatever torch's own RandomSampler draws from the generator (it draws an extra permutation
+        # at the end of every epoch). The DataLoader draws its base seed from the same generator.
+        rank, world = (0, 1) if self.parallel is None else (self.parallel.rank, self.parallel.world)
+        sampler = ShardedBatches(data.train_size, size, rank, world, self._order)
+        val: Any = val_split
+        if self.parallel is not None:
+            from torch.utils.data import Subset
+
+            start, stop = self.parallel.validation_bounds(data.val_size)
+            val = Subset(val_split, range(start, stop))
+        return (DataLoader(train_split, batch_sampler=sampler, generator=self._order, **common),
+                DataLoader(val, batch_size=size, shuffle=False, **common))
 
     def _count_steps(self) -> int:
         if isinstance(self._train_data, TensorData):
@@ -502,8 +529,13 @@ class TrainingRun(ChangeableRun, NanCulprit):
                    f"({self._best_val:.4g}); the {last - best} epoch(s) after it did not improve on it")
 
     def _batches(self) -> Any:
-        """Yield (inputs, targets) of one training epoch on the device."""
+        """Yield (inputs, targets) of one training epoch on the device.
+
+        In a worker group each is this worker's share of a global batch, and ``_share`` is set to its
+        loss weight before it is yielded (0 for a stand-in sample when the share is empty).
+        """
         data = self._train_data
+        parallel = self.parallel
         if isinstance(data, TensorData):
             n = len(data)
             order = torch.randperm(n, generator=self._order).to(self.device, non_blocking=True)
@@ -511,9 +543,16 @@ class TrainingRun(ChangeableRun, NanCulprit):
             while self._drawn < n:
                 size = self.settings.batch_size  # read per batch: a mid-run change applies at once
                 start, self._drawn = self._drawn, self._drawn + size
-                yield data.batch(order[start:start + size])
+                if parallel is None:
+                    yield data.batch(order[start:start + size])
+                else:
+                    index, self._share = parallel.share(order[start:start + size])
+                    yield data.batch(index)
         else:
-            for x, y in data:
+            n, size = len(self.data.train), self.settings.batch_size
+            for step, (x, y) in enumerate(data, start=1):
+                if parallel is not None:
+                    self._share = parallel.batch_weight(step, n, size)
                 yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
 
     def _epoch(self, epoch: int) -> EpochMetrics:
@@ -528,7 +567,7 @@ class TrainingRun(ChangeableRun, NanCulprit):
         next_read = started
         paused_before = self._paused_s
         self._epoch_number = epoch
-        if not self.data.in_memory and self._train_data.batch_size != self.settings.batch_size:
+        if self.parallel is None and not self.data.in_memory and self._train_data.batch_size != self.settings.batch_size:
             self._train_data, self._val_data = self._place(self.data)  # a batch size changed mid-run
         self.steps_per_epoch = self._count_steps()
         if self.telemetry is not None:
@@ -537,10 +576,12 @@ class TrainingRun(ChangeableRun, NanCulprit):
             self._step_index, self._inputs = step, x
             self.global_step += 1
             steps = self.steps_per_epoch  # a mid-run batch size change moves it
-            output, loss, value = self._step(x, y, sync_each_step)
-            batch = x.shape[0]
+            weight = self._share
+            output, loss, value = self._step(x, y, sync_each_step, weight)
+            batch = x.shape[0] if weight != 0.0 else 0  # a worker's stand-in sample counts for nothing
             seen += batch
-            score.add(output, y)
+            if batch:
+                score.add(output, y)
             if value is not None:
                 loss_sum += value * batch
                 shown: float | None = value
@@ -560,6 +601,10 @@ class TrainingRun(ChangeableRun, NanCulprit):
             busy = time.perf_counter() - started - (self._paused_s - paused_before)
             self.events.batch_end.emit(epoch, step, steps, shown, lr, seen / max(busy, 1e-9))
         self._step_index = self._inputs = None
+        if self.parallel is not None:  # every worker's sums, so each one reports the whole epoch
+            loss_total, seen_total = self.parallel.sum([loss_sum, seen])
+            loss_sum, seen = loss_total, int(seen_total)
+            score.total = self.parallel.sum_tensor_(score.total)
         train_loss = float(loss_sum) / max(seen, 1)
         epoch_time = time.perf_counter() - started - (self._paused_s - paused_before)
         if not math.isfinite(train_loss):
@@ -577,7 +622,23 @@ class TrainingRun(ChangeableRun, NanCulprit):
         """Yields ``batches``, holding before drawing each while paused and applying changes made
         meanwhile, so a new batch size already shapes the next batch."""
         batches = iter(batches)
+        parallel = self.parallel
         while True:
+            if parallel is not None:
+                # All workers agree on stop and pause, at the same step (none waits on a collective
+                # another one skipped); a pause holds every worker.
+                if parallel.control_due():
+                    paused_at = time.perf_counter()
+                    stop, paused = parallel.agree(self._stop.is_set(), self.paused)
+                    if stop or (paused and parallel.hold_while_paused(self._stop.is_set, lambda: self.paused)):
+                        raise _StopRequested
+                    if paused:
+                        self._paused_s += time.perf_counter() - paused_at
+                try:
+                    yield next(batches)
+                except StopIteration:
+                    return
+                continue
             if self._stop.is_set():
                 raise _StopRequested
             if not self._resumed.is_set():
@@ -595,15 +656,16 @@ class TrainingRun(ChangeableRun, NanCulprit):
             except StopIteration:
                 return
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor,
-              read_loss: bool) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+    def _step(self, x: torch.Tensor, y: torch.Tensor, read_loss: bool,
+              weight: float | None = None) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Run one optimisation step; return the (detached) output, the loss, and its value if read.
 
         With ``read_loss`` (free on the CPU) a NaN/Inf loss is caught before it reaches the weights,
-        so the diagnosis can still find the layer that made it.
+        so the diagnosis can still find the layer that made it. ``weight`` scales the loss that is
+        back-propagated (a worker's share of the global batch); the loss returned is unscaled.
         """
         if self._compile_pending:
-            return self._first_compiled_step(x, y, read_loss)
+            return self._first_compiled_step(x, y, read_loss, weight)
         # A sampled step (telemetry) runs with every layer watched; the others pay one counter.
         telemetry = self.telemetry
         watched = telemetry.watch(self._forward) if telemetry is not None and telemetry.due(
@@ -617,8 +679,9 @@ class TrainingRun(ChangeableRun, NanCulprit):
         value = loss.item() if read_loss else None
         if value is not None and not math.isfinite(value):
             raise NonFiniteLoss(value, x)
+        objective = loss if weight is None or weight == 1.0 else loss * weight
         if self._scaler is not None:
-            self._scaler.scale(loss).backward()
+            self._scaler.scale(objective).backward()
             report = self._gradient_report_due()
             if self.settings.grad_clip is not None or report or watched is not None:
                 self._scaler.unscale_(self.optimizer)
@@ -634,7 +697,7 @@ class TrainingRun(ChangeableRun, NanCulprit):
             self._scaler.step(self.optimizer)
             self._scaler.update()
         else:
-            loss.backward()
+            objective.backward()
             if self._gradient_report_due():
                 self._report_gradients()
             if watched is not None:
@@ -682,27 +745,29 @@ class TrainingRun(ChangeableRun, NanCulprit):
             return
         self.events.gradients.emit(norms)
 
-    def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor,
-                             read_loss: bool) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+    def _first_compiled_step(self, x: torch.Tensor, y: torch.Tensor, read_loss: bool,
+                             weight: float | None) -> tuple[torch.Tensor, torch.Tensor, float | None]:
         """Compile the model on its first step; when compiling fails, note it and train eagerly."""
         self._compile_pending = False
         try:
-            self._forward = torch.compile(self.model)
-            return self._step(x, y, read_loss)
+            self._forward = torch.compile(self._eager)
+            return self._step(x, y, read_loss, weight)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
             if is_out_of_memory(exc) or isinstance(exc, NonFiniteLoss):
                 raise
-            self._forward = self.model
+            self._forward = self._eager
             self._note(f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                        "training without it")
-            return self._step(x, y, read_loss)
+            return self._step(x, y, read_loss, weight)
 
     def _validation_batches(self) -> Any:
         """Yield (inputs, targets) of the validation split on the device."""
         data = self._val_data
         if isinstance(data, TensorData):
             size = max(self.settings.batch_size, 1024)
-            yield from (data.span(s, s + size) for s in range(0, len(data), size))
+            # A worker validates its contiguous share; the sums are all-reduced in _validate.
+            first, last = (0, len(data)) if self.parallel is None else self.parallel.validation_bounds(len(data))
+            yield from (data.span(s, min(s + size, last)) for s in range(first, last, size))
         else:
             yield from ((x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)) for x, y in data)
 
@@ -722,6 +787,13 @@ class TrainingRun(ChangeableRun, NanCulprit):
             loss_sum += self.loss_fn(output, y).double() * x.shape[0]
             score.add(output, y)
             seen += x.shape[0]
+        if self.parallel is not None:
+            loss_total, seen_total = self.parallel.sum([loss_sum, seen])
+            loss_sum.fill_(loss_total)
+            seen = int(seen_total)
+            score.total = self.parallel.sum_tensor_(score.total)
+            if score.confusion is not None:
+                score.confusion = self.parallel.sum_tensor_(score.confusion)
         accuracy, mae, confusion = score.result(seen)
         return float(loss_sum) / max(seen, 1), accuracy, mae, confusion
 

@@ -109,7 +109,7 @@ class AutogradTab(QObject):
         window.document.analysis_ready.connect(self._on_analysis)
         window.document.replaced.connect(self._on_document_replaced)
         window.canvas.selection_changed.connect(self._on_canvas_selection)
-        window.training_panel.presenter.session.gradients.connect(self._on_gradients)
+        window.training_panel.presenter.gradients.connect(self._on_gradients)
         window.training_panel.presenter.running_changed.connect(self._on_running_changed)
         window.about_to_close.connect(self.shutdown)
 

@@ -189,6 +189,8 @@ class Inspector(QScrollArea):
         self._flops_label: QLabel | None = None
         self._problems_label: QLabel | None = None
 
+        #: The memory pre-flight shown in the network summary (see follow_memory).
+        self._memory: Any = None
         document.replaced.connect(self._on_document_replaced)
         document.analysis_ready.connect(self._on_analysis)
         self._on_document_replaced()
@@ -209,6 +211,15 @@ class Inspector(QScrollArea):
             self.show_nodes([node_id])
         if self.name_field is not None and self.node_ids == [node_id]:
             self.name_field.edit()
+
+    def follow_memory(self, memory: Any) -> None:
+        """Show ``memory`` (a :class:`~nnstudio.ui.memory_preflight.MemoryPreflight`) in the network summary."""
+        self._memory = memory
+        memory.changed.connect(self._on_memory_changed)
+
+    def _on_memory_changed(self) -> None:
+        if self._pages.currentWidget() is self._summary and len(self.node_ids) <= 1:
+            self._summary.setText(self._summary_html())
 
     def row(self, name: str) -> ParamRow:
         """Returns the form row of parameter ``name`` of the shown layer (KeyError if none)."""
@@ -254,6 +265,8 @@ class Inspector(QScrollArea):
                 rows += [("Parameters", self._split_text(counts)),
                          ("FLOPs per sample", format_count(analysis.total_flops)),
                          ("Warnings", str(len(analysis.warnings))), ("Status", status)]
+                if analysis.ok and self._memory is not None:
+                    rows.append(("Memory per step", self._memory.html(OK_COLOR, ERROR_COLOR)))
             else:
                 rows.append(("Status", "analysing…"))
         table = "".join(f"<tr><td style='color:{muted}; padding-right:12px'>{k}</td><td>{v}</td></tr>"

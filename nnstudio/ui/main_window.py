@@ -308,6 +308,7 @@ class MainWindow(QMainWindow):
         self.canvas.status_message.connect(lambda text: self.status_bar.showMessage(text, 6000))
         self.training_panel.open_project_requested.connect(self._open_run_network)
         presenter = self.training_panel.presenter
+        self.inspector.follow_memory(presenter.memory)
         presenter.running_changed.connect(self._on_training_running)
         presenter.status_message.connect(lambda text: self.status_bar.showMessage(text, 8000))
         self.about_to_close.connect(presenter.shutdown)

@@ -114,6 +114,12 @@ class MidRunChangesBox(QWidget):
                 found[name] = value
         return found
 
+    def show_unavailable(self, text: str) -> None:
+        """Keeps the editors disabled while the paused run cannot take changes, and says why."""
+        self.set_paused(False)
+        self.hint.setVisible(False)
+        self.show_error(text)
+
     def show_error(self, text: str) -> None:
         self.message.setStyleSheet(f"color: {ERROR_COLOR}")
         self.message.setText(text)

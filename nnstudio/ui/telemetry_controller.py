@@ -135,10 +135,11 @@ class TelemetryController(QObject):
         window = self.window
         panel = window.training_panel
         presenter = panel.presenter
-        session = presenter.session
-        session.prepared.connect(self._on_run_prepared)
-        session.telemetry.connect(self._on_sample)
-        session.changed.connect(self._on_change)
+        # Single-device runs (a thread) and multi-GPU runs (worker processes) give the same signals.
+        for session in (presenter.threads, presenter.processes):
+            session.prepared.connect(self._on_run_prepared)
+            session.telemetry.connect(self._on_sample)
+            session.changed.connect(self._on_change)
         presenter.run_ended.connect(self._on_run_ended)
         presenter.running_changed.connect(self._on_running_changed)
         panel.action_pause.triggered.connect(self._on_pause_toggled)
@@ -215,6 +216,8 @@ class TelemetryController(QObject):
         values = session.current_values() if paused else None
         if values is not None:
             self.midrun.load(values)
+        elif paused and getattr(session, "changes_unavailable", None):
+            self.midrun.show_unavailable(session.changes_unavailable)
 
     def apply_midrun_changes(self, values: dict[str, float]) -> bool:
         """Sends ``values`` to the paused run; returns False (and says why) when it refuses them."""

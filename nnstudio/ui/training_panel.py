@@ -44,7 +44,7 @@ from nnstudio.core.formatting import printable
 from nnstudio.ui.document import Document
 from nnstudio.ui.results import ConfusionMatrixWidget, SampleGridWidget
 from nnstudio.ui.status_bar import wrapping_tooltip
-from nnstudio.ui.theme import muted_text_color
+from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, muted_text_color
 from nnstudio.ui.training_dataset import DatasetChooser
 from nnstudio.ui.training_icons import run_control_icon
 from nnstudio.ui.training_presenter import TrainingPresenter, analysis_errors
@@ -89,6 +89,9 @@ class TrainingPanel(QWidget):
         document.analysis_ready.connect(self.update_actions)
         document.replaced.connect(self.update_actions)
         document.device_found.connect(self._list_devices)
+        self.settings_form.workers_changed.connect(self.presenter.set_workers)
+        self.presenter.memory.changed.connect(self._show_memory)
+        self._show_memory()
         self.update_actions()
 
     # --- construction --------------------------------------------------------------------------
@@ -167,11 +170,19 @@ class TrainingPanel(QWidget):
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(10, 10, 6, 10)
         side_layout.setSpacing(10)
-        for title, name, widget in (("Data", "dataGroup", self.dataset), ("Recipe", "recipeGroup", self.settings_form)):
+        # The memory pre-flight of the chosen batch size and device, under the recipe.
+        self.memory_label = QLabel(self)
+        self.memory_label.setObjectName("memoryEstimate")
+        self.memory_label.setAccessibleName("Memory per training step")
+        self.memory_label.setTextFormat(Qt.TextFormat.RichText)
+        self.memory_label.setWordWrap(True)
+        for title, name, widgets in (("Data", "dataGroup", (self.dataset,)),
+                                     ("Recipe", "recipeGroup", (self.settings_form, self.memory_label))):
             group = QGroupBox(title, side)
             group.setObjectName(name)
             inner = QVBoxLayout(group)
-            inner.addWidget(widget)
+            for widget in widgets:
+                inner.addWidget(widget)
             side_layout.addWidget(group)
         side_layout.addStretch(1)
         scroll = QScrollArea(self)
@@ -382,6 +393,11 @@ class TrainingPanel(QWidget):
         from nnstudio.train.devices import list_devices
 
         self.settings_form.set_devices(list_devices())
+
+    def _show_memory(self) -> None:
+        memory = self.presenter.memory
+        self.memory_label.setText(f"Memory: {memory.html(OK_COLOR, ERROR_COLOR)}")
+        self.memory_label.setToolTip(memory.details())
 
     def set_state(self, text: str, colour: str) -> None:
         """Shows the run's state ("Training", "Paused", ...) as a coloured dot and word."""

@@ -1,7 +1,10 @@
 """The run's presenter: starts, holds and ends training runs, and shows them on the Training tab.
 
 :class:`TrainingPresenter` (``panel.presenter``) owns the :class:`~nnstudio.ui.training_worker.
-TrainingSession`. ``start()`` takes the document's current analysis (waiting for it when an edit is
+TrainingSession` (runs in a thread of the window) and, for the Recipe's "All GPUs (N)", the
+:class:`~nnstudio.ui.training_processes.ProcessTrainingSession` (torchrun worker processes); both
+give the same events. It also owns the :class:`~nnstudio.ui.memory_preflight.MemoryPreflight`, and
+asks before a run whose training step will not fit its device. ``start()`` takes the document's current analysis (waiting for it when an edit is
 still being analysed, without blocking the GUI thread), refuses a network with errors, and hands the
 project and that analysis to the session, so the run compiles the network the editor analysed
 instead of analysing it again. The session's events become the panel's progress text and bar, its
@@ -24,8 +27,10 @@ from nnstudio.core.errors import NnstudioError
 from nnstudio.core.formatting import format_duration
 from nnstudio.core.settings import BINARY_LOSSES, CLASSIFICATION_LOSSES
 from nnstudio.ui.document import Document
+from nnstudio.ui.memory_preflight import ALL_GPUS_DEVICE, MemoryPreflight, ask_memory_fit
 from nnstudio.ui.theme import ERROR_COLOR, OK_COLOR, WARNING_COLOR
 from nnstudio.ui.torch_loading import torch_is_loaded
+from nnstudio.ui.training_processes import ProcessTrainingSession
 from nnstudio.ui.training_worker import (
     MAX_UPDATES_PER_SECOND,
     BatchUpdate,
@@ -72,12 +77,22 @@ class TrainingPresenter(QObject):
     run_ended = Signal(object)
     #: A sentence for the window's status bar.
     status_message = Signal(str)
+    #: The running model's gradient norms ({parameter name: norm}), whichever session trains it.
+    gradients = Signal(object)
 
     def __init__(self, panel: TrainingPanel, document: Document) -> None:
         super().__init__(panel)
         self.panel = panel
         self.document = document
-        self.session = TrainingSession(self)
+        #: Single-device runs: a thread of the window. Multi-GPU runs ("All GPUs"): torchrun worker
+        #: processes. ``session`` is the one of the current (or last) run.
+        self.threads = TrainingSession(self)
+        self.processes = ProcessTrainingSession(self)
+        self.session: Any = self.threads
+        #: Data-parallel workers of the next run (the Recipe's "All GPUs (N)"), 1 for one device.
+        self.workers = 1
+        #: The memory pre-flight of the open project (the Inspector and the Training tab show it).
+        self.memory = MemoryPreflight(document, self)
         self.info: RunInfo | None = None
         self.outcome: RunOutcome | None = None
         self._waiting_for_analysis = False
@@ -106,11 +121,14 @@ class TrainingPresenter(QObject):
         self._readout_at = 0.0
         self._results_at = 0.0
         self._pending_results: tuple[Any, ValidationSamples | None] | None = None
-        self.session.prepared.connect(self._on_prepared)
-        self.session.batches.connect(self._on_batches)
-        self.session.epoch_ended.connect(self._on_epoch)
-        self.session.note.connect(lambda text: panel.log_message(text, "note"))
-        self.session.ended.connect(self._on_ended)
+        for session in (self.threads, self.processes):
+            session.prepared.connect(self._on_prepared)
+            session.batches.connect(self._on_batches)
+            session.epoch_ended.connect(self._on_epoch)
+            session.note.connect(self._on_note)
+            session.gradients.connect(self.gradients)
+            session.ended.connect(self._on_ended)
+        self.running_changed.connect(self.memory.hold)  # estimates would take the GIL from the trainer
 
     # --- state -----------------------------------------------------------------------------------
 
@@ -142,6 +160,8 @@ class TrainingPresenter(QObject):
         errors = analysis_errors(document.analysis) if document.analysis_is_current else []
         if errors:
             self._refuse(errors)
+            return False
+        if not self._memory_fits():
             return False
         self.info, self.outcome, self._last_update = None, None, None
         self._waiting_for_analysis = True
@@ -228,11 +248,53 @@ class TrainingPresenter(QObject):
         self.panel.set_progress_text("Loading the data and building the network…")
         from nnstudio.ui.run_history import document_runs_folder
 
-        # Every run is recorded in the project's runs folder (the Runs tab lists it).
-        self.session.start(self.document.project, checkpoint, analysis=analysis,
-                           runs_folder=document_runs_folder(self.document), project_path=self.document.path)
+        # Every run is recorded in the project's runs folder (the Runs tab lists it), whichever
+        # session trains it: a thread on one device, or torchrun worker processes ("All GPUs").
+        recording = {"runs_folder": document_runs_folder(self.document), "project_path": self.document.path}
+        if self.workers > 1:
+            self.session = self.processes
+            self.processes.start(self.document.project, checkpoint, device=ALL_GPUS_DEVICE, workers=self.workers,
+                                 analysis=analysis, **recording)
+        else:
+            self.session = self.threads
+            self.threads.start(self.document.project, checkpoint, analysis=analysis, **recording)
         self.panel.history.run_started()
         self.panel.update_actions()  # Pause is possible from now on
+
+    def set_workers(self, workers: int) -> None:
+        """Train the next run in ``workers`` data-parallel processes (1: in a thread, on one device)."""
+        self.workers = workers
+        self.memory.set_workers(workers)
+
+    def _memory_fits(self) -> bool:
+        """Returns False when the person cancels a run whose step will not fit its device.
+
+        Only a current estimate (this batch size and worker count) is held against the device; the
+        person may take the largest batch size that fits (an undoable settings edit) or train anyway.
+        """
+        result = self.memory.result
+        settings = self.document.project.settings
+        if result is None or result.fits:
+            return True
+        estimate = result.estimate
+        if estimate.workers != self.workers or estimate.batch_size != -(-settings.batch_size // self.workers):
+            return True  # an estimate of other settings: the new one is on its way, do not guess
+        choice = ask_memory_fit(self.panel, result)
+        if choice == "cancel":
+            self.panel.log_message(f"not started: {result.warning()}", "error")
+            return False
+        if choice == "largest":
+            from nnstudio.ui.training_settings import settings_command
+
+            command = settings_command(self.document, {"batch_size": result.largest_batch},
+                                       "Use the largest batch size that fits")
+            command.merge_key = None  # its own undo step: Undo gives back the batch size that was asked for
+            self.document.push(command)
+            self.panel.log_message(f"batch size set to {result.largest_batch}, the largest that fits")
+        return True
+
+    def _on_note(self, text: str) -> None:
+        self.panel.log_message(text, "note")
 
     def _analysis_unavailable(self, reason: str) -> None:
         if self._waiting_for_analysis:
@@ -287,7 +349,9 @@ class TrainingPresenter(QObject):
         self._closed = True
         was_running = self.is_running
         self._waiting_for_analysis = False
-        self.session.shutdown()
+        self.threads.shutdown()
+        self.processes.shutdown()
+        self.memory.shutdown()
         if self._views_jobs is not None:
             self._views_jobs.shutdown()
         self.panel.shutdown_runs()

@@ -8,7 +8,9 @@ the values as data). The settings people change most come first; momentum, Neste
 the schedule's decay, gradient clipping, early stopping, mixed precision, torch.compile and the
 validation share sit in an *Advanced* group, folded away unless one of them is set. Hovering a
 label or an editor shows the setting's help; a setting that does nothing with the others as they
-are (momentum for Adam) is disabled and its tooltip says why.
+are (momentum for Adam) is disabled and its tooltip says why. On a machine with several CUDA GPUs
+the Device list also offers "All GPUs (N)": the project's device is then ``cuda`` and the form's
+``workers`` is N (``workers_changed`` says when it changes), so runs go to N worker processes.
 
 Every change becomes a :class:`~nnstudio.core.commands.CallbackCommand` pushed on the document's
 undo stack, so it marks the document modified, is saved with the project file, and Undo puts it
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -37,6 +39,7 @@ from nnstudio.core.errors import ParamError
 from nnstudio.core.recipe_fields import DEVICE_TITLES, RECIPE, RecipeField, recipe_field
 from nnstudio.core.settings import TrainingSettings
 from nnstudio.ui.document import Document
+from nnstudio.ui.memory_preflight import ALL_GPUS, cuda_device_count
 from nnstudio.ui.param_editors import ChoiceEditor, ParamEditor, ParseError, make_editor
 from nnstudio.ui.theme import ERROR_COLOR
 
@@ -72,7 +75,11 @@ def settings_command(document: Document, changes: dict[str, Any], text: str) -> 
 
 
 class DeviceEditor(ParamEditor):
-    """The devices present on this machine (``set_devices``), and a saved one that is not, marked so."""
+    """The devices present on this machine (``set_devices``), and a saved one that is not, marked so.
+
+    With several CUDA GPUs it offers "All GPUs (N)" too; choosing it edits the value ``ALL_GPUS``,
+    which the form turns into device ``cuda`` and N workers.
+    """
 
     def __init__(self, entry: RecipeField, parent: QWidget | None = None) -> None:
         super().__init__(entry.spec, parent)
@@ -80,6 +87,8 @@ class DeviceEditor(ParamEditor):
         self.combo.activated.connect(lambda _index: (self.edited.emit(self.combo.currentData()),
                                                      self.finished.emit()))
         self._add(self.combo)
+        #: CUDA GPUs present: "All GPUs (N)" is listed when there are two or more.
+        self.gpu_count = 0
         self.set_devices([("auto", ""), ("cpu", "")])
 
     @property
@@ -96,6 +105,10 @@ class DeviceEditor(ParamEditor):
         for name, description in devices:
             if name in DEVICE_TITLES and name != "auto":
                 self.combo.addItem(description or DEVICE_TITLES[name], name)
+        # Several GPUs: one data-parallel worker process on each (the project's device is "cuda").
+        self.gpu_count = cuda_device_count(devices)
+        if self.gpu_count > 1:
+            self.combo.addItem(f"All GPUs ({self.gpu_count})", ALL_GPUS)
         self.combo.blockSignals(False)
         if shown is not None:
             self.set_value(shown)
@@ -113,12 +126,17 @@ class DeviceEditor(ParamEditor):
 class TrainingSettingsForm(QWidget):
     """Editors of the training recipe of ``document``'s project; see the module docstring."""
 
+    #: The Device list chose "All GPUs (N)" (N workers) or a single device (1).
+    workers_changed = Signal(int)
+
     def __init__(self, document: Document, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainingSettings")
         self.setAccessibleName("Training settings")
         self.document = document
         self._loading = False
+        #: Data-parallel workers chosen ("All GPUs (N)": N, one per GPU); 1 for a single device.
+        self.workers = 1
         #: The device names present (from the device probe); some fields apply only with CUDA.
         self._devices: tuple[str, ...] = ()
         #: The person opened or closed the Advanced group (else it follows whether one is set).
@@ -202,7 +220,10 @@ class TrainingSettingsForm(QWidget):
         try:
             for entry in RECIPE:
                 editor = self.editors[entry.name]
-                editor.set_value(getattr(settings, entry.name))
+                value = getattr(settings, entry.name)
+                if entry.name == "device" and value == "cuda" and self.workers > 1:
+                    value = ALL_GPUS
+                editor.set_value(value)
                 reason = entry.reason_not_applicable(settings, self._devices)
                 editor.setEnabled(reason is None)
                 tip = entry.spec.help[:1].upper() + entry.spec.help[1:] + "."
@@ -213,6 +234,18 @@ class TrainingSettingsForm(QWidget):
         finally:
             self._loading = False
         self._show_advanced_header()
+        if self.workers > 1 and (settings.device != "cuda" or self._device_editor().gpu_count < 2):
+            self._set_workers(1)  # an undo, another project or fewer GPUs: one device again
+
+    def _device_editor(self) -> DeviceEditor:
+        editor = self.editors["device"]
+        assert isinstance(editor, DeviceEditor)
+        return editor
+
+    def _set_workers(self, workers: int) -> None:
+        if workers != self.workers:
+            self.workers = workers
+            self.workers_changed.emit(workers)
 
     def not_applicable(self, name: str) -> str | None:
         """Returns why setting ``name`` is disabled now (None when it applies)."""
@@ -251,6 +284,13 @@ class TrainingSettingsForm(QWidget):
     def _on_edited(self, entry: RecipeField, value: Any) -> None:
         if self._loading:
             return
+        if entry.name == "device":
+            all_gpus = value == ALL_GPUS
+            self._set_workers(self._device_editor().gpu_count if all_gpus else 1)
+            if all_gpus:
+                value = "cuda"
+                if self.document.project.settings.device == "cuda":
+                    self.refresh()  # the same device, now on every GPU: show the choice
         title = entry.spec.title
         if isinstance(value, ParseError):
             self._show_error(f"{title}: {value}")

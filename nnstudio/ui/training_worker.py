@@ -308,40 +308,10 @@ def validation_samples(run: TrainingRun, count: int = SAMPLES_SHOWN) -> Validati
 
     Runs in the worker thread between epochs, on the run's device, without gradients.
     """
-    import torch
+    from nnstudio.train.samples import sample_predictions
 
-    from nnstudio.train.data import TensorData
-
-    data = run.data
-    if data.task == "regression" or data.val_size == 0:
-        return None
-    count = min(count, data.val_size)
-    index = torch.linspace(0, data.val_size - 1, count).round().long()
-    val = data.val
-    if isinstance(val, TensorData):
-        x, y = val.batch(index)
-    else:
-        pairs = [val[int(i)] for i in index]
-        x = torch.stack([torch.as_tensor(p[0]) for p in pairs])
-        y = torch.as_tensor([p[1] for p in pairs])
-    model = run.model
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        output = model(x.to(run.device)).float().cpu()
-    model.train(was_training)
-    if data.task == "binary":
-        threshold = 0.0 if run.settings.loss == "bce_with_logits" else 0.5
-        predicted = (output.reshape(-1) > threshold).long()
-        truth = (y.float().reshape(-1) > 0.5).long()
-    else:
-        predicted = output.argmax(1)
-        truth = y.long().reshape(-1)
-    shape = tuple(x.shape[1:])
-    is_image = (len(shape) == 3 and shape[0] in (1, 3)) or len(shape) == 2
-    names = list(data.class_names) or [str(i) for i in range(int(data.num_classes or 2))]
-    return ValidationSamples(x.float().cpu().numpy() if is_image else None, predicted.numpy(),
-                             truth.cpu().numpy(), names)
+    found = sample_predictions(run, count)
+    return None if found is None else ValidationSamples(*found)
 
 
 class TrainingSession(QObject):
