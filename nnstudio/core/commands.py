@@ -35,7 +35,7 @@ class Command:
 class AddNode(Command):
     def __init__(self, graph: Graph, type_id: str, position: tuple[float, float] = (0.0, 0.0),
                  params: Mapping[str, Any] | None = None, node_id: str | None = None,
-                 init: str = DEFAULT_INIT) -> None:
+                 init: str = DEFAULT_INIT, trainable: bool = True, lr_scale: float = 1.0) -> None:
         spec = graph.catalog.get(type_id)
         self.graph = graph
         self.node_id = node_id or graph.new_node_id(spec.prefix)
@@ -50,10 +50,12 @@ class AddNode(Command):
         # Validate now, so a bad parameter is refused before anything changes.
         self.params = spec.validate_params(dict(params or {}))
         self.init = checked_init(spec, init)
+        self.trainable, self.lr_scale = bool(trainable), float(lr_scale)
         self.text = f"Add {spec.title}"
 
     def redo(self) -> None:
-        self.graph._add_node(Node(self.node_id, self.type_id, dict(self.params), self.position, init=self.init))
+        self.graph._add_node(Node(self.node_id, self.type_id, dict(self.params), self.position, init=self.init,
+                                  trainable=self.trainable, lr_scale=self.lr_scale))
 
     def undo(self) -> None:
         self.graph._remove_node(self.node_id)
@@ -287,13 +289,25 @@ def paste_fragment(graph: Graph, nodes: list[Mapping[str, Any]], edges: list[Map
         x, y = record.get("position", (0.0, 0.0))
         children.append(AddNode(graph, record["type"], (x + offset[0], y + offset[1]),
                                 record.get("params", {}), node_id=new_id,
-                                init=record.get("init") or DEFAULT_INIT))
+                                init=record.get("init") or DEFAULT_INIT, trainable=record.get("trainable") is not False,
+                                lr_scale=_pasted_lr_scale(record)))
     for record in edges:
         if record["source"] in renamed and record["target"] in renamed:
             children.append(_DeferredConnect(graph, renamed[record["source"]], renamed[record["target"]],
                                              record.get("port", "in")))
     text = f"{verb} {nodes[0]['id']}" if len(nodes) == 1 else f"{verb} {len(nodes)} layers"
     return Macro(text, children), renamed
+
+
+def _pasted_lr_scale(record: Mapping[str, Any]) -> float:
+    """Return a copied layer's learning-rate multiplier; raises GraphError naming it when it is not one."""
+    from nnstudio.core.transfer import LR_SCALE_RANGE  # transfer builds on these commands
+
+    value = record.get("lr_scale", 1.0)
+    low, high = LR_SCALE_RANGE
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise GraphError(f"{record['id']}: lr_scale must be a number from {low:g} to {high:g}, not {value!r}")
+    return float(value)
 
 
 class _DeferredConnect(Command):

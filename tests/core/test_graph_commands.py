@@ -167,6 +167,29 @@ def test_paste_adds_renamed_copies_with_their_inner_wires(doc):
     assert "fc2" not in graph
 
 
+def test_a_pasted_frozen_layer_stays_frozen_with_its_learning_rate_multiplier(doc):
+    graph, stack = doc
+    build(stack, graph, "input", "linear", "relu")
+    graph._set_training_flags("fc1", False, 0.1)
+    nodes, edges = graph.to_records()
+    macro, renamed = paste_fragment(graph, [n for n in nodes if n["id"] == "fc1"], edges)
+    stack.push(macro)
+    copy = graph.node(renamed["fc1"])
+    assert (copy.trainable, copy.lr_scale) == (False, 0.1)
+    stack.undo()
+    stack.redo()
+    assert (graph.node(renamed["fc1"]).trainable, graph.node(renamed["fc1"]).lr_scale) == (False, 0.1)
+
+
+@pytest.mark.parametrize("bad", ["fast", -1, 0, 1e9, True, None])
+def test_a_pasted_layer_with_a_bad_learning_rate_multiplier_is_refused_naming_it(doc, bad):
+    graph, stack = doc
+    build(stack, graph, "input", "linear")
+    record = {**graph.to_records()[0][1], "lr_scale": bad}
+    with pytest.raises(GraphError, match=r"fc1: lr_scale must be a number"):
+        paste_fragment(graph, [record], [])
+
+
 def test_events_announce_changes(doc):
     graph, stack = doc
     seen = []
