@@ -4,6 +4,10 @@ Every epoch adds a scalar per metric (``train/loss``, ``val/loss``, ``train/accu
 ``val/accuracy``, ``train/mae``, ``val/mae``), the learning rate (``lr``), the speed
 (``perf/samples_per_s``, ``perf/epoch_time_s``) and, when it improves, the best so far
 (``best/val_loss``, ...).
+With telemetry on, every sample adds each layer's statistics (``telemetry/NODE/mean``, ``std``,
+``dead``, ``saturated``, ``grad_norm``, ``update_ratio``, ...) and two histograms
+(``activations/NODE``, the output's values; ``gradients/NODE``, log10 of the gradient's size at the
+output), at the run's global step: TensorBoard's Histograms and Distributions tabs show them.
 The run's settings go to TensorBoard's HParams plugin when it starts (so a run that dies still
 shows), with the ``best/*`` and ``final/*`` tags as its metrics, and how it ended when it ends.
 The events sit in the run's own folder, so ``tensorboard --logdir NAME.runs`` lists the runs side by
@@ -26,6 +30,8 @@ SCALAR_TAGS = {
     "val_acc": "val/accuracy", "train_mae": "train/mae", "val_mae": "val/mae", "lr": "lr",
     "samples_per_s": "perf/samples_per_s", "epoch_time_s": "perf/epoch_time_s",
 }
+#: The per-layer telemetry statistics written as scalars (``telemetry/NODE/NAME``).
+TELEMETRY_SCALARS = ("mean", "std", "zeros", "dead", "saturated", "output_grad_norm", "grad_norm", "update_ratio")
 #: The metrics the HParams table shows, per kind of task.
 CLASSIFICATION_METRICS = ("best/val_loss", "best/val_accuracy", "final/val_loss", "final/val_accuracy")
 REGRESSION_METRICS = ("best/val_loss", "best/val_mae", "final/val_loss", "final/val_mae")
@@ -91,6 +97,34 @@ class TensorBoardLog:
                 # Written when it improves: TensorBoard (and its HParams table) take the last value.
                 self._best[tag] = float(value)
                 self._writer.add_scalar(tag, self._best[tag], step)
+
+    def telemetry(self, sample: Any) -> None:
+        """Add one telemetry sample (a :class:`~nnstudio.train.telemetry.TelemetrySample`): per-layer
+        scalars and histograms at the sample's global step."""
+        step = int(sample.global_step)
+        for node_id, stats in sample.layers.items():
+            for name in TELEMETRY_SCALARS:
+                value = getattr(stats, name, None)
+                if isinstance(value, (int, float)) and math.isfinite(value):
+                    self._writer.add_scalar(f"telemetry/{node_id}/{name}", float(value), step)
+            for kind in ("activations", "gradients"):
+                histogram = getattr(stats, kind, None)
+                if histogram is not None:
+                    self._histogram(f"{kind}/{node_id}", histogram, step)
+
+    def _histogram(self, tag: str, histogram: Any, step: int) -> None:
+        """Write equal bins over ``lo``..``hi`` as TensorBoard's raw histogram (bins' right edges)."""
+        counts = [int(c) for c in histogram.counts]
+        total = sum(counts)
+        lo, hi = float(histogram.lo), float(histogram.hi)
+        if not total or not counts or not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+            return
+        width = (hi - lo) / len(counts)
+        centres = [lo + (i + 0.5) * width for i in range(len(counts))]
+        self._writer.add_histogram_raw(
+            tag, min=lo, max=hi, num=total, sum=sum(c * x for c, x in zip(counts, centres)),
+            sum_squares=sum(c * x * x for c, x in zip(counts, centres)),
+            bucket_limits=[lo + (i + 1) * width for i in range(len(counts))], bucket_counts=counts, global_step=step)
 
     def end(self, status: str, final: Mapping[str, Any]) -> None:
         """Write the final metrics and how the run ended (HParams session end), then close the file."""

@@ -139,6 +139,8 @@ class RunRecorder:
         events.finished.connect(self._on_finished)
         events.stopped.connect(self._on_stopped)
         events.failed.connect(self._on_failed)
+        if hasattr(events, "telemetry"):
+            events.telemetry.connect(self._on_telemetry)
         self._connected = True
         return self
 
@@ -196,6 +198,9 @@ class RunRecorder:
         self._writer.submit(self._log_epoch, row)
         self._save()
 
+    def _on_telemetry(self, sample: Any) -> None:
+        self._writer.submit(self._log_telemetry, sample)
+
     def _on_finished(self, result: Any) -> None:
         done = len(self.record.epochs)
         early = next((n for n in getattr(result, "notes", []) if n.startswith("early stopping")), "")
@@ -218,6 +223,10 @@ class RunRecorder:
     def _log_epoch(self, row: dict[str, Any]) -> None:
         if self._log is not None:
             self._log.epoch(row)
+
+    def _log_telemetry(self, sample: Any) -> None:
+        if self._log is not None:
+            self._log.telemetry(sample)
 
     def _close_log(self, status: str, final: dict[str, Any]) -> None:
         if self._log is not None:
@@ -252,8 +261,11 @@ class RunRecorder:
             return
         self._connected = False
         events = self.run.events
-        for signal, slot in ((events.epoch_end, self._on_epoch), (events.finished, self._on_finished),
-                             (events.stopped, self._on_stopped), (events.failed, self._on_failed)):
+        pairs = [(events.epoch_end, self._on_epoch), (events.finished, self._on_finished),
+                 (events.stopped, self._on_stopped), (events.failed, self._on_failed)]
+        if hasattr(events, "telemetry"):
+            pairs.append((events.telemetry, self._on_telemetry))
+        for signal, slot in pairs:
             with contextlib.suppress(Exception):
                 signal.disconnect(slot)
 

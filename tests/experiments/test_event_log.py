@@ -79,3 +79,32 @@ def test_a_regression_run_logs_mae_and_a_failure_is_marked(tmp_path):
         failing.run()
     assert failing.failure is not None
     assert hparams_of(read_events(tmp_path / "nan"))[2] == api_pb2.STATUS_FAILURE
+
+
+def test_telemetry_samples_become_per_layer_scalars_and_histograms(tmp_path):
+    from nnstudio.train.telemetry import TelemetryOptions
+
+    project = load_example("digits-cnn")
+    project.settings.epochs = 1
+    project.settings.device = "cpu"
+    run = build_training_run(project)
+    # Sample as often as telemetry allows: a short run still gives several samples.
+    run.enable_telemetry(TelemetryOptions(budget=1.0, max_per_second=1000.0, first_step=1, min_interval_steps=1))
+    samples = []
+    run.events.telemetry.connect(samples.append)
+    with RunRecorder(run, project, tmp_path, source="cli"):
+        run.run()
+    assert samples
+    events = EventAccumulator(str(tmp_path), size_guidance={"scalars": 0, "histograms": 0})
+    events.Reload()
+    layers = set(samples[-1].layers)
+    histograms = set(events.Tags()["histograms"])
+    assert {f"activations/{node}" for node in layers} <= histograms
+    assert any(tag.startswith("gradients/") for tag in histograms)
+    relu = next(node for node in layers if samples[-1].layers[node].dead is not None)
+    dead = events.Scalars(f"telemetry/{relu}/dead")
+    assert [e.step for e in dead] == [s.global_step for s in samples]
+    assert dead[-1].value == pytest.approx(samples[-1].layers[relu].dead, rel=1e-6)
+    conv = next(node for node in layers if samples[-1].layers[node].grad_norm is not None)
+    last = events.Histograms(f"activations/{conv}")[-1].histogram_value
+    assert last.num == sum(samples[-1].layers[conv].activations.counts)
