@@ -54,10 +54,11 @@ def say(text: object = "", *, err: bool = False, end: str = "\n", flush: bool = 
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, with its messages (usage errors quote what was typed) escaped like everything printed."""
+    """argparse, with its messages (usage errors quote what was typed) escaped and shortened like every
+    error line: a pasted 5,000-digit value is named by its start and length, not printed whole."""
 
     def _print_message(self, message: str, file=None) -> None:  # noqa: ANN001 - argparse's signature
-        super()._print_message(printable(message) if message else message, file)
+        super()._print_message(one_line(printable(message)) if message else message, file)
 
 
 def finite_number(text: str) -> float:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 
+#: More classes than any classifier has: past it, --top is a typing mistake (and would print millions).
+MAX_TOP = 100_000
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("run_dir", metavar="RUN_DIR", help="a run's output folder (project.nns, model.pth, "
@@ -19,12 +22,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nnstudio.cli import UsageError
+    from nnstudio.cli import UsageError, one_line, say
     from nnstudio.train.predict import Predictor
 
-    if args.top < 1:
-        raise UsageError(f"--top must be 1 or more, not {args.top}")
+    if not 1 <= args.top <= MAX_TOP:
+        raise UsageError(f"--top must be from 1 to {MAX_TOP:,}, not {one_line(args.top)}")
     predictor = Predictor.from_run(args.run_dir)
     for prediction in predictor.predict_files(list(args.files), args.top):
-        print(prediction.text())
+        say(prediction.text())
     return 0

@@ -230,7 +230,7 @@ def test_the_warnings_a_run_trains_through_are_said_once_not_by_every_worker(tmp
                                   "--device", "cpu", "--out", str(tmp_path / "moons")),
                           capture_output=True, text=True, timeout=280, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stderr.count("warning: sigmoid1:") == 1, done.stderr[-2000:]
+    assert done.stderr.count("warning: sigmoid1 ") == 1, done.stderr[-2000:]
 
 
 def test_too_many_gpu_workers_are_refused_before_anything_starts(capsys):

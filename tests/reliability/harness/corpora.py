@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from cli_corpus import Inputs, check_corpus, examples_corpus, export_corpus, train_corpus
 from experiment_corpus import lr_find_corpus, runs_corpus, sweep_corpus
 from model_corpus import autograd_corpus, import_corpus
+from predict_corpus import predict_corpus
 from verdicts import Case
 
 CORPORA: dict[str, Callable[[Inputs], Iterator[Case]]] = {
@@ -23,4 +24,5 @@ CORPORA: dict[str, Callable[[Inputs], Iterator[Case]]] = {
     "runs": runs_corpus,
     "lr-find": lr_find_corpus,
     "import": import_corpus,
+    "predict": predict_corpus,
 }
