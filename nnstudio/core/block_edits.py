@@ -48,6 +48,13 @@ class _GraphState:
         graph._add_edges(sorted(edges))
 
 
+def _definition_changed(graph: Graph, name: str) -> None:
+    """Tell every placement of block ``name`` that its definition changed (views and analysis redo it)."""
+    for node_id in instances_of(graph, name):
+        graph.events.param_changed.emit(node_id, "block")
+    graph._touch()
+
+
 def _wires_touching(graph: Graph, node_ids: Iterable[str]) -> list[Edge]:
     return sorted({e for n in node_ids for e in graph.in_edges(n) + graph.out_edges(n)})
 
@@ -306,9 +313,7 @@ class SetBlockParam(Command):
 
     def _set(self, value: Any) -> None:
         self.graph.blocks[self.name].graph._set_param(self.layer, self.param, value)
-        for node_id in instances_of(self.graph, self.name):
-            self.graph.events.param_changed.emit(node_id, "block")
-        self.graph._touch()
+        _definition_changed(self.graph, self.name)
 
     def redo(self) -> None:
         self._set(self.new)
@@ -396,9 +401,7 @@ class EditDefinition(Command):
 
     def _set(self, definition: BlockDefinition) -> None:
         self.graph.blocks[self.name] = definition.copy()
-        for node_id in instances_of(self.graph, self.name):
-            self.graph.events.param_changed.emit(node_id, "block")
-        self.graph._touch()
+        _definition_changed(self.graph, self.name)
 
     def redo(self) -> None:
         self._set(self.new)
